@@ -1,0 +1,278 @@
+//! Payloads (`data`) of the order events.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::values::{Amount, BoundedText, Currency, Quantity, Sku, ValueError};
+
+/// Street and number: at most 200 characters.
+pub type Street = BoundedText<200>;
+/// City, region or country name: at most 100 characters.
+pub type PlaceName = BoundedText<100>;
+/// Postal code: at most 20 characters.
+pub type PostalCode = BoundedText<20>;
+/// Cancellation reason: at most 500 characters.
+pub type Motivo = BoundedText<500>;
+
+/// Fewest line items an order may have.
+pub const MIN_ITEMS: usize = 1;
+/// Most line items an order may have.
+pub const MAX_ITEMS: usize = 100;
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    /// Product identifier.
+    pub sku: Sku,
+    /// Units ordered.
+    pub cantidad: Quantity,
+    /// Price of one unit.
+    pub precio_unitario: Amount,
+}
+
+/// Where logistics ships the order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DireccionEnvio {
+    /// Street and number.
+    pub calle: Street,
+    /// City.
+    pub ciudad: PlaceName,
+    /// Region or state.
+    pub region: PlaceName,
+    /// Postal code, when the country uses one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codigo_postal: Option<PostalCode>,
+    /// Country (ISO 3166 code or name).
+    pub pais: PlaceName,
+}
+
+/// `PedidoCreado.data`: an accepted order. Can only exist with 1..=100 items
+/// whose subtotals add up exactly to `total`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "PedidoCreadoWire")]
+pub struct PedidoCreado {
+    pedido_id: Uuid,
+    cliente_id: Uuid,
+    fecha: DateTime<Utc>,
+    total: Amount,
+    moneda: Currency,
+    items: Vec<LineItem>,
+    direccion_envio: DireccionEnvio,
+}
+
+/// The unchecked shape of [`PedidoCreado`] as it travels.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PedidoCreadoWire {
+    pedido_id: Uuid,
+    cliente_id: Uuid,
+    fecha: DateTime<Utc>,
+    total: Amount,
+    #[serde(default)]
+    moneda: Currency,
+    items: Vec<LineItem>,
+    direccion_envio: DireccionEnvio,
+}
+
+impl TryFrom<PedidoCreadoWire> for PedidoCreado {
+    type Error = ValueError;
+    fn try_from(w: PedidoCreadoWire) -> Result<Self, Self::Error> {
+        Self::new(
+            w.pedido_id,
+            w.cliente_id,
+            w.fecha,
+            w.total,
+            w.moneda,
+            w.items,
+            w.direccion_envio,
+        )
+        .map_err(|e| ValueError(e.to_string()))
+    }
+}
+
+/// Why a set of valid values does not make a valid order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderRuleError {
+    /// Too few or too many items.
+    #[error("an order must have from {MIN_ITEMS} to {MAX_ITEMS} items, it has {0}")]
+    ItemCount(usize),
+    /// `total` is not the sum of the items' subtotals.
+    #[error("total {declared} does not equal the sum of the items ({computed})")]
+    TotalMismatch {
+        /// The total the client sent.
+        declared: String,
+        /// The sum of `cantidad × precioUnitario`.
+        computed: String,
+    },
+}
+
+impl PedidoCreado {
+    /// Builds an order, checking the rules that span several fields.
+    pub fn new(
+        pedido_id: Uuid,
+        cliente_id: Uuid,
+        fecha: DateTime<Utc>,
+        total: Amount,
+        moneda: Currency,
+        items: Vec<LineItem>,
+        direccion_envio: DireccionEnvio,
+    ) -> Result<Self, OrderRuleError> {
+        if !(MIN_ITEMS..=MAX_ITEMS).contains(&items.len()) {
+            return Err(OrderRuleError::ItemCount(items.len()));
+        }
+        check_total(total, &items)?;
+        Ok(Self {
+            pedido_id,
+            cliente_id,
+            fecha,
+            total,
+            moneda,
+            items,
+            direccion_envio,
+        })
+    }
+
+    /// The order's id.
+    pub fn pedido_id(&self) -> Uuid {
+        self.pedido_id
+    }
+    /// The customer's id.
+    pub fn cliente_id(&self) -> Uuid {
+        self.cliente_id
+    }
+    /// When the order was placed.
+    pub fn fecha(&self) -> DateTime<Utc> {
+        self.fecha
+    }
+    /// The order total (sum of the items).
+    pub fn total(&self) -> Amount {
+        self.total
+    }
+    /// The currency of every amount in the order.
+    pub fn moneda(&self) -> Currency {
+        self.moneda
+    }
+    /// The line items.
+    pub fn items(&self) -> &[LineItem] {
+        &self.items
+    }
+    /// The shipping address.
+    pub fn direccion_envio(&self) -> &DireccionEnvio {
+        &self.direccion_envio
+    }
+}
+
+/// Checks that `total` is exactly the sum of `cantidad × precioUnitario`.
+pub fn check_total(total: Amount, items: &[LineItem]) -> Result<(), OrderRuleError> {
+    let computed = items.iter().try_fold(Decimal::ZERO, |acc, item| {
+        item.precio_unitario
+            .checked_mul(item.cantidad)
+            .and_then(|line| acc.checked_add(line))
+    });
+    match computed {
+        Some(sum) if sum == total.value() => Ok(()),
+        Some(sum) => Err(OrderRuleError::TotalMismatch {
+            declared: total.to_string(),
+            computed: format!("{:.2}", sum),
+        }),
+        None => Err(OrderRuleError::TotalMismatch {
+            declared: total.to_string(),
+            computed: "overflow".into(),
+        }),
+    }
+}
+
+/// `PedidoCancelado.data`: the customer or the shop cancelled an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PedidoCancelado {
+    /// The cancelled order.
+    pub pedido_id: Uuid,
+    /// Why it was cancelled.
+    pub motivo: Motivo,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(sku: &str, qty: u32, price: &str) -> LineItem {
+        LineItem {
+            sku: Sku::parse(sku).expect("sku"),
+            cantidad: Quantity::new(qty).expect("qty"),
+            precio_unitario: Amount::parse(price).expect("price"),
+        }
+    }
+
+    fn address() -> DireccionEnvio {
+        DireccionEnvio {
+            calle: Street::parse("Av. Providencia 1234").expect("calle"),
+            ciudad: PlaceName::parse("Santiago").expect("ciudad"),
+            region: PlaceName::parse("RM").expect("region"),
+            codigo_postal: None,
+            pais: PlaceName::parse("CL").expect("pais"),
+        }
+    }
+
+    fn order(total: &str, items: Vec<LineItem>) -> Result<PedidoCreado, OrderRuleError> {
+        PedidoCreado::new(
+            Uuid::new_v4(),
+            Uuid::new_v4(),
+            Utc::now(),
+            Amount::parse(total).expect("total"),
+            Currency::CLP,
+            items,
+            address(),
+        )
+    }
+
+    #[test]
+    fn total_must_equal_sum_of_items() {
+        assert!(order("25001.00", vec![item("A", 2, "10000.50"), item("B", 1, "5000")]).is_ok());
+        let err = order("25001.01", vec![item("A", 2, "10000.50"), item("B", 1, "5000")])
+            .expect_err("mismatch");
+        assert_eq!(
+            err,
+            OrderRuleError::TotalMismatch {
+                declared: "25001.01".into(),
+                computed: "25001.00".into()
+            }
+        );
+    }
+
+    #[test]
+    fn item_count_bounds() {
+        assert_eq!(order("1", vec![]), Err(OrderRuleError::ItemCount(0)));
+        assert!(order("100", (0..100).map(|i| item(&format!("S{i}"), 1, "1")).collect()).is_ok());
+        assert_eq!(
+            order("101", (0..101).map(|i| item(&format!("S{i}"), 1, "1")).collect()),
+            Err(OrderRuleError::ItemCount(101))
+        );
+    }
+
+    #[test]
+    fn deserializing_enforces_the_same_rules() {
+        let json = serde_json::json!({
+            "pedidoId": Uuid::new_v4(), "clienteId": Uuid::new_v4(), "fecha": "2026-11-23T10:00:00Z",
+            "total": "3.00", "items": [{"sku": "A", "cantidad": 1, "precioUnitario": "2.00"}],
+            "direccionEnvio": {"calle": "x", "ciudad": "y", "region": "z", "pais": "CL"}
+        });
+        let err = serde_json::from_value::<PedidoCreado>(json).expect_err("total mismatch");
+        assert!(err.to_string().contains("does not equal"), "{err}");
+    }
+
+    #[test]
+    fn moneda_defaults_to_clp() {
+        let json = serde_json::json!({
+            "pedidoId": Uuid::new_v4(), "clienteId": Uuid::new_v4(), "fecha": "2026-11-23T10:00:00Z",
+            "total": "2.00", "items": [{"sku": "A", "cantidad": 1, "precioUnitario": "2.00"}],
+            "direccionEnvio": {"calle": "x", "ciudad": "y", "region": "z", "pais": "CL"}
+        });
+        let order: PedidoCreado = serde_json::from_value(json).expect("valid");
+        assert_eq!(order.moneda(), Currency::CLP);
+    }
+}

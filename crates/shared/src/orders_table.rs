@@ -1,0 +1,413 @@
+//! The DynamoDB orders table: its item layout, defined once here, and the
+//! operations the API (reads) and the workers (conditional writes) perform.
+//!
+//! One item per order, keyed by `pedidoId` (String). Both worker roles write
+//! to the same item; each event applied is recorded in the string set
+//! `appliedEvents` as `role#eventType#pedidoId` in the same `UpdateItem` as
+//! its effect, so a crash can never leave one without the other.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Attribute names of an order item.
+pub mod attr {
+    /// Partition key (S): the order id.
+    pub const PEDIDO_ID: &str = "pedidoId";
+    /// (S) `PROCESADO` or `CANCELADO`; absent until procesamiento applied an event.
+    pub const ESTADO: &str = "estado";
+    /// (S) customer id.
+    pub const CLIENTE_ID: &str = "clienteId";
+    /// (N) order total, exact decimal.
+    pub const TOTAL: &str = "total";
+    /// (S) ISO 4217 currency.
+    pub const MONEDA: &str = "moneda";
+    /// (S, RFC 3339) when the order was placed.
+    pub const FECHA: &str = "fecha";
+    /// (L of M {sku S, cantidad N, precioUnitario N}) line items.
+    pub const ITEMS: &str = "items";
+    /// (M) shipping address, as in the event.
+    pub const DIRECCION_ENVIO: &str = "direccionEnvio";
+    /// (S) fingerprint of the order's business content, to tell a duplicate from a conflict.
+    pub const CONTENT_HASH: &str = "contenidoHash";
+    /// (S) cancellation reason.
+    pub const MOTIVO_CANCELACION: &str = "motivoCancelacion";
+    /// (S) shipment state: `PROGRAMADO` or `CANCELADO`; absent until logistica applied an event.
+    pub const ENVIO_ESTADO: &str = "envioEstado";
+    /// (S) shipment tracking number, derived from the order id.
+    pub const ENVIO_TRACKING: &str = "envioTracking";
+    /// (S, RFC 3339) last change of the shipment.
+    pub const ENVIO_ACTUALIZADO_EN: &str = "envioActualizadoEn";
+    /// (S, RFC 3339) first write of any role.
+    pub const CREADO_EN: &str = "creadoEn";
+    /// (S, RFC 3339) last write of any role.
+    pub const ACTUALIZADO_EN: &str = "actualizadoEn";
+    /// (S, RFC 3339) when procesamiento recorded the order.
+    pub const PROCESADO_EN: &str = "procesadoEn";
+    /// (S, RFC 3339) when procesamiento recorded the cancellation.
+    pub const CANCELADO_EN: &str = "canceladoEn";
+    /// (SS) `role#eventType#pedidoId` of every event applied to this item.
+    pub const APPLIED_EVENTS: &str = "appliedEvents";
+    /// (N, epoch seconds) optional expiry, the table's TTL attribute.
+    pub const EXPIRES_AT: &str = "expiresAt";
+}
+
+/// The order's processing state as shown to clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    /// Accepted by the API; procesamiento has not recorded it yet.
+    Recibido,
+    /// Recorded by procesamiento.
+    Procesado,
+    /// Cancelled.
+    Cancelado,
+}
+
+impl OrderStatus {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recibido => "RECIBIDO",
+            Self::Procesado => "PROCESADO",
+            Self::Cancelado => "CANCELADO",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Recibido, Self::Procesado, Self::Cancelado].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The shipment's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ShipmentStatus {
+    /// Scheduled by logistica.
+    Programado,
+    /// Cancelled with the order.
+    Cancelado,
+}
+
+impl ShipmentStatus {
+    /// Stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Programado => "PROGRAMADO",
+            Self::Cancelado => "CANCELADO",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Programado, Self::Cancelado].into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// The shipment part of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Shipment {
+    /// Shipment state.
+    pub estado: ShipmentStatus,
+    /// Tracking number, once scheduled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<String>,
+    /// Last change of the shipment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actualizado_en: Option<DateTime<Utc>>,
+}
+
+/// An order as the workers recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderRecord {
+    /// The order id.
+    pub pedido_id: Uuid,
+    /// Processing state.
+    pub estado: OrderStatus,
+    /// Customer id, once procesamiento recorded the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cliente_id: Option<Uuid>,
+    /// Total as a decimal string, once recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+    /// Currency, once recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moneda: Option<String>,
+    /// When the order was placed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fecha: Option<DateTime<Utc>>,
+    /// First time any worker wrote the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creado_en: Option<DateTime<Utc>>,
+    /// Last time any worker wrote the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actualizado_en: Option<DateTime<Utc>>,
+    /// When procesamiento recorded the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procesado_en: Option<DateTime<Utc>>,
+    /// When the cancellation was recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelado_en: Option<DateTime<Utc>>,
+    /// Why it was cancelled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub motivo_cancelacion: Option<String>,
+    /// The shipment, once logistica acted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envio: Option<Shipment>,
+}
+
+/// A stored item that does not match the layout (written by something else).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("order item attribute `{attribute}` is malformed")]
+pub struct MalformedItem {
+    /// The offending attribute.
+    pub attribute: &'static str,
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn text<'a>(item: &'a Item, name: &'static str) -> Result<Option<&'a str>, MalformedItem> {
+    match item.get(name) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(s)) => Ok(Some(s)),
+        Some(AttributeValue::N(n)) => Ok(Some(n)),
+        Some(_) => Err(MalformedItem { attribute: name }),
+    }
+}
+
+fn parsed<T>(item: &Item, name: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, MalformedItem> {
+    text(item, name)?
+        .map(|s| parse(s).ok_or(MalformedItem { attribute: name }))
+        .transpose()
+}
+
+fn timestamp(item: &Item, name: &'static str) -> Result<Option<DateTime<Utc>>, MalformedItem> {
+    parsed(item, name, |s| DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)))
+}
+
+impl OrderRecord {
+    /// Reads an item in the layout of this module.
+    pub fn from_item(item: &Item) -> Result<Self, MalformedItem> {
+        let pedido_id = parsed(item, attr::PEDIDO_ID, |s| Uuid::parse_str(s).ok())?
+            .ok_or(MalformedItem { attribute: attr::PEDIDO_ID })?;
+        let estado = parsed(item, attr::ESTADO, OrderStatus::parse)?.unwrap_or(OrderStatus::Recibido);
+        let envio = parsed(item, attr::ENVIO_ESTADO, ShipmentStatus::parse)?
+            .map(|estado| -> Result<Shipment, MalformedItem> {
+                Ok(Shipment {
+                    estado,
+                    tracking: text(item, attr::ENVIO_TRACKING)?.map(str::to_owned),
+                    actualizado_en: timestamp(item, attr::ENVIO_ACTUALIZADO_EN)?,
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            pedido_id,
+            estado,
+            cliente_id: parsed(item, attr::CLIENTE_ID, |s| Uuid::parse_str(s).ok())?,
+            total: parsed(item, attr::TOTAL, |s| {
+                s.parse::<rust_decimal::Decimal>().ok().map(|d| format!("{d:.2}"))
+            })?,
+            moneda: text(item, attr::MONEDA)?.map(str::to_owned),
+            fecha: timestamp(item, attr::FECHA)?,
+            creado_en: timestamp(item, attr::CREADO_EN)?,
+            actualizado_en: timestamp(item, attr::ACTUALIZADO_EN)?,
+            procesado_en: timestamp(item, attr::PROCESADO_EN)?,
+            cancelado_en: timestamp(item, attr::CANCELADO_EN)?,
+            motivo_cancelacion: text(item, attr::MOTIVO_CANCELACION)?.map(str::to_owned),
+            envio,
+        })
+    }
+}
+
+/// Why a table operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// Transient: throttling, timeouts, network, 5xx. Retrying later may succeed.
+    #[error("DynamoDB is unavailable ({code}): {message}")]
+    Unavailable {
+        /// Error code or kind.
+        code: String,
+        /// Details, for logs only.
+        message: String,
+    },
+    /// Permanent: missing table, access denied, validation errors.
+    #[error("DynamoDB rejected the request ({code}): {message}")]
+    Rejected {
+        /// Error code.
+        code: String,
+        /// Details, for logs only.
+        message: String,
+    },
+    /// The stored item does not match the layout.
+    #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+}
+
+impl TableError {
+    /// Whether retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TableError::Unavailable { .. })
+    }
+}
+
+/// Service error codes that mean "try again later".
+const TRANSIENT_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "LimitExceededException",
+];
+
+/// Classifies any SDK error of a DynamoDB operation.
+pub fn classify<E, R>(err: &SdkError<E, R>) -> TableError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    match err {
+        SdkError::TimeoutError(_) => TableError::Unavailable { code: "timeout".into(), message },
+        SdkError::DispatchFailure(_) => TableError::Unavailable { code: "dispatch".into(), message },
+        SdkError::ResponseError(_) => TableError::Unavailable { code: "response".into(), message },
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown").to_owned();
+            if TRANSIENT_CODES.contains(&code.as_str()) {
+                TableError::Unavailable { code, message }
+            } else {
+                TableError::Rejected { code, message }
+            }
+        }
+        _ => TableError::Rejected { code: "construction".into(), message },
+    }
+}
+
+/// Handle on one orders table.
+#[derive(Debug, Clone)]
+pub struct OrdersTable {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+impl OrdersTable {
+    /// A handle on table `name`.
+    pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
+        Self { client, name: name.into() }
+    }
+
+    /// The table name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    /// Reads an order (strongly consistent). `None` while no worker wrote it.
+    pub async fn get(&self, pedido_id: Uuid) -> Result<Option<OrderRecord>, TableError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(attr::PEDIDO_ID, AttributeValue::S(pedido_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        out.item().map(OrderRecord::from_item).transpose().map_err(TableError::from)
+    }
+
+    /// Checks that the table exists and answers.
+    pub async fn probe(&self) -> Result<(), TableError> {
+        self.client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+
+    /// Creates the table with the production key schema (hash key `pedidoId`,
+    /// on demand), for tests and local tooling. Terraform owns it elsewhere.
+    pub async fn create(&self) -> Result<(), TableError> {
+        use aws_sdk_dynamodb::types::{
+            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        };
+        let definition = AttributeDefinition::builder()
+            .attribute_name(attr::PEDIDO_ID)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| TableError::Rejected { code: "build".into(), message: e.to_string() })?;
+        let key = KeySchemaElement::builder()
+            .attribute_name(attr::PEDIDO_ID)
+            .key_type(KeyType::Hash)
+            .build()
+            .map_err(|e| TableError::Rejected { code: "build".into(), message: e.to_string() })?;
+        self.client
+            .create_table()
+            .table_name(&self.name)
+            .attribute_definitions(definition)
+            .key_schema(key)
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.to_owned())
+    }
+
+    #[test]
+    fn reads_a_full_item() {
+        let id = Uuid::new_v4();
+        let item: Item = [
+            (attr::PEDIDO_ID, s(&id.to_string())),
+            (attr::ESTADO, s("PROCESADO")),
+            (attr::TOTAL, AttributeValue::N("25001".into())),
+            (attr::MONEDA, s("CLP")),
+            (attr::ENVIO_ESTADO, s("PROGRAMADO")),
+            (attr::ENVIO_TRACKING, s("EX123")),
+            (attr::CREADO_EN, s("2026-11-23T10:00:00Z")),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let record = OrderRecord::from_item(&item).expect("valid item");
+        assert_eq!(record.pedido_id, id);
+        assert_eq!(record.estado, OrderStatus::Procesado);
+        assert_eq!(record.total.as_deref(), Some("25001.00"));
+        let envio = record.envio.expect("envio");
+        assert_eq!(envio.estado, ShipmentStatus::Programado);
+        assert_eq!(envio.tracking.as_deref(), Some("EX123"));
+        let json = serde_json::to_value(&OrderRecord::from_item(&item).expect("valid")).expect("json");
+        assert_eq!(json["estado"], "PROCESADO");
+        assert_eq!(json["envio"]["estado"], "PROGRAMADO");
+    }
+
+    #[test]
+    fn missing_estado_means_recibido_and_bad_values_are_reported() {
+        let id = Uuid::new_v4().to_string();
+        let item: Item = [(attr::PEDIDO_ID.to_owned(), s(&id))].into_iter().collect();
+        assert_eq!(OrderRecord::from_item(&item).expect("ok").estado, OrderStatus::Recibido);
+        let mut bad = item.clone();
+        bad.insert(attr::ESTADO.into(), s("PERDIDO"));
+        assert_eq!(OrderRecord::from_item(&bad), Err(MalformedItem { attribute: attr::ESTADO }));
+    }
+}

@@ -72,7 +72,7 @@ impl<'a> ConfigReader<'a> {
                 self.problems.push(format!("{name} is required: {what}"));
                 T::default()
             }
-            Some(raw) => self.check(name, raw, parse),
+            Some(raw) => self.check(name, raw, parse).unwrap_or_default(),
         }
     }
 
@@ -80,24 +80,20 @@ impl<'a> ConfigReader<'a> {
     pub fn optional<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
         let env = self.env;
         let raw = env.get(name)?;
-        match parse(raw) {
-            Ok(value) => Some(value),
-            Err(reason) => {
-                self.problems.push(format!("{name}={raw:?} is invalid: {reason}"));
-                None
-            }
-        }
+        self.check(name, raw, parse)
     }
 
     /// An optional variable parsed with [`FromStr`], `default` when unset.
     pub fn or_default<T>(&mut self, name: &str, default: T) -> T
     where
-        T: FromStr + Default,
+        T: FromStr,
         T::Err: fmt::Display,
     {
         match self.env.get(name) {
             None => default,
-            Some(raw) => self.check(name, raw, |s| s.parse::<T>().map_err(|e| e.to_string())),
+            Some(raw) => self
+                .check(name, raw, |s| s.parse::<T>().map_err(|e| e.to_string()))
+                .unwrap_or(default),
         }
     }
 
@@ -112,14 +108,15 @@ impl<'a> ConfigReader<'a> {
                 } else {
                     Err(format!("must be from {} to {} seconds", range.start(), range.end()))
                 }
-            }),
+            })
+            .unwrap_or(default),
         }
     }
 
     /// An optional integer within `range`, `default` when unset.
     pub fn number_in<T>(&mut self, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> T
     where
-        T: FromStr + Default + PartialOrd + fmt::Display + Copy,
+        T: FromStr + PartialOrd + fmt::Display + Copy,
     {
         match self.env.get(name) {
             None => default,
@@ -132,7 +129,8 @@ impl<'a> ConfigReader<'a> {
                 } else {
                     Err(format!("must be from {} to {}", range.start(), range.end()))
                 }
-            }),
+            })
+            .unwrap_or(default),
         }
     }
 
@@ -150,11 +148,10 @@ impl<'a> ConfigReader<'a> {
         }
     }
 
-    fn check<T: Default>(&mut self, name: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> T {
-        parse(raw).unwrap_or_else(|reason| {
-            self.problems.push(format!("{name}={raw:?} is invalid: {reason}"));
-            T::default()
-        })
+    fn check<T>(&mut self, name: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        parse(raw)
+            .map_err(|reason| self.problems.push(format!("{name}={raw:?} is invalid: {reason}")))
+            .ok()
     }
 }
 
@@ -219,7 +216,7 @@ mod tests {
         let mut r = ConfigReader::new(&env);
         assert_eq!(r.seconds("A", Duration::from_secs(1), 0..=60), Duration::from_secs(30));
         assert_eq!(r.seconds("UNSET", Duration::from_secs(5), 0..=60), Duration::from_secs(5));
-        assert_eq!(r.number_in("B", 1_usize, 1..=50), 0);
+        assert_eq!(r.number_in("B", 1_usize, 1..=50), 1, "falls back to the default");
         let err = r.finish().expect_err("B out of range");
         assert!(err.problems[0].contains("from 1 to 50"), "{err}");
     }

@@ -5,4 +5,5 @@ pub mod aws;
 pub mod config;
 pub mod contract;
 pub mod orders_table;
+pub mod process;
 pub mod telemetry;

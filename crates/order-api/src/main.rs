@@ -1,0 +1,66 @@
+//! order-api binary: `order-api` serves; `order-api healthcheck` probes a
+//! running instance (container health checks); `order-api --version`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use order_api::{Application, Settings};
+use shared::config::EnvSource;
+
+fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        Some("--version" | "-V") => {
+            println!("order-api {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some("healthcheck") => {
+            let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+            match shared::process::http_probe(port, "/health/live", Duration::from_secs(3)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("order-api healthcheck failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Some(other) => {
+            eprintln!("unknown argument {other:?}; usage: order-api [--version | healthcheck]");
+            ExitCode::from(2)
+        }
+        None => serve(),
+    }
+}
+
+fn serve() -> ExitCode {
+    shared::telemetry::init_tracing();
+    let settings = match Settings::from_env(&EnvSource::from_process()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("order-api: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("order-api: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped(shared::process::shutdown_signal()).await?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => {
+            tracing::info!("order-api stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "order-api failed");
+            eprintln!("order-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! HTTP handlers.
+
+pub mod ops;
+pub mod pedidos;

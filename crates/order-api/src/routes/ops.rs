@@ -1,0 +1,46 @@
+//! Operational endpoints: health, metrics, OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::readiness::ReadinessReport;
+use crate::startup::AppState;
+
+/// Liveness: the process serves HTTP.
+#[utoipa::path(get, path = "/health/live", tag = "ops", responses((status = 200, description = "Alive")))]
+pub async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "alive" }))
+}
+
+/// Readiness: SNS and DynamoDB answer (cached for a few seconds).
+#[utoipa::path(
+    get, path = "/health/ready", tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = ReadinessReport),
+        (status = 503, description = "A dependency is unavailable", body = ReadinessReport),
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let report = state.readiness.check().await;
+    let status = if report.is_ready() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(report)).into_response()
+}
+
+/// Prometheus / OpenMetrics exposition.
+#[utoipa::path(get, path = "/metrics", tag = "ops", responses((status = 200, description = "Metrics", content_type = "application/openmetrics-text")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// The OpenAPI document of this API, generated from the code.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::openapi::ApiDoc::openapi())
+}

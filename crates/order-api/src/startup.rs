@@ -1,0 +1,118 @@
+//! Building and running the application.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{BoxError, Router};
+use shared::aws::AwsClients;
+use shared::orders_table::OrdersTable;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::orders::OrderReader;
+use crate::publisher::{EventPublisher, SnsPublisher};
+use crate::readiness::Readiness;
+use crate::routes::{ops, pedidos};
+
+/// Largest accepted request body.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// Where events go.
+    pub publisher: Arc<dyn EventPublisher>,
+    /// Where order state is read.
+    pub orders: Arc<dyn OrderReader>,
+    /// Cached readiness checks.
+    pub readiness: Arc<Readiness>,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// State over the given dependencies.
+    pub fn new(settings: &Settings, publisher: Arc<dyn EventPublisher>, orders: Arc<dyn OrderReader>) -> Self {
+        let readiness = Arc::new(Readiness::new(publisher.clone(), orders.clone(), settings.readiness_cache));
+        Self { publisher, orders, readiness, metrics: Metrics::new() }
+    }
+}
+
+async fn overloaded(error: BoxError) -> axum::response::Response {
+    tracing::warn!(error = %error, "request shed or timed out");
+    ApiError::Overloaded.into_response()
+}
+
+/// The complete router: API routes behind timeout and load shedding, and
+/// operational routes that stay responsive under load.
+pub fn router(settings: &Settings, state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/pedidos", post(pedidos::create_order))
+        .route("/api/pedidos/{pedidoId}", get(pedidos::get_order))
+        .route("/api/pedidos/{pedidoId}/cancelacion", post(pedidos::cancel_order))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(settings.max_concurrent_requests)
+                .timeout(settings.request_timeout),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
+    let ops = Router::new()
+        .route("/health/live", get(ops::live))
+        .route("/health/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi));
+    api.merge(ops)
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::request_id::track))
+        .with_state(state)
+}
+
+/// A bound, ready-to-run order-api.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Builds the AWS clients (once) and binds the listener.
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let clients = AwsClients::load(&settings.aws).await;
+        let publisher = Arc::new(SnsPublisher::new(clients.sns, &settings.sns_topic_arn));
+        let orders = Arc::new(OrdersTable::new(clients.dynamodb, &settings.orders_table));
+        Self::build_with(settings, publisher, orders).await
+    }
+
+    /// Binds the listener over the given dependencies (tests use fakes).
+    pub async fn build_with(
+        settings: Settings,
+        publisher: Arc<dyn EventPublisher>,
+        orders: Arc<dyn OrderReader>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
+        let state = AppState::new(&settings, publisher, orders);
+        let router = router(&settings, state);
+        Ok(Self { listener, router })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "order-api listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}

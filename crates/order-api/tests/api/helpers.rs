@@ -1,0 +1,116 @@
+//! Fakes and fixtures shared by the tests.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use order_api::orders::OrderReader;
+use order_api::publisher::{EventPublisher, PublishError};
+use order_api::Settings;
+use shared::config::EnvSource;
+use shared::contract::Event;
+use shared::orders_table::{OrderRecord, TableError};
+use uuid::Uuid;
+
+/// Settings for tests: loopback, any port.
+pub fn settings(topic_arn: &str, table: &str) -> Settings {
+    Settings::from_env(&EnvSource::from_pairs([
+        ("SNS_TOPIC_ARN", topic_arn),
+        ("ORDERS_TABLE", table),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+        ("READINESS_CACHE_SECS", "0"),
+    ]))
+    .expect("test settings are valid")
+}
+
+/// A valid order body.
+pub fn valid_order() -> serde_json::Value {
+    serde_json::json!({
+        "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
+        "moneda": "CLP",
+        "items": [
+            {"sku": "SKU-001", "cantidad": 2, "precioUnitario": "10000.50"},
+            {"sku": "SKU-002", "cantidad": 1, "precioUnitario": "5000"}
+        ],
+        "total": "25001.00",
+        "direccionEnvio": {"calle": "Av. Providencia 1234", "ciudad": "Santiago", "region": "RM",
+                           "codigoPostal": "7500000", "pais": "CL"}
+    })
+}
+
+/// Records published events; fails on demand.
+#[derive(Default)]
+pub struct FakePublisher {
+    pub published: Mutex<Vec<Event>>,
+    pub fail: AtomicBool,
+}
+
+impl FakePublisher {
+    pub fn count(&self) -> usize {
+        self.published.lock().expect("lock").len()
+    }
+}
+
+impl EventPublisher for FakePublisher {
+    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishError>> {
+        Box::pin(async move {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(PublishError::Unavailable {
+                    code: "dispatch".into(),
+                    message: "connection refused: secret-internal-host:4566".into(),
+                });
+            }
+            self.published.lock().expect("lock").push(event.clone());
+            Ok(())
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), PublishError>> {
+        Box::pin(async move {
+            if self.fail.load(Ordering::SeqCst) {
+                Err(PublishError::Unavailable { code: "dispatch".into(), message: "down".into() })
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// In-memory order store; fails on demand.
+#[derive(Default)]
+pub struct FakeOrders {
+    pub records: Mutex<HashMap<Uuid, OrderRecord>>,
+    pub fail: AtomicBool,
+}
+
+impl OrderReader for FakeOrders {
+    fn get(&self, pedido_id: Uuid) -> BoxFuture<'_, Result<Option<OrderRecord>, TableError>> {
+        Box::pin(async move {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(TableError::Unavailable { code: "timeout".into(), message: "down".into() });
+            }
+            Ok(self.records.lock().expect("lock").get(&pedido_id).cloned())
+        })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
+        Box::pin(async move {
+            if self.fail.load(Ordering::SeqCst) {
+                Err(TableError::Unavailable { code: "timeout".into(), message: "down".into() })
+            } else {
+                Ok(())
+            }
+        })
+    }
+}
+
+/// A router over fresh fakes.
+pub fn fake_app() -> (axum::Router, Arc<FakePublisher>, Arc<FakeOrders>) {
+    let publisher = Arc::new(FakePublisher::default());
+    let orders = Arc::new(FakeOrders::default());
+    let settings = settings("arn:aws:sns:us-east-1:000000000000:test-topic", "test-table");
+    let state = order_api::AppState::new(&settings, publisher.clone(), orders.clone());
+    (order_api::router(&settings, state), publisher, orders)
+}

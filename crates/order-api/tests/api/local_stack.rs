@@ -1,0 +1,203 @@
+//! The real application against the local AWS stack. Requires the stack's
+//! endpoints in the environment (`make stack-up` writes them to
+//! `.local/stack.env`; `make test` sources it). Never skipped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use order_api::Application;
+use shared::aws::{AwsClients, AwsSettings};
+use shared::contract::{Event, EventPayload};
+use shared::orders_table::{attr, OrdersTable};
+use uuid::Uuid;
+
+use crate::helpers::{settings, valid_order};
+
+/// Fails loudly when the stack's endpoints are not configured.
+fn require_stack() {
+    let missing: Vec<&str> = ["AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"]
+        .into_iter()
+        .filter(|name| std::env::var(name).map_or(true, |v| v.trim().is_empty()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the local AWS stack is not configured ({} unset): run `make stack-up` and `source .local/stack.env`, or run `make test`",
+        missing.join(", ")
+    );
+}
+
+/// A uniquely named topic, queue (subscribed with raw delivery) and table.
+struct Fixture {
+    clients: AwsClients,
+    topic_arn: String,
+    queue_url: String,
+    table: OrdersTable,
+}
+
+async fn fixture() -> Fixture {
+    require_stack();
+    let clients = AwsClients::load(&AwsSettings::new("us-east-1")).await;
+    let suffix = Uuid::new_v4().simple().to_string();
+    let topic_arn = clients
+        .sns
+        .create_topic()
+        .name(format!("it-api-{suffix}"))
+        .send()
+        .await
+        .expect("create topic (is LocalStack up?)")
+        .topic_arn
+        .expect("topic arn");
+    let queue_url = clients
+        .sqs
+        .create_queue()
+        .queue_name(format!("it-api-{suffix}"))
+        .send()
+        .await
+        .expect("create queue")
+        .queue_url
+        .expect("queue url");
+    let queue_arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn");
+    clients
+        .sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    let table = OrdersTable::new(clients.dynamodb.clone(), format!("it-api-{suffix}"));
+    table.create().await.expect("create table (is DynamoDB Local up?)");
+    Fixture { clients, topic_arn, queue_url, table }
+}
+
+async fn start(topic_arn: &str, table: &str) -> String {
+    let app = Application::build(settings(topic_arn, table)).await.expect("build app");
+    let addr = app.local_addr().expect("addr");
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
+    let fx = fixture().await;
+    let base = start(&fx.topic_arn, fx.table.name()).await;
+    let http = reqwest::Client::new();
+
+    let response = http
+        .post(format!("{base}/api/pedidos"))
+        .header("x-request-id", "it-correlation-1")
+        .json(&valid_order())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 202);
+    let accepted: serde_json::Value = response.json().await.expect("json");
+    let pedido_id = accepted["pedidoId"].as_str().expect("pedidoId").to_owned();
+
+    let mut received = None;
+    for _ in 0..5 {
+        let out = fx
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&fx.queue_url)
+            .wait_time_seconds(2)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        if let Some(message) = out.messages.and_then(|m| m.into_iter().next()) {
+            received = Some(message);
+            break;
+        }
+    }
+    let message = received.expect("the published event reached the queue");
+    let event = Event::parse_message_body(message.body().expect("body")).expect("a valid event");
+    assert_eq!(event.pedido_id().to_string(), pedido_id);
+    assert_eq!(event.correlation_id, "it-correlation-1");
+    assert_eq!(event.event_id.to_string(), accepted["eventId"].as_str().expect("eventId"));
+    assert!(matches!(event.payload, EventPayload::PedidoCreado(_)));
+
+    let attributes = message.message_attributes.expect("message attributes");
+    let value = |name: &str| attributes.get(name).and_then(|a| a.string_value.clone());
+    assert_eq!(value("eventType").as_deref(), Some("PedidoCreado"));
+    assert_eq!(value("eventVersion").as_deref(), Some("1"));
+    assert_eq!(value("total").as_deref(), Some("25001"));
+    assert_eq!(attributes.get("total").map(|a| a.data_type.as_str()), Some("Number"));
+}
+
+#[tokio::test]
+async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
+    let fx = fixture().await;
+    let base = start(&fx.topic_arn, fx.table.name()).await;
+    let http = reqwest::Client::new();
+    let id = Uuid::new_v4();
+
+    let response = http.get(format!("{base}/api/pedidos/{id}")).send().await.expect("GET");
+    assert_eq!(response.status(), 404);
+
+    let item: HashMap<String, AttributeValue> = [
+        (attr::PEDIDO_ID, AttributeValue::S(id.to_string())),
+        (attr::ESTADO, AttributeValue::S("PROCESADO".into())),
+        (attr::TOTAL, AttributeValue::N("25001.5".into())),
+        (attr::ENVIO_ESTADO, AttributeValue::S("PROGRAMADO".into())),
+        (attr::ENVIO_TRACKING, AttributeValue::S("EX-TEST".into())),
+        (attr::PROCESADO_EN, AttributeValue::S("2026-11-23T10:00:00Z".into())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    fx.clients
+        .dynamodb
+        .put_item()
+        .table_name(fx.table.name())
+        .set_item(Some(item))
+        .send()
+        .await
+        .expect("put item");
+
+    let record: serde_json::Value =
+        http.get(format!("{base}/api/pedidos/{id}")).send().await.expect("GET").json().await.expect("json");
+    assert_eq!(record["estado"], "PROCESADO");
+    assert_eq!(record["total"], "25001.50");
+    assert_eq!(record["envio"]["estado"], "PROGRAMADO");
+    assert_eq!(record["envio"]["tracking"], "EX-TEST");
+    assert_eq!(record["procesadoEn"], "2026-11-23T10:00:00Z");
+
+    let ready = http.get(format!("{base}/health/ready")).send().await.expect("ready");
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn missing_topic_means_not_ready_and_503_for_orders() {
+    let fx = fixture().await;
+    let missing = format!("{}-missing", fx.topic_arn);
+    let base = start(&missing, fx.table.name()).await;
+    let http = reqwest::Client::new();
+    let ready = http.get(format!("{base}/health/ready")).send().await.expect("ready");
+    assert_eq!(ready.status(), 503);
+    let response = tokio::time::timeout(
+        Duration::from_secs(30),
+        http.post(format!("{base}/api/pedidos")).json(&valid_order()).send(),
+    )
+    .await
+    .expect("answers in time")
+    .expect("POST");
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+}

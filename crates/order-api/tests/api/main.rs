@@ -1,0 +1,6 @@
+//! order-api tests: router tests against fakes, and end-to-end tests of the
+//! real application against the local AWS stack (LocalStack + DynamoDB Local).
+
+mod helpers;
+mod local_stack;
+mod router;

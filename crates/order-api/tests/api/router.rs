@@ -1,0 +1,308 @@
+//! Router tests with `oneshot` and fakes: every status path, and that nothing
+//! is published for any invalid input.
+
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use shared::contract::EventPayload;
+use shared::orders_table::{OrderRecord, OrderStatus, Shipment, ShipmentStatus};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+use crate::helpers::{fake_app, valid_order};
+
+struct Answer {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Value,
+    raw: String,
+}
+
+async fn send(app: &Router, request: Request<Body>) -> Answer {
+    let response = app.clone().oneshot(request).await.expect("infallible");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let raw = String::from_utf8_lossy(&bytes).into_owned();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer { status, headers, body, raw }
+}
+
+fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body.into())
+        .expect("request")
+}
+
+fn get(uri: &str) -> Request<Body> {
+    Request::get(uri).body(Body::empty()).expect("request")
+}
+
+fn assert_problem(answer: &Answer, status: StatusCode) {
+    assert_eq!(answer.status, status, "{}", answer.raw);
+    assert_eq!(
+        answer.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{}",
+        answer.raw
+    );
+    assert_eq!(answer.body["status"], status.as_u16(), "{}", answer.raw);
+    assert!(answer.body["title"].is_string() && answer.body["detail"].is_string(), "{}", answer.raw);
+    assert!(answer.headers.contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn accepted_order_is_published_with_request_id_as_correlation_id() {
+    let (app, publisher, _) = fake_app();
+    let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    let pedido_id = answer.body["pedidoId"].as_str().expect("pedidoId").to_owned();
+    assert_eq!(answer.body["estado"], "RECIBIDO");
+    assert_eq!(
+        answer.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()),
+        Some(format!("/api/pedidos/{pedido_id}").as_str())
+    );
+    let request_id = answer.headers.get("x-request-id").and_then(|v| v.to_str().ok()).expect("request id");
+
+    let events = publisher.published.lock().expect("lock");
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event.correlation_id, request_id);
+    assert_eq!(event.pedido_id().to_string(), pedido_id);
+    assert_eq!(answer.body["eventId"], event.event_id.to_string());
+    let EventPayload::PedidoCreado(order) = &event.payload else { panic!("wrong event") };
+    assert_eq!(order.total().to_string(), "25001.00");
+}
+
+#[tokio::test]
+async fn callers_request_id_and_pedido_id_are_kept() {
+    let (app, publisher, _) = fake_app();
+    let id = Uuid::new_v4();
+    let mut body = valid_order();
+    body["pedidoId"] = json!(id);
+    let request = Request::post("/api/pedidos")
+        .header(header::CONTENT_TYPE, "application/json; charset=utf-8")
+        .header("x-request-id", "shop-backend-42")
+        .body(Body::from(body.to_string()))
+        .expect("request");
+    let answer = send(&app, request).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    assert_eq!(answer.body["pedidoId"], id.to_string());
+    assert_eq!(answer.headers["x-request-id"], "shop-backend-42");
+    assert_eq!(publisher.published.lock().expect("lock")[0].correlation_id, "shop-backend-42");
+
+    // A hostile request id is replaced, not echoed.
+    let request = Request::post("/api/pedidos")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("x-request-id", "a b <script>")
+        .body(Body::from(valid_order().to_string()))
+        .expect("request");
+    let answer = send(&app, request).await;
+    assert_ne!(answer.headers["x-request-id"], "a b <script>");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415_and_nothing_is_published() {
+    let (app, publisher, _) = fake_app();
+    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/jsonx")] {
+        let mut builder = Request::post("/api/pedidos");
+        if let Some(ct) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, ct);
+        }
+        let answer = send(&app, builder.body(Body::from(valid_order().to_string())).expect("request")).await;
+        assert_problem(&answer, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn body_above_64_kib_is_413() {
+    let (app, publisher, _) = fake_app();
+    let mut body = valid_order();
+    body["direccionEnvio"]["calle"] = json!("x".repeat(70 * 1024));
+    let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
+    assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
+    let answer = send(&app, post_json("/api/pedidos", vec![b'{'; 10 * 1024 * 1024])).await;
+    assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let (app, publisher, _) = fake_app();
+    for body in ["", "{", "{\"clienteId\": }", "nul", "{\"a\":1}{", "\u{feff}{}"] {
+        let answer = send(&app, post_json("/api/pedidos", body)).await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn invalid_values_are_422_with_one_entry_per_field() {
+    let (app, publisher, _) = fake_app();
+    let mut body = valid_order();
+    body["clienteId"] = json!("nope");
+    body["items"][0]["cantidad"] = json!(0);
+    body["items"][1]["precioUnitario"] = json!("5000.001");
+    body["moneda"] = json!("clp");
+    let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
+    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut pointers: Vec<&str> = answer.body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["pointer"].as_str())
+        .collect();
+    pointers.sort_unstable();
+    assert_eq!(pointers, ["/clienteId", "/items/0/cantidad", "/items/1/precioUnitario", "/moneda"]);
+
+    for body in [json!([]), json!({}), json!({"total": "1"}), json!(null)] {
+        let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
+        assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn publish_failure_is_503_with_retry_after_and_leaks_nothing() {
+    let (app, publisher, _) = fake_app();
+    publisher.fail.store(true, Ordering::SeqCst);
+    let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers[header::RETRY_AFTER], "5");
+    assert!(answer.body["title"].as_str().expect("title").contains("NOT accepted"));
+    assert!(!answer.raw.contains("secret-internal-host"), "{}", answer.raw);
+    assert!(!answer.raw.contains("dispatch"), "{}", answer.raw);
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn cancellation_is_published() {
+    let (app, publisher, _) = fake_app();
+    let id = Uuid::new_v4();
+    let answer = send(&app, post_json(&format!("/api/pedidos/{id}/cancelacion"), json!({"motivo": "sin stock"}).to_string())).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    assert_eq!(answer.body["pedidoId"], id.to_string());
+    let events = publisher.published.lock().expect("lock");
+    let EventPayload::PedidoCancelado(cancel) = &events[0].payload else { panic!("wrong event") };
+    assert_eq!(cancel.pedido_id, id);
+    assert_eq!(cancel.motivo.as_str(), "sin stock");
+}
+
+#[tokio::test]
+async fn cancellation_input_errors() {
+    let (app, publisher, _) = fake_app();
+    let id = Uuid::new_v4();
+    let answer = send(&app, post_json(&format!("/api/pedidos/{id}/cancelacion"), "{}")).await;
+    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    for path in ["/api/pedidos/not-a-uuid/cancelacion", "/api/pedidos/..%2F..%2Fetc%2Fpasswd/cancelacion",
+                 "/api/pedidos/%00/cancelacion"] {
+        let answer = send(&app, post_json(path, json!({"motivo": "x"}).to_string())).await;
+        assert_problem(&answer, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn get_order_states() {
+    let (app, _, orders) = fake_app();
+    let id = Uuid::new_v4();
+    let answer = send(&app, get(&format!("/api/pedidos/{id}"))).await;
+    assert_problem(&answer, StatusCode::NOT_FOUND);
+
+    orders.records.lock().expect("lock").insert(
+        id,
+        OrderRecord {
+            pedido_id: id,
+            estado: OrderStatus::Procesado,
+            cliente_id: None,
+            total: Some("10.00".into()),
+            moneda: Some("CLP".into()),
+            fecha: None,
+            creado_en: None,
+            actualizado_en: None,
+            procesado_en: None,
+            cancelado_en: None,
+            motivo_cancelacion: None,
+            envio: Some(Shipment { estado: ShipmentStatus::Programado, tracking: Some("EX1".into()), actualizado_en: None }),
+        },
+    );
+    let answer = send(&app, get(&format!("/api/pedidos/{id}"))).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.raw);
+    assert_eq!(answer.body["estado"], "PROCESADO");
+    assert_eq!(answer.body["envio"]["estado"], "PROGRAMADO");
+    assert_eq!(answer.body["envio"]["tracking"], "EX1");
+
+    let answer = send(&app, get("/api/pedidos/12345")).await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST);
+
+    orders.fail.store(true, Ordering::SeqCst);
+    let answer = send(&app, get(&format!("/api/pedidos/{id}"))).await;
+    assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!answer.raw.contains("down"), "{}", answer.raw);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let (app, _, _) = fake_app();
+    assert_problem(&send(&app, get("/nope")).await, StatusCode::NOT_FOUND);
+    assert_problem(&send(&app, get("/api/pedidos")).await, StatusCode::METHOD_NOT_ALLOWED);
+    let delete = Request::delete(format!("/api/pedidos/{}", Uuid::new_v4())).body(Body::empty()).expect("request");
+    assert_problem(&send(&app, delete).await, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn health_reflects_dependencies() {
+    let (app, publisher, orders) = fake_app();
+    assert_eq!(send(&app, get("/health/live")).await.status, StatusCode::OK);
+    let ready = send(&app, get("/health/ready")).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.raw);
+    assert_eq!(ready.body["status"], "ready");
+
+    publisher.fail.store(true, Ordering::SeqCst);
+    let ready = send(&app, get("/health/ready")).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["sns"], "unavailable");
+    assert_eq!(ready.body["dynamodb"], "ok");
+
+    publisher.fail.store(false, Ordering::SeqCst);
+    orders.fail.store(true, Ordering::SeqCst);
+    let ready = send(&app, get("/health/ready")).await;
+    assert_eq!(ready.body["dynamodb"], "unavailable");
+    // Liveness does not depend on AWS.
+    assert_eq!(send(&app, get("/health/live")).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_publishes() {
+    let (app, publisher, _) = fake_app();
+    send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    send(&app, post_json("/api/pedidos", "{")).await;
+    publisher.fail.store(true, Ordering::SeqCst);
+    send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    let metrics = send(&app, get("/metrics")).await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    let text = metrics.raw;
+    assert!(text.contains(r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="202"} 1"#), "{text}");
+    assert!(text.contains(r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="400"} 1"#), "{text}");
+    assert!(text.contains(r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="503"} 1"#), "{text}");
+    assert!(text.contains("order_api_sns_publish_duration_seconds_count 2"), "{text}");
+    assert!(text.contains(r#"order_api_sns_publish_failures_total{kind="unavailable"} 1"#), "{text}");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_the_routes() {
+    let (app, _, _) = fake_app();
+    let doc = send(&app, get("/openapi.json")).await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert!(doc.body["openapi"].as_str().expect("version").starts_with("3."));
+    for path in ["/api/pedidos", "/api/pedidos/{pedidoId}", "/api/pedidos/{pedidoId}/cancelacion", "/health/ready"] {
+        assert!(doc.body["paths"][path].is_object(), "missing {path}");
+    }
+    assert!(doc.body["components"]["schemas"]["CreateOrderRequest"].is_object());
+}

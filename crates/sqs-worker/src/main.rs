@@ -1,1 +1,128 @@
-pub fn main() {}
+//! sqs-worker binary.
+//!
+//! ```text
+//! sqs-worker [--role procesamiento|logistica]     consume SQS_QUEUE_URL
+//! sqs-worker dlq peek [--max N]                    show DLQ messages and why they failed
+//! sqs-worker dlq redrive [--manual]                move DLQ messages back to the queue
+//! sqs-worker healthcheck                           probe a running worker (container health check)
+//! sqs-worker --version
+//! ```
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use shared::aws::AwsClients;
+use shared::config::EnvSource;
+use sqs_worker::{Application, Settings};
+
+const USAGE: &str = "usage: sqs-worker [--role procesamiento|logistica] | dlq peek [--max N] | dlq redrive [--manual] | healthcheck | --version";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["--version" | "-V"] => {
+            println!("sqs-worker {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        ["--help" | "-h"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        ["healthcheck"] => healthcheck(),
+        [] => run(None),
+        ["--role", role] => run(Some(role)),
+        ["dlq", rest @ ..] => dlq(rest),
+        _ => {
+            eprintln!("sqs-worker: unexpected arguments {args:?}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn healthcheck() -> ExitCode {
+    let env = EnvSource::from_process();
+    let port = env
+        .get("HEALTH_PORT")
+        .or_else(|| env.get("PORT"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    match shared::process::http_probe(port, "/health/live", Duration::from_secs(3)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sqs-worker healthcheck failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn settings(role: Option<&str>) -> Result<Settings, ExitCode> {
+    Settings::from_env(&EnvSource::from_process(), role).map_err(|e| {
+        eprintln!("sqs-worker: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Runtime::new().map_err(|e| {
+        eprintln!("sqs-worker: cannot start the async runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn run(role: Option<&str>) -> ExitCode {
+    shared::telemetry::init_tracing();
+    let (settings, runtime) = match (settings(role), runtime()) {
+        (Ok(s), Ok(r)) => (s, r),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let app = Application::build(settings).await?;
+        app.run_until_stopped(shared::process::shutdown_signal()).await?;
+        Ok(())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "sqs-worker failed");
+            eprintln!("sqs-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dlq(args: &[&str]) -> ExitCode {
+    shared::telemetry::init_tracing();
+    // The DLQ tools need the queue URLs but not a role.
+    let (settings, runtime) = match (settings(Some("procesamiento")), runtime()) {
+        (Ok(s), Ok(r)) => (s, r),
+        (Err(code), _) | (_, Err(code)) => return code,
+    };
+    let result: anyhow::Result<String> = runtime.block_on(async {
+        let clients = AwsClients::load(&settings.aws).await;
+        match args {
+            ["peek"] | ["peek", "--max", _] => {
+                let max = args.get(2).and_then(|m| m.parse().ok()).unwrap_or(100);
+                let messages = sqs_worker::dlq::peek(&clients.sqs, &settings.dlq_url, max).await?;
+                let lines: Vec<String> = messages.iter().filter_map(|m| serde_json::to_string(m).ok()).collect();
+                Ok(format!("{}\n{} message(s) in the DLQ (none consumed)", lines.join("\n"), messages.len()))
+            }
+            ["redrive"] | ["redrive", "--manual"] => {
+                let report =
+                    sqs_worker::dlq::redrive(&clients.sqs, &settings.queue_url, &settings.dlq_url, args.len() == 2).await?;
+                Ok(format!("moved {} message(s) back to the queue ({})", report.moved, report.method))
+            }
+            _ => Err(anyhow::anyhow!("unknown dlq command\n{USAGE}")),
+        }
+    });
+    match result {
+        Ok(text) => {
+            println!("{}", text.trim_start());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sqs-worker dlq: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

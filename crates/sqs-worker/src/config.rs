@@ -1,0 +1,162 @@
+//! sqs-worker settings, read once from the environment (and `--role`).
+
+use std::time::Duration;
+
+use shared::aws::AwsSettings;
+use shared::config::{parse_http_url, parse_resource_name, ConfigError, ConfigReader, EnvSource};
+use shared::orders_table::WorkerRole;
+
+/// Everything a worker needs to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Which part of the order this worker owns (`WORKER_ROLE` or `--role`).
+    pub role: WorkerRole,
+    /// The queue consumed (`SQS_QUEUE_URL`).
+    pub queue_url: String,
+    /// The queue's dead-letter queue (`SQS_DLQ_URL`).
+    pub dlq_url: String,
+    /// The orders table (`ORDERS_TABLE`).
+    pub orders_table: String,
+    /// SDK settings (`AWS_REGION`, default `us-east-1`).
+    pub aws: AwsSettings,
+    /// Most messages processed at once (`WORKER_CONCURRENCY`, default 32).
+    pub concurrency: usize,
+    /// Long-poll wait (`SQS_WAIT_TIME_SECS`, default 20).
+    pub wait_time: Duration,
+    /// Visibility timeout requested on receive (`SQS_VISIBILITY_TIMEOUT_SECS`, default 60).
+    pub visibility_timeout: Duration,
+    /// Time in-flight messages get to finish on shutdown (`SHUTDOWN_GRACE_SECS`, default 25).
+    pub shutdown_grace: Duration,
+    /// Port of the health and metrics server (`HEALTH_PORT`, else `PORT`, default 8080; 0 = any).
+    pub health_port: u16,
+    /// First retry delay of a failed message (`RETRY_BASE_SECS`, default 2).
+    pub retry_base: Duration,
+    /// Longest retry delay (`RETRY_MAX_SECS`, default 300).
+    pub retry_max: Duration,
+    /// How long successes wait to be deleted together (`DELETE_BATCH_WINDOW_MS`, default 25).
+    pub delete_window: Duration,
+    /// Liveness fails when the poll loop made no progress for this long (`LIVENESS_STALL_SECS`, default 120).
+    pub liveness_stall: Duration,
+    /// Optional expiry of order items (`ORDER_TTL_DAYS`; unset = keep forever).
+    pub order_ttl: Option<chrono::Duration>,
+}
+
+impl Settings {
+    /// Reads and validates the environment; `role_flag` (from `--role`) wins over `WORKER_ROLE`.
+    pub fn from_env(env: &EnvSource, role_flag: Option<&str>) -> Result<Self, ConfigError> {
+        let mut r = ConfigReader::new(env);
+        let role = match role_flag {
+            Some(flag) => WorkerRole::parse(flag).map_err(|e| r.problem(format!("--role {flag:?} is invalid: {e}"))).ok(),
+            None => r.required("WORKER_ROLE", "`procesamiento` or `logistica` (or pass --role)", |s| {
+                WorkerRole::parse(s).map(Some)
+            }),
+        };
+        let queue_url = r.required("SQS_QUEUE_URL", "the URL of the queue to consume", parse_http_url);
+        let dlq_url = r.required("SQS_DLQ_URL", "the URL of that queue's dead-letter queue", parse_http_url);
+        let orders_table = r.required("ORDERS_TABLE", "the name of the DynamoDB orders table", parse_resource_name);
+        let region = r.or_default("AWS_REGION", String::from("us-east-1"));
+        let concurrency = r.number_in("WORKER_CONCURRENCY", 32_usize, 1..=1000);
+        let wait_time = r.seconds("SQS_WAIT_TIME_SECS", Duration::from_secs(20), 0..=20);
+        let visibility_timeout = r.seconds("SQS_VISIBILITY_TIMEOUT_SECS", Duration::from_secs(60), 5..=43_200);
+        let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(25), 0..=3600);
+        let default_port = env.get("PORT").and_then(|p| p.parse().ok()).unwrap_or(8080_u16);
+        let health_port = r.or_default("HEALTH_PORT", default_port);
+        let retry_base = r.seconds("RETRY_BASE_SECS", Duration::from_secs(2), 0..=3600);
+        let retry_max = r.seconds("RETRY_MAX_SECS", Duration::from_secs(300), 1..=43_200);
+        let delete_window = Duration::from_millis(r.number_in("DELETE_BATCH_WINDOW_MS", 25_u64, 0..=1000));
+        let liveness_stall = r.seconds("LIVENESS_STALL_SECS", Duration::from_secs(120), 30..=3600);
+        let order_ttl = r
+            .optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
+                Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
+                _ => Err("must be a whole number of days from 1 to 36500".into()),
+            });
+        if queue_url == dlq_url && !queue_url.is_empty() {
+            r.problem("SQS_DLQ_URL must differ from SQS_QUEUE_URL");
+        }
+        if queue_url.ends_with(".fifo") != dlq_url.ends_with(".fifo") && !dlq_url.is_empty() {
+            r.problem("SQS_QUEUE_URL and SQS_DLQ_URL must both be FIFO (.fifo) or both standard");
+        }
+        if retry_base > retry_max {
+            r.problem("RETRY_BASE_SECS must not exceed RETRY_MAX_SECS");
+        }
+        r.finish()?;
+        let mut aws = AwsSettings::new(region);
+        aws.sqs_long_poll = wait_time;
+        Ok(Self {
+            role: role.unwrap_or(WorkerRole::Procesamiento),
+            queue_url,
+            dlq_url,
+            orders_table,
+            aws,
+            concurrency,
+            wait_time,
+            visibility_timeout,
+            shutdown_grace,
+            health_port,
+            retry_base,
+            retry_max,
+            delete_window,
+            liveness_stall,
+            order_ttl,
+        })
+    }
+
+    /// Whether the queue is FIFO (URL ends in `.fifo`).
+    pub fn fifo(&self) -> bool {
+        self.queue_url.ends_with(".fifo")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("SQS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/q"),
+            ("SQS_DLQ_URL", "http://127.0.0.1:4566/000000000000/q-dlq"),
+            ("ORDERS_TABLE", "ecomexpress-pedidos"),
+        ]
+    }
+
+    #[test]
+    fn role_from_flag_or_env() {
+        let env = EnvSource::from_pairs(base());
+        assert_eq!(Settings::from_env(&env, Some("logistica")).expect("valid").role, WorkerRole::Logistica);
+        let err = Settings::from_env(&env, None).expect_err("no role");
+        assert!(err.to_string().contains("WORKER_ROLE is required"), "{err}");
+        let mut pairs = base();
+        pairs.push(("WORKER_ROLE", "procesamiento"));
+        let s = Settings::from_env(&EnvSource::from_pairs(pairs), None).expect("valid");
+        assert_eq!(s.role, WorkerRole::Procesamiento);
+        assert_eq!(s.concurrency, 32);
+        assert_eq!(s.wait_time, Duration::from_secs(20));
+        assert_eq!(s.shutdown_grace, Duration::from_secs(25));
+        assert!(!s.fifo());
+    }
+
+    #[test]
+    fn names_every_problem() {
+        let env = EnvSource::from_pairs([
+            ("SQS_QUEUE_URL", "queue"),
+            ("WORKER_CONCURRENCY", "0"),
+            ("SQS_WAIT_TIME_SECS", "21"),
+        ]);
+        let err = Settings::from_env(&env, Some("ventas")).expect_err("invalid");
+        let text = err.to_string();
+        for needle in ["--role", "SQS_QUEUE_URL", "SQS_DLQ_URL is required", "ORDERS_TABLE is required",
+                       "WORKER_CONCURRENCY", "SQS_WAIT_TIME_SECS"] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn fifo_queue_needs_fifo_dlq() {
+        let env = EnvSource::from_pairs([
+            ("SQS_QUEUE_URL", "http://h/1/q.fifo"),
+            ("SQS_DLQ_URL", "http://h/1/q-dlq"),
+            ("ORDERS_TABLE", "tbl"),
+        ]);
+        assert!(Settings::from_env(&env, Some("logistica")).is_err());
+    }
+}

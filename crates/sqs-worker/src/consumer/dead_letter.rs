@@ -1,0 +1,82 @@
+//! Sending a poison message to the DLQ with attributes that say why.
+
+use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+use crate::config::Settings;
+use crate::metrics::Metrics;
+
+/// Attribute: stable reason code (e.g. `unknown_event_type`).
+pub const ATTR_REASON: &str = "dlqReason";
+/// Attribute: human-readable detail (at most 1000 characters).
+pub const ATTR_DETAIL: &str = "dlqDetail";
+/// Attribute: the role that rejected the message.
+pub const ATTR_ROLE: &str = "dlqRole";
+/// Attribute: the message id in the source queue.
+pub const ATTR_SOURCE_MESSAGE_ID: &str = "dlqSourceMessageId";
+/// Attribute: when it was dead-lettered (RFC 3339).
+pub const ATTR_FAILED_AT: &str = "dlqFailedAt";
+/// Every attribute this worker adds (removed again on redrive).
+pub const DLQ_ATTRIBUTES: [&str; 5] = [ATTR_REASON, ATTR_DETAIL, ATTR_ROLE, ATTR_SOURCE_MESSAGE_ID, ATTR_FAILED_AT];
+
+/// SQS allows 10 message attributes per message.
+const MAX_ATTRIBUTES: usize = 10;
+
+fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+}
+
+/// Sends `message` to the DLQ. Tries with the original attributes plus ours,
+/// then (e.g. for a body at the size limit) with our reason attributes only.
+pub async fn send(
+    sqs: &aws_sdk_sqs::Client,
+    settings: &Settings,
+    message: &Message,
+    reason: &str,
+    detail: &str,
+    metrics: &Metrics,
+) -> Result<(), String> {
+    let detail: String = detail.chars().take(1000).collect();
+    let failed_at = chrono::Utc::now().to_rfc3339();
+    let ours: Vec<(&str, String)> = vec![
+        (ATTR_REASON, reason.to_owned()),
+        (ATTR_ROLE, settings.role.to_string()),
+        (ATTR_DETAIL, detail),
+        (ATTR_SOURCE_MESSAGE_ID, message.message_id().unwrap_or_default().to_owned()),
+        (ATTR_FAILED_AT, failed_at),
+    ];
+    let mut full: Vec<(String, MessageAttributeValue)> =
+        ours.iter().filter_map(|(k, v)| Some(((*k).to_owned(), string_attribute(v)?))).collect();
+    if let Some(original) = message.message_attributes() {
+        let mut names: Vec<&String> = original.keys().filter(|k| !DLQ_ATTRIBUTES.contains(&k.as_str())).collect();
+        names.sort();
+        for name in names.into_iter().take(MAX_ATTRIBUTES - full.len()) {
+            full.push((name.clone(), original[name].clone()));
+        }
+    }
+    let minimal: Vec<(String, MessageAttributeValue)> = full.iter().take(2).cloned().collect();
+    let mut last_error = String::new();
+    for attributes in [full, minimal] {
+        let mut request = sqs
+            .send_message()
+            .queue_url(&settings.dlq_url)
+            .message_body(message.body().unwrap_or_default())
+            .set_message_attributes(Some(attributes.into_iter().collect()));
+        if settings.dlq_url.ends_with(".fifo") {
+            let group = message
+                .attributes()
+                .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+                .cloned()
+                .unwrap_or_else(|| "dead-letter".to_owned());
+            request = request
+                .message_group_id(group)
+                .message_deduplication_id(message.message_id().unwrap_or_default());
+        }
+        metrics.sqs_call("send_dlq");
+        match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(e) => last_error = DisplayErrorContext(&e).to_string(),
+        }
+    }
+    Err(last_error)
+}

@@ -1,0 +1,415 @@
+//! The consumer loop: long polling, bounded concurrency beyond one batch,
+//! batched deletes, backoff on failure, dead-lettering of poison messages,
+//! visibility heartbeats, FIFO group ordering and graceful shutdown.
+
+pub mod backoff;
+pub mod deleter;
+pub mod dead_letter;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use shared::contract::Event;
+use shared::orders_table::ApplyOutcome;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use self::backoff::Backoff;
+use self::deleter::Deleter;
+use crate::config::Settings;
+use crate::handler::ApplyEvent;
+use crate::health::HealthState;
+use crate::metrics::Metrics;
+
+/// Most messages one receive may return (an SQS limit).
+const MAX_RECEIVE: usize = 10;
+
+/// What to do with a message after processing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Applied or already applied: delete it.
+    Done(ApplyOutcome),
+    /// Can never succeed: send to the DLQ with this reason, then delete it.
+    Poison {
+        /// Stable reason code.
+        reason: &'static str,
+        /// Human-readable explanation.
+        detail: String,
+    },
+    /// May succeed later: return it with a backoff.
+    Retry(String),
+}
+
+/// Messages received but not yet deleted or returned, by message id.
+type InFlight = Arc<Mutex<HashMap<String, String>>>;
+
+/// One queue's consumer.
+pub struct Consumer {
+    sqs: aws_sdk_sqs::Client,
+    settings: Settings,
+    handler: Arc<dyn ApplyEvent>,
+    metrics: Arc<Metrics>,
+    health: Arc<HealthState>,
+    retry_backoff: Backoff,
+}
+
+fn receive_count(message: &Message) -> u32 {
+    message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+fn group_id(message: &Message) -> Option<String> {
+    message.attributes().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId)).cloned()
+}
+
+impl Consumer {
+    /// A consumer of `settings.queue_url` applying events with `handler`.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        settings: Settings,
+        handler: Arc<dyn ApplyEvent>,
+        metrics: Arc<Metrics>,
+        health: Arc<HealthState>,
+    ) -> Self {
+        let retry_backoff = Backoff { base: settings.retry_base, max: settings.retry_max };
+        Self { sqs, settings, handler, metrics, health, retry_backoff }
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains: in-flight messages get
+    /// the grace period to finish, the rest are made visible again at once.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let (deleter, deleter_task) = Deleter::start(
+            self.sqs.clone(),
+            self.settings.queue_url.clone(),
+            self.settings.delete_window,
+            self.metrics.clone(),
+        );
+        let in_flight: InFlight = Arc::default();
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut tasks = JoinSet::new();
+        let poll_backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+        let mut poll_failures = 0_u32;
+        tracing::info!(role = %self.settings.role, queue = %self.settings.queue_url, concurrency = self.settings.concurrency, "worker started");
+
+        loop {
+            while tasks.try_join_next().is_some() {}
+            // Wait for room; the loop is alive (for liveness) while saturated.
+            let first = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(5)) => { self.health.touch(); continue; }
+            };
+            let mut permits = vec![first];
+            while permits.len() < MAX_RECEIVE {
+                match slots.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            // A pending long poll is abandoned at once on shutdown.
+            let received = tokio::select! {
+                r = self.receive(permits.len()) => r,
+                () = shutdown.cancelled() => break,
+            };
+            match received {
+                Ok(messages) => {
+                    if poll_failures > 0 {
+                        tracing::info!(after_failures = poll_failures, "receiving again");
+                    }
+                    poll_failures = 0;
+                    self.health.received_ok();
+                    self.dispatch(messages, permits, &mut tasks, &deleter, &in_flight);
+                }
+                Err(error) => {
+                    drop(permits);
+                    poll_failures += 1;
+                    self.metrics.poll_errors.inc();
+                    let delay = poll_backoff.delay(poll_failures);
+                    tracing::warn!(error = %error, attempt = poll_failures, retry_in_ms = delay.as_millis() as u64, "receive failed; backing off");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                }
+            }
+        }
+
+        self.health.stopping();
+        let pending = tasks.len();
+        tracing::info!(in_flight = pending, grace_secs = self.settings.shutdown_grace.as_secs(), "stopped receiving; draining");
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+        let unfinished: Vec<String> = in_flight.lock().map(|mut m| m.drain().map(|(_, r)| r).collect()).unwrap_or_default();
+        if !unfinished.is_empty() {
+            tracing::warn!(count = unfinished.len(), "grace period over; returning unfinished messages to the queue");
+            self.release_now(unfinished).await;
+        }
+        drop(deleter);
+        deleter_task.finish().await;
+        tracing::info!("worker stopped");
+    }
+
+    async fn receive(&self, max: usize) -> Result<Vec<Message>, String> {
+        self.metrics.sqs_call("receive");
+        let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
+        let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
+        self.sqs
+            .receive_message()
+            .queue_url(&self.settings.queue_url)
+            .max_number_of_messages(i32::try_from(max).unwrap_or(10))
+            .wait_time_seconds(wait)
+            .visibility_timeout(visibility)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .send()
+            .await
+            .map(|out| out.messages.unwrap_or_default())
+            .map_err(|e| DisplayErrorContext(&e).to_string())
+    }
+
+    fn dispatch(
+        self: &Arc<Self>,
+        messages: Vec<Message>,
+        mut permits: Vec<OwnedSemaphorePermit>,
+        tasks: &mut JoinSet<()>,
+        deleter: &Deleter,
+        in_flight: &InFlight,
+    ) {
+        self.metrics.received.inc_by(messages.len() as u64);
+        if let Ok(mut map) = in_flight.lock() {
+            for m in &messages {
+                if let (Some(id), Some(receipt)) = (m.message_id(), m.receipt_handle()) {
+                    map.insert(id.to_owned(), receipt.to_owned());
+                }
+            }
+        }
+        let mut work: Vec<(Message, OwnedSemaphorePermit)> = Vec::with_capacity(messages.len());
+        for m in messages {
+            // One permit was taken per message asked for; never more messages than that.
+            if let Some(p) = permits.pop() {
+                work.push((m, p));
+            }
+        }
+        drop(permits); // unused room goes back at once
+        if self.settings.fifo() {
+            // Preserve order within each group; groups run concurrently.
+            let mut groups: Vec<(Option<String>, Vec<(Message, OwnedSemaphorePermit)>)> = Vec::new();
+            for (m, p) in work {
+                let g = group_id(&m);
+                match groups.iter_mut().find(|(id, _)| *id == g) {
+                    Some((_, list)) => list.push((m, p)),
+                    None => groups.push((g, vec![(m, p)])),
+                }
+            }
+            for (_, group) in groups {
+                let this = self.clone();
+                let (deleter, in_flight) = (deleter.clone(), in_flight.clone());
+                tasks.spawn(async move { this.process_group(group, &deleter, &in_flight).await });
+            }
+        } else {
+            for (m, p) in work {
+                let this = self.clone();
+                let (deleter, in_flight) = (deleter.clone(), in_flight.clone());
+                tasks.spawn(async move {
+                    this.process(m, &deleter, &in_flight).await;
+                    drop(p);
+                });
+            }
+        }
+    }
+
+    async fn process_group(
+        &self,
+        group: Vec<(Message, OwnedSemaphorePermit)>,
+        deleter: &Deleter,
+        in_flight: &InFlight,
+    ) {
+        let mut rest = group.into_iter();
+        while let Some((m, permit)) = rest.next() {
+            let may_continue = self.process(m, deleter, in_flight).await;
+            drop(permit);
+            if !may_continue {
+                // Later messages of the group must not overtake the failed one.
+                let receipts: Vec<String> = rest
+                    .map(|(m, _)| {
+                        forget(in_flight, &m);
+                        m.receipt_handle().unwrap_or_default().to_owned()
+                    })
+                    .collect();
+                if !receipts.is_empty() {
+                    tracing::info!(count = receipts.len(), "returning later messages of a failed FIFO group");
+                    self.release_now(receipts).await;
+                }
+                return;
+            }
+        }
+    }
+
+    /// Processes one message to its end; returns false when it was returned for a retry.
+    async fn process(&self, message: Message, deleter: &Deleter, in_flight: &InFlight) -> bool {
+        let message_id = message.message_id().unwrap_or_default().to_owned();
+        let span = tracing::info_span!(
+            "message",
+            role = %self.settings.role,
+            message_id = %message_id,
+            pedido_id = tracing::field::Empty,
+            event_id = tracing::field::Empty,
+            correlation_id = tracing::field::Empty,
+            event_type = tracing::field::Empty,
+        );
+        async {
+            self.metrics.in_flight.inc();
+            let started = Instant::now();
+            let verdict = self.judge(&message).await;
+            let continue_group = self.act(&message, verdict, deleter).await;
+            forget(in_flight, &message);
+            self.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics.in_flight.dec();
+            continue_group
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Parses and applies the message, extending its visibility while that takes long.
+    async fn judge(&self, message: &Message) -> Verdict {
+        let event = match Event::parse_message_body(message.body().unwrap_or_default()) {
+            Ok(event) => event,
+            Err(e) => return Verdict::Poison { reason: e.code(), detail: e.to_string() },
+        };
+        let span = tracing::Span::current();
+        span.record("pedido_id", tracing::field::display(event.pedido_id()));
+        span.record("event_id", tracing::field::display(event.event_id));
+        span.record("correlation_id", event.correlation_id.as_str());
+        span.record("event_type", event.event_type().as_str());
+
+        let apply = self.handler.apply(&event);
+        tokio::pin!(apply);
+        let beat = (self.settings.visibility_timeout / 2).max(Duration::from_secs(1));
+        let result = loop {
+            tokio::select! {
+                result = &mut apply => break result,
+                () = tokio::time::sleep(beat) => self.extend_visibility(message).await,
+            }
+        };
+        match result {
+            Ok(ApplyOutcome::Conflict(detail)) => Verdict::Poison { reason: "conflicting_duplicate", detail },
+            Ok(outcome) => Verdict::Done(outcome),
+            Err(e) => Verdict::Retry(e.to_string()),
+        }
+    }
+
+    /// Carries out a verdict; returns false when the message was returned for a retry.
+    async fn act(&self, message: &Message, verdict: Verdict, deleter: &Deleter) -> bool {
+        let receipt = message.receipt_handle().unwrap_or_default().to_owned();
+        match verdict {
+            Verdict::Done(outcome) => {
+                if outcome == ApplyOutcome::Duplicate {
+                    self.metrics.duplicates.inc();
+                    tracing::info!(outcome = "duplicate", "event already applied; deleting");
+                } else {
+                    self.metrics.processed.inc();
+                    tracing::info!(outcome = "applied", "event applied");
+                }
+                deleter.delete(receipt);
+                true
+            }
+            Verdict::Poison { reason, detail } => {
+                match dead_letter::send(&self.sqs, &self.settings, message, reason, &detail, &self.metrics).await {
+                    Ok(()) => {
+                        self.metrics.dead_letter(reason);
+                        tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
+                        deleter.delete(receipt);
+                        true
+                    }
+                    Err(e) => {
+                        // Never drop it: leave it to the queue's redrive policy.
+                        tracing::error!(outcome = "dlq_send_failed", reason, error = %e, "could not dead-letter; returning the message so redrive moves it");
+                        self.metrics.retried.inc();
+                        self.change_visibility(&receipt, Duration::ZERO).await;
+                        true
+                    }
+                }
+            }
+            Verdict::Retry(reason) => {
+                let attempt = receive_count(message);
+                let delay = self.retry_backoff.delay(attempt);
+                self.metrics.retried.inc();
+                tracing::warn!(outcome = "retry", attempt, retry_in_secs = delay.as_secs(), error = %reason, "processing failed; will retry");
+                self.change_visibility(&receipt, delay).await;
+                false
+            }
+        }
+    }
+
+    async fn extend_visibility(&self, message: &Message) {
+        tracing::debug!("still processing; extending visibility");
+        self.change_visibility(message.receipt_handle().unwrap_or_default(), self.settings.visibility_timeout).await;
+    }
+
+    async fn change_visibility(&self, receipt: &str, timeout: Duration) {
+        self.metrics.sqs_call("change_visibility");
+        let seconds = i32::try_from(timeout.as_secs().min(43_200)).unwrap_or(43_200);
+        if let Err(e) = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.settings.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+        {
+            tracing::warn!(error = %DisplayErrorContext(&e), "ChangeMessageVisibility failed; the message reappears after its current timeout");
+        }
+    }
+
+    /// Makes messages visible again at once (batched by 10).
+    async fn release_now(&self, receipts: Vec<String>) {
+        for chunk in receipts.chunks(MAX_RECEIVE) {
+            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(r)
+                        .visibility_timeout(0)
+                        .build()
+                        .ok()
+                })
+                .collect();
+            self.metrics.sqs_call("change_visibility_batch");
+            if let Err(e) = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.settings.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                tracing::warn!(error = %DisplayErrorContext(&e), "could not return messages; they reappear after their visibility timeout");
+            }
+        }
+    }
+}
+
+fn forget(in_flight: &InFlight, message: &Message) {
+    if let (Ok(mut map), Some(id)) = (in_flight.lock(), message.message_id()) {
+        map.remove(id);
+    }
+}

@@ -1,0 +1,79 @@
+//! Building and running a worker.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shared::aws::AwsClients;
+use shared::orders_table::OrdersTable;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::consumer::Consumer;
+use crate::handler::{ApplyEvent, TableApplier};
+use crate::health::{self, HealthState};
+use crate::metrics::Metrics;
+
+/// A worker with its probe port bound, ready to run.
+pub struct Application {
+    consumer: Arc<Consumer>,
+    listener: TcpListener,
+    router: axum::Router,
+    metrics: Arc<Metrics>,
+}
+
+impl Application {
+    /// Builds the AWS clients (once) and binds the probe port.
+    pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let clients = AwsClients::load(&settings.aws).await;
+        let table = OrdersTable::new(clients.dynamodb, &settings.orders_table);
+        let handler = Arc::new(TableApplier::new(table, settings.role, settings.order_ttl));
+        Self::build_with(settings, clients.sqs, handler).await
+    }
+
+    /// Binds the probe port over the given SQS client and handler (tests inject failures).
+    pub async fn build_with(
+        settings: Settings,
+        sqs: aws_sdk_sqs::Client,
+        handler: Arc<dyn ApplyEvent>,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.health_port))).await?;
+        let metrics = Metrics::new();
+        let health = HealthState::new(settings.liveness_stall);
+        let router = health::router(health.clone(), metrics.clone());
+        let consumer = Arc::new(Consumer::new(sqs, settings, handler, metrics.clone(), health));
+        Ok(Self { consumer, listener, router, metrics })
+    }
+
+    /// The probe server's address.
+    pub fn health_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The worker's metrics.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Consumes until `shutdown` completes, then drains and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let token = CancellationToken::new();
+        let trigger = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
+        let server_stop = CancellationToken::new();
+        let server_token = server_stop.clone();
+        tracing::info!(addr = %self.listener.local_addr()?, "health server listening");
+        let server = tokio::spawn(
+            axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(async move { server_token.cancelled().await })
+                .into_future(),
+        );
+        self.consumer.run(token).await;
+        server_stop.cancel();
+        server.await.map_err(std::io::Error::other)?
+    }
+}

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use shared::aws::AwsSettings;
-use shared::config::{parse_arn, parse_resource_name, ConfigError, ConfigReader, EnvSource};
+use shared::config::{ConfigError, ConfigReader, EnvSource, parse_arn, parse_resource_name};
 
 /// Everything order-api needs to start.
 #[derive(Debug, Clone)]
@@ -45,7 +45,8 @@ impl Settings {
         let host = r.or_default("HOST", IpAddr::from([0, 0, 0, 0]));
         let port = r.or_default("PORT", 8080_u16);
         let request_timeout = r.seconds("REQUEST_TIMEOUT_SECS", Duration::from_secs(10), 1..=120);
-        let max_concurrent_requests = r.number_in("MAX_CONCURRENT_REQUESTS", 512_usize, 1..=100_000);
+        let max_concurrent_requests =
+            r.number_in("MAX_CONCURRENT_REQUESTS", 512_usize, 1..=100_000);
         let readiness_cache = r.seconds("READINESS_CACHE_SECS", Duration::from_secs(5), 0..=300);
         r.finish()?;
         Ok(Self {
@@ -81,7 +82,10 @@ mod tests {
     #[test]
     fn defaults() {
         let env = EnvSource::from_pairs([
-            ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:ecomexpress-pedidos.fifo"),
+            (
+                "SNS_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:000000000000:ecomexpress-pedidos.fifo",
+            ),
             ("ORDERS_TABLE", "ecomexpress-pedidos"),
         ]);
         let s = Settings::from_env(&env).expect("valid");

@@ -15,4 +15,4 @@ pub mod startup;
 pub mod validation;
 
 pub use config::Settings;
-pub use startup::{router, AppState, Application};
+pub use startup::{AppState, Application, router};

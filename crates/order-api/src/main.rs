@@ -1,6 +1,9 @@
 //! order-api binary: `order-api` serves; `order-api healthcheck` probes a
 //! running instance (container health checks); `order-api --version`.
 
+// A command-line tool answers on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,7 +17,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("healthcheck") => {
-            let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(8080);
+            let port = std::env::var("PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(8080);
             match shared::process::http_probe(port, "/health/live", Duration::from_secs(3)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -49,7 +55,8 @@ fn serve() -> ExitCode {
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
         let app = Application::build(settings).await?;
-        app.run_until_stopped(shared::process::shutdown_signal()).await?;
+        app.run_until_stopped(shared::process::shutdown_signal())
+            .await?;
         Ok(())
     });
     match result {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Labels of the request counter.
@@ -44,12 +44,29 @@ impl Metrics {
     pub fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("order_api");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
         let publish_duration = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
-        registry.register("sns_publish_duration_seconds", "Latency of SNS publishes", publish_duration.clone());
+        registry.register(
+            "sns_publish_duration_seconds",
+            "Latency of SNS publishes",
+            publish_duration.clone(),
+        );
         let publish_failures = Family::<FailureLabels, Counter>::default();
-        registry.register("sns_publish_failures", "SNS publishes that failed", publish_failures.clone());
-        Arc::new(Self { registry, requests, publish_duration, publish_failures })
+        registry.register(
+            "sns_publish_failures",
+            "SNS publishes that failed",
+            publish_failures.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            publish_duration,
+            publish_failures,
+        })
     }
 
     /// Counts one request.
@@ -67,7 +84,11 @@ impl Metrics {
     pub fn record_publish(&self, elapsed: Duration, failure: Option<&'static str>) {
         self.publish_duration.observe(elapsed.as_secs_f64());
         if let Some(kind) = failure {
-            self.publish_failures.get_or_create(&FailureLabels { kind: kind.to_owned() }).inc();
+            self.publish_failures
+                .get_or_create(&FailureLabels {
+                    kind: kind.to_owned(),
+                })
+                .inc();
         }
     }
 

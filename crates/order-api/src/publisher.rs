@@ -4,8 +4,8 @@ use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 use futures::future::BoxFuture;
 use shared::contract::{
-    Event, EventPayload, ATTR_CORRELATION_ID, ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_TOTAL,
-    CURRENT_EVENT_VERSION,
+    ATTR_CORRELATION_ID, ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_TOTAL, CURRENT_EVENT_VERSION,
+    Event, EventPayload,
 };
 
 /// Why an event was not published. Either way the order was NOT accepted.
@@ -61,15 +61,27 @@ impl SnsPublisher {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
         let topic_arn = topic_arn.into();
         let fifo = topic_arn.ends_with(".fifo");
-        Self { client, topic_arn, fifo }
+        Self {
+            client,
+            topic_arn,
+            fifo,
+        }
     }
 }
 
 /// The message attributes subscriptions filter on.
 pub fn message_attributes(event: &Event) -> Vec<(&'static str, &'static str, String)> {
     let mut attributes = vec![
-        (ATTR_EVENT_TYPE, "String", event.event_type().as_str().to_owned()),
-        (ATTR_EVENT_VERSION, "Number", CURRENT_EVENT_VERSION.to_string()),
+        (
+            ATTR_EVENT_TYPE,
+            "String",
+            event.event_type().as_str().to_owned(),
+        ),
+        (
+            ATTR_EVENT_VERSION,
+            "Number",
+            CURRENT_EVENT_VERSION.to_string(),
+        ),
         (ATTR_CORRELATION_ID, "String", event.correlation_id.clone()),
     ];
     if let EventPayload::PedidoCreado(order) = &event.payload {
@@ -89,15 +101,30 @@ where
 {
     let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
     match err {
-        SdkError::TimeoutError(_) => PublishError::Unavailable { code: "timeout".into(), message },
-        SdkError::DispatchFailure(_) => PublishError::Unavailable { code: "dispatch".into(), message },
-        SdkError::ResponseError(_) => PublishError::Unavailable { code: "response".into(), message },
+        SdkError::TimeoutError(_) => PublishError::Unavailable {
+            code: "timeout".into(),
+            message,
+        },
+        SdkError::DispatchFailure(_) => PublishError::Unavailable {
+            code: "dispatch".into(),
+            message,
+        },
+        SdkError::ResponseError(_) => PublishError::Unavailable {
+            code: "response".into(),
+            message,
+        },
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("unknown").to_owned();
             let transient = matches!(
                 code.as_str(),
-                "Throttled" | "Throttling" | "ThrottlingException" | "InternalError" | "InternalFailure"
-                    | "ServiceUnavailable" | "KMSThrottling" | "KMSThrottlingException"
+                "Throttled"
+                    | "Throttling"
+                    | "ThrottlingException"
+                    | "InternalError"
+                    | "InternalFailure"
+                    | "ServiceUnavailable"
+                    | "KMSThrottling"
+                    | "KMSThrottlingException"
             ) || service.raw().status().as_u16() >= 500;
             if transient {
                 PublishError::Unavailable { code, message }
@@ -105,20 +132,30 @@ where
                 PublishError::Rejected { code, message }
             }
         }
-        _ => PublishError::Rejected { code: "construction".into(), message },
+        _ => PublishError::Rejected {
+            code: "construction".into(),
+            message,
+        },
     }
 }
 
 impl EventPublisher for SnsPublisher {
     fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let mut request = self.client.publish().topic_arn(&self.topic_arn).message(event.to_json());
+            let mut request = self
+                .client
+                .publish()
+                .topic_arn(&self.topic_arn)
+                .message(event.to_json());
             for (name, data_type, value) in message_attributes(event) {
                 let attribute = MessageAttributeValue::builder()
                     .data_type(data_type)
                     .string_value(value)
                     .build()
-                    .map_err(|e| PublishError::Rejected { code: "build".into(), message: e.to_string() })?;
+                    .map_err(|e| PublishError::Rejected {
+                        code: "build".into(),
+                        message: e.to_string(),
+                    })?;
                 request = request.message_attributes(name, attribute);
             }
             if self.fifo {

@@ -42,17 +42,26 @@ fn word(ok: bool) -> &'static str {
 
 impl Readiness {
     /// Checks `publisher` and `orders`, reusing a result for `ttl`.
-    pub fn new(publisher: Arc<dyn EventPublisher>, orders: Arc<dyn OrderReader>, ttl: Duration) -> Self {
-        Self { publisher, orders, ttl, cached: Mutex::new(None) }
+    pub fn new(
+        publisher: Arc<dyn EventPublisher>,
+        orders: Arc<dyn OrderReader>,
+        ttl: Duration,
+    ) -> Self {
+        Self {
+            publisher,
+            orders,
+            ttl,
+            cached: Mutex::new(None),
+        }
     }
 
     /// The current report; concurrent callers share one check.
     pub async fn check(&self) -> ReadinessReport {
         let mut cached = self.cached.lock().await;
-        if let Some((at, report)) = cached.as_ref() {
-            if at.elapsed() < self.ttl {
-                return report.clone();
-            }
+        if let Some((at, report)) = cached.as_ref()
+            && at.elapsed() < self.ttl
+        {
+            return report.clone();
         }
         let (sns, dynamodb) = tokio::join!(self.publisher.probe(), self.orders.probe());
         if let Err(e) = &sns {
@@ -62,7 +71,11 @@ impl Readiness {
             tracing::warn!(error = %e, "readiness: DynamoDB check failed");
         }
         let report = ReadinessReport {
-            status: if sns.is_ok() && dynamodb.is_ok() { "ready" } else { "unavailable" },
+            status: if sns.is_ok() && dynamodb.is_ok() {
+                "ready"
+            } else {
+                "unavailable"
+            },
             sns: word(sns.is_ok()),
             dynamodb: word(dynamodb.is_ok()),
         };

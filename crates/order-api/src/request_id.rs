@@ -23,7 +23,9 @@ pub struct RequestId(pub String);
 fn acceptable(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
     let ok = (1..=128).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| text.to_owned())
 }
 
@@ -46,9 +48,15 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(status, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished");
+        tracing::info!(
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
     });
-    state.metrics.record_request(method.as_str(), &route, status);
+    state
+        .metrics
+        .record_request(method.as_str(), &route, status);
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
     }
@@ -61,10 +69,16 @@ mod tests {
 
     #[test]
     fn keeps_sane_ids_only() {
-        assert_eq!(acceptable(&HeaderValue::from_static("abc-123_x.y:z")), Some("abc-123_x.y:z".into()));
+        assert_eq!(
+            acceptable(&HeaderValue::from_static("abc-123_x.y:z")),
+            Some("abc-123_x.y:z".into())
+        );
         assert_eq!(acceptable(&HeaderValue::from_static("has space")), None);
         assert_eq!(acceptable(&HeaderValue::from_static("")), None);
         let long = "a".repeat(129);
-        assert_eq!(acceptable(&HeaderValue::from_str(&long).expect("header")), None);
+        assert_eq!(
+            acceptable(&HeaderValue::from_str(&long).expect("header")),
+            None
+        );
     }
 }

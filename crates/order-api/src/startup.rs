@@ -40,9 +40,22 @@ pub struct AppState {
 
 impl AppState {
     /// State over the given dependencies.
-    pub fn new(settings: &Settings, publisher: Arc<dyn EventPublisher>, orders: Arc<dyn OrderReader>) -> Self {
-        let readiness = Arc::new(Readiness::new(publisher.clone(), orders.clone(), settings.readiness_cache));
-        Self { publisher, orders, readiness, metrics: Metrics::new() }
+    pub fn new(
+        settings: &Settings,
+        publisher: Arc<dyn EventPublisher>,
+        orders: Arc<dyn OrderReader>,
+    ) -> Self {
+        let readiness = Arc::new(Readiness::new(
+            publisher.clone(),
+            orders.clone(),
+            settings.readiness_cache,
+        ));
+        Self {
+            publisher,
+            orders,
+            readiness,
+            metrics: Metrics::new(),
+        }
     }
 }
 
@@ -57,7 +70,10 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
     let api = Router::new()
         .route("/api/pedidos", post(pedidos::create_order))
         .route("/api/pedidos/{pedidoId}", get(pedidos::get_order))
-        .route("/api/pedidos/{pedidoId}/cancelacion", post(pedidos::cancel_order))
+        .route(
+            "/api/pedidos/{pedidoId}/cancelacion",
+            post(pedidos::cancel_order),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
@@ -74,7 +90,10 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
     api.merge(ops)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::request_id::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::request_id::track,
+        ))
         .with_state(state)
 }
 
@@ -111,8 +130,13 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "order-api listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use shared::contract::pedido::{
-    check_total, Motivo, PlaceName, PostalCode, Street, MAX_ITEMS, MIN_ITEMS,
+    MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Street, check_total,
 };
 use shared::contract::values::{Amount, Currency, Quantity, Sku, ValueError};
 use shared::contract::{DireccionEnvio, LineItem, PedidoCancelado, PedidoCreado};
@@ -32,7 +32,12 @@ impl Checker {
     }
 
     /// `value` as an object with only `allowed` keys.
-    fn object<'v>(&mut self, value: &'v Value, pointer: &str, allowed: &[&str]) -> Option<&'v Map<String, Value>> {
+    fn object<'v>(
+        &mut self,
+        value: &'v Value,
+        pointer: &str,
+        allowed: &[&str],
+    ) -> Option<&'v Map<String, Value>> {
         let Some(object) = value.as_object() else {
             self.error(pointer, "must be a JSON object");
             return None;
@@ -44,7 +49,13 @@ impl Checker {
     }
 
     /// A required member; `null` counts as missing.
-    fn required<'v, T>(&mut self, object: &'v Map<String, Value>, pointer: &str, key: &str, parse: Parse<'v, T>) -> Option<T> {
+    fn required<'v, T>(
+        &mut self,
+        object: &'v Map<String, Value>,
+        pointer: &str,
+        key: &str,
+        parse: Parse<'v, T>,
+    ) -> Option<T> {
         match object.get(key) {
             None | Some(Value::Null) => {
                 self.error(format!("{pointer}/{key}"), "is required");
@@ -55,15 +66,25 @@ impl Checker {
     }
 
     /// An optional member: `Some(None)` when absent or `null`, `None` when invalid.
-    fn optional<'v, T>(&mut self, object: &'v Map<String, Value>, pointer: &str, key: &str, parse: Parse<'v, T>) -> Option<Option<T>> {
+    fn optional<'v, T>(
+        &mut self,
+        object: &'v Map<String, Value>,
+        pointer: &str,
+        key: &str,
+        parse: Parse<'v, T>,
+    ) -> Option<Option<T>> {
         match object.get(key) {
             None | Some(Value::Null) => Some(None),
-            Some(value) => self.parse(value, &format!("{pointer}/{key}"), parse).map(Some),
+            Some(value) => self
+                .parse(value, &format!("{pointer}/{key}"), parse)
+                .map(Some),
         }
     }
 
     fn parse<'v, T>(&mut self, value: &'v Value, pointer: &str, parse: Parse<'v, T>) -> Option<T> {
-        parse(value).map_err(|detail| self.error(pointer, detail)).ok()
+        parse(value)
+            .map_err(|detail| self.error(pointer, detail))
+            .ok()
     }
 }
 
@@ -93,7 +114,13 @@ fn quantity(value: &Value) -> Result<Quantity, String> {
     let n = value
         .as_u64()
         .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| format!("must be an integer from {} to {}", Quantity::MIN, Quantity::MAX))?;
+        .ok_or_else(|| {
+            format!(
+                "must be an integer from {} to {}",
+                Quantity::MIN,
+                Quantity::MAX
+            )
+        })?;
     Quantity::new(n).map_err(|ValueError(e)| e)
 }
 
@@ -126,11 +153,19 @@ fn line_item(c: &mut Checker, value: &Value, pointer: &str) -> Option<LineItem> 
     let sku = c.required(object, pointer, "sku", sku);
     let cantidad = c.required(object, pointer, "cantidad", quantity);
     let precio_unitario = c.required(object, pointer, "precioUnitario", amount);
-    Some(LineItem { sku: sku?, cantidad: cantidad?, precio_unitario: precio_unitario? })
+    Some(LineItem {
+        sku: sku?,
+        cantidad: cantidad?,
+        precio_unitario: precio_unitario?,
+    })
 }
 
 fn address(c: &mut Checker, value: &Value, pointer: &str) -> Option<DireccionEnvio> {
-    let object = c.object(value, pointer, &["calle", "ciudad", "region", "codigoPostal", "pais"])?;
+    let object = c.object(
+        value,
+        pointer,
+        &["calle", "ciudad", "region", "codigoPostal", "pais"],
+    )?;
     let calle = c.required(object, pointer, "calle", street);
     let ciudad = c.required(object, pointer, "ciudad", place);
     let region = c.required(object, pointer, "region", place);
@@ -147,12 +182,22 @@ fn address(c: &mut Checker, value: &Value, pointer: &str) -> Option<DireccionEnv
 
 /// Validates a `POST /api/pedidos` body. `pedidoId` is the client's when
 /// given (making retries idempotent), otherwise a new one.
-pub fn parse_create_order(body: &Value, now: DateTime<Utc>) -> Result<PedidoCreado, Vec<FieldError>> {
+pub fn parse_create_order(
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<PedidoCreado, Vec<FieldError>> {
     let mut c = Checker::default();
     let Some(object) = c.object(
         body,
         "",
-        &["pedidoId", "clienteId", "moneda", "items", "total", "direccionEnvio"],
+        &[
+            "pedidoId",
+            "clienteId",
+            "moneda",
+            "items",
+            "total",
+            "direccionEnvio",
+        ],
     ) else {
         return Err(c.errors);
     };
@@ -174,7 +219,10 @@ pub fn parse_create_order(body: &Value, now: DateTime<Utc>) -> Result<PedidoCrea
             parsed.into_iter().collect::<Option<Vec<_>>>()
         }
         Some(Value::Array(_)) => {
-            c.error("/items", format!("must have from {MIN_ITEMS} to {MAX_ITEMS} items"));
+            c.error(
+                "/items",
+                format!("must have from {MIN_ITEMS} to {MAX_ITEMS} items"),
+            );
             None
         }
         Some(_) => {
@@ -189,32 +237,38 @@ pub fn parse_create_order(body: &Value, now: DateTime<Utc>) -> Result<PedidoCrea
         }
         Some(value) => address(&mut c, value, "/direccionEnvio"),
     };
-    if let (Some(total), Some(items)) = (total, &items) {
-        if let Err(e) = check_total(total, items) {
-            c.error("/total", e.to_string());
-        }
+    if let (Some(total), Some(items)) = (total, &items)
+        && let Err(e) = check_total(total, items)
+    {
+        c.error("/total", e.to_string());
     }
     match (pedido_id, cliente_id, moneda, total, items, direccion) {
-        (Some(pedido_id), Some(cliente_id), Some(moneda), Some(total), Some(items), Some(direccion))
-            if c.errors.is_empty() =>
-        {
-            PedidoCreado::new(
-                pedido_id.unwrap_or_else(Uuid::new_v4),
-                cliente_id,
-                now,
-                total,
-                moneda.unwrap_or_default(),
-                items,
-                direccion,
-            )
-            .map_err(|e| vec![FieldError::new("/total", e.to_string())])
-        }
+        (
+            Some(pedido_id),
+            Some(cliente_id),
+            Some(moneda),
+            Some(total),
+            Some(items),
+            Some(direccion),
+        ) if c.errors.is_empty() => PedidoCreado::new(
+            pedido_id.unwrap_or_else(Uuid::new_v4),
+            cliente_id,
+            now,
+            total,
+            moneda.unwrap_or_default(),
+            items,
+            direccion,
+        )
+        .map_err(|e| vec![FieldError::new("/total", e.to_string())]),
         _ => Err(c.errors),
     }
 }
 
 /// Validates a `POST /api/pedidos/{pedidoId}/cancelacion` body.
-pub fn parse_cancel_order(pedido_id: Uuid, body: &Value) -> Result<PedidoCancelado, Vec<FieldError>> {
+pub fn parse_cancel_order(
+    pedido_id: Uuid,
+    body: &Value,
+) -> Result<PedidoCancelado, Vec<FieldError>> {
     let mut c = Checker::default();
     let motivo = c
         .object(body, "", &["motivo"])

@@ -58,7 +58,9 @@ impl AwsClients {
         // A long poll must outlive its wait time, or it would time out while
         // legitimately waiting for messages.
         let sqs_timeouts = timeouts(settings, settings.attempt_timeout + settings.sqs_long_poll);
-        let sqs = aws_sdk_sqs::config::Builder::from(&config).timeout_config(sqs_timeouts).build();
+        let sqs = aws_sdk_sqs::config::Builder::from(&config)
+            .timeout_config(sqs_timeouts)
+            .build();
         Self {
             sns: aws_sdk_sns::Client::new(&config),
             sqs: aws_sdk_sqs::Client::from_conf(sqs),

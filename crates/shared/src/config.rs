@@ -14,14 +14,23 @@ pub struct EnvSource(HashMap<String, String>);
 impl EnvSource {
     /// Snapshot of the process environment (non-UTF-8 values are ignored).
     pub fn from_process() -> Self {
-        Self(std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect())
+        Self(
+            std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .collect(),
+        )
     }
 
     /// An environment made of the given pairs.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        Self(pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 
     /// The value of `name`, treating an empty or blank value as unset.
@@ -39,7 +48,11 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration ({} problem(s)):", self.problems.len())?;
+        writeln!(
+            f,
+            "invalid configuration ({} problem(s)):",
+            self.problems.len()
+        )?;
         for p in &self.problems {
             writeln!(f, "  - {p}")?;
         }
@@ -57,7 +70,10 @@ pub struct ConfigReader<'a> {
 impl<'a> ConfigReader<'a> {
     /// A reader over `env`.
     pub fn new(env: &'a EnvSource) -> Self {
-        Self { env, problems: Vec::new() }
+        Self {
+            env,
+            problems: Vec::new(),
+        }
     }
 
     /// A required variable, checked by `parse`. `what` explains it in the error message.
@@ -77,7 +93,11 @@ impl<'a> ConfigReader<'a> {
     }
 
     /// An optional variable, checked by `parse`.
-    pub fn optional<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    pub fn optional<T>(
+        &mut self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         let env = self.env;
         let raw = env.get(name)?;
         self.check(name, raw, parse)
@@ -98,18 +118,30 @@ impl<'a> ConfigReader<'a> {
     }
 
     /// An optional whole number of seconds within `range`, `default` when unset.
-    pub fn seconds(&mut self, name: &str, default: Duration, range: std::ops::RangeInclusive<u64>) -> Duration {
+    pub fn seconds(
+        &mut self,
+        name: &str,
+        default: Duration,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Duration {
         match self.env.get(name) {
             None => default,
-            Some(raw) => self.check(name, raw, |s| {
-                let n: u64 = s.parse().map_err(|_| "must be a whole number of seconds".to_owned())?;
-                if range.contains(&n) {
-                    Ok(Duration::from_secs(n))
-                } else {
-                    Err(format!("must be from {} to {} seconds", range.start(), range.end()))
-                }
-            })
-            .unwrap_or(default),
+            Some(raw) => self
+                .check(name, raw, |s| {
+                    let n: u64 = s
+                        .parse()
+                        .map_err(|_| "must be a whole number of seconds".to_owned())?;
+                    if range.contains(&n) {
+                        Ok(Duration::from_secs(n))
+                    } else {
+                        Err(format!(
+                            "must be from {} to {} seconds",
+                            range.start(),
+                            range.end()
+                        ))
+                    }
+                })
+                .unwrap_or(default),
         }
     }
 
@@ -120,17 +152,22 @@ impl<'a> ConfigReader<'a> {
     {
         match self.env.get(name) {
             None => default,
-            Some(raw) => self.check(name, raw, |s| {
-                let n: T = s
-                    .parse()
-                    .map_err(|_| format!("must be a whole number from {} to {}", range.start(), range.end()))?;
-                if range.contains(&n) {
-                    Ok(n)
-                } else {
-                    Err(format!("must be from {} to {}", range.start(), range.end()))
-                }
-            })
-            .unwrap_or(default),
+            Some(raw) => self
+                .check(name, raw, |s| {
+                    let n: T = s.parse().map_err(|_| {
+                        format!(
+                            "must be a whole number from {} to {}",
+                            range.start(),
+                            range.end()
+                        )
+                    })?;
+                    if range.contains(&n) {
+                        Ok(n)
+                    } else {
+                        Err(format!("must be from {} to {}", range.start(), range.end()))
+                    }
+                })
+                .unwrap_or(default),
         }
     }
 
@@ -144,13 +181,23 @@ impl<'a> ConfigReader<'a> {
         if self.problems.is_empty() {
             Ok(())
         } else {
-            Err(ConfigError { problems: self.problems })
+            Err(ConfigError {
+                problems: self.problems,
+            })
         }
     }
 
-    fn check<T>(&mut self, name: &str, raw: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+    fn check<T>(
+        &mut self,
+        name: &str,
+        raw: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
         parse(raw)
-            .map_err(|reason| self.problems.push(format!("{name}={raw:?} is invalid: {reason}")))
+            .map_err(|reason| {
+                self.problems
+                    .push(format!("{name}={raw:?} is invalid: {reason}"))
+            })
             .ok()
     }
 }
@@ -165,7 +212,9 @@ pub fn parse_arn(service: &'static str) -> impl Fn(&str) -> Result<String, Strin
             {
                 Ok(raw.to_owned())
             }
-            _ => Err(format!("must be an {service} ARN like arn:aws:{service}:us-east-1:123456789012:name")),
+            _ => Err(format!(
+                "must be an {service} ARN like arn:aws:{service}:us-east-1:123456789012:name"
+            )),
         }
     }
 }
@@ -174,7 +223,9 @@ pub fn parse_arn(service: &'static str) -> impl Fn(&str) -> Result<String, Strin
 /// (DynamoDB table names, and a safe default for other resource names).
 pub fn parse_resource_name(raw: &str) -> Result<String, String> {
     let ok = (3..=255).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
     if ok {
         Ok(raw.to_owned())
     } else {
@@ -184,7 +235,9 @@ pub fn parse_resource_name(raw: &str) -> Result<String, String> {
 
 /// Parses an http(s) URL (e.g. an SQS queue URL).
 pub fn parse_http_url(raw: &str) -> Result<String, String> {
-    let rest = raw.strip_prefix("https://").or_else(|| raw.strip_prefix("http://"));
+    let rest = raw
+        .strip_prefix("https://")
+        .or_else(|| raw.strip_prefix("http://"));
     match rest {
         Some(r) if !r.is_empty() && !raw.contains(char::is_whitespace) => Ok(raw.to_owned()),
         _ => Err("must be an http:// or https:// URL".into()),
@@ -214,9 +267,19 @@ mod tests {
     fn defaults_and_ranges() {
         let env = EnvSource::from_pairs([("A", "30"), ("B", "99")]);
         let mut r = ConfigReader::new(&env);
-        assert_eq!(r.seconds("A", Duration::from_secs(1), 0..=60), Duration::from_secs(30));
-        assert_eq!(r.seconds("UNSET", Duration::from_secs(5), 0..=60), Duration::from_secs(5));
-        assert_eq!(r.number_in("B", 1_usize, 1..=50), 1, "falls back to the default");
+        assert_eq!(
+            r.seconds("A", Duration::from_secs(1), 0..=60),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            r.seconds("UNSET", Duration::from_secs(5), 0..=60),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            r.number_in("B", 1_usize, 1..=50),
+            1,
+            "falls back to the default"
+        );
         let err = r.finish().expect_err("B out of range");
         assert!(err.problems[0].contains("from 1 to 50"), "{err}");
     }

@@ -79,7 +79,9 @@ impl OrderStatus {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Recibido, Self::Procesado, Self::Cancelado].into_iter().find(|s| s.as_str() == text)
+        [Self::Recibido, Self::Procesado, Self::Cancelado]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -103,7 +105,9 @@ impl ShipmentStatus {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Programado, Self::Cancelado].into_iter().find(|s| s.as_str() == text)
+        [Self::Programado, Self::Cancelado]
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 }
 
@@ -180,22 +184,33 @@ fn text<'a>(item: &'a Item, name: &'static str) -> Result<Option<&'a str>, Malfo
     }
 }
 
-fn parsed<T>(item: &Item, name: &'static str, parse: impl FnOnce(&str) -> Option<T>) -> Result<Option<T>, MalformedItem> {
+fn parsed<T>(
+    item: &Item,
+    name: &'static str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<Option<T>, MalformedItem> {
     text(item, name)?
         .map(|s| parse(s).ok_or(MalformedItem { attribute: name }))
         .transpose()
 }
 
 fn timestamp(item: &Item, name: &'static str) -> Result<Option<DateTime<Utc>>, MalformedItem> {
-    parsed(item, name, |s| DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)))
+    parsed(item, name, |s| {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    })
 }
 
 impl OrderRecord {
     /// Reads an item in the layout of this module.
     pub fn from_item(item: &Item) -> Result<Self, MalformedItem> {
-        let pedido_id = parsed(item, attr::PEDIDO_ID, |s| Uuid::parse_str(s).ok())?
-            .ok_or(MalformedItem { attribute: attr::PEDIDO_ID })?;
-        let estado = parsed(item, attr::ESTADO, OrderStatus::parse)?.unwrap_or(OrderStatus::Recibido);
+        let pedido_id =
+            parsed(item, attr::PEDIDO_ID, |s| Uuid::parse_str(s).ok())?.ok_or(MalformedItem {
+                attribute: attr::PEDIDO_ID,
+            })?;
+        let estado =
+            parsed(item, attr::ESTADO, OrderStatus::parse)?.unwrap_or(OrderStatus::Recibido);
         let envio = parsed(item, attr::ENVIO_ESTADO, ShipmentStatus::parse)?
             .map(|estado| -> Result<Shipment, MalformedItem> {
                 Ok(Shipment {
@@ -210,7 +225,9 @@ impl OrderRecord {
             estado,
             cliente_id: parsed(item, attr::CLIENTE_ID, |s| Uuid::parse_str(s).ok())?,
             total: parsed(item, attr::TOTAL, |s| {
-                s.parse::<rust_decimal::Decimal>().ok().map(|d| format!("{d:.2}"))
+                s.parse::<rust_decimal::Decimal>()
+                    .ok()
+                    .map(|d| format!("{d:.2}"))
             })?,
             moneda: text(item, attr::MONEDA)?.map(str::to_owned),
             fecha: timestamp(item, attr::FECHA)?,
@@ -274,9 +291,18 @@ where
 {
     let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
     match err {
-        SdkError::TimeoutError(_) => TableError::Unavailable { code: "timeout".into(), message },
-        SdkError::DispatchFailure(_) => TableError::Unavailable { code: "dispatch".into(), message },
-        SdkError::ResponseError(_) => TableError::Unavailable { code: "response".into(), message },
+        SdkError::TimeoutError(_) => TableError::Unavailable {
+            code: "timeout".into(),
+            message,
+        },
+        SdkError::DispatchFailure(_) => TableError::Unavailable {
+            code: "dispatch".into(),
+            message,
+        },
+        SdkError::ResponseError(_) => TableError::Unavailable {
+            code: "response".into(),
+            message,
+        },
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or("unknown").to_owned();
             if TRANSIENT_CODES.contains(&code.as_str()) {
@@ -285,7 +311,10 @@ where
                 TableError::Rejected { code, message }
             }
         }
-        _ => TableError::Rejected { code: "construction".into(), message },
+        _ => TableError::Rejected {
+            code: "construction".into(),
+            message,
+        },
     }
 }
 
@@ -299,7 +328,10 @@ pub struct OrdersTable {
 impl OrdersTable {
     /// A handle on table `name`.
     pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
-        Self { client, name: name.into() }
+        Self {
+            client,
+            name: name.into(),
+        }
     }
 
     /// The table name.
@@ -323,7 +355,10 @@ impl OrdersTable {
             .send()
             .await
             .map_err(|e| classify(&e))?;
-        out.item().map(OrderRecord::from_item).transpose().map_err(TableError::from)
+        out.item()
+            .map(OrderRecord::from_item)
+            .transpose()
+            .map_err(TableError::from)
     }
 
     /// Checks that the table exists and answers.
@@ -347,12 +382,18 @@ impl OrdersTable {
             .attribute_name(attr::PEDIDO_ID)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(|e| TableError::Rejected { code: "build".into(), message: e.to_string() })?;
+            .map_err(|e| TableError::Rejected {
+                code: "build".into(),
+                message: e.to_string(),
+            })?;
         let key = KeySchemaElement::builder()
             .attribute_name(attr::PEDIDO_ID)
             .key_type(KeyType::Hash)
             .build()
-            .map_err(|e| TableError::Rejected { code: "build".into(), message: e.to_string() })?;
+            .map_err(|e| TableError::Rejected {
+                code: "build".into(),
+                message: e.to_string(),
+            })?;
         self.client
             .create_table()
             .table_name(&self.name)
@@ -396,7 +437,8 @@ mod tests {
         let envio = record.envio.expect("envio");
         assert_eq!(envio.estado, ShipmentStatus::Programado);
         assert_eq!(envio.tracking.as_deref(), Some("EX123"));
-        let json = serde_json::to_value(&OrderRecord::from_item(&item).expect("valid")).expect("json");
+        let json =
+            serde_json::to_value(OrderRecord::from_item(&item).expect("valid")).expect("json");
         assert_eq!(json["estado"], "PROCESADO");
         assert_eq!(json["envio"]["estado"], "PROGRAMADO");
     }
@@ -405,10 +447,18 @@ mod tests {
     fn missing_estado_means_recibido_and_bad_values_are_reported() {
         let id = Uuid::new_v4().to_string();
         let item: Item = [(attr::PEDIDO_ID.to_owned(), s(&id))].into_iter().collect();
-        assert_eq!(OrderRecord::from_item(&item).expect("ok").estado, OrderStatus::Recibido);
+        assert_eq!(
+            OrderRecord::from_item(&item).expect("ok").estado,
+            OrderStatus::Recibido
+        );
         let mut bad = item.clone();
         bad.insert(attr::ESTADO.into(), s("PERDIDO"));
-        assert_eq!(OrderRecord::from_item(&bad), Err(MalformedItem { attribute: attr::ESTADO }));
+        assert_eq!(
+            OrderRecord::from_item(&bad),
+            Err(MalformedItem {
+                attribute: attr::ESTADO
+            })
+        );
     }
 }
 
@@ -493,7 +543,9 @@ const TRACKING_NAMESPACE: Uuid = Uuid::from_u128(0x2b7c_91d0_5e3a_4f66_8c1d_7a90
 /// The shipment tracking number of an order: derived from `pedidoId` only,
 /// so a replay yields the same number.
 pub fn tracking_number(pedido_id: Uuid) -> String {
-    let hex = Uuid::new_v5(&TRACKING_NAMESPACE, pedido_id.as_bytes()).simple().to_string();
+    let hex = Uuid::new_v5(&TRACKING_NAMESPACE, pedido_id.as_bytes())
+        .simple()
+        .to_string();
     format!("EX{}", hex[..14].to_ascii_uppercase())
 }
 
@@ -506,7 +558,11 @@ struct Update {
 
 impl Update {
     fn new() -> Self {
-        Self { sets: Vec::new(), names: HashMap::new(), values: HashMap::new() }
+        Self {
+            sets: Vec::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
     }
 
     fn name(&mut self, attribute: &str) -> String {
@@ -530,7 +586,8 @@ impl Update {
     fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
         let name = self.name(attribute);
         let value = self.value(attribute, value);
-        self.sets.push(format!("{name} = if_not_exists({name}, {value})"));
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, {value})"));
     }
 }
 
@@ -546,8 +603,14 @@ fn order_items(order: &crate::contract::PedidoCreado) -> AttributeValue {
             .map(|item| {
                 AttributeValue::M(HashMap::from([
                     ("sku".to_owned(), s(item.sku.as_str())),
-                    ("cantidad".to_owned(), AttributeValue::N(item.cantidad.get().to_string())),
-                    ("precioUnitario".to_owned(), AttributeValue::N(item.precio_unitario.value().to_string())),
+                    (
+                        "cantidad".to_owned(),
+                        AttributeValue::N(item.cantidad.get().to_string()),
+                    ),
+                    (
+                        "precioUnitario".to_owned(),
+                        AttributeValue::N(item.precio_unitario.value().to_string()),
+                    ),
                 ]))
             })
             .collect(),
@@ -588,15 +651,26 @@ impl OrdersTable {
         u.set(attr::ACTUALIZADO_EN, s(&now_text));
         u.set_if_absent(attr::CREADO_EN, s(&now_text));
         if let Some(at) = expires_at {
-            u.set_if_absent(attr::EXPIRES_AT, AttributeValue::N(at.timestamp().to_string()));
+            u.set_if_absent(
+                attr::EXPIRES_AT,
+                AttributeValue::N(at.timestamp().to_string()),
+            );
         }
         let mut hash = None;
         match (&event.payload, role) {
             (EventPayload::PedidoCreado(order), WorkerRole::Procesamiento) => {
                 u.set(attr::CLIENTE_ID, s(order.cliente_id().to_string()));
-                u.set(attr::TOTAL, AttributeValue::N(order.total().value().to_string()));
+                u.set(
+                    attr::TOTAL,
+                    AttributeValue::N(order.total().value().to_string()),
+                );
                 u.set(attr::MONEDA, s(order.moneda().as_str()));
-                u.set(attr::FECHA, s(order.fecha().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+                u.set(
+                    attr::FECHA,
+                    s(order
+                        .fecha()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                );
                 u.set(attr::ITEMS, order_items(order));
                 u.set(attr::DIRECCION_ENVIO, address(order));
                 u.set_if_absent(attr::ESTADO, s(OrderStatus::Procesado.as_str()));
@@ -622,12 +696,15 @@ impl OrdersTable {
         let applied = u.name(attr::APPLIED_EVENTS);
         let key_value = u.value("key", s(&key));
         let key_set = u.value("keySet", AttributeValue::Ss(vec![key.clone()]));
-        let mut condition = format!("(attribute_not_exists({applied}) OR NOT contains({applied}, {key_value}))");
+        let mut condition =
+            format!("(attribute_not_exists({applied}) OR NOT contains({applied}, {key_value}))");
         if let Some(hash) = &hash {
             u.set_if_absent(attr::CONTENT_HASH, s(hash));
             let hash_name = u.name(attr::CONTENT_HASH);
             let hash_value = format!(":{}", attr::CONTENT_HASH);
-            condition.push_str(&format!(" AND (attribute_not_exists({hash_name}) OR {hash_name} = {hash_value})"));
+            condition.push_str(&format!(
+                " AND (attribute_not_exists({hash_name}) OR {hash_name} = {hash_value})"
+            ));
         }
         let expression = format!("SET {} ADD {applied} {key_set}", u.sets.join(", "));
         let result = self
@@ -643,8 +720,13 @@ impl OrdersTable {
             .await;
         match result {
             Ok(_) => Ok(ApplyOutcome::Applied),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                self.explain_condition_failure(event.pedido_id(), &key, hash.as_deref()).await
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.explain_condition_failure(event.pedido_id(), &key, hash.as_deref())
+                    .await
             }
             Err(err) => Err(classify(&err)),
         }
@@ -669,19 +751,23 @@ impl OrdersTable {
             .map_err(|e| classify(&e))?
             .item
             .unwrap_or_default();
-        if let (Some(expected), Some(AttributeValue::S(stored))) = (hash, item.get(attr::CONTENT_HASH)) {
-            if stored != expected {
-                return Ok(ApplyOutcome::Conflict(format!(
-                    "a different PedidoCreado was already recorded for pedidoId {pedido_id}"
-                )));
-            }
+        if let (Some(expected), Some(AttributeValue::S(stored))) =
+            (hash, item.get(attr::CONTENT_HASH))
+            && stored != expected
+        {
+            return Ok(ApplyOutcome::Conflict(format!(
+                "a different PedidoCreado was already recorded for pedidoId {pedido_id}"
+            )));
         }
         match item.get(attr::APPLIED_EVENTS) {
-            Some(AttributeValue::Ss(keys)) if keys.iter().any(|k| k == key) => Ok(ApplyOutcome::Duplicate),
+            Some(AttributeValue::Ss(keys)) if keys.iter().any(|k| k == key) => {
+                Ok(ApplyOutcome::Duplicate)
+            }
             // The item changed between the write and this read; the caller retries.
             _ => Err(TableError::Unavailable {
                 code: "ConditionRace".into(),
-                message: "condition failed but the item shows neither duplicate nor conflict".into(),
+                message: "condition failed but the item shows neither duplicate nor conflict"
+                    .into(),
             }),
         }
     }

@@ -34,11 +34,19 @@ pub async fn shutdown_signal() {
 /// answered 200 within `timeout`. Blocking and dependency-free on purpose.
 pub fn http_probe(port: u16, path: &str, timeout: Duration) -> Result<(), String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .map_err(|e| format!("write: {e}"))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write: {e}"))?;
     let mut head = [0_u8; 64];
     let n = stream.read(&mut head).map_err(|e| format!("read: {e}"))?;
     let status_line = String::from_utf8_lossy(&head[..n]);
@@ -69,7 +77,10 @@ mod tests {
 
     #[test]
     fn probe_accepts_200_and_rejects_others() {
-        for (answer, ok) in [("HTTP/1.1 200 OK\r\n\r\n", true), ("HTTP/1.1 503 Service Unavailable\r\n\r\n", false)] {
+        for (answer, ok) in [
+            ("HTTP/1.1 200 OK\r\n\r\n", true),
+            ("HTTP/1.1 503 Service Unavailable\r\n\r\n", false),
+        ] {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             let port = listener.local_addr().expect("addr").port();
             let server = std::thread::spawn(move || {
@@ -78,7 +89,11 @@ mod tests {
                 let _ = conn.read(&mut buf);
                 conn.write_all(answer.as_bytes()).expect("write");
             });
-            assert_eq!(http_probe(port, "/health/live", Duration::from_secs(2)).is_ok(), ok, "{answer}");
+            assert_eq!(
+                http_probe(port, "/health/live", Duration::from_secs(2)).is_ok(),
+                ok,
+                "{answer}"
+            );
             server.join().expect("server thread");
         }
     }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use shared::aws::AwsSettings;
-use shared::config::{parse_http_url, parse_resource_name, ConfigError, ConfigReader, EnvSource};
+use shared::config::{ConfigError, ConfigReader, EnvSource, parse_http_url, parse_resource_name};
 use shared::orders_table::WorkerRole;
 
 /// Everything a worker needs to run.
@@ -46,30 +46,53 @@ impl Settings {
     pub fn from_env(env: &EnvSource, role_flag: Option<&str>) -> Result<Self, ConfigError> {
         let mut r = ConfigReader::new(env);
         let role = match role_flag {
-            Some(flag) => WorkerRole::parse(flag).map_err(|e| r.problem(format!("--role {flag:?} is invalid: {e}"))).ok(),
-            None => r.required("WORKER_ROLE", "`procesamiento` or `logistica` (or pass --role)", |s| {
-                WorkerRole::parse(s).map(Some)
-            }),
+            Some(flag) => WorkerRole::parse(flag)
+                .map_err(|e| r.problem(format!("--role {flag:?} is invalid: {e}")))
+                .ok(),
+            None => r.required(
+                "WORKER_ROLE",
+                "`procesamiento` or `logistica` (or pass --role)",
+                |s| WorkerRole::parse(s).map(Some),
+            ),
         };
-        let queue_url = r.required("SQS_QUEUE_URL", "the URL of the queue to consume", parse_http_url);
-        let dlq_url = r.required("SQS_DLQ_URL", "the URL of that queue's dead-letter queue", parse_http_url);
-        let orders_table = r.required("ORDERS_TABLE", "the name of the DynamoDB orders table", parse_resource_name);
+        let queue_url = r.required(
+            "SQS_QUEUE_URL",
+            "the URL of the queue to consume",
+            parse_http_url,
+        );
+        let dlq_url = r.required(
+            "SQS_DLQ_URL",
+            "the URL of that queue's dead-letter queue",
+            parse_http_url,
+        );
+        let orders_table = r.required(
+            "ORDERS_TABLE",
+            "the name of the DynamoDB orders table",
+            parse_resource_name,
+        );
         let region = r.or_default("AWS_REGION", String::from("us-east-1"));
         let concurrency = r.number_in("WORKER_CONCURRENCY", 32_usize, 1..=1000);
         let wait_time = r.seconds("SQS_WAIT_TIME_SECS", Duration::from_secs(20), 0..=20);
-        let visibility_timeout = r.seconds("SQS_VISIBILITY_TIMEOUT_SECS", Duration::from_secs(60), 5..=43_200);
+        let visibility_timeout = r.seconds(
+            "SQS_VISIBILITY_TIMEOUT_SECS",
+            Duration::from_secs(60),
+            5..=43_200,
+        );
         let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(25), 0..=3600);
-        let default_port = env.get("PORT").and_then(|p| p.parse().ok()).unwrap_or(8080_u16);
+        let default_port = env
+            .get("PORT")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8080_u16);
         let health_port = r.or_default("HEALTH_PORT", default_port);
         let retry_base = r.seconds("RETRY_BASE_SECS", Duration::from_secs(2), 0..=3600);
         let retry_max = r.seconds("RETRY_MAX_SECS", Duration::from_secs(300), 1..=43_200);
-        let delete_window = Duration::from_millis(r.number_in("DELETE_BATCH_WINDOW_MS", 25_u64, 0..=1000));
+        let delete_window =
+            Duration::from_millis(r.number_in("DELETE_BATCH_WINDOW_MS", 25_u64, 0..=1000));
         let liveness_stall = r.seconds("LIVENESS_STALL_SECS", Duration::from_secs(120), 30..=3600);
-        let order_ttl = r
-            .optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
-                Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
-                _ => Err("must be a whole number of days from 1 to 36500".into()),
-            });
+        let order_ttl = r.optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
+            Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
+            _ => Err("must be a whole number of days from 1 to 36500".into()),
+        });
         if queue_url == dlq_url && !queue_url.is_empty() {
             r.problem("SQS_DLQ_URL must differ from SQS_QUEUE_URL");
         }
@@ -122,7 +145,12 @@ mod tests {
     #[test]
     fn role_from_flag_or_env() {
         let env = EnvSource::from_pairs(base());
-        assert_eq!(Settings::from_env(&env, Some("logistica")).expect("valid").role, WorkerRole::Logistica);
+        assert_eq!(
+            Settings::from_env(&env, Some("logistica"))
+                .expect("valid")
+                .role,
+            WorkerRole::Logistica
+        );
         let err = Settings::from_env(&env, None).expect_err("no role");
         assert!(err.to_string().contains("WORKER_ROLE is required"), "{err}");
         let mut pairs = base();
@@ -144,8 +172,14 @@ mod tests {
         ]);
         let err = Settings::from_env(&env, Some("ventas")).expect_err("invalid");
         let text = err.to_string();
-        for needle in ["--role", "SQS_QUEUE_URL", "SQS_DLQ_URL is required", "ORDERS_TABLE is required",
-                       "WORKER_CONCURRENCY", "SQS_WAIT_TIME_SECS"] {
+        for needle in [
+            "--role",
+            "SQS_QUEUE_URL",
+            "SQS_DLQ_URL is required",
+            "ORDERS_TABLE is required",
+            "WORKER_CONCURRENCY",
+            "SQS_WAIT_TIME_SECS",
+        ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }
     }

@@ -4,12 +4,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
+    QueueAttributeName,
 };
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::Serialize;
 
-use crate::consumer::dead_letter::{ATTR_DETAIL, ATTR_FAILED_AT, ATTR_REASON, ATTR_ROLE, DLQ_ATTRIBUTES};
+use crate::consumer::dead_letter::{
+    ATTR_DETAIL, ATTR_FAILED_AT, ATTR_REASON, ATTR_ROLE, DLQ_ATTRIBUTES,
+};
 
 /// A DLQ failure.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +25,10 @@ pub struct DlqError {
 fn sdk_error<E: std::error::Error + 'static, R: std::fmt::Debug>(
     operation: &'static str,
 ) -> impl Fn(aws_sdk_sqs::error::SdkError<E, R>) -> DlqError {
-    move |e| DlqError { operation, message: DisplayErrorContext(&e).to_string() }
+    move |e| DlqError {
+        operation,
+        message: DisplayErrorContext(&e).to_string(),
+    }
 }
 
 /// One dead-lettered message as `peek` shows it.
@@ -46,12 +52,19 @@ pub struct PeekedMessage {
 }
 
 fn attribute(message: &Message, name: &str) -> Option<String> {
-    message.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value.clone())
+    message
+        .message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(|v| v.string_value.clone())
 }
 
 /// Lists up to `max` messages of the DLQ without consuming them: they are
 /// received briefly and made visible again at once.
-pub async fn peek(sqs: &aws_sdk_sqs::Client, dlq_url: &str, max: usize) -> Result<Vec<PeekedMessage>, DlqError> {
+pub async fn peek(
+    sqs: &aws_sdk_sqs::Client,
+    dlq_url: &str,
+    max: usize,
+) -> Result<Vec<PeekedMessage>, DlqError> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut receipts = Vec::new();
@@ -96,7 +109,11 @@ pub async fn peek(sqs: &aws_sdk_sqs::Client, dlq_url: &str, max: usize) -> Resul
     Ok(out)
 }
 
-async fn release(sqs: &aws_sdk_sqs::Client, queue_url: &str, receipts: &[String]) -> Result<(), DlqError> {
+async fn release(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipts: &[String],
+) -> Result<(), DlqError> {
     for chunk in receipts.chunks(10) {
         let entries = chunk
             .iter()
@@ -139,7 +156,10 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, DlqEr
         .map_err(sdk_error("GetQueueAttributes"))?
         .attributes
         .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .ok_or(DlqError { operation: "GetQueueAttributes", message: "no QueueArn".into() })
+        .ok_or(DlqError {
+            operation: "GetQueueAttributes",
+            message: "no QueueArn".into(),
+        })
 }
 
 /// Moves every DLQ message back to the source queue: with `StartMessageMoveTask`
@@ -154,13 +174,19 @@ pub async fn redrive(
     if !force_manual && !dlq_url.ends_with(".fifo") {
         match move_task(sqs, source_url, dlq_url).await {
             Ok(report) => return Ok(report),
-            Err(e) => tracing::warn!(error = %e, "StartMessageMoveTask unavailable; redriving message by message"),
+            Err(e) => {
+                tracing::warn!(error = %e, "StartMessageMoveTask unavailable; redriving message by message")
+            }
         }
     }
     manual_redrive(sqs, source_url, dlq_url).await
 }
 
-async fn move_task(sqs: &aws_sdk_sqs::Client, source_url: &str, dlq_url: &str) -> Result<RedriveReport, DlqError> {
+async fn move_task(
+    sqs: &aws_sdk_sqs::Client,
+    source_url: &str,
+    dlq_url: &str,
+) -> Result<RedriveReport, DlqError> {
     let dlq_arn = queue_arn(sqs, dlq_url).await?;
     let source_arn = queue_arn(sqs, source_url).await?;
     sqs.start_message_move_task()
@@ -180,7 +206,10 @@ async fn move_task(sqs: &aws_sdk_sqs::Client, source_url: &str, dlq_url: &str) -
             .results
             .unwrap_or_default();
         let Some(latest) = tasks.first() else {
-            return Err(DlqError { operation: "ListMessageMoveTasks", message: "no task listed".into() });
+            return Err(DlqError {
+                operation: "ListMessageMoveTasks",
+                message: "no task listed".into(),
+            });
         };
         match latest.status.as_deref() {
             Some("COMPLETED") => {
@@ -192,18 +221,28 @@ async fn move_task(sqs: &aws_sdk_sqs::Client, source_url: &str, dlq_url: &str) -
             Some("FAILED" | "CANCELLED") => {
                 return Err(DlqError {
                     operation: "StartMessageMoveTask",
-                    message: latest.failure_reason.clone().unwrap_or_else(|| "task failed".into()),
+                    message: latest
+                        .failure_reason
+                        .clone()
+                        .unwrap_or_else(|| "task failed".into()),
                 });
             }
             _ if tokio::time::Instant::now() > deadline => {
-                return Err(DlqError { operation: "StartMessageMoveTask", message: "task still running after 120 s".into() });
+                return Err(DlqError {
+                    operation: "StartMessageMoveTask",
+                    message: "task still running after 120 s".into(),
+                });
             }
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     }
 }
 
-async fn manual_redrive(sqs: &aws_sdk_sqs::Client, source_url: &str, dlq_url: &str) -> Result<RedriveReport, DlqError> {
+async fn manual_redrive(
+    sqs: &aws_sdk_sqs::Client,
+    source_url: &str,
+    dlq_url: &str,
+) -> Result<RedriveReport, DlqError> {
     let mut moved = 0;
     loop {
         let batch = sqs
@@ -220,7 +259,10 @@ async fn manual_redrive(sqs: &aws_sdk_sqs::Client, source_url: &str, dlq_url: &s
             .messages
             .unwrap_or_default();
         if batch.is_empty() {
-            return Ok(RedriveReport { method: "receive/send/delete", moved });
+            return Ok(RedriveReport {
+                method: "receive/send/delete",
+                moved,
+            });
         }
         for m in batch {
             let attributes: HashMap<_, _> = m
@@ -245,7 +287,10 @@ async fn manual_redrive(sqs: &aws_sdk_sqs::Client, source_url: &str, dlq_url: &s
                     .unwrap_or_else(|| "redrive".to_owned());
                 send = send
                     .message_group_id(group)
-                    .message_deduplication_id(format!("redrive-{}", m.message_id().unwrap_or_default()));
+                    .message_deduplication_id(format!(
+                        "redrive-{}",
+                        m.message_id().unwrap_or_default()
+                    ));
             }
             // Send first: if the delete below fails, the message exists twice
             // (deduplicated by the workers), never zero times.

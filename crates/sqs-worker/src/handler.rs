@@ -30,7 +30,9 @@ impl ApplyEvent for TableApplier {
     fn apply<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<ApplyOutcome, TableError>> {
         Box::pin(async move {
             let now = Utc::now();
-            self.table.apply(self.role, event, now, self.ttl.map(|ttl| now + ttl)).await
+            self.table
+                .apply(self.role, event, now, self.ttl.map(|ttl| now + ttl))
+                .await
         })
     }
 }

@@ -1,11 +1,11 @@
 //! The worker's HTTP port: `/health/live`, `/health/ready`, `/metrics`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,7 +40,8 @@ impl HealthState {
 
     /// The poll loop is alive (e.g. waiting for room while saturated).
     pub fn touch(&self) {
-        self.last_progress_ms.store(self.now_ms(), Ordering::Relaxed);
+        self.last_progress_ms
+            .store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// A receive completed.
@@ -56,7 +57,9 @@ impl HealthState {
 
     /// Whether the poll loop made progress recently.
     pub fn is_live(&self) -> bool {
-        let idle = self.now_ms().saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
+        let idle = self
+            .now_ms()
+            .saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
         Duration::from_millis(idle) < self.stall_limit
     }
 
@@ -73,7 +76,11 @@ struct ProbeState {
 }
 
 fn status(ok: bool, yes: &'static str, no: &'static str) -> Response {
-    let (code, word) = if ok { (StatusCode::OK, yes) } else { (StatusCode::SERVICE_UNAVAILABLE, no) };
+    let (code, word) = if ok {
+        (StatusCode::OK, yes)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, no)
+    };
     (code, Json(serde_json::json!({ "status": word }))).into_response()
 }
 
@@ -87,7 +94,10 @@ async fn ready(State(s): State<ProbeState>) -> Response {
 
 async fn metrics_text(State(s): State<ProbeState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.metrics.encode(),
     )
         .into_response()

@@ -8,6 +8,9 @@
 //! sqs-worker --version
 //! ```
 
+// A command-line tool answers on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -78,7 +81,8 @@ fn run(role: Option<&str>) -> ExitCode {
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
         let app = Application::build(settings).await?;
-        app.run_until_stopped(shared::process::shutdown_signal()).await?;
+        app.run_until_stopped(shared::process::shutdown_signal())
+            .await?;
         Ok(())
     });
     match result {
@@ -104,13 +108,28 @@ fn dlq(args: &[&str]) -> ExitCode {
             ["peek"] | ["peek", "--max", _] => {
                 let max = args.get(2).and_then(|m| m.parse().ok()).unwrap_or(100);
                 let messages = sqs_worker::dlq::peek(&clients.sqs, &settings.dlq_url, max).await?;
-                let lines: Vec<String> = messages.iter().filter_map(|m| serde_json::to_string(m).ok()).collect();
-                Ok(format!("{}\n{} message(s) in the DLQ (none consumed)", lines.join("\n"), messages.len()))
+                let lines: Vec<String> = messages
+                    .iter()
+                    .filter_map(|m| serde_json::to_string(m).ok())
+                    .collect();
+                Ok(format!(
+                    "{}\n{} message(s) in the DLQ (none consumed)",
+                    lines.join("\n"),
+                    messages.len()
+                ))
             }
             ["redrive"] | ["redrive", "--manual"] => {
-                let report =
-                    sqs_worker::dlq::redrive(&clients.sqs, &settings.queue_url, &settings.dlq_url, args.len() == 2).await?;
-                Ok(format!("moved {} message(s) back to the queue ({})", report.moved, report.method))
+                let report = sqs_worker::dlq::redrive(
+                    &clients.sqs,
+                    &settings.queue_url,
+                    &settings.dlq_url,
+                    args.len() == 2,
+                )
+                .await?;
+                Ok(format!(
+                    "moved {} message(s) back to the queue ({})",
+                    report.moved, report.method
+                ))
             }
             _ => Err(anyhow::anyhow!("unknown dlq command\n{USAGE}")),
         }

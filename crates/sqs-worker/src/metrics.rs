@@ -7,7 +7,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// A label set with one `reason` / `operation` / `outcome` label.
@@ -50,15 +50,35 @@ impl Metrics {
         let processed = Counter::default();
         registry.register("messages_processed", "Events applied", processed.clone());
         let duplicates = Counter::default();
-        registry.register("messages_duplicate", "Events already applied (idempotent no-op)", duplicates.clone());
+        registry.register(
+            "messages_duplicate",
+            "Events already applied (idempotent no-op)",
+            duplicates.clone(),
+        );
         let retried = Counter::default();
-        registry.register("messages_retried", "Messages returned to the queue for a retry", retried.clone());
+        registry.register(
+            "messages_retried",
+            "Messages returned to the queue for a retry",
+            retried.clone(),
+        );
         let dead_lettered = Family::<Label, Counter>::default();
-        registry.register("messages_dead_lettered", "Messages sent to the DLQ by reason", dead_lettered.clone());
+        registry.register(
+            "messages_dead_lettered",
+            "Messages sent to the DLQ by reason",
+            dead_lettered.clone(),
+        );
         let in_flight = Gauge::<i64, AtomicI64>::default();
-        registry.register("messages_in_flight", "Messages being processed", in_flight.clone());
+        registry.register(
+            "messages_in_flight",
+            "Messages being processed",
+            in_flight.clone(),
+        );
         let processing_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
-        registry.register("processing_duration_seconds", "Time to process one message", processing_seconds.clone());
+        registry.register(
+            "processing_duration_seconds",
+            "Time to process one message",
+            processing_seconds.clone(),
+        );
         let sqs_calls = Family::<Label, Counter>::default();
         registry.register("sqs_calls", "SQS API calls by operation", sqs_calls.clone());
         let poll_errors = Counter::default();
@@ -79,20 +99,40 @@ impl Metrics {
 
     /// Counts one SQS call.
     pub fn sqs_call(&self, operation: &str) {
-        self.sqs_calls.get_or_create(&Label { name: operation.to_owned() }).inc();
+        self.sqs_calls
+            .get_or_create(&Label {
+                name: operation.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts one dead-lettered message.
     pub fn dead_letter(&self, reason: &str) {
-        self.dead_lettered.get_or_create(&Label { name: reason.to_owned() }).inc();
+        self.dead_lettered
+            .get_or_create(&Label {
+                name: reason.to_owned(),
+            })
+            .inc();
     }
 
     /// Total SQS calls so far (all operations).
     pub fn total_sqs_calls(&self) -> u64 {
-        ["receive", "delete_batch", "change_visibility", "change_visibility_batch", "send_dlq"]
-            .iter()
-            .map(|op| self.sqs_calls.get_or_create(&Label { name: (*op).to_owned() }).get())
-            .sum()
+        [
+            "receive",
+            "delete_batch",
+            "change_visibility",
+            "change_visibility_batch",
+            "send_dlq",
+        ]
+        .iter()
+        .map(|op| {
+            self.sqs_calls
+                .get_or_create(&Label {
+                    name: (*op).to_owned(),
+                })
+                .get()
+        })
+        .sum()
     }
 
     /// The OpenMetrics text exposition.

@@ -38,12 +38,24 @@ impl Application {
         sqs: aws_sdk_sqs::Client,
         handler: Arc<dyn ApplyEvent>,
     ) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.health_port))).await?;
+        let listener =
+            TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.health_port))).await?;
         let metrics = Metrics::new();
         let health = HealthState::new(settings.liveness_stall);
         let router = health::router(health.clone(), metrics.clone());
-        let consumer = Arc::new(Consumer::new(sqs, settings, handler, metrics.clone(), health));
-        Ok(Self { consumer, listener, router, metrics })
+        let consumer = Arc::new(Consumer::new(
+            sqs,
+            settings,
+            handler,
+            metrics.clone(),
+            health,
+        ));
+        Ok(Self {
+            consumer,
+            listener,
+            router,
+            metrics,
+        })
     }
 
     /// The probe server's address.
@@ -57,7 +69,10 @@ impl Application {
     }
 
     /// Consumes until `shutdown` completes, then drains and returns.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let token = CancellationToken::new();
         let trigger = token.clone();
         tokio::spawn(async move {

@@ -5,7 +5,7 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::Utc;
@@ -25,7 +25,12 @@ use crate::validation::{parse_cancel_order, parse_create_order};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ItemRequest {
     /// Product id: 1 to 64 printable ASCII characters without spaces.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[!-~]{1,64}$", example = "SKU-001")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[!-~]{1,64}$",
+        example = "SKU-001"
+    )]
     pub sku: String,
     /// Units: 1 to 1000.
     #[schema(minimum = 1, maximum = 1000, example = 2)]
@@ -104,7 +109,10 @@ pub struct PedidoId(pub Uuid);
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PedidoId {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::InvalidPedidoId)?;
@@ -116,14 +124,18 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PedidoId {
 }
 
 /// Checks the content type and body, and parses the JSON.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<serde_json::Value, ApiError> {
+fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<serde_json::Value, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         })
         .unwrap_or(false);
     if !is_json {
@@ -142,7 +154,9 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
 async fn publish(state: &AppState, event: &Event) -> Result<(), ApiError> {
     let started = Instant::now();
     let result = state.publisher.publish(event).await;
-    state.metrics.record_publish(started.elapsed(), result.as_ref().err().map(|e| e.kind()));
+    state
+        .metrics
+        .record_publish(started.elapsed(), result.as_ref().err().map(|e| e.kind()));
     result.map_err(|e| {
         // Logged in full here (with the request id from the span); the client
         // only learns that the order was not accepted.
@@ -155,7 +169,11 @@ fn accepted(pedido_id: Uuid, estado: &str, event_id: Uuid) -> Response {
     let location = format!("/api/pedidos/{pedido_id}");
     let mut response = (
         StatusCode::ACCEPTED,
-        Json(Accepted { pedido_id, estado: estado.to_owned(), event_id }),
+        Json(Accepted {
+            pedido_id,
+            estado: estado.to_owned(),
+            event_id,
+        }),
     )
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -219,7 +237,11 @@ pub async fn cancel_order(
     let event = Event::new(request_id, EventPayload::PedidoCancelado(cancel));
     publish(&state, &event).await?;
     tracing::info!(pedido_id = %pedido_id, event_id = %event.event_id, "cancellation accepted");
-    Ok(accepted(pedido_id, "CANCELACION_SOLICITADA", event.event_id))
+    Ok(accepted(
+        pedido_id,
+        "CANCELACION_SOLICITADA",
+        event.event_id,
+    ))
 }
 
 /// The order's state as the workers recorded it.

@@ -5,9 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
+use order_api::Settings;
 use order_api::orders::OrderReader;
 use order_api::publisher::{EventPublisher, PublishError};
-use order_api::Settings;
 use shared::config::EnvSource;
 use shared::contract::Event;
 use shared::orders_table::{OrderRecord, TableError};
@@ -70,7 +70,10 @@ impl EventPublisher for FakePublisher {
     fn probe(&self) -> BoxFuture<'_, Result<(), PublishError>> {
         Box::pin(async move {
             if self.fail.load(Ordering::SeqCst) {
-                Err(PublishError::Unavailable { code: "dispatch".into(), message: "down".into() })
+                Err(PublishError::Unavailable {
+                    code: "dispatch".into(),
+                    message: "down".into(),
+                })
             } else {
                 Ok(())
             }
@@ -89,7 +92,10 @@ impl OrderReader for FakeOrders {
     fn get(&self, pedido_id: Uuid) -> BoxFuture<'_, Result<Option<OrderRecord>, TableError>> {
         Box::pin(async move {
             if self.fail.load(Ordering::SeqCst) {
-                return Err(TableError::Unavailable { code: "timeout".into(), message: "down".into() });
+                return Err(TableError::Unavailable {
+                    code: "timeout".into(),
+                    message: "down".into(),
+                });
             }
             Ok(self.records.lock().expect("lock").get(&pedido_id).cloned())
         })
@@ -98,7 +104,10 @@ impl OrderReader for FakeOrders {
     fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
         Box::pin(async move {
             if self.fail.load(Ordering::SeqCst) {
-                Err(TableError::Unavailable { code: "timeout".into(), message: "down".into() })
+                Err(TableError::Unavailable {
+                    code: "timeout".into(),
+                    message: "down".into(),
+                })
             } else {
                 Ok(())
             }
@@ -110,7 +119,10 @@ impl OrderReader for FakeOrders {
 pub fn fake_app() -> (axum::Router, Arc<FakePublisher>, Arc<FakeOrders>) {
     let publisher = Arc::new(FakePublisher::default());
     let orders = Arc::new(FakeOrders::default());
-    let settings = settings("arn:aws:sns:us-east-1:000000000000:test-topic", "test-table");
+    let settings = settings(
+        "arn:aws:sns:us-east-1:000000000000:test-topic",
+        "test-table",
+    );
     let state = order_api::AppState::new(&settings, publisher.clone(), orders.clone());
     (order_api::router(&settings, state), publisher, orders)
 }

@@ -10,17 +10,21 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use order_api::Application;
 use shared::aws::{AwsClients, AwsSettings};
 use shared::contract::{Event, EventPayload};
-use shared::orders_table::{attr, OrdersTable};
+use shared::orders_table::{OrdersTable, attr};
 use uuid::Uuid;
 
 use crate::helpers::{settings, valid_order};
 
 /// Fails loudly when the stack's endpoints are not configured.
 fn require_stack() {
-    let missing: Vec<&str> = ["AWS_ENDPOINT_URL_SNS", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_DYNAMODB"]
-        .into_iter()
-        .filter(|name| std::env::var(name).map_or(true, |v| v.trim().is_empty()))
-        .collect();
+    let missing: Vec<&str> = [
+        "AWS_ENDPOINT_URL_SNS",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    ]
+    .into_iter()
+    .filter(|name| std::env::var(name).map_or(true, |v| v.trim().is_empty()))
+    .collect();
     assert!(
         missing.is_empty(),
         "the local AWS stack is not configured ({} unset): run `make stack-up` and `source .local/stack.env`, or run `make test`",
@@ -80,12 +84,22 @@ async fn fixture() -> Fixture {
         .await
         .expect("subscribe");
     let table = OrdersTable::new(clients.dynamodb.clone(), format!("it-api-{suffix}"));
-    table.create().await.expect("create table (is DynamoDB Local up?)");
-    Fixture { clients, topic_arn, queue_url, table }
+    table
+        .create()
+        .await
+        .expect("create table (is DynamoDB Local up?)");
+    Fixture {
+        clients,
+        topic_arn,
+        queue_url,
+        table,
+    }
 }
 
 async fn start(topic_arn: &str, table: &str) -> String {
-    let app = Application::build(settings(topic_arn, table)).await.expect("build app");
+    let app = Application::build(settings(topic_arn, table))
+        .await
+        .expect("build app");
     let addr = app.local_addr().expect("addr");
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     format!("http://{addr}")
@@ -130,7 +144,10 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     let event = Event::parse_message_body(message.body().expect("body")).expect("a valid event");
     assert_eq!(event.pedido_id().to_string(), pedido_id);
     assert_eq!(event.correlation_id, "it-correlation-1");
-    assert_eq!(event.event_id.to_string(), accepted["eventId"].as_str().expect("eventId"));
+    assert_eq!(
+        event.event_id.to_string(),
+        accepted["eventId"].as_str().expect("eventId")
+    );
     assert!(matches!(event.payload, EventPayload::PedidoCreado(_)));
 
     let attributes = message.message_attributes.expect("message attributes");
@@ -138,7 +155,10 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     assert_eq!(value("eventType").as_deref(), Some("PedidoCreado"));
     assert_eq!(value("eventVersion").as_deref(), Some("1"));
     assert_eq!(value("total").as_deref(), Some("25001"));
-    assert_eq!(attributes.get("total").map(|a| a.data_type.as_str()), Some("Number"));
+    assert_eq!(
+        attributes.get("total").map(|a| a.data_type.as_str()),
+        Some("Number")
+    );
 }
 
 #[tokio::test]
@@ -148,7 +168,11 @@ async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
     let http = reqwest::Client::new();
     let id = Uuid::new_v4();
 
-    let response = http.get(format!("{base}/api/pedidos/{id}")).send().await.expect("GET");
+    let response = http
+        .get(format!("{base}/api/pedidos/{id}"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(response.status(), 404);
 
     let item: HashMap<String, AttributeValue> = [
@@ -157,7 +181,10 @@ async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
         (attr::TOTAL, AttributeValue::N("25001.5".into())),
         (attr::ENVIO_ESTADO, AttributeValue::S("PROGRAMADO".into())),
         (attr::ENVIO_TRACKING, AttributeValue::S("EX-TEST".into())),
-        (attr::PROCESADO_EN, AttributeValue::S("2026-11-23T10:00:00Z".into())),
+        (
+            attr::PROCESADO_EN,
+            AttributeValue::S("2026-11-23T10:00:00Z".into()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -171,15 +198,25 @@ async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
         .await
         .expect("put item");
 
-    let record: serde_json::Value =
-        http.get(format!("{base}/api/pedidos/{id}")).send().await.expect("GET").json().await.expect("json");
+    let record: serde_json::Value = http
+        .get(format!("{base}/api/pedidos/{id}"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(record["estado"], "PROCESADO");
     assert_eq!(record["total"], "25001.50");
     assert_eq!(record["envio"]["estado"], "PROGRAMADO");
     assert_eq!(record["envio"]["tracking"], "EX-TEST");
     assert_eq!(record["procesadoEn"], "2026-11-23T10:00:00Z");
 
-    let ready = http.get(format!("{base}/health/ready")).send().await.expect("ready");
+    let ready = http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(ready.status(), 200);
 }
 
@@ -189,11 +226,17 @@ async fn missing_topic_means_not_ready_and_503_for_orders() {
     let missing = format!("{}-missing", fx.topic_arn);
     let base = start(&missing, fx.table.name()).await;
     let http = reqwest::Client::new();
-    let ready = http.get(format!("{base}/health/ready")).send().await.expect("ready");
+    let ready = http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .expect("ready");
     assert_eq!(ready.status(), 503);
     let response = tokio::time::timeout(
         Duration::from_secs(30),
-        http.post(format!("{base}/api/pedidos")).json(&valid_order()).send(),
+        http.post(format!("{base}/api/pedidos"))
+            .json(&valid_order())
+            .send(),
     )
     .await
     .expect("answers in time")

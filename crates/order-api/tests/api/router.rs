@@ -3,11 +3,11 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::body::Body;
-use axum::http::{header, Request, StatusCode};
 use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use shared::contract::EventPayload;
 use shared::orders_table::{OrderRecord, OrderStatus, Shipment, ShipmentStatus};
 use tower::ServiceExt;
@@ -26,10 +26,20 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let raw = String::from_utf8_lossy(&bytes).into_owned();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Answer { status, headers, body, raw }
+    Answer {
+        status,
+        headers,
+        body,
+        raw,
+    }
 }
 
 fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
@@ -46,13 +56,20 @@ fn get(uri: &str) -> Request<Body> {
 fn assert_problem(answer: &Answer, status: StatusCode) {
     assert_eq!(answer.status, status, "{}", answer.raw);
     assert_eq!(
-        answer.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()),
+        answer
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
         Some("application/problem+json"),
         "{}",
         answer.raw
     );
     assert_eq!(answer.body["status"], status.as_u16(), "{}", answer.raw);
-    assert!(answer.body["title"].is_string() && answer.body["detail"].is_string(), "{}", answer.raw);
+    assert!(
+        answer.body["title"].is_string() && answer.body["detail"].is_string(),
+        "{}",
+        answer.raw
+    );
     assert!(answer.headers.contains_key("x-request-id"));
 }
 
@@ -61,13 +78,23 @@ async fn accepted_order_is_published_with_request_id_as_correlation_id() {
     let (app, publisher, _) = fake_app();
     let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
-    let pedido_id = answer.body["pedidoId"].as_str().expect("pedidoId").to_owned();
+    let pedido_id = answer.body["pedidoId"]
+        .as_str()
+        .expect("pedidoId")
+        .to_owned();
     assert_eq!(answer.body["estado"], "RECIBIDO");
     assert_eq!(
-        answer.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()),
+        answer
+            .headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
         Some(format!("/api/pedidos/{pedido_id}").as_str())
     );
-    let request_id = answer.headers.get("x-request-id").and_then(|v| v.to_str().ok()).expect("request id");
+    let request_id = answer
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("request id");
 
     let events = publisher.published.lock().expect("lock");
     assert_eq!(events.len(), 1);
@@ -75,7 +102,9 @@ async fn accepted_order_is_published_with_request_id_as_correlation_id() {
     assert_eq!(event.correlation_id, request_id);
     assert_eq!(event.pedido_id().to_string(), pedido_id);
     assert_eq!(answer.body["eventId"], event.event_id.to_string());
-    let EventPayload::PedidoCreado(order) = &event.payload else { panic!("wrong event") };
+    let EventPayload::PedidoCreado(order) = &event.payload else {
+        panic!("wrong event")
+    };
     assert_eq!(order.total().to_string(), "25001.00");
 }
 
@@ -94,7 +123,10 @@ async fn callers_request_id_and_pedido_id_are_kept() {
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
     assert_eq!(answer.body["pedidoId"], id.to_string());
     assert_eq!(answer.headers["x-request-id"], "shop-backend-42");
-    assert_eq!(publisher.published.lock().expect("lock")[0].correlation_id, "shop-backend-42");
+    assert_eq!(
+        publisher.published.lock().expect("lock")[0].correlation_id,
+        "shop-backend-42"
+    );
 
     // A hostile request id is replaced, not echoed.
     let request = Request::post("/api/pedidos")
@@ -109,12 +141,23 @@ async fn callers_request_id_and_pedido_id_are_kept() {
 #[tokio::test]
 async fn wrong_content_type_is_415_and_nothing_is_published() {
     let (app, publisher, _) = fake_app();
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("application/jsonx")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonx"),
+    ] {
         let mut builder = Request::post("/api/pedidos");
         if let Some(ct) = content_type {
             builder = builder.header(header::CONTENT_TYPE, ct);
         }
-        let answer = send(&app, builder.body(Body::from(valid_order().to_string())).expect("request")).await;
+        let answer = send(
+            &app,
+            builder
+                .body(Body::from(valid_order().to_string()))
+                .expect("request"),
+        )
+        .await;
         assert_problem(&answer, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
     assert_eq!(publisher.count(), 0);
@@ -127,7 +170,11 @@ async fn body_above_64_kib_is_413() {
     body["direccionEnvio"]["calle"] = json!("x".repeat(70 * 1024));
     let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
     assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
-    let answer = send(&app, post_json("/api/pedidos", vec![b'{'; 10 * 1024 * 1024])).await;
+    let answer = send(
+        &app,
+        post_json("/api/pedidos", vec![b'{'; 10 * 1024 * 1024]),
+    )
+    .await;
     assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(publisher.count(), 0);
 }
@@ -135,7 +182,14 @@ async fn body_above_64_kib_is_413() {
 #[tokio::test]
 async fn malformed_json_is_400() {
     let (app, publisher, _) = fake_app();
-    for body in ["", "{", "{\"clienteId\": }", "nul", "{\"a\":1}{", "\u{feff}{}"] {
+    for body in [
+        "",
+        "{",
+        "{\"clienteId\": }",
+        "nul",
+        "{\"a\":1}{",
+        "\u{feff}{}",
+    ] {
         let answer = send(&app, post_json("/api/pedidos", body)).await;
         assert_problem(&answer, StatusCode::BAD_REQUEST);
     }
@@ -159,7 +213,15 @@ async fn invalid_values_are_422_with_one_entry_per_field() {
         .filter_map(|e| e["pointer"].as_str())
         .collect();
     pointers.sort_unstable();
-    assert_eq!(pointers, ["/clienteId", "/items/0/cantidad", "/items/1/precioUnitario", "/moneda"]);
+    assert_eq!(
+        pointers,
+        [
+            "/clienteId",
+            "/items/0/cantidad",
+            "/items/1/precioUnitario",
+            "/moneda"
+        ]
+    );
 
     for body in [json!([]), json!({}), json!({"total": "1"}), json!(null)] {
         let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
@@ -175,8 +237,17 @@ async fn publish_failure_is_503_with_retry_after_and_leaks_nothing() {
     let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
     assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.headers[header::RETRY_AFTER], "5");
-    assert!(answer.body["title"].as_str().expect("title").contains("NOT accepted"));
-    assert!(!answer.raw.contains("secret-internal-host"), "{}", answer.raw);
+    assert!(
+        answer.body["title"]
+            .as_str()
+            .expect("title")
+            .contains("NOT accepted")
+    );
+    assert!(
+        !answer.raw.contains("secret-internal-host"),
+        "{}",
+        answer.raw
+    );
     assert!(!answer.raw.contains("dispatch"), "{}", answer.raw);
     assert_eq!(publisher.count(), 0);
 }
@@ -185,11 +256,20 @@ async fn publish_failure_is_503_with_retry_after_and_leaks_nothing() {
 async fn cancellation_is_published() {
     let (app, publisher, _) = fake_app();
     let id = Uuid::new_v4();
-    let answer = send(&app, post_json(&format!("/api/pedidos/{id}/cancelacion"), json!({"motivo": "sin stock"}).to_string())).await;
+    let answer = send(
+        &app,
+        post_json(
+            &format!("/api/pedidos/{id}/cancelacion"),
+            json!({"motivo": "sin stock"}).to_string(),
+        ),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
     assert_eq!(answer.body["pedidoId"], id.to_string());
     let events = publisher.published.lock().expect("lock");
-    let EventPayload::PedidoCancelado(cancel) = &events[0].payload else { panic!("wrong event") };
+    let EventPayload::PedidoCancelado(cancel) = &events[0].payload else {
+        panic!("wrong event")
+    };
     assert_eq!(cancel.pedido_id, id);
     assert_eq!(cancel.motivo.as_str(), "sin stock");
 }
@@ -198,10 +278,17 @@ async fn cancellation_is_published() {
 async fn cancellation_input_errors() {
     let (app, publisher, _) = fake_app();
     let id = Uuid::new_v4();
-    let answer = send(&app, post_json(&format!("/api/pedidos/{id}/cancelacion"), "{}")).await;
+    let answer = send(
+        &app,
+        post_json(&format!("/api/pedidos/{id}/cancelacion"), "{}"),
+    )
+    .await;
     assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
-    for path in ["/api/pedidos/not-a-uuid/cancelacion", "/api/pedidos/..%2F..%2Fetc%2Fpasswd/cancelacion",
-                 "/api/pedidos/%00/cancelacion"] {
+    for path in [
+        "/api/pedidos/not-a-uuid/cancelacion",
+        "/api/pedidos/..%2F..%2Fetc%2Fpasswd/cancelacion",
+        "/api/pedidos/%00/cancelacion",
+    ] {
         let answer = send(&app, post_json(path, json!({"motivo": "x"}).to_string())).await;
         assert_problem(&answer, StatusCode::BAD_REQUEST);
     }
@@ -229,7 +316,11 @@ async fn get_order_states() {
             procesado_en: None,
             cancelado_en: None,
             motivo_cancelacion: None,
-            envio: Some(Shipment { estado: ShipmentStatus::Programado, tracking: Some("EX1".into()), actualizado_en: None }),
+            envio: Some(Shipment {
+                estado: ShipmentStatus::Programado,
+                tracking: Some("EX1".into()),
+                actualizado_en: None,
+            }),
         },
     );
     let answer = send(&app, get(&format!("/api/pedidos/{id}"))).await;
@@ -251,8 +342,13 @@ async fn get_order_states() {
 async fn unknown_routes_and_methods_are_problems() {
     let (app, _, _) = fake_app();
     assert_problem(&send(&app, get("/nope")).await, StatusCode::NOT_FOUND);
-    assert_problem(&send(&app, get("/api/pedidos")).await, StatusCode::METHOD_NOT_ALLOWED);
-    let delete = Request::delete(format!("/api/pedidos/{}", Uuid::new_v4())).body(Body::empty()).expect("request");
+    assert_problem(
+        &send(&app, get("/api/pedidos")).await,
+        StatusCode::METHOD_NOT_ALLOWED,
+    );
+    let delete = Request::delete(format!("/api/pedidos/{}", Uuid::new_v4()))
+        .body(Body::empty())
+        .expect("request");
     assert_problem(&send(&app, delete).await, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -288,11 +384,32 @@ async fn metrics_count_requests_by_route_and_publishes() {
     let metrics = send(&app, get("/metrics")).await;
     assert_eq!(metrics.status, StatusCode::OK);
     let text = metrics.raw;
-    assert!(text.contains(r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="202"} 1"#), "{text}");
-    assert!(text.contains(r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="400"} 1"#), "{text}");
-    assert!(text.contains(r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="503"} 1"#), "{text}");
-    assert!(text.contains("order_api_sns_publish_duration_seconds_count 2"), "{text}");
-    assert!(text.contains(r#"order_api_sns_publish_failures_total{kind="unavailable"} 1"#), "{text}");
+    assert!(
+        text.contains(
+            r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="202"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="400"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="503"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("order_api_sns_publish_duration_seconds_count 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"order_api_sns_publish_failures_total{kind="unavailable"} 1"#),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -300,8 +417,18 @@ async fn openapi_document_describes_the_routes() {
     let (app, _, _) = fake_app();
     let doc = send(&app, get("/openapi.json")).await;
     assert_eq!(doc.status, StatusCode::OK);
-    assert!(doc.body["openapi"].as_str().expect("version").starts_with("3."));
-    for path in ["/api/pedidos", "/api/pedidos/{pedidoId}", "/api/pedidos/{pedidoId}/cancelacion", "/health/ready"] {
+    assert!(
+        doc.body["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.")
+    );
+    for path in [
+        "/api/pedidos",
+        "/api/pedidos/{pedidoId}",
+        "/api/pedidos/{pedidoId}/cancelacion",
+        "/health/ready",
+    ] {
         assert!(doc.body["paths"][path].is_object(), "missing {path}");
     }
     assert!(doc.body["components"]["schemas"]["CreateOrderRequest"].is_object());

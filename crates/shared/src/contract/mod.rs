@@ -103,7 +103,9 @@ pub enum ContractError {
     #[error("unknown eventType {0:?}")]
     UnknownEventType(String),
     /// An `eventVersion` newer than [`CURRENT_EVENT_VERSION`] (or 0).
-    #[error("unsupported eventVersion {version} for {event_type} (this build reads 1..={supported})")]
+    #[error(
+        "unsupported eventVersion {version} for {event_type} (this build reads 1..={supported})"
+    )]
     UnsupportedVersion {
         /// The event's type.
         event_type: EventType,
@@ -209,7 +211,8 @@ impl Event {
     /// Parses an SQS message body: either the raw event (raw message delivery)
     /// or an SNS notification (`{"Type":"Notification","Message":"…"}`) around it.
     pub fn parse_message_body(body: &str) -> Result<Self, ContractError> {
-        let value: serde_json::Value = serde_json::from_str(body).map_err(ContractError::NotJson)?;
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(ContractError::NotJson)?;
         let value = match unwrap_sns_notification(&value)? {
             Some(inner) => inner,
             None => value,
@@ -259,7 +262,9 @@ fn unwrap_sns_notification(
     let message = object
         .get("Message")
         .and_then(|m| m.as_str())
-        .ok_or_else(|| ContractError::InvalidSnsEnvelope("`Message` is missing or not a string".into()))?;
+        .ok_or_else(|| {
+            ContractError::InvalidSnsEnvelope("`Message` is missing or not a string".into())
+        })?;
     serde_json::from_str(message)
         .map(Some)
         .map_err(|e| ContractError::InvalidSnsEnvelope(format!("`Message` is not JSON: {e}")))

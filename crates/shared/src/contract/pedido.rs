@@ -232,9 +232,18 @@ mod tests {
 
     #[test]
     fn total_must_equal_sum_of_items() {
-        assert!(order("25001.00", vec![item("A", 2, "10000.50"), item("B", 1, "5000")]).is_ok());
-        let err = order("25001.01", vec![item("A", 2, "10000.50"), item("B", 1, "5000")])
-            .expect_err("mismatch");
+        assert!(
+            order(
+                "25001.00",
+                vec![item("A", 2, "10000.50"), item("B", 1, "5000")]
+            )
+            .is_ok()
+        );
+        let err = order(
+            "25001.01",
+            vec![item("A", 2, "10000.50"), item("B", 1, "5000")],
+        )
+        .expect_err("mismatch");
         assert_eq!(
             err,
             OrderRuleError::TotalMismatch {
@@ -247,9 +256,18 @@ mod tests {
     #[test]
     fn item_count_bounds() {
         assert_eq!(order("1", vec![]), Err(OrderRuleError::ItemCount(0)));
-        assert!(order("100", (0..100).map(|i| item(&format!("S{i}"), 1, "1")).collect()).is_ok());
+        assert!(
+            order(
+                "100",
+                (0..100).map(|i| item(&format!("S{i}"), 1, "1")).collect()
+            )
+            .is_ok()
+        );
         assert_eq!(
-            order("101", (0..101).map(|i| item(&format!("S{i}"), 1, "1")).collect()),
+            order(
+                "101",
+                (0..101).map(|i| item(&format!("S{i}"), 1, "1")).collect()
+            ),
             Err(OrderRuleError::ItemCount(101))
         );
     }

@@ -13,14 +13,21 @@ fn checked_in_v1_samples_still_parse() {
     let event = sample_creado();
     assert_eq!(event.event_type(), EventType::PedidoCreado);
     assert_eq!(event.correlation_id, "req-7f3a9c");
-    assert_eq!(event.pedido_id().to_string(), "5d6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b");
+    assert_eq!(
+        event.pedido_id().to_string(),
+        "5d6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
+    );
     let EventPayload::PedidoCreado(order) = &event.payload else {
         panic!("wrong payload");
     };
     assert_eq!(order.total(), Amount::parse("25001").expect("amount"));
     assert_eq!(order.items().len(), 2);
     assert_eq!(
-        order.direccion_envio().codigo_postal.as_ref().map(|c| c.as_str()),
+        order
+            .direccion_envio()
+            .codigo_postal
+            .as_ref()
+            .map(|c| c.as_str()),
         Some("7500000")
     );
 
@@ -60,7 +67,10 @@ fn accepts_sns_notification_envelope() {
         "Timestamp": "2026-11-23T10:15:30.200Z",
     })
     .to_string();
-    assert_eq!(Event::parse_message_body(&sns).expect("parse"), sample_creado());
+    assert_eq!(
+        Event::parse_message_body(&sns).expect("parse"),
+        sample_creado()
+    );
 }
 
 #[test]
@@ -85,17 +95,47 @@ fn typed_errors_for_every_kind_of_bad_body() {
         ("[1,2]".into(), "invalid_envelope"),
         ("{}".into(), "invalid_envelope"),
         (r#"{"Type":"Notification"}"#.into(), "invalid_sns_envelope"),
-        (r#"{"Type":"Notification","Message":"{broken"}"#.into(), "invalid_sns_envelope"),
-        (mutate(|j| j["eventType"] = "PedidoEnviado".into()), "unknown_event_type"),
-        (mutate(|j| j["eventVersion"] = 2.into()), "unsupported_event_version"),
-        (mutate(|j| j["eventVersion"] = 0.into()), "unsupported_event_version"),
-        (mutate(|j| j["eventVersion"] = "1".into()), "invalid_envelope"),
+        (
+            r#"{"Type":"Notification","Message":"{broken"}"#.into(),
+            "invalid_sns_envelope",
+        ),
+        (
+            mutate(|j| j["eventType"] = "PedidoEnviado".into()),
+            "unknown_event_type",
+        ),
+        (
+            mutate(|j| j["eventVersion"] = 2.into()),
+            "unsupported_event_version",
+        ),
+        (
+            mutate(|j| j["eventVersion"] = 0.into()),
+            "unsupported_event_version",
+        ),
+        (
+            mutate(|j| j["eventVersion"] = "1".into()),
+            "invalid_envelope",
+        ),
         (mutate(|j| j["eventId"] = "nope".into()), "invalid_envelope"),
-        (mutate(|j| j["data"]["total"] = 25001.0.into()), "invalid_data"),
-        (mutate(|j| j["data"]["total"] = "1.00".into()), "invalid_data"),
-        (mutate(|j| j["data"]["items"] = serde_json::json!([])), "invalid_data"),
-        (mutate(|j| j["data"]["moneda"] = "clp".into()), "invalid_data"),
-        (mutate(|j| j["data"]["pedidoId"] = serde_json::Value::Null), "invalid_data"),
+        (
+            mutate(|j| j["data"]["total"] = 25001.0.into()),
+            "invalid_data",
+        ),
+        (
+            mutate(|j| j["data"]["total"] = "1.00".into()),
+            "invalid_data",
+        ),
+        (
+            mutate(|j| j["data"]["items"] = serde_json::json!([])),
+            "invalid_data",
+        ),
+        (
+            mutate(|j| j["data"]["moneda"] = "clp".into()),
+            "invalid_data",
+        ),
+        (
+            mutate(|j| j["data"]["pedidoId"] = serde_json::Value::Null),
+            "invalid_data",
+        ),
     ];
     for (body, code) in cases {
         let err = Event::parse_message_body(&body).expect_err(&body);
@@ -107,5 +147,8 @@ fn typed_errors_for_every_kind_of_bad_body() {
 fn newer_version_error_names_type_and_version() {
     let err = Event::parse_message_body(&mutate(|j| j["eventVersion"] = 7.into())).expect_err("v7");
     let text = err.to_string();
-    assert!(text.contains("PedidoCreado") && text.contains('7'), "{text}");
+    assert!(
+        text.contains("PedidoCreado") && text.contains('7'),
+        "{text}"
+    );
 }

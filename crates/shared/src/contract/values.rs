@@ -49,7 +49,9 @@ impl Amount {
     pub fn parse(text: &str) -> Result<Self, ValueError> {
         let well_formed = !text.is_empty()
             && text.len() <= 32
-            && text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
             && text.bytes().filter(|&b| b == b'.').count() <= 1
             && !text.starts_with('.')
             && !text.ends_with('.');
@@ -290,8 +292,14 @@ mod tests {
 
     #[test]
     fn amount_accepts_up_to_two_decimals() {
-        assert_eq!(Amount::parse("10.50").map(|a| a.to_string()), Ok("10.50".into()));
-        assert_eq!(Amount::parse("0.01").map(|a| a.to_string()), Ok("0.01".into()));
+        assert_eq!(
+            Amount::parse("10.50").map(|a| a.to_string()),
+            Ok("10.50".into())
+        );
+        assert_eq!(
+            Amount::parse("0.01").map(|a| a.to_string()),
+            Ok("0.01".into())
+        );
         assert_eq!(Amount::parse("7").map(|a| a.to_string()), Ok("7.00".into()));
         // Trailing zeros are not extra precision.
         assert!(Amount::parse("10.500").is_ok());
@@ -301,8 +309,24 @@ mod tests {
     #[test]
     fn amount_rejects_non_positive_fractional_cents_huge_and_malformed() {
         for bad in [
-            "0", "0.00", "-1", "-0.01", "0.001", "10.005", "1000000000000.01", "1e3", "+5", "",
-            " 5", "5 ", "abc", "1.2.3", ".5", "5.", "NaN", "99999999999999999999999999999999999",
+            "0",
+            "0.00",
+            "-1",
+            "-0.01",
+            "0.001",
+            "10.005",
+            "1000000000000.01",
+            "1e3",
+            "+5",
+            "",
+            " 5",
+            "5 ",
+            "abc",
+            "1.2.3",
+            ".5",
+            "5.",
+            "NaN",
+            "99999999999999999999999999999999999",
         ] {
             assert!(Amount::parse(bad).is_err(), "{bad:?} should be rejected");
         }
@@ -311,10 +335,16 @@ mod tests {
     #[test]
     fn amount_serializes_as_string() {
         let amount = Amount::parse("25001").expect("valid");
-        assert_eq!(serde_json::to_string(&amount).expect("json"), "\"25001.00\"");
+        assert_eq!(
+            serde_json::to_string(&amount).expect("json"),
+            "\"25001.00\""
+        );
         let back: Amount = serde_json::from_str("\"25001.00\"").expect("parse");
         assert_eq!(back, amount);
-        assert!(serde_json::from_str::<Amount>("25001.0").is_err(), "floats are not accepted on the wire");
+        assert!(
+            serde_json::from_str::<Amount>("25001.0").is_err(),
+            "floats are not accepted on the wire"
+        );
     }
 
     #[test]
@@ -350,7 +380,10 @@ mod tests {
         type T = BoundedText<5>;
         assert_eq!(T::parse("  ab ").map(|t| t.to_string()), Ok("ab".into()));
         assert!(T::parse("   ").is_err());
-        assert!(T::parse("ñññññ").is_ok(), "bounds count characters, not bytes");
+        assert!(
+            T::parse("ñññññ").is_ok(),
+            "bounds count characters, not bytes"
+        );
         assert!(T::parse("abcdef").is_err());
         assert!(T::parse("a\u{0}b").is_err());
     }

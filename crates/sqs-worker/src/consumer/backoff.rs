@@ -33,16 +33,26 @@ mod tests {
 
     #[test]
     fn doubles_and_caps() {
-        let b = Backoff { base: Duration::from_secs(2), max: Duration::from_secs(60) };
+        let b = Backoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+        };
         let ceilings: Vec<u64> = (1..=7).map(|a| b.ceiling(a).as_secs()).collect();
         assert_eq!(ceilings, [2, 4, 8, 16, 32, 60, 60]);
-        assert_eq!(b.ceiling(0).as_secs(), 2, "attempt 0 is treated as the first");
+        assert_eq!(
+            b.ceiling(0).as_secs(),
+            2,
+            "attempt 0 is treated as the first"
+        );
         assert_eq!(b.ceiling(u32::MAX).as_secs(), 60, "no overflow");
     }
 
     #[test]
     fn jitter_stays_within_half_and_full_ceiling() {
-        let b = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(100) };
+        let b = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(100),
+        };
         for attempt in 1..10 {
             for _ in 0..200 {
                 let d = b.delay(attempt);
@@ -54,8 +64,15 @@ mod tests {
 
     #[test]
     fn jitter_spreads_values() {
-        let b = Backoff { base: Duration::from_secs(8), max: Duration::from_secs(8) };
-        let distinct: std::collections::HashSet<u128> = (0..50).map(|_| b.delay(1).as_millis()).collect();
-        assert!(distinct.len() > 10, "jitter should spread delays: {distinct:?}");
+        let b = Backoff {
+            base: Duration::from_secs(8),
+            max: Duration::from_secs(8),
+        };
+        let distinct: std::collections::HashSet<u128> =
+            (0..50).map(|_| b.delay(1).as_millis()).collect();
+        assert!(
+            distinct.len() > 10,
+            "jitter should spread delays: {distinct:?}"
+        );
     }
 }

@@ -17,13 +17,23 @@ pub const ATTR_SOURCE_MESSAGE_ID: &str = "dlqSourceMessageId";
 /// Attribute: when it was dead-lettered (RFC 3339).
 pub const ATTR_FAILED_AT: &str = "dlqFailedAt";
 /// Every attribute this worker adds (removed again on redrive).
-pub const DLQ_ATTRIBUTES: [&str; 5] = [ATTR_REASON, ATTR_DETAIL, ATTR_ROLE, ATTR_SOURCE_MESSAGE_ID, ATTR_FAILED_AT];
+pub const DLQ_ATTRIBUTES: [&str; 5] = [
+    ATTR_REASON,
+    ATTR_DETAIL,
+    ATTR_ROLE,
+    ATTR_SOURCE_MESSAGE_ID,
+    ATTR_FAILED_AT,
+];
 
 /// SQS allows 10 message attributes per message.
 const MAX_ATTRIBUTES: usize = 10;
 
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
-    MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .ok()
 }
 
 /// Sends `message` to the DLQ. Tries with the original attributes plus ours,
@@ -42,13 +52,21 @@ pub async fn send(
         (ATTR_REASON, reason.to_owned()),
         (ATTR_ROLE, settings.role.to_string()),
         (ATTR_DETAIL, detail),
-        (ATTR_SOURCE_MESSAGE_ID, message.message_id().unwrap_or_default().to_owned()),
+        (
+            ATTR_SOURCE_MESSAGE_ID,
+            message.message_id().unwrap_or_default().to_owned(),
+        ),
         (ATTR_FAILED_AT, failed_at),
     ];
-    let mut full: Vec<(String, MessageAttributeValue)> =
-        ours.iter().filter_map(|(k, v)| Some(((*k).to_owned(), string_attribute(v)?))).collect();
+    let mut full: Vec<(String, MessageAttributeValue)> = ours
+        .iter()
+        .filter_map(|(k, v)| Some(((*k).to_owned(), string_attribute(v)?)))
+        .collect();
     if let Some(original) = message.message_attributes() {
-        let mut names: Vec<&String> = original.keys().filter(|k| !DLQ_ATTRIBUTES.contains(&k.as_str())).collect();
+        let mut names: Vec<&String> = original
+            .keys()
+            .filter(|k| !DLQ_ATTRIBUTES.contains(&k.as_str()))
+            .collect();
         names.sort();
         for name in names.into_iter().take(MAX_ATTRIBUTES - full.len()) {
             full.push((name.clone(), original[name].clone()));

@@ -32,7 +32,12 @@ pub struct DeleterTask(JoinHandle<()>);
 
 impl Deleter {
     /// Starts the background deleter.
-    pub fn start(sqs: aws_sdk_sqs::Client, queue_url: String, window: Duration, metrics: Arc<Metrics>) -> (Self, DeleterTask) {
+    pub fn start(
+        sqs: aws_sdk_sqs::Client,
+        queue_url: String,
+        window: Duration,
+        metrics: Arc<Metrics>,
+    ) -> (Self, DeleterTask) {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(sqs, queue_url, window, metrics, rx));
         (Self { tx }, DeleterTask(task))
@@ -41,7 +46,9 @@ impl Deleter {
     /// Queues a receipt handle for deletion.
     pub fn delete(&self, receipt: String) {
         if self.tx.send(receipt).is_err() {
-            tracing::error!("deleter stopped before a delete was queued; the message will be redelivered and deduplicated");
+            tracing::error!(
+                "deleter stopped before a delete was queued; the message will be redelivered and deduplicated"
+            );
         }
     }
 }
@@ -67,7 +74,10 @@ async fn run(
         let mut batch: Vec<Pending> = retry.drain(..retry.len().min(MAX_BATCH)).collect();
         if batch.is_empty() {
             match rx.recv().await {
-                Some(receipt) => batch.push(Pending { receipt, attempts: 0 }),
+                Some(receipt) => batch.push(Pending {
+                    receipt,
+                    attempts: 0,
+                }),
                 None => return,
             }
         }
@@ -75,7 +85,10 @@ async fn run(
         let deadline = tokio::time::Instant::now() + window;
         while batch.len() < MAX_BATCH {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(receipt)) => batch.push(Pending { receipt, attempts: 0 }),
+                Ok(Some(receipt)) => batch.push(Pending {
+                    receipt,
+                    attempts: 0,
+                }),
                 Ok(None) | Err(_) => break,
             }
         }
@@ -88,29 +101,50 @@ async fn run(
             if pending.attempts < MAX_ATTEMPTS {
                 retry.push(pending);
             } else {
-                tracing::warn!("giving up deleting a message; it will be redelivered and recognised as a duplicate");
+                tracing::warn!(
+                    "giving up deleting a message; it will be redelivered and recognised as a duplicate"
+                );
             }
         }
     }
 }
 
 /// Deletes one batch; returns the entries to retry.
-async fn delete_batch(sqs: &aws_sdk_sqs::Client, queue_url: &str, metrics: &Metrics, batch: Vec<Pending>) -> Vec<Pending> {
+async fn delete_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    metrics: &Metrics,
+    batch: Vec<Pending>,
+) -> Vec<Pending> {
     let entries: Vec<DeleteMessageBatchRequestEntry> = batch
         .iter()
         .enumerate()
         .filter_map(|(i, p)| {
-            DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(&p.receipt).build().ok()
+            DeleteMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(&p.receipt)
+                .build()
+                .ok()
         })
         .collect();
     metrics.sqs_call("delete_batch");
-    match sqs.delete_message_batch().queue_url(queue_url).set_entries(Some(entries)).send().await {
+    match sqs
+        .delete_message_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+    {
         Ok(out) => {
             let failed: Vec<Pending> = out
                 .failed
                 .iter()
                 .filter(|f| !f.sender_fault)
-                .filter_map(|f| f.id.parse::<usize>().ok().and_then(|i| batch.get(i).cloned()))
+                .filter_map(|f| {
+                    f.id.parse::<usize>()
+                        .ok()
+                        .and_then(|i| batch.get(i).cloned())
+                })
                 .collect();
             for f in out.failed.iter().filter(|f| f.sender_fault) {
                 // Typically an expired receipt handle: the message is visible again

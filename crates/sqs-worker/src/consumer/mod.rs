@@ -3,14 +3,16 @@
 //! visibility heartbeats, FIFO group ordering and graceful shutdown.
 
 pub mod backoff;
-pub mod deleter;
 pub mod dead_letter;
+pub mod deleter;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
+};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use shared::contract::Event;
 use shared::orders_table::ApplyOutcome;
@@ -45,6 +47,9 @@ pub enum Verdict {
     Retry(String),
 }
 
+/// A received message with the concurrency slot it occupies.
+type Slotted = (Message, OwnedSemaphorePermit);
+
 /// Messages received but not yet deleted or returned, by message id.
 type InFlight = Arc<Mutex<HashMap<String, String>>>;
 
@@ -67,7 +72,10 @@ fn receive_count(message: &Message) -> u32 {
 }
 
 fn group_id(message: &Message) -> Option<String> {
-    message.attributes().and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId)).cloned()
+    message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+        .cloned()
 }
 
 impl Consumer {
@@ -79,8 +87,18 @@ impl Consumer {
         metrics: Arc<Metrics>,
         health: Arc<HealthState>,
     ) -> Self {
-        let retry_backoff = Backoff { base: settings.retry_base, max: settings.retry_max };
-        Self { sqs, settings, handler, metrics, health, retry_backoff }
+        let retry_backoff = Backoff {
+            base: settings.retry_base,
+            max: settings.retry_max,
+        };
+        Self {
+            sqs,
+            settings,
+            handler,
+            metrics,
+            health,
+            retry_backoff,
+        }
     }
 
     /// Runs until `shutdown` is cancelled, then drains: in-flight messages get
@@ -95,7 +113,10 @@ impl Consumer {
         let in_flight: InFlight = Arc::default();
         let slots = Arc::new(Semaphore::new(self.settings.concurrency));
         let mut tasks = JoinSet::new();
-        let poll_backoff = Backoff { base: Duration::from_secs(1), max: Duration::from_secs(60) };
+        let poll_backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
         let mut poll_failures = 0_u32;
         tracing::info!(role = %self.settings.role, queue = %self.settings.queue_url, concurrency = self.settings.concurrency, "worker started");
 
@@ -144,7 +165,11 @@ impl Consumer {
 
         self.health.stopping();
         let pending = tasks.len();
-        tracing::info!(in_flight = pending, grace_secs = self.settings.shutdown_grace.as_secs(), "stopped receiving; draining");
+        tracing::info!(
+            in_flight = pending,
+            grace_secs = self.settings.shutdown_grace.as_secs(),
+            "stopped receiving; draining"
+        );
         let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
             while tasks.join_next().await.is_some() {}
         })
@@ -153,9 +178,15 @@ impl Consumer {
             tasks.abort_all();
             while tasks.join_next().await.is_some() {}
         }
-        let unfinished: Vec<String> = in_flight.lock().map(|mut m| m.drain().map(|(_, r)| r).collect()).unwrap_or_default();
+        let unfinished: Vec<String> = in_flight
+            .lock()
+            .map(|mut m| m.drain().map(|(_, r)| r).collect())
+            .unwrap_or_default();
         if !unfinished.is_empty() {
-            tracing::warn!(count = unfinished.len(), "grace period over; returning unfinished messages to the queue");
+            tracing::warn!(
+                count = unfinished.len(),
+                "grace period over; returning unfinished messages to the queue"
+            );
             self.release_now(unfinished).await;
         }
         drop(deleter);
@@ -198,7 +229,7 @@ impl Consumer {
                 }
             }
         }
-        let mut work: Vec<(Message, OwnedSemaphorePermit)> = Vec::with_capacity(messages.len());
+        let mut work: Vec<Slotted> = Vec::with_capacity(messages.len());
         for m in messages {
             // One permit was taken per message asked for; never more messages than that.
             if let Some(p) = permits.pop() {
@@ -208,7 +239,7 @@ impl Consumer {
         drop(permits); // unused room goes back at once
         if self.settings.fifo() {
             // Preserve order within each group; groups run concurrently.
-            let mut groups: Vec<(Option<String>, Vec<(Message, OwnedSemaphorePermit)>)> = Vec::new();
+            let mut groups: Vec<(Option<String>, Vec<Slotted>)> = Vec::new();
             for (m, p) in work {
                 let g = group_id(&m);
                 match groups.iter_mut().find(|(id, _)| *id == g) {
@@ -233,12 +264,7 @@ impl Consumer {
         }
     }
 
-    async fn process_group(
-        &self,
-        group: Vec<(Message, OwnedSemaphorePermit)>,
-        deleter: &Deleter,
-        in_flight: &InFlight,
-    ) {
+    async fn process_group(&self, group: Vec<Slotted>, deleter: &Deleter, in_flight: &InFlight) {
         let mut rest = group.into_iter();
         while let Some((m, permit)) = rest.next() {
             let may_continue = self.process(m, deleter, in_flight).await;
@@ -252,7 +278,10 @@ impl Consumer {
                     })
                     .collect();
                 if !receipts.is_empty() {
-                    tracing::info!(count = receipts.len(), "returning later messages of a failed FIFO group");
+                    tracing::info!(
+                        count = receipts.len(),
+                        "returning later messages of a failed FIFO group"
+                    );
                     self.release_now(receipts).await;
                 }
                 return;
@@ -278,7 +307,9 @@ impl Consumer {
             let verdict = self.judge(&message).await;
             let continue_group = self.act(&message, verdict, deleter).await;
             forget(in_flight, &message);
-            self.metrics.processing_seconds.observe(started.elapsed().as_secs_f64());
+            self.metrics
+                .processing_seconds
+                .observe(started.elapsed().as_secs_f64());
             self.metrics.in_flight.dec();
             continue_group
         }
@@ -290,7 +321,12 @@ impl Consumer {
     async fn judge(&self, message: &Message) -> Verdict {
         let event = match Event::parse_message_body(message.body().unwrap_or_default()) {
             Ok(event) => event,
-            Err(e) => return Verdict::Poison { reason: e.code(), detail: e.to_string() },
+            Err(e) => {
+                return Verdict::Poison {
+                    reason: e.code(),
+                    detail: e.to_string(),
+                };
+            }
         };
         let span = tracing::Span::current();
         span.record("pedido_id", tracing::field::display(event.pedido_id()));
@@ -308,7 +344,10 @@ impl Consumer {
             }
         };
         match result {
-            Ok(ApplyOutcome::Conflict(detail)) => Verdict::Poison { reason: "conflicting_duplicate", detail },
+            Ok(ApplyOutcome::Conflict(detail)) => Verdict::Poison {
+                reason: "conflicting_duplicate",
+                detail,
+            },
             Ok(outcome) => Verdict::Done(outcome),
             Err(e) => Verdict::Retry(e.to_string()),
         }
@@ -330,7 +369,16 @@ impl Consumer {
                 true
             }
             Verdict::Poison { reason, detail } => {
-                match dead_letter::send(&self.sqs, &self.settings, message, reason, &detail, &self.metrics).await {
+                match dead_letter::send(
+                    &self.sqs,
+                    &self.settings,
+                    message,
+                    reason,
+                    &detail,
+                    &self.metrics,
+                )
+                .await
+                {
                     Ok(()) => {
                         self.metrics.dead_letter(reason);
                         tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
@@ -359,12 +407,19 @@ impl Consumer {
 
     async fn extend_visibility(&self, message: &Message) {
         tracing::debug!("still processing; extending visibility");
-        self.change_visibility(message.receipt_handle().unwrap_or_default(), self.settings.visibility_timeout).await;
+        self.change_visibility(
+            message.receipt_handle().unwrap_or_default(),
+            self.settings.visibility_timeout,
+        )
+        .await;
     }
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) {
         self.metrics.sqs_call("change_visibility");
-        let seconds = i32::try_from(timeout.as_secs().min(43_200)).unwrap_or(43_200);
+        // SQS counts whole seconds: round up so a short backoff never becomes 0.
+        let seconds = i32::try_from(timeout.as_secs_f64().ceil() as u64)
+            .unwrap_or(43_200)
+            .min(43_200);
         if let Err(e) = self
             .sqs
             .change_message_visibility()

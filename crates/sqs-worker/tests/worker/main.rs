@@ -1,0 +1,12 @@
+//! sqs-worker tests against the local AWS stack (LocalStack + DynamoDB Local).
+//! Each test creates its own topic, queues and table.
+
+// Tests print the figures they measure.
+#![allow(clippy::print_stdout)]
+
+mod dlq_tools;
+mod failures;
+mod fifo;
+mod helpers;
+mod pipeline;
+mod shutdown;

@@ -1,0 +1,316 @@
+//! The happy path, idempotency and order-insensitivity.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use order_api::Application as Api;
+use shared::orders_table::{WorkerRole, tracking_number};
+use uuid::Uuid;
+
+use crate::helpers::{Worker, cancelado, creado, eventually, stack};
+
+fn api_settings(topic: &str, table: &str) -> order_api::Settings {
+    order_api::Settings::from_env(&shared::config::EnvSource::from_pairs([
+        ("SNS_TOPIC_ARN", topic),
+        ("ORDERS_TABLE", table),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ]))
+    .expect("api settings")
+}
+
+fn order_body(pedido_id: Option<Uuid>) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
+        "items": [{"sku": "SKU-001", "cantidad": 2, "precioUnitario": "10000.50"},
+                  {"sku": "SKU-002", "cantidad": 1, "precioUnitario": "5000"}],
+        "total": "25001.00",
+        "direccionEnvio": {"calle": "Av. Providencia 1234", "ciudad": "Santiago", "region": "RM", "pais": "CL"}
+    });
+    if let Some(id) = pedido_id {
+        body["pedidoId"] = serde_json::json!(id);
+    }
+    body
+}
+
+#[tokio::test]
+async fn a_posted_order_reaches_both_workers_and_is_processed_and_scheduled() {
+    let st = stack().await;
+    let p = st.queue("proc", 5, false).await;
+    let l = st.queue("log", 5, false).await;
+    let topic = st.topic(&[&p, &l]).await;
+    let api = Api::build(api_settings(&topic, st.table.name()))
+        .await
+        .expect("api");
+    let base = format!("http://{}", api.local_addr().expect("addr"));
+    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    let wp = Worker::start(
+        &st,
+        st.settings(WorkerRole::Procesamiento, &p, &[]),
+        st.applier(WorkerRole::Procesamiento),
+    )
+    .await;
+    let wl = Worker::start(
+        &st,
+        st.settings(WorkerRole::Logistica, &l, &[]),
+        st.applier(WorkerRole::Logistica),
+    )
+    .await;
+    let http = reqwest::Client::new();
+
+    let accepted: serde_json::Value = http
+        .post(format!("{base}/api/pedidos"))
+        .json(&order_body(None))
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("json");
+    let id: Uuid = accepted["pedidoId"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("pedidoId");
+
+    let state: serde_json::Value = eventually(
+        Duration::from_secs(20),
+        "order processed and scheduled",
+        || {
+            let http = http.clone();
+            let url = format!("{base}/api/pedidos/{id}");
+            async move {
+                let r = http.get(url).send().await.ok()?;
+                let v: serde_json::Value = r.json().await.ok()?;
+                (v["estado"] == "PROCESADO" && v["envio"]["estado"] == "PROGRAMADO").then_some(v)
+            }
+        },
+    )
+    .await;
+    assert_eq!(state["envio"]["tracking"], tracking_number(id));
+    assert_eq!(state["total"], "25001.00");
+    assert_eq!(state["clienteId"], "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11");
+
+    // Health and metrics of a running worker.
+    let ready = http
+        .get(format!("{}/health/ready", wp.health))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 200);
+    let live = http
+        .get(format!("{}/health/live", wl.health))
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(live.status(), 200);
+    let metrics = http
+        .get(format!("{}/metrics", wp.health))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("sqs_worker_messages_processed_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sqs_worker_sqs_calls_total{name=\"receive\"}"),
+        "{metrics}"
+    );
+    wp.stop().await;
+    wl.stop().await;
+}
+
+#[tokio::test]
+async fn duplicates_and_retried_posts_are_applied_once() {
+    let st = stack().await;
+    let p = st.queue("proc", 5, false).await;
+    let l = st.queue("log", 5, false).await;
+    let topic = st.topic(&[&p, &l]).await;
+    let api = Api::build(api_settings(&topic, st.table.name()))
+        .await
+        .expect("api");
+    let base = format!("http://{}", api.local_addr().expect("addr"));
+    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    let wp = Worker::start(
+        &st,
+        st.settings(WorkerRole::Procesamiento, &p, &[]),
+        st.applier(WorkerRole::Procesamiento),
+    )
+    .await;
+    let wl = Worker::start(
+        &st,
+        st.settings(WorkerRole::Logistica, &l, &[]),
+        st.applier(WorkerRole::Logistica),
+    )
+    .await;
+    let http = reqwest::Client::new();
+
+    // Two POSTs with the same pedidoId (a client retry): two events, one effect.
+    let retried = Uuid::new_v4();
+    for _ in 0..2 {
+        let r = http
+            .post(format!("{base}/api/pedidos"))
+            .json(&order_body(Some(retried)))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 202);
+    }
+    // The very same event body delivered twice to each queue.
+    let replayed = Uuid::new_v4();
+    let body = creado(replayed);
+    for q in [&p, &l] {
+        st.send(q, &body).await;
+        st.send(q, &body).await;
+    }
+
+    for w in [&wp, &wl] {
+        eventually(Duration::from_secs(20), "4 messages handled", || async {
+            (w.metrics.processed.get() + w.metrics.duplicates.get() == 4).then_some(())
+        })
+        .await;
+        assert_eq!(w.metrics.processed.get(), 2, "each order applied once");
+        assert_eq!(w.metrics.duplicates.get(), 2, "each repeat recognised");
+        assert_eq!(
+            w.metrics
+                .dead_lettered
+                .get_or_create(&sqs_worker::metrics::Label {
+                    name: "conflicting_duplicate".into()
+                })
+                .get(),
+            0
+        );
+    }
+    for id in [retried, replayed] {
+        assert_eq!(
+            st.applied_keys(id).await,
+            [
+                format!("logistica#PedidoCreado#{id}"),
+                format!("procesamiento#PedidoCreado#{id}")
+            ]
+        );
+    }
+    // Queues are empty: duplicates were deleted, not left to the DLQ.
+    eventually(Duration::from_secs(10), "queues drained", || async {
+        (st.depth(&p.url).await == (0, 0) && st.depth(&l.url).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert_eq!(st.depth(&p.dlq_url).await.0, 0);
+    wp.stop().await;
+    wl.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_before_create_ends_cancelled_in_both_roles() {
+    let st = stack().await;
+    let p = st.queue("proc", 5, false).await;
+    let l = st.queue("log", 5, false).await;
+    let id = Uuid::new_v4();
+    // The cancellation is applied first; the late creation must not resurrect the order.
+    for q in [&p, &l] {
+        st.send(q, &cancelado(id)).await;
+    }
+    let wp = Worker::start(
+        &st,
+        st.settings(WorkerRole::Procesamiento, &p, &[]),
+        st.applier(WorkerRole::Procesamiento),
+    )
+    .await;
+    let wl = Worker::start(
+        &st,
+        st.settings(WorkerRole::Logistica, &l, &[]),
+        st.applier(WorkerRole::Logistica),
+    )
+    .await;
+    for w in [&wp, &wl] {
+        eventually(Duration::from_secs(20), "cancellation applied", || async {
+            (w.metrics.processed.get() == 1).then_some(())
+        })
+        .await;
+    }
+    for q in [&p, &l] {
+        st.send(q, &creado(id)).await;
+    }
+    for w in [&wp, &wl] {
+        eventually(Duration::from_secs(20), "late creation applied", || async {
+            (w.metrics.processed.get() == 2).then_some(())
+        })
+        .await;
+    }
+    let record = st.table.get(id).await.expect("read").expect("recorded");
+    assert_eq!(record.estado.as_str(), "CANCELADO");
+    let envio = record.envio.expect("envio");
+    assert_eq!(envio.estado.as_str(), "CANCELADO");
+    assert_eq!(
+        envio.tracking.as_deref(),
+        Some(tracking_number(id).as_str()),
+        "the late creation still records the data"
+    );
+    assert_eq!(record.total.as_deref(), Some("20001.00"));
+    wp.stop().await;
+    wl.stop().await;
+}
+
+#[tokio::test]
+async fn deletes_are_batched() {
+    let st = stack().await;
+    let p = st.queue("proc", 5, false).await;
+    let entries: Vec<String> = (0..40).map(|_| creado(Uuid::new_v4())).collect();
+    for chunk in entries.chunks(10) {
+        let batch = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, body)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(body)
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        st.clients
+            .sqs
+            .send_message_batch()
+            .queue_url(&p.url)
+            .set_entries(Some(batch))
+            .send()
+            .await
+            .expect("send batch");
+    }
+    let w = Worker::start(
+        &st,
+        st.settings(
+            WorkerRole::Procesamiento,
+            &p,
+            &[("DELETE_BATCH_WINDOW_MS", "100")],
+        ),
+        Arc::new(crate::helpers::Instrumented::new(
+            st.applier(WorkerRole::Procesamiento),
+        )),
+    )
+    .await;
+    eventually(Duration::from_secs(30), "40 processed", || async {
+        (w.metrics.processed.get() == 40).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        (st.depth(&p.url).await == (0, 0)).then_some(())
+    })
+    .await;
+    let deletes = w
+        .metrics
+        .sqs_calls
+        .get_or_create(&sqs_worker::metrics::Label {
+            name: "delete_batch".into(),
+        })
+        .get();
+    println!("40 messages deleted with {deletes} DeleteMessageBatch calls");
+    assert!(
+        deletes <= 20,
+        "expected batched deletes, got {deletes} calls for 40 messages"
+    );
+    w.stop().await;
+}

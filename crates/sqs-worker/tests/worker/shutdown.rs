@@ -1,0 +1,258 @@
+//! Graceful shutdown (SIGTERM) and crashes (SIGKILL): nothing lost, nothing applied twice.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use shared::orders_table::WorkerRole;
+use uuid::Uuid;
+
+use crate::helpers::{Instrumented, QueuePair, Stack, Worker, creado, eventually, stack};
+
+async fn send_orders(st: &Stack, q: &QueuePair, n: usize) -> Vec<Uuid> {
+    let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
+    for chunk in ids.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(creado(*id))
+                    .build()
+                    .expect("entry")
+            })
+            .collect();
+        st.clients
+            .sqs
+            .send_message_batch()
+            .queue_url(&q.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("send batch");
+    }
+    ids
+}
+
+/// Every order recorded exactly once by procesamiento.
+async fn assert_all_applied_once(st: &Stack, ids: &[Uuid]) {
+    for id in ids {
+        assert_eq!(
+            st.applied_keys(*id).await,
+            [format!("procesamiento#PedidoCreado#{id}")],
+            "order {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_messages_finish_within_the_grace_period() {
+    let st = stack().await;
+    let q = st.queue("drain", 5, false).await;
+    let mut slow = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    slow.delay = Duration::from_secs(2);
+    let w = Worker::start(
+        &st,
+        st.settings(
+            WorkerRole::Procesamiento,
+            &q,
+            &[("WORKER_CONCURRENCY", "5"), ("SHUTDOWN_GRACE_SECS", "10")],
+        ),
+        Arc::new(slow),
+    )
+    .await;
+    let ids = send_orders(&st, &q, 5).await;
+    eventually(Duration::from_secs(20), "5 in flight", || async {
+        (w.metrics.in_flight.get() == 5).then_some(())
+    })
+    .await;
+    let metrics = w.metrics.clone();
+    let took = w.stop().await;
+    println!("drained 5 in-flight messages in {took:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped within the grace period: {took:?}"
+    );
+    assert_eq!(metrics.processed.get(), 5, "in-flight messages finished");
+    assert_all_applied_once(&st, &ids).await;
+    eventually(
+        Duration::from_secs(5),
+        "finished messages deleted",
+        || async { (st.depth(&q.url).await == (0, 0)).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn messages_unfinished_after_the_grace_period_are_returned_at_once() {
+    let st = stack().await;
+    let q = st.queue("grace", 5, false).await;
+    let mut slow = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    slow.delay = Duration::from_secs(30);
+    let w = Worker::start(
+        &st,
+        st.settings(
+            WorkerRole::Procesamiento,
+            &q,
+            &[
+                ("WORKER_CONCURRENCY", "3"),
+                ("SHUTDOWN_GRACE_SECS", "1"),
+                ("SQS_VISIBILITY_TIMEOUT_SECS", "120"),
+            ],
+        ),
+        Arc::new(slow),
+    )
+    .await;
+    let ids = send_orders(&st, &q, 3).await;
+    eventually(Duration::from_secs(20), "3 in flight", || async {
+        (w.metrics.in_flight.get() == 3).then_some(())
+    })
+    .await;
+    let took = w.stop().await;
+    assert!(
+        took < Duration::from_secs(5),
+        "stopped after the grace period: {took:?}"
+    );
+    // Visible again right away, not after the 120 s visibility timeout.
+    eventually(Duration::from_secs(5), "messages visible again", || async {
+        (st.depth(&q.url).await.0 == 3).then_some(())
+    })
+    .await;
+
+    let next = Worker::start(
+        &st,
+        st.settings(WorkerRole::Procesamiento, &q, &[]),
+        st.applier(WorkerRole::Procesamiento),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "another worker finishes them",
+        || async { (next.metrics.processed.get() == 3).then_some(()) },
+    )
+    .await;
+    assert_all_applied_once(&st, &ids).await;
+    next.stop().await;
+}
+
+fn spawn_worker(st: &Stack, q: &QueuePair, extra: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqs-worker"));
+    cmd.env_clear()
+        .envs(st.process_env(WorkerRole::Procesamiento, q))
+        .envs(extra.iter().map(|(k, v)| (*k, *v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().expect("spawn sqs-worker")
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{name} failed");
+}
+
+async fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn recorded(st: &Stack, ids: &[Uuid]) -> usize {
+    let mut n = 0;
+    for id in ids {
+        if st.item(*id).await.is_some() {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_zero_and_nothing_is_lost() {
+    let st = stack().await;
+    let q = st.queue("sigterm", 5, false).await;
+    let ids = send_orders(&st, &q, 60).await;
+    let mut child = spawn_worker(&st, &q, &[("SHUTDOWN_GRACE_SECS", "25")]);
+    eventually(
+        Duration::from_secs(30),
+        "the process started applying",
+        || async { (recorded(&st, &ids[..10]).await > 0).then_some(()) },
+    )
+    .await;
+    let sent = Instant::now();
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(30)).await;
+    println!("SIGTERM -> exit {status:?} in {:?}", sent.elapsed());
+    assert!(status.success(), "exit status {status:?}");
+
+    let next = Worker::start(
+        &st,
+        st.settings(WorkerRole::Procesamiento, &q, &[]),
+        st.applier(WorkerRole::Procesamiento),
+    )
+    .await;
+    eventually(Duration::from_secs(40), "every order recorded", || async {
+        (recorded(&st, &ids).await == ids.len()).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(10), "queue drained", || async {
+        (st.depth(&q.url).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert_all_applied_once(&st, &ids).await;
+    assert_eq!(st.depth(&q.dlq_url).await.0, 0);
+    next.stop().await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_batch_loses_nothing() {
+    let st = stack().await;
+    let q = st.queue("sigkill", 5, false).await;
+    let ids = send_orders(&st, &q, 100).await;
+    let mut child = spawn_worker(&st, &q, &[("SQS_VISIBILITY_TIMEOUT_SECS", "5")]);
+    eventually(
+        Duration::from_secs(30),
+        "the process started applying",
+        || async { (recorded(&st, &ids).await > 0).then_some(()) },
+    )
+    .await;
+    signal(&child, "KILL");
+    let _ = wait_exit(&mut child, Duration::from_secs(5)).await;
+    let before = recorded(&st, &ids).await;
+    println!("SIGKILL after {before}/100 orders were recorded");
+
+    let next = Worker::start(
+        &st,
+        st.settings(
+            WorkerRole::Procesamiento,
+            &q,
+            &[("SQS_VISIBILITY_TIMEOUT_SECS", "5")],
+        ),
+        st.applier(WorkerRole::Procesamiento),
+    )
+    .await;
+    eventually(Duration::from_secs(60), "every order recorded", || async {
+        (recorded(&st, &ids).await == ids.len()).then_some(())
+    })
+    .await;
+    eventually(Duration::from_secs(20), "queue drained", || async {
+        (st.depth(&q.url).await == (0, 0)).then_some(())
+    })
+    .await;
+    assert_all_applied_once(&st, &ids).await;
+    assert_eq!(st.depth(&q.dlq_url).await.0, 0, "nothing dead-lettered");
+    next.stop().await;
+}

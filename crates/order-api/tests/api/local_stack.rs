@@ -244,3 +244,97 @@ async fn missing_topic_means_not_ready_and_503_for_orders() {
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
 }
+
+#[tokio::test]
+async fn fifo_topic_gets_group_and_deduplication_ids() {
+    require_stack();
+    let clients = AwsClients::load(&AwsSettings::new("us-east-1")).await;
+    let suffix = Uuid::new_v4().simple().to_string();
+    let topic_arn = clients
+        .sns
+        .create_topic()
+        .name(format!("it-api-{suffix}.fifo"))
+        .attributes("FifoTopic", "true")
+        .send()
+        .await
+        .expect("create FIFO topic")
+        .topic_arn
+        .expect("arn");
+    let queue_url = clients
+        .sqs
+        .create_queue()
+        .queue_name(format!("it-api-{suffix}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .expect("create FIFO queue")
+        .queue_url
+        .expect("url");
+    let queue_arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("arn");
+    clients
+        .sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .expect("subscribe");
+    let table = OrdersTable::new(clients.dynamodb.clone(), format!("it-api-{suffix}"));
+    table.create().await.expect("create table");
+    let base = start(&topic_arn, table.name()).await;
+    let http = reqwest::Client::new();
+
+    // The same order POSTed twice: the topic deduplicates it.
+    let id = Uuid::new_v4();
+    let mut body = valid_order();
+    body["pedidoId"] = serde_json::json!(id);
+    for _ in 0..2 {
+        let r = http
+            .post(format!("{base}/api/pedidos"))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 202);
+    }
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        let out = clients
+            .sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        messages.extend(out.messages.unwrap_or_default());
+    }
+    assert_eq!(
+        messages.len(),
+        1,
+        "the retried POST was deduplicated by the FIFO topic"
+    );
+    let attributes = messages[0].attributes.clone().expect("system attributes");
+    assert_eq!(
+        attributes.get(&MessageSystemAttributeName::MessageGroupId),
+        Some(&id.to_string())
+    );
+    assert_eq!(
+        attributes.get(&MessageSystemAttributeName::MessageDeduplicationId),
+        Some(&format!("{id}:PedidoCreado"))
+    );
+}

@@ -239,15 +239,7 @@ impl Consumer {
         drop(permits); // unused room goes back at once
         if self.settings.fifo() {
             // Preserve order within each group; groups run concurrently.
-            let mut groups: Vec<(Option<String>, Vec<Slotted>)> = Vec::new();
-            for (m, p) in work {
-                let g = group_id(&m);
-                match groups.iter_mut().find(|(id, _)| *id == g) {
-                    Some((_, list)) => list.push((m, p)),
-                    None => groups.push((g, vec![(m, p)])),
-                }
-            }
-            for (_, group) in groups {
+            for group in group_in_order(work, |(m, _)| group_id(m)) {
                 let this = self.clone();
                 let (deleter, in_flight) = (deleter.clone(), in_flight.clone());
                 tasks.spawn(async move { this.process_group(group, &deleter, &in_flight).await });
@@ -463,8 +455,50 @@ impl Consumer {
     }
 }
 
+/// Splits `items` into groups by `key`, keeping the receive order inside each group
+/// and the order of first appearance between groups.
+fn group_in_order<T, K: PartialEq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    for item in items {
+        let k = key(&item);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, list)) => list.push(item),
+            None => groups.push((k, vec![item])),
+        }
+    }
+    groups.into_iter().map(|(_, list)| list).collect()
+}
+
 fn forget(in_flight: &InFlight, message: &Message) {
     if let (Ok(mut map), Some(id)) = (in_flight.lock(), message.message_id()) {
         map.remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_keep_receive_order() {
+        let items = vec![("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5), ("a", 6)];
+        let groups = group_in_order(items, |(g, _)| *g);
+        let numbers: Vec<Vec<i32>> = groups
+            .iter()
+            .map(|g| g.iter().map(|(_, n)| *n).collect())
+            .collect();
+        assert_eq!(numbers, vec![vec![1, 3, 6], vec![2, 5], vec![4]]);
+    }
+
+    #[test]
+    fn receive_count_defaults_to_one() {
+        let plain = Message::builder().body("x").build();
+        assert_eq!(receive_count(&plain), 1);
+        let counted = Message::builder()
+            .attributes(MessageSystemAttributeName::ApproximateReceiveCount, "4")
+            .attributes(MessageSystemAttributeName::MessageGroupId, "g1")
+            .build();
+        assert_eq!(receive_count(&counted), 4);
+        assert_eq!(group_id(&counted).as_deref(), Some("g1"));
     }
 }

@@ -372,6 +372,19 @@ impl OrdersTable {
             .map_err(|e| classify(&e))
     }
 
+    /// Checks that the table answers a `GetItem` (what the workers are allowed
+    /// to do; `DescribeTable` is not in their IAM policy).
+    pub async fn probe_item(&self) -> Result<(), TableError> {
+        self.client
+            .get_item()
+            .table_name(&self.name)
+            .key(attr::PEDIDO_ID, AttributeValue::S("__probe__".to_owned()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+
     /// Creates the table with the production key schema (hash key `pedidoId`,
     /// on demand), for tests and local tooling. Terraform owns it elsewhere.
     pub async fn create(&self) -> Result<(), TableError> {

@@ -9,6 +9,11 @@ use shared::orders_table::{ApplyOutcome, OrdersTable, TableError, WorkerRole};
 pub trait ApplyEvent: Send + Sync + 'static {
     /// Applies `event`; `Err` means "try again later".
     fn apply<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<ApplyOutcome, TableError>>;
+
+    /// Checks that the store answers, with the same permissions `apply` uses.
+    /// While it fails, the consumer stops receiving instead of burning the
+    /// messages' receive counts (and sending valid orders to the DLQ).
+    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>>;
 }
 
 /// [`ApplyEvent`] on the DynamoDB orders table.
@@ -34,5 +39,9 @@ impl ApplyEvent for TableApplier {
                 .apply(self.role, event, now, self.ttl.map(|ttl| now + ttl))
                 .await
         })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
+        Box::pin(self.table.probe_item())
     }
 }

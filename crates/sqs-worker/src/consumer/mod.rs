@@ -7,6 +7,7 @@ pub mod dead_letter;
 pub mod deleter;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -61,6 +62,8 @@ pub struct Consumer {
     metrics: Arc<Metrics>,
     health: Arc<HealthState>,
     retry_backoff: Backoff,
+    /// Set by a failed apply: receiving pauses until the store answers a probe.
+    store_suspect: AtomicBool,
 }
 
 fn receive_count(message: &Message) -> u32 {
@@ -98,6 +101,7 @@ impl Consumer {
             metrics,
             health,
             retry_backoff,
+            store_suspect: AtomicBool::new(false),
         }
     }
 
@@ -122,6 +126,9 @@ impl Consumer {
 
         loop {
             while tasks.try_join_next().is_some() {}
+            if self.store_suspect.load(Ordering::Relaxed) && !self.wait_for_store(&shutdown).await {
+                break;
+            }
             // Wait for room; the loop is alive (for liveness) while saturated.
             let first = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -135,10 +142,23 @@ impl Consumer {
                     Err(_) => break,
                 }
             }
-            // A pending long poll is abandoned at once on shutdown.
+            // A pending long poll is abandoned at once on shutdown. One that is
+            // returning messages right now is given a moment: dropping it would
+            // leave those messages invisible until their timeout expires.
+            let receive = self.receive(permits.len());
+            tokio::pin!(receive);
             let received = tokio::select! {
-                r = self.receive(permits.len()) => r,
-                () = shutdown.cancelled() => break,
+                r = &mut receive => r,
+                () = shutdown.cancelled() => {
+                    if let Ok(Ok(messages)) = tokio::time::timeout(Duration::from_millis(300), &mut receive).await {
+                        let receipts: Vec<String> = messages.iter().filter_map(|m| m.receipt_handle().map(str::to_owned)).collect();
+                        if !receipts.is_empty() {
+                            tracing::info!(count = receipts.len(), "returning messages received while stopping");
+                            self.release(receipts, Duration::ZERO).await;
+                        }
+                    }
+                    break;
+                }
             };
             match received {
                 Ok(messages) => {
@@ -187,11 +207,43 @@ impl Consumer {
                 count = unfinished.len(),
                 "grace period over; returning unfinished messages to the queue"
             );
-            self.release_now(unfinished).await;
+            self.release(unfinished, Duration::ZERO).await;
         }
         drop(deleter);
         deleter_task.finish().await;
         tracing::info!("worker stopped");
+    }
+
+    /// After a failed apply: probes the store with backoff and returns once it
+    /// answers (true) or on shutdown (false). Messages are not received
+    /// meanwhile, so an outage does not push valid orders towards the DLQ.
+    async fn wait_for_store(&self, shutdown: &CancellationToken) -> bool {
+        let backoff = Backoff {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(5),
+        };
+        let mut attempt = 0_u32;
+        loop {
+            match self.handler.probe().await {
+                Ok(()) => {
+                    if attempt > 0 {
+                        tracing::info!(probes = attempt + 1, "order store answers again; resuming");
+                    }
+                    self.store_suspect.store(false, Ordering::Relaxed);
+                    return true;
+                }
+                Err(e) => {
+                    attempt += 1;
+                    self.health.touch();
+                    let delay = backoff.delay(attempt);
+                    tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "order store unavailable; receiving paused");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = shutdown.cancelled() => return false,
+                    }
+                }
+            }
+        }
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<Message>, String> {
@@ -259,9 +311,9 @@ impl Consumer {
     async fn process_group(&self, group: Vec<Slotted>, deleter: &Deleter, in_flight: &InFlight) {
         let mut rest = group.into_iter();
         while let Some((m, permit)) = rest.next() {
-            let may_continue = self.process(m, deleter, in_flight).await;
+            let retry_after = self.process(m, deleter, in_flight).await;
             drop(permit);
-            if !may_continue {
+            if let Some(delay) = retry_after {
                 // Later messages of the group must not overtake the failed one.
                 let receipts: Vec<String> = rest
                     .map(|(m, _)| {
@@ -274,15 +326,22 @@ impl Consumer {
                         count = receipts.len(),
                         "returning later messages of a failed FIFO group"
                     );
-                    self.release_now(receipts).await;
+                    // They come back with the failed message, never before it.
+                    self.release(receipts, delay).await;
                 }
                 return;
             }
         }
     }
 
-    /// Processes one message to its end; returns false when it was returned for a retry.
-    async fn process(&self, message: Message, deleter: &Deleter, in_flight: &InFlight) -> bool {
+    /// Processes one message to its end; returns the retry delay when it was
+    /// returned for a retry.
+    async fn process(
+        &self,
+        message: Message,
+        deleter: &Deleter,
+        in_flight: &InFlight,
+    ) -> Option<Duration> {
         let message_id = message.message_id().unwrap_or_default().to_owned();
         let span = tracing::info_span!(
             "message",
@@ -297,13 +356,13 @@ impl Consumer {
             self.metrics.in_flight.inc();
             let started = Instant::now();
             let verdict = self.judge(&message).await;
-            let continue_group = self.act(&message, verdict, deleter).await;
+            let retry_after = self.act(&message, verdict, deleter).await;
             forget(in_flight, &message);
             self.metrics
                 .processing_seconds
                 .observe(started.elapsed().as_secs_f64());
             self.metrics.in_flight.dec();
-            continue_group
+            retry_after
         }
         .instrument(span)
         .await
@@ -345,8 +404,13 @@ impl Consumer {
         }
     }
 
-    /// Carries out a verdict; returns false when the message was returned for a retry.
-    async fn act(&self, message: &Message, verdict: Verdict, deleter: &Deleter) -> bool {
+    /// Carries out a verdict; returns the retry delay when the message was returned for a retry.
+    async fn act(
+        &self,
+        message: &Message,
+        verdict: Verdict,
+        deleter: &Deleter,
+    ) -> Option<Duration> {
         let receipt = message.receipt_handle().unwrap_or_default().to_owned();
         match verdict {
             Verdict::Done(outcome) => {
@@ -358,7 +422,7 @@ impl Consumer {
                     tracing::info!(outcome = "applied", "event applied");
                 }
                 deleter.delete(receipt);
-                true
+                None
             }
             Verdict::Poison { reason, detail } => {
                 match dead_letter::send(
@@ -375,24 +439,25 @@ impl Consumer {
                         self.metrics.dead_letter(reason);
                         tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
                         deleter.delete(receipt);
-                        true
+                        None
                     }
                     Err(e) => {
                         // Never drop it: leave it to the queue's redrive policy.
                         tracing::error!(outcome = "dlq_send_failed", reason, error = %e, "could not dead-letter; returning the message so redrive moves it");
                         self.metrics.retried.inc();
                         self.change_visibility(&receipt, Duration::ZERO).await;
-                        true
+                        None
                     }
                 }
             }
             Verdict::Retry(reason) => {
                 let attempt = receive_count(message);
                 let delay = self.retry_backoff.delay(attempt);
+                self.store_suspect.store(true, Ordering::Relaxed);
                 self.metrics.retried.inc();
                 tracing::warn!(outcome = "retry", attempt, retry_in_secs = delay.as_secs(), error = %reason, "processing failed; will retry");
                 self.change_visibility(&receipt, delay).await;
-                false
+                Some(delay)
             }
         }
     }
@@ -408,10 +473,7 @@ impl Consumer {
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) {
         self.metrics.sqs_call("change_visibility");
-        // SQS counts whole seconds: round up so a short backoff never becomes 0.
-        let seconds = i32::try_from(timeout.as_secs_f64().ceil() as u64)
-            .unwrap_or(43_200)
-            .min(43_200);
+        let seconds = visibility_seconds(timeout);
         if let Err(e) = self
             .sqs
             .change_message_visibility()
@@ -425,8 +487,9 @@ impl Consumer {
         }
     }
 
-    /// Makes messages visible again at once (batched by 10).
-    async fn release_now(&self, receipts: Vec<String>) {
+    /// Makes messages visible again after `delay` (batched by 10).
+    async fn release(&self, receipts: Vec<String>, delay: Duration) {
+        let seconds = visibility_seconds(delay);
         for chunk in receipts.chunks(MAX_RECEIVE) {
             let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
                 .iter()
@@ -435,7 +498,7 @@ impl Consumer {
                     ChangeMessageVisibilityBatchRequestEntry::builder()
                         .id(i.to_string())
                         .receipt_handle(r)
-                        .visibility_timeout(0)
+                        .visibility_timeout(seconds)
                         .build()
                         .ok()
                 })
@@ -469,6 +532,12 @@ fn group_in_order<T, K: PartialEq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<
     groups.into_iter().map(|(_, list)| list).collect()
 }
 
+/// SQS counts whole seconds (at most 12 h): round up so a short backoff never becomes 0.
+fn visibility_seconds(delay: Duration) -> i32 {
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    i32::try_from(seconds.min(43_200)).unwrap_or(43_200)
+}
+
 fn forget(in_flight: &InFlight, message: &Message) {
     if let (Ok(mut map), Some(id)) = (in_flight.lock(), message.message_id()) {
         map.remove(id);
@@ -478,6 +547,15 @@ fn forget(in_flight: &InFlight, message: &Message) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn visibility_rounds_up_and_caps() {
+        assert_eq!(visibility_seconds(Duration::ZERO), 0);
+        assert_eq!(visibility_seconds(Duration::from_millis(1)), 1);
+        assert_eq!(visibility_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(visibility_seconds(Duration::from_secs(3)), 3);
+        assert_eq!(visibility_seconds(Duration::from_secs(100_000)), 43_200);
+    }
 
     #[test]
     fn groups_keep_receive_order() {

@@ -155,3 +155,40 @@ async fn poison_messages_go_to_the_dlq_at_once_with_their_reason() {
     assert_eq!(live.status(), 200);
     w.stop().await;
 }
+
+#[tokio::test]
+async fn a_store_outage_pauses_receiving_instead_of_dead_lettering() {
+    let st = stack().await;
+    // A strict redrive policy: two receives. Without the pause, an 8 s outage
+    // with 1 s retries would push every message to the DLQ.
+    let q = st.queue("outage", 2, false).await;
+    let outage = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    *outage.outage_until.lock().expect("lock") =
+        Some(std::time::Instant::now() + Duration::from_secs(8));
+    let outage = Arc::new(outage);
+    let ids: Vec<Uuid> = (0..20).map(|_| Uuid::new_v4()).collect();
+    for id in &ids {
+        st.send(&q, &creado(*id)).await;
+    }
+    let w = Worker::start(
+        &st,
+        st.settings(
+            WorkerRole::Procesamiento,
+            &q,
+            &[("RETRY_BASE_SECS", "1"), ("SQS_WAIT_TIME_SECS", "1")],
+        ),
+        outage.clone(),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(40),
+        "all 20 applied after the outage",
+        || async { (w.metrics.processed.get() == 20).then_some(()) },
+    )
+    .await;
+    let failed = outage.calls().iter().filter(|c| !c.2).count();
+    println!("{failed} failed attempts during the outage; all 20 applied afterwards");
+    assert!(failed <= 20, "each message failed at most once: {failed}");
+    assert_eq!(st.depth(&q.dlq_url).await.0, 0, "nothing dead-lettered");
+    w.stop().await;
+}

@@ -350,6 +350,8 @@ pub struct Instrumented {
     pub fail_first: std::sync::atomic::AtomicUsize,
     /// Fail every call.
     pub always_fail: bool,
+    /// Until then, both `apply` and `probe` fail (a store outage).
+    pub outage_until: std::sync::Mutex<Option<Instant>>,
     /// (pedidoId, eventType, succeeded, when) of every call.
     pub calls: std::sync::Mutex<Vec<(Uuid, String, bool, Instant)>>,
 }
@@ -361,8 +363,16 @@ impl Instrumented {
             delay: Duration::ZERO,
             fail_first: std::sync::atomic::AtomicUsize::new(0),
             always_fail: false,
+            outage_until: std::sync::Mutex::new(None),
             calls: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    fn in_outage(&self) -> bool {
+        self.outage_until
+            .lock()
+            .expect("lock")
+            .is_some_and(|until| Instant::now() < until)
     }
 
     pub fn calls(&self) -> Vec<(Uuid, String, bool, Instant)> {
@@ -375,6 +385,7 @@ impl ApplyEvent for Instrumented {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
             let fail = self.always_fail
+                || self.in_outage()
                 || self
                     .fail_first
                     .fetch_update(
@@ -399,6 +410,18 @@ impl ApplyEvent for Instrumented {
             ));
             result
         })
+    }
+
+    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
+        if self.in_outage() {
+            return Box::pin(async {
+                Err(TableError::Unavailable {
+                    code: "injected".into(),
+                    message: "store down".into(),
+                })
+            });
+        }
+        self.inner.probe()
     }
 }
 

@@ -27,17 +27,7 @@ pub fn settings(topic_arn: &str, table: &str) -> Settings {
 
 /// A valid order body.
 pub fn valid_order() -> serde_json::Value {
-    serde_json::json!({
-        "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
-        "moneda": "CLP",
-        "items": [
-            {"sku": "SKU-001", "cantidad": 2, "precioUnitario": "10000.50"},
-            {"sku": "SKU-002", "cantidad": 1, "precioUnitario": "5000"}
-        ],
-        "total": "25001.00",
-        "direccionEnvio": {"calle": "Av. Providencia 1234", "ciudad": "Santiago", "region": "RM",
-                           "codigoPostal": "7500000", "pais": "CL"}
-    })
+    testkit::order_request(None)
 }
 
 /// Records published events; fails on demand.

@@ -6,95 +6,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use order_api::Application;
-use shared::aws::{AwsClients, AwsSettings};
 use shared::contract::{Event, EventPayload};
-use shared::orders_table::{OrdersTable, attr};
+use shared::orders_table::attr;
+use testkit::{Stack, order_request, stack};
 use uuid::Uuid;
 
-use crate::helpers::{settings, valid_order};
-
-/// Fails loudly when the stack's endpoints are not configured.
-fn require_stack() {
-    let missing: Vec<&str> = [
-        "AWS_ENDPOINT_URL_SNS",
-        "AWS_ENDPOINT_URL_SQS",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-    ]
-    .into_iter()
-    .filter(|name| std::env::var(name).map_or(true, |v| v.trim().is_empty()))
-    .collect();
-    assert!(
-        missing.is_empty(),
-        "the local AWS stack is not configured ({} unset): run `make stack-up` and `source .local/stack.env`, or run `make test`",
-        missing.join(", ")
-    );
-}
-
-/// A uniquely named topic, queue (subscribed with raw delivery) and table.
-struct Fixture {
-    clients: AwsClients,
-    topic_arn: String,
-    queue_url: String,
-    table: OrdersTable,
-}
-
-async fn fixture() -> Fixture {
-    require_stack();
-    let clients = AwsClients::load(&AwsSettings::new("us-east-1")).await;
-    let suffix = Uuid::new_v4().simple().to_string();
-    let topic_arn = clients
-        .sns
-        .create_topic()
-        .name(format!("it-api-{suffix}"))
-        .send()
-        .await
-        .expect("create topic (is LocalStack up?)")
-        .topic_arn
-        .expect("topic arn");
-    let queue_url = clients
-        .sqs
-        .create_queue()
-        .queue_name(format!("it-api-{suffix}"))
-        .send()
-        .await
-        .expect("create queue")
-        .queue_url
-        .expect("queue url");
-    let queue_arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("queue attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("queue arn");
-    clients
-        .sns
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
-    let table = OrdersTable::new(clients.dynamodb.clone(), format!("it-api-{suffix}"));
-    table
-        .create()
-        .await
-        .expect("create table (is DynamoDB Local up?)");
-    Fixture {
-        clients,
-        topic_arn,
-        queue_url,
-        table,
-    }
-}
+use crate::helpers::settings;
 
 async fn start(topic_arn: &str, table: &str) -> String {
     let app = Application::build(settings(topic_arn, table))
@@ -105,16 +24,39 @@ async fn start(topic_arn: &str, table: &str) -> String {
     format!("http://{addr}")
 }
 
+/// Receives for a few seconds and returns everything that arrived.
+async fn drain(st: &Stack, queue_url: &str) -> Vec<Message> {
+    let mut messages = Vec::new();
+    for _ in 0..3 {
+        let out = st
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        messages.extend(out.messages.unwrap_or_default());
+    }
+    messages
+}
+
 #[tokio::test]
 async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
-    let fx = fixture().await;
-    let base = start(&fx.topic_arn, fx.table.name()).await;
+    let st = stack().await;
+    let q = st.queue("api", 5, false).await;
+    let topic = st.topic(&[&q], false).await;
+    let base = start(&topic, st.table.name()).await;
     let http = reqwest::Client::new();
 
     let response = http
         .post(format!("{base}/api/pedidos"))
         .header("x-request-id", "it-correlation-1")
-        .json(&valid_order())
+        .json(&order_request(None))
         .send()
         .await
         .expect("POST");
@@ -122,25 +64,13 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     let accepted: serde_json::Value = response.json().await.expect("json");
     let pedido_id = accepted["pedidoId"].as_str().expect("pedidoId").to_owned();
 
-    let mut received = None;
-    for _ in 0..5 {
-        let out = fx
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&fx.queue_url)
-            .wait_time_seconds(2)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        if let Some(message) = out.messages.and_then(|m| m.into_iter().next()) {
-            received = Some(message);
-            break;
-        }
-    }
-    let message = received.expect("the published event reached the queue");
+    let messages = drain(&st, &q.url).await;
+    assert_eq!(
+        messages.len(),
+        1,
+        "exactly the published event reached the queue"
+    );
+    let message = &messages[0];
     let event = Event::parse_message_body(message.body().expect("body")).expect("a valid event");
     assert_eq!(event.pedido_id().to_string(), pedido_id);
     assert_eq!(event.correlation_id, "it-correlation-1");
@@ -150,7 +80,10 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     );
     assert!(matches!(event.payload, EventPayload::PedidoCreado(_)));
 
-    let attributes = message.message_attributes.expect("message attributes");
+    let attributes = message
+        .message_attributes
+        .clone()
+        .expect("message attributes");
     let value = |name: &str| attributes.get(name).and_then(|a| a.string_value.clone());
     assert_eq!(value("eventType").as_deref(), Some("PedidoCreado"));
     assert_eq!(value("eventVersion").as_deref(), Some("1"));
@@ -163,8 +96,10 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
 
 #[tokio::test]
 async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
-    let fx = fixture().await;
-    let base = start(&fx.topic_arn, fx.table.name()).await;
+    let st = stack().await;
+    let q = st.queue("api", 5, false).await;
+    let topic = st.topic(&[&q], false).await;
+    let base = start(&topic, st.table.name()).await;
     let http = reqwest::Client::new();
     let id = Uuid::new_v4();
 
@@ -189,10 +124,10 @@ async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    fx.clients
+    st.clients
         .dynamodb
         .put_item()
-        .table_name(fx.table.name())
+        .table_name(st.table.name())
         .set_item(Some(item))
         .send()
         .await
@@ -222,9 +157,10 @@ async fn order_state_is_read_from_dynamodb_and_readiness_is_real() {
 
 #[tokio::test]
 async fn missing_topic_means_not_ready_and_503_for_orders() {
-    let fx = fixture().await;
-    let missing = format!("{}-missing", fx.topic_arn);
-    let base = start(&missing, fx.table.name()).await;
+    let st = stack().await;
+    let q = st.queue("api", 5, false).await;
+    let topic = st.topic(&[&q], false).await;
+    let base = start(&format!("{topic}-missing"), st.table.name()).await;
     let http = reqwest::Client::new();
     let ready = http
         .get(format!("{base}/health/ready"))
@@ -235,7 +171,7 @@ async fn missing_topic_means_not_ready_and_503_for_orders() {
     let response = tokio::time::timeout(
         Duration::from_secs(30),
         http.post(format!("{base}/api/pedidos"))
-            .json(&valid_order())
+            .json(&order_request(None))
             .send(),
     )
     .await
@@ -243,86 +179,29 @@ async fn missing_topic_means_not_ready_and_503_for_orders() {
     .expect("POST");
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
+    assert!(drain(&st, &q.url).await.is_empty(), "nothing published");
 }
 
 #[tokio::test]
 async fn fifo_topic_gets_group_and_deduplication_ids() {
-    require_stack();
-    let clients = AwsClients::load(&AwsSettings::new("us-east-1")).await;
-    let suffix = Uuid::new_v4().simple().to_string();
-    let topic_arn = clients
-        .sns
-        .create_topic()
-        .name(format!("it-api-{suffix}.fifo"))
-        .attributes("FifoTopic", "true")
-        .send()
-        .await
-        .expect("create FIFO topic")
-        .topic_arn
-        .expect("arn");
-    let queue_url = clients
-        .sqs
-        .create_queue()
-        .queue_name(format!("it-api-{suffix}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .expect("create FIFO queue")
-        .queue_url
-        .expect("url");
-    let queue_arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .expect("attributes")
-        .attributes
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .expect("arn");
-    clients
-        .sns
-        .subscribe()
-        .topic_arn(&topic_arn)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .attributes("RawMessageDelivery", "true")
-        .send()
-        .await
-        .expect("subscribe");
-    let table = OrdersTable::new(clients.dynamodb.clone(), format!("it-api-{suffix}"));
-    table.create().await.expect("create table");
-    let base = start(&topic_arn, table.name()).await;
+    let st = stack().await;
+    let q = st.queue("api", 5, true).await;
+    let topic = st.topic(&[&q], true).await;
+    let base = start(&topic, st.table.name()).await;
     let http = reqwest::Client::new();
 
     // The same order POSTed twice: the topic deduplicates it.
     let id = Uuid::new_v4();
-    let mut body = valid_order();
-    body["pedidoId"] = serde_json::json!(id);
     for _ in 0..2 {
         let r = http
             .post(format!("{base}/api/pedidos"))
-            .json(&body)
+            .json(&order_request(Some(id)))
             .send()
             .await
             .expect("POST");
         assert_eq!(r.status(), 202);
     }
-    let mut messages = Vec::new();
-    for _ in 0..3 {
-        let out = clients
-            .sqs
-            .receive_message()
-            .queue_url(&queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        messages.extend(out.messages.unwrap_or_default());
-    }
+    let messages = drain(&st, &q.url).await;
     assert_eq!(
         messages.len(),
         1,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use shared::orders_table::WorkerRole;
 use uuid::Uuid;
 
-use crate::helpers::{Worker, creado, eventually, stack};
+use crate::helpers::{Worker, applier, creado, eventually, settings, stack};
 
 async fn redrive_case(manual: bool) {
     let st = stack().await;
@@ -28,8 +28,8 @@ async fn redrive_case(manual: bool) {
     assert_eq!(report.moved, 3);
     let w = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &q, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &q, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     eventually(

@@ -7,19 +7,21 @@ use shared::orders_table::WorkerRole;
 use uuid::Uuid;
 
 use crate::helpers::{
-    Instrumented, Worker, cancelado, creado, creado_with_total, eventually, stack,
+    Instrumented, Worker, applier, cancelado, creado, creado_with_total, eventually, settings,
+    stack,
 };
 
 #[tokio::test]
 async fn a_failing_handler_is_retried_with_growing_delays_then_redriven_to_the_dlq() {
     let st = stack().await;
     let q = st.queue("retry", 3, false).await;
-    let mut failing = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    let mut failing = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
     failing.always_fail = true;
     let failing = Arc::new(failing);
     let w = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &q,
             &[("RETRY_BASE_SECS", "1"), ("SQS_WAIT_TIME_SECS", "1")],
@@ -92,8 +94,8 @@ async fn poison_messages_go_to_the_dlq_at_once_with_their_reason() {
     let q = st.queue("poison", 5, false).await;
     let w = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &q, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &q, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
 
@@ -162,7 +164,7 @@ async fn a_store_outage_pauses_receiving_instead_of_dead_lettering() {
     // A strict redrive policy: two receives. Without the pause, an 8 s outage
     // with 1 s retries would push every message to the DLQ.
     let q = st.queue("outage", 2, false).await;
-    let outage = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    let outage = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
     *outage.outage_until.lock().expect("lock") =
         Some(std::time::Instant::now() + Duration::from_secs(8));
     let outage = Arc::new(outage);
@@ -172,7 +174,8 @@ async fn a_store_outage_pauses_receiving_instead_of_dead_lettering() {
     }
     let w = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &q,
             &[("RETRY_BASE_SECS", "1"), ("SQS_WAIT_TIME_SECS", "1")],

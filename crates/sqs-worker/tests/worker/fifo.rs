@@ -9,7 +9,9 @@ use std::time::Duration;
 use shared::orders_table::WorkerRole;
 use uuid::Uuid;
 
-use crate::helpers::{Instrumented, Worker, cancelado, creado, eventually, stack};
+use crate::helpers::{
+    Instrumented, Worker, applier, cancelado, creado, eventually, settings, stack,
+};
 
 #[tokio::test]
 async fn a_groups_messages_are_applied_in_order() {
@@ -23,13 +25,14 @@ async fn a_groups_messages_are_applied_in_order() {
     for id in &ids {
         st.send_fifo(&q, &cancelado(*id), &id.to_string()).await;
     }
-    let recorder = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    let recorder = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
     // The first attempt fails: its group must wait for its retry.
     recorder.fail_first.store(1, Ordering::SeqCst);
     let recorder = Arc::new(recorder);
     let w = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &q,
             &[("RETRY_BASE_SECS", "1"), ("SQS_WAIT_TIME_SECS", "1")],

@@ -7,7 +7,7 @@ use order_api::Application as Api;
 use shared::orders_table::{WorkerRole, tracking_number};
 use uuid::Uuid;
 
-use crate::helpers::{Worker, cancelado, creado, eventually, stack};
+use crate::helpers::{Worker, applier, cancelado, creado, eventually, settings, stack};
 
 fn api_settings(topic: &str, table: &str) -> order_api::Settings {
     order_api::Settings::from_env(&shared::config::EnvSource::from_pairs([
@@ -19,26 +19,12 @@ fn api_settings(topic: &str, table: &str) -> order_api::Settings {
     .expect("api settings")
 }
 
-fn order_body(pedido_id: Option<Uuid>) -> serde_json::Value {
-    let mut body = serde_json::json!({
-        "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
-        "items": [{"sku": "SKU-001", "cantidad": 2, "precioUnitario": "10000.50"},
-                  {"sku": "SKU-002", "cantidad": 1, "precioUnitario": "5000"}],
-        "total": "25001.00",
-        "direccionEnvio": {"calle": "Av. Providencia 1234", "ciudad": "Santiago", "region": "RM", "pais": "CL"}
-    });
-    if let Some(id) = pedido_id {
-        body["pedidoId"] = serde_json::json!(id);
-    }
-    body
-}
-
 #[tokio::test]
 async fn a_posted_order_reaches_both_workers_and_is_processed_and_scheduled() {
     let st = stack().await;
     let p = st.queue("proc", 5, false).await;
     let l = st.queue("log", 5, false).await;
-    let topic = st.topic(&[&p, &l]).await;
+    let topic = st.topic(&[&p, &l], false).await;
     let api = Api::build(api_settings(&topic, st.table.name()))
         .await
         .expect("api");
@@ -46,21 +32,21 @@ async fn a_posted_order_reaches_both_workers_and_is_processed_and_scheduled() {
     tokio::spawn(api.run_until_stopped(std::future::pending()));
     let wp = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &p, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &p, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     let wl = Worker::start(
         &st,
-        st.settings(WorkerRole::Logistica, &l, &[]),
-        st.applier(WorkerRole::Logistica),
+        settings(&st, WorkerRole::Logistica, &l, &[]),
+        applier(&st, WorkerRole::Logistica),
     )
     .await;
     let http = reqwest::Client::new();
 
     let accepted: serde_json::Value = http
         .post(format!("{base}/api/pedidos"))
-        .json(&order_body(None))
+        .json(&testkit::order_request(None))
         .send()
         .await
         .expect("POST")
@@ -128,7 +114,7 @@ async fn duplicates_and_retried_posts_are_applied_once() {
     let st = stack().await;
     let p = st.queue("proc", 5, false).await;
     let l = st.queue("log", 5, false).await;
-    let topic = st.topic(&[&p, &l]).await;
+    let topic = st.topic(&[&p, &l], false).await;
     let api = Api::build(api_settings(&topic, st.table.name()))
         .await
         .expect("api");
@@ -136,14 +122,14 @@ async fn duplicates_and_retried_posts_are_applied_once() {
     tokio::spawn(api.run_until_stopped(std::future::pending()));
     let wp = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &p, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &p, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     let wl = Worker::start(
         &st,
-        st.settings(WorkerRole::Logistica, &l, &[]),
-        st.applier(WorkerRole::Logistica),
+        settings(&st, WorkerRole::Logistica, &l, &[]),
+        applier(&st, WorkerRole::Logistica),
     )
     .await;
     let http = reqwest::Client::new();
@@ -153,7 +139,7 @@ async fn duplicates_and_retried_posts_are_applied_once() {
     for _ in 0..2 {
         let r = http
             .post(format!("{base}/api/pedidos"))
-            .json(&order_body(Some(retried)))
+            .json(&testkit::order_request(Some(retried)))
             .send()
             .await
             .expect("POST");
@@ -215,14 +201,14 @@ async fn cancel_before_create_ends_cancelled_in_both_roles() {
     }
     let wp = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &p, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &p, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     let wl = Worker::start(
         &st,
-        st.settings(WorkerRole::Logistica, &l, &[]),
-        st.applier(WorkerRole::Logistica),
+        settings(&st, WorkerRole::Logistica, &l, &[]),
+        applier(&st, WorkerRole::Logistica),
     )
     .await;
     for w in [&wp, &wl] {
@@ -258,38 +244,20 @@ async fn cancel_before_create_ends_cancelled_in_both_roles() {
 async fn deletes_are_batched() {
     let st = stack().await;
     let p = st.queue("proc", 5, false).await;
-    let entries: Vec<String> = (0..40).map(|_| creado(Uuid::new_v4())).collect();
-    for chunk in entries.chunks(10) {
-        let batch = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, body)| {
-                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(body)
-                    .build()
-                    .expect("entry")
-            })
-            .collect();
-        st.clients
-            .sqs
-            .send_message_batch()
-            .queue_url(&p.url)
-            .set_entries(Some(batch))
-            .send()
-            .await
-            .expect("send batch");
-    }
+    let bodies: Vec<String> = (0..40).map(|_| creado(Uuid::new_v4())).collect();
+    st.send_all(&p, &bodies).await;
     let w = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &p,
             &[("DELETE_BATCH_WINDOW_MS", "100")],
         ),
-        Arc::new(crate::helpers::Instrumented::new(
-            st.applier(WorkerRole::Procesamiento),
-        )),
+        Arc::new(crate::helpers::Instrumented::new(applier(
+            &st,
+            WorkerRole::Procesamiento,
+        ))),
     )
     .await;
     eventually(Duration::from_secs(30), "40 processed", || async {

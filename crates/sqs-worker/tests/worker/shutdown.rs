@@ -7,31 +7,15 @@ use std::time::{Duration, Instant};
 use shared::orders_table::WorkerRole;
 use uuid::Uuid;
 
-use crate::helpers::{Instrumented, QueuePair, Stack, Worker, creado, eventually, stack};
+use crate::helpers::{
+    Instrumented, QueuePair, Stack, Worker, applier, creado, eventually, process_env, settings,
+    stack,
+};
 
 async fn send_orders(st: &Stack, q: &QueuePair, n: usize) -> Vec<Uuid> {
     let ids: Vec<Uuid> = (0..n).map(|_| Uuid::new_v4()).collect();
-    for chunk in ids.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .message_body(creado(*id))
-                    .build()
-                    .expect("entry")
-            })
-            .collect();
-        st.clients
-            .sqs
-            .send_message_batch()
-            .queue_url(&q.url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("send batch");
-    }
+    let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
+    st.send_all(q, &bodies).await;
     ids
 }
 
@@ -50,11 +34,12 @@ async fn assert_all_applied_once(st: &Stack, ids: &[Uuid]) {
 async fn shutdown_lets_in_flight_messages_finish_within_the_grace_period() {
     let st = stack().await;
     let q = st.queue("drain", 5, false).await;
-    let mut slow = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    let mut slow = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
     slow.delay = Duration::from_secs(2);
     let w = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &q,
             &[("WORKER_CONCURRENCY", "5"), ("SHUTDOWN_GRACE_SECS", "10")],
@@ -88,11 +73,12 @@ async fn shutdown_lets_in_flight_messages_finish_within_the_grace_period() {
 async fn messages_unfinished_after_the_grace_period_are_returned_at_once() {
     let st = stack().await;
     let q = st.queue("grace", 5, false).await;
-    let mut slow = Instrumented::new(st.applier(WorkerRole::Procesamiento));
+    let mut slow = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
     slow.delay = Duration::from_secs(30);
     let w = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &q,
             &[
@@ -122,8 +108,8 @@ async fn messages_unfinished_after_the_grace_period_are_returned_at_once() {
 
     let next = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &q, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &q, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     eventually(
@@ -139,7 +125,7 @@ async fn messages_unfinished_after_the_grace_period_are_returned_at_once() {
 fn spawn_worker(st: &Stack, q: &QueuePair, extra: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqs-worker"));
     cmd.env_clear()
-        .envs(st.process_env(WorkerRole::Procesamiento, q))
+        .envs(process_env(st, WorkerRole::Procesamiento, q))
         .envs(extra.iter().map(|(k, v)| (*k, *v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -200,8 +186,8 @@ async fn sigterm_drains_and_exits_zero_and_nothing_is_lost() {
 
     let next = Worker::start(
         &st,
-        st.settings(WorkerRole::Procesamiento, &q, &[]),
-        st.applier(WorkerRole::Procesamiento),
+        settings(&st, WorkerRole::Procesamiento, &q, &[]),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     eventually(Duration::from_secs(40), "every order recorded", || async {
@@ -236,12 +222,13 @@ async fn sigkill_mid_batch_loses_nothing() {
 
     let next = Worker::start(
         &st,
-        st.settings(
+        settings(
+            &st,
             WorkerRole::Procesamiento,
             &q,
             &[("SQS_VISIBILITY_TIMEOUT_SECS", "5")],
         ),
-        st.applier(WorkerRole::Procesamiento),
+        applier(&st, WorkerRole::Procesamiento),
     )
     .await;
     eventually(Duration::from_secs(60), "every order recorded", || async {

@@ -1,0 +1,399 @@
+//! Test fixtures against the local AWS stack (LocalStack + DynamoDB Local).
+//! Every [`Stack`] names its resources uniquely, so tests running in
+//! parallel never steal each other's messages.
+
+// Test support: panicking with a clear message is the point.
+#![allow(clippy::missing_panics_doc)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::QueueAttributeName;
+use shared::aws::{AwsClients, AwsSettings};
+use shared::orders_table::{OrdersTable, attr};
+use uuid::Uuid;
+
+/// Fails loudly when the stack's endpoints are not configured; never skips.
+pub fn require_stack() {
+    let missing: Vec<&str> = [
+        "AWS_ENDPOINT_URL_SNS",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+    ]
+    .into_iter()
+    .filter(|name| std::env::var(name).map_or(true, |v| v.trim().is_empty()))
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "the local AWS stack is not configured ({} unset): run `make stack-up` and `set -a; . .local/stack.env`, or run `make test`",
+        missing.join(", ")
+    );
+}
+
+/// One queue and its DLQ.
+#[derive(Debug, Clone)]
+pub struct QueuePair {
+    /// Queue URL.
+    pub url: String,
+    /// Queue ARN.
+    pub arn: String,
+    /// DLQ URL.
+    pub dlq_url: String,
+}
+
+/// The resources of one test: clients, a unique suffix and an orders table.
+pub struct Stack {
+    /// Clients built from the environment's endpoints.
+    pub clients: AwsClients,
+    /// Unique per stack; part of every resource name.
+    pub suffix: String,
+    /// A fresh orders table.
+    pub table: OrdersTable,
+}
+
+/// A fresh [`Stack`] with its own table.
+pub async fn stack() -> Stack {
+    require_stack();
+    let clients = AwsClients::load(&AwsSettings::new("us-east-1")).await;
+    let suffix = Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let table = OrdersTable::new(clients.dynamodb.clone(), format!("it-{suffix}"));
+    table
+        .create()
+        .await
+        .expect("create table (is DynamoDB Local up?)");
+    Stack {
+        clients,
+        suffix,
+        table,
+    }
+}
+
+/// The ARN of a queue.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn")
+}
+
+impl Stack {
+    /// A queue with a DLQ and a redrive policy of `max_receive` receives.
+    pub async fn queue(&self, name: &str, max_receive: u32, fifo: bool) -> QueuePair {
+        let ext = if fifo { ".fifo" } else { "" };
+        let mut dlq = self
+            .clients
+            .sqs
+            .create_queue()
+            .queue_name(format!("it-{name}-{}-dlq{ext}", self.suffix));
+        if fifo {
+            dlq = dlq.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        let dlq_url = dlq
+            .send()
+            .await
+            .expect("create dlq (is LocalStack up?)")
+            .queue_url
+            .expect("url");
+        let dlq_arn = queue_arn(&self.clients.sqs, &dlq_url).await;
+        let redrive =
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive})
+                .to_string();
+        let mut q = self
+            .clients
+            .sqs
+            .create_queue()
+            .queue_name(format!("it-{name}-{}{ext}", self.suffix))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive);
+        if fifo {
+            q = q.attributes(QueueAttributeName::FifoQueue, "true");
+        }
+        let url = q
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("url");
+        let arn = queue_arn(&self.clients.sqs, &url).await;
+        QueuePair { url, arn, dlq_url }
+    }
+
+    /// A topic (FIFO when `fifo`) fanning out to `queues` with raw delivery and
+    /// the production filter policy on `eventType`.
+    pub async fn topic(&self, queues: &[&QueuePair], fifo: bool) -> String {
+        let mut create = self.clients.sns.create_topic().name(format!(
+            "it-{}{}",
+            self.suffix,
+            if fifo { ".fifo" } else { "" }
+        ));
+        if fifo {
+            create = create.attributes("FifoTopic", "true");
+        }
+        let arn = create
+            .send()
+            .await
+            .expect("create topic")
+            .topic_arn
+            .expect("arn");
+        for q in queues {
+            self.clients
+                .sns
+                .subscribe()
+                .topic_arn(&arn)
+                .protocol("sqs")
+                .endpoint(&q.arn)
+                .attributes("RawMessageDelivery", "true")
+                .attributes(
+                    "FilterPolicy",
+                    r#"{"eventType":["PedidoCreado","PedidoCancelado"]}"#,
+                )
+                .send()
+                .await
+                .expect("subscribe");
+        }
+        arn
+    }
+
+    /// Sends a raw body to a queue.
+    pub async fn send(&self, queue: &QueuePair, body: &str) {
+        self.clients
+            .sqs
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+
+    /// Sends many bodies to a queue, ten per request.
+    pub async fn send_all(&self, queue: &QueuePair, bodies: &[String]) {
+        for chunk in bodies.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                        .expect("entry")
+                })
+                .collect();
+            self.clients
+                .sqs
+                .send_message_batch()
+                .queue_url(&queue.url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .expect("send batch");
+        }
+    }
+
+    /// Sends a raw body to a FIFO queue in `group`.
+    pub async fn send_fifo(&self, queue: &QueuePair, body: &str, group: &str) {
+        self.clients
+            .sqs
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(body)
+            .message_group_id(group)
+            .message_deduplication_id(Uuid::new_v4().to_string())
+            .send()
+            .await
+            .expect("send fifo");
+    }
+
+    /// Approximate (visible, in flight) messages of a queue.
+    pub async fn depth(&self, url: &str) -> (u64, u64) {
+        let attrs = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("attributes")
+            .attributes
+            .unwrap_or_default();
+        let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
+        (
+            n(QueueAttributeName::ApproximateNumberOfMessages),
+            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        )
+    }
+
+    /// The raw item of an order.
+    pub async fn item(&self, pedido_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
+        self.clients
+            .dynamodb
+            .get_item()
+            .table_name(self.table.name())
+            .key(attr::PEDIDO_ID, AttributeValue::S(pedido_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get item")
+            .item
+    }
+
+    /// The dedup keys recorded on an order, sorted.
+    pub async fn applied_keys(&self, pedido_id: Uuid) -> Vec<String> {
+        match self
+            .item(pedido_id)
+            .await
+            .and_then(|i| i.get(attr::APPLIED_EVENTS).cloned())
+        {
+            Some(AttributeValue::Ss(mut keys)) => {
+                keys.sort();
+                keys
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every item of the table (scan), for whole-run checks.
+    pub async fn all_items(&self) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(self.table.name())
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return items;
+            }
+        }
+    }
+
+    /// The standard AWS variables of this process plus `extra`, for a child process.
+    pub fn child_env(&self, extra: &[(&str, String)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = [
+            "AWS_ENDPOINT_URL_SNS",
+            "AWS_ENDPOINT_URL_SQS",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_REGION",
+            "PATH",
+        ]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
+        .collect();
+        env.push(("AWS_EC2_METADATA_DISABLED".into(), "true".into()));
+        env.push(("LOG_FORMAT".into(), "json".into()));
+        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        env
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes (then panics naming `what`).
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A valid `PedidoCreado` event body for `pedido_id` (total 20001.00).
+pub fn creado(pedido_id: Uuid) -> String {
+    creado_with_total(pedido_id, "20001.00", "10000.50")
+}
+
+/// A `PedidoCreado` with one item of two units of `half`, totalling `total`.
+pub fn creado_with_total(pedido_id: Uuid, total: &str, half: &str) -> String {
+    serde_json::json!({
+        "eventId": Uuid::new_v4(), "eventType": "PedidoCreado", "eventVersion": 1,
+        "occurredAt": "2026-11-23T10:00:00Z", "correlationId": format!("it-{pedido_id}"),
+        "data": {
+            "pedidoId": pedido_id, "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
+            "fecha": "2026-11-23T10:00:00Z", "total": total, "moneda": "CLP",
+            "items": [{"sku": "SKU-001", "cantidad": 2, "precioUnitario": half}],
+            "direccionEnvio": {"calle": "Av. Providencia 1234", "ciudad": "Santiago", "region": "RM", "pais": "CL"}
+        }
+    })
+    .to_string()
+}
+
+/// A valid `PedidoCancelado` event body.
+pub fn cancelado(pedido_id: Uuid) -> String {
+    serde_json::json!({
+        "eventId": Uuid::new_v4(), "eventType": "PedidoCancelado", "eventVersion": 1,
+        "occurredAt": "2026-11-23T10:00:01Z", "correlationId": format!("it-{pedido_id}"),
+        "data": {"pedidoId": pedido_id, "motivo": "cliente se arrepintió"}
+    })
+    .to_string()
+}
+
+/// A valid order request body for `POST /api/pedidos` (total 25001.00).
+pub fn order_request(pedido_id: Option<Uuid>) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
+        "moneda": "CLP",
+        "items": [{"sku": "SKU-001", "cantidad": 2, "precioUnitario": "10000.50"},
+                  {"sku": "SKU-002", "cantidad": 1, "precioUnitario": "5000"}],
+        "total": "25001.00",
+        "direccionEnvio": {"calle": "Av. Providencia 1234", "ciudad": "Santiago", "region": "RM",
+                           "codigoPostal": "7500000", "pais": "CL"}
+    });
+    if let Some(id) = pedido_id {
+        body["pedidoId"] = serde_json::json!(id);
+    }
+    body
+}
+
+/// The workspace's binary `name` as built by `cargo test --workspace`
+/// (found beside the running test executable).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the workspace first (`cargo build --workspace`, or run `make test`)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

@@ -59,6 +59,23 @@ impl AppState {
     }
 }
 
+/// Rejects a body whose declared length is over the limit before reading any
+/// of it, so a client that waits (`Expect: 100-continue`) never sends it.
+async fn reject_oversized(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > BODY_LIMIT_BYTES as u64) {
+        return ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(request).await
+}
+
 async fn overloaded(error: BoxError) -> axum::response::Response {
     tracing::warn!(error = %error, "request shed or timed out");
     ApiError::Overloaded.into_response()
@@ -81,7 +98,8 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
                 .concurrency_limit(settings.max_concurrent_requests)
                 .timeout(settings.request_timeout),
         )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES));
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(reject_oversized));
     let ops = Router::new()
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))

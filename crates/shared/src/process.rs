@@ -85,8 +85,15 @@ mod tests {
             let port = listener.local_addr().expect("addr").port();
             let server = std::thread::spawn(move || {
                 let (mut conn, _) = listener.accept().expect("accept");
+                // Read the whole request first: closing with unread input would reset the connection.
+                let mut request = Vec::new();
                 let mut buf = [0_u8; 256];
-                let _ = conn.read(&mut buf);
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
                 conn.write_all(answer.as_bytes()).expect("write");
             });
             assert_eq!(

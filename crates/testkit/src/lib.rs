@@ -397,3 +397,16 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("free port")
 }
+
+/// A DynamoDB client for an endpoint other than the environment's (e.g. a
+/// private DynamoDB Local a test stops and starts).
+pub async fn dynamodb_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .load()
+        .await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&config)
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}

@@ -190,6 +190,12 @@ impl From<Currency> for String {
     }
 }
 
+/// Control characters, and the invisible ones that reorder how text is shown
+/// ("Trojan Source": bidi embeddings, overrides and isolates) or hide in it (BOM).
+fn is_hostile_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 /// Non-empty text of at most `MAX` characters, without control characters,
 /// trimmed of surrounding white space.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -206,8 +212,10 @@ impl<const MAX: usize> BoundedText<MAX> {
         if trimmed.chars().count() > MAX {
             return Err(ValueError::new(format!("must be at most {MAX} characters")));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err(ValueError::new("must not contain control characters"));
+        if trimmed.chars().any(is_hostile_char) {
+            return Err(ValueError::new(
+                "must not contain control, bidirectional-override or byte-order-mark characters",
+            ));
         }
         Ok(Self(trimmed.to_owned()))
     }
@@ -386,5 +394,12 @@ mod tests {
         );
         assert!(T::parse("abcdef").is_err());
         assert!(T::parse("a\u{0}b").is_err());
+        assert!(T::parse("\u{202e}evil").is_err(), "bidi override");
+        assert!(T::parse("a\u{2067}b").is_err(), "bidi isolate");
+        assert!(T::parse("\u{feff}ab").is_err(), "byte order mark");
+        assert!(
+            T::parse("שלום").is_ok(),
+            "right-to-left text itself is fine"
+        );
     }
 }

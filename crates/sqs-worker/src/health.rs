@@ -63,7 +63,7 @@ impl HealthState {
         Duration::from_millis(idle) < self.stall_limit
     }
 
-    /// Whether the worker has received successfully and is not stopping.
+    /// Whether the worker reached its queues (startup check or a receive) and is not stopping.
     pub fn is_ready(&self) -> bool {
         self.received_once.load(Ordering::Relaxed) && !self.stopping.load(Ordering::Relaxed)
     }

@@ -115,26 +115,6 @@ impl Metrics {
             .inc();
     }
 
-    /// Total SQS calls so far (all operations).
-    pub fn total_sqs_calls(&self) -> u64 {
-        [
-            "receive",
-            "delete_batch",
-            "change_visibility",
-            "change_visibility_batch",
-            "send_dlq",
-        ]
-        .iter()
-        .map(|op| {
-            self.sqs_calls
-                .get_or_create(&Label {
-                    name: (*op).to_owned(),
-                })
-                .get()
-        })
-        .sum()
-    }
-
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -124,8 +124,15 @@ impl Consumer {
         let mut poll_failures = 0_u32;
         tracing::info!(role = %self.settings.role, queue = %self.settings.queue_url, concurrency = self.settings.concurrency, "worker started");
 
+        let mut queues_checked = false;
         loop {
             while tasks.try_join_next().is_some() {}
+            if !queues_checked {
+                if !self.check_queues(&shutdown).await {
+                    break;
+                }
+                queues_checked = true;
+            }
             if self.store_suspect.load(Ordering::Relaxed) && !self.wait_for_store(&shutdown).await {
                 break;
             }
@@ -212,6 +219,47 @@ impl Consumer {
         drop(deleter);
         deleter_task.finish().await;
         tracing::info!("worker stopped");
+    }
+
+    /// Before the first receive: both queues exist and are reachable with
+    /// these credentials (then the worker is ready). Retries with backoff,
+    /// logging each failure; returns false on shutdown.
+    async fn check_queues(&self, shutdown: &CancellationToken) -> bool {
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        };
+        let mut attempt = 0_u32;
+        loop {
+            let mut failure = None;
+            for url in [&self.settings.queue_url, &self.settings.dlq_url] {
+                self.metrics.sqs_call("get_queue_attributes");
+                let checked = self
+                    .sqs
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .send()
+                    .await;
+                if let Err(e) = checked {
+                    failure = Some(format!("{url}: {}", DisplayErrorContext(&e)));
+                    break;
+                }
+            }
+            let Some(error) = failure else {
+                self.health.received_ok();
+                return true;
+            };
+            attempt += 1;
+            self.metrics.poll_errors.inc();
+            self.health.touch();
+            let delay = backoff.delay(attempt);
+            tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "queue check failed; backing off");
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = shutdown.cancelled() => return false,
+            }
+        }
     }
 
     /// After a failed apply: probes the store with backoff and returns once it

@@ -282,3 +282,57 @@ async fn deletes_are_batched() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn ready_once_its_queues_answer_not_ready_while_they_do_not() {
+    let st = stack().await;
+    let q = st.queue("ready", 5, false).await;
+    let w = Worker::start(
+        &st,
+        settings(
+            &st,
+            WorkerRole::Procesamiento,
+            &q,
+            &[("SQS_WAIT_TIME_SECS", "20")],
+        ),
+        applier(&st, WorkerRole::Procesamiento),
+    )
+    .await;
+    // Ready long before the first 20 s long poll on the empty queue returns.
+    let ready_url = format!("{}/health/ready", w.health);
+    eventually(Duration::from_secs(3), "ready on an empty queue", || {
+        let url = ready_url.clone();
+        async move {
+            reqwest::get(url)
+                .await
+                .ok()
+                .filter(|r| r.status() == 200)
+                .map(|_| ())
+        }
+    })
+    .await;
+    w.stop().await;
+
+    let missing = testkit::QueuePair {
+        url: format!("{}-missing", q.url),
+        arn: String::new(),
+        dlq_url: q.dlq_url.clone(),
+    };
+    let w = Worker::start(
+        &st,
+        settings(&st, WorkerRole::Procesamiento, &missing, &[]),
+        applier(&st, WorkerRole::Procesamiento),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let ready = reqwest::get(format!("{}/health/ready", w.health))
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503, "not ready without its queue");
+    let live = reqwest::get(format!("{}/health/live", w.health))
+        .await
+        .expect("live");
+    assert_eq!(live.status(), 200, "alive: it keeps retrying with backoff");
+    assert!(w.metrics.poll_errors.get() >= 1);
+    w.stop().await;
+}

@@ -372,22 +372,19 @@ pub fn order_request(pedido_id: Option<Uuid>) -> serde_json::Value {
     body
 }
 
-/// The workspace's binary `name` as built by `cargo test --workspace`
-/// (found beside the running test executable).
+/// The workspace's binary `name` from the same build as the running
+/// executable: beside it (a binary such as `bench`) or one level up (a test
+/// in `target/<profile>/deps`).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} not found: build the workspace first (`cargo build --workspace`, or run `make test`)",
-        path.display()
-    );
-    path
+    let here = exe.parent().expect("exe dir");
+    let candidates = [here.join(name), here.parent().map(|p| p.join(name)).unwrap_or_default()];
+    candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
+        panic!(
+            "{name} not found beside {}: build the workspace first (`cargo build --workspace`, or run `make test`)",
+            exe.display()
+        )
+    })
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released).

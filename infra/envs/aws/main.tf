@@ -1,0 +1,441 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+# Only read when the ALB allow-list defaults to the VPC's CIDR block.
+data "aws_vpc" "this" {
+  count = length(var.alb_ingress_cidr_blocks) == 0 ? 1 : 0
+  id    = var.vpc_id
+}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = var.aws_region
+
+  worker_roles = toset(["procesamiento", "logistica"])
+
+  # Same naming as infra/modules/messaging (checked against its output below).
+  # Built from strings so the data key's policy can name the topic without a
+  # dependency cycle (the topic itself is encrypted with that key).
+  topic_arn = "arn:${local.partition}:sns:${local.region}:${local.account_id}:${var.name_prefix}-pedidos-eventos"
+
+  log_group_prefix = "/ecs/${var.name_prefix}"
+  log_group_names = merge(
+    { api = "${local.log_group_prefix}/order-api" },
+    { for role in local.worker_roles : role => "${local.log_group_prefix}/worker-${role}" },
+  )
+
+  alb_ingress_cidr_blocks = length(var.alb_ingress_cidr_blocks) > 0 ? var.alb_ingress_cidr_blocks : [data.aws_vpc.this[0].cidr_block]
+
+  target_backlog_per_task = var.worker_acceptable_latency_seconds / var.worker_avg_processing_seconds
+
+  repositories = {
+    order-api  = "${var.name_prefix}/order-api"
+    sqs-worker = "${var.name_prefix}/sqs-worker"
+  }
+
+  sns_via_service = "sns.${local.region}.amazonaws.com"
+  sqs_via_service = "sqs.${local.region}.amazonaws.com"
+}
+
+################################################################################
+# KMS: one key for the order data (topic, queues, table), one for the
+# platform (container logs, ECR images, ops alarm topic).
+################################################################################
+
+module "kms_data" {
+  source = "../../modules/kms"
+
+  alias_name              = "${var.name_prefix}-data"
+  description             = "${var.name_prefix}: order events topic, SQS queues and DLQs, DynamoDB orders table"
+  account_id              = local.account_id
+  partition               = local.partition
+  deletion_window_in_days = var.kms_deletion_window_days
+
+  policy_statements = [
+    {
+      # SNS delivers into the encrypted queues: SQS asks KMS for a data key on
+      # behalf of sns.amazonaws.com. Only for deliveries of our topic.
+      sid                   = "AllowOrderTopicDeliveryToQueues"
+      principal_type        = "Service"
+      principal_identifiers = ["sns.amazonaws.com"]
+      actions               = ["kms:GenerateDataKey*", "kms:Decrypt"]
+      conditions = [{
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [local.topic_arn]
+      }]
+    },
+    {
+      # DynamoDB checks the key's state for the table (it encrypts through grants
+      # created with the deployer's permissions at table creation).
+      sid                   = "AllowDynamoDBDescribeKey"
+      principal_type        = "Service"
+      principal_identifiers = ["dynamodb.amazonaws.com"]
+      actions               = ["kms:DescribeKey"]
+    },
+    {
+      # The API publishes to the encrypted topic.
+      sid                   = "AllowApiTaskRoleViaSns"
+      principal_type        = "AWS"
+      principal_identifiers = [module.api.task_role_arn]
+      actions               = ["kms:GenerateDataKey", "kms:Decrypt"]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.sns_via_service]
+      }]
+    },
+    {
+      # The workers receive from their queue and send failures to their DLQ.
+      sid            = "AllowWorkerTaskRolesViaSqs"
+      principal_type = "AWS"
+      # Static keys: a dynamic index would make the key depend on the whole
+      # worker module (services included), which depends on the key: a cycle.
+      principal_identifiers = [module.worker["logistica"].task_role_arn, module.worker["procesamiento"].task_role_arn]
+      actions               = ["kms:Decrypt", "kms:GenerateDataKey"]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [local.sqs_via_service]
+      }]
+    },
+  ]
+}
+
+module "kms_platform" {
+  source = "../../modules/kms"
+
+  alias_name              = "${var.name_prefix}-platform"
+  description             = "${var.name_prefix}: ECS container log groups, ECR images, ops alarm topic"
+  account_id              = local.account_id
+  partition               = local.partition
+  deletion_window_in_days = var.kms_deletion_window_days
+
+  # ECR needs no statement of its own: it creates grants on the key when a
+  # repository is created (with the deployer's IAM permissions, enabled by the
+  # account-root statement), and image pulls use those grants.
+  policy_statements = [
+    {
+      sid                   = "AllowCloudWatchLogsForOurLogGroups"
+      principal_type        = "Service"
+      principal_identifiers = ["logs.${local.region}.amazonaws.com"]
+      actions               = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+      conditions = [{
+        test     = "ArnLike"
+        variable = "kms:EncryptionContext:aws:logs:arn"
+        values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${local.log_group_prefix}/*"]
+      }]
+    },
+    {
+      # CloudWatch alarms publish to the encrypted ops topic (AWS's documented
+      # statement for alarm actions on an SSE topic; the topic policy limits
+      # publishing to this account's alarms).
+      sid                   = "AllowCloudWatchAlarmsToOpsTopic"
+      principal_type        = "Service"
+      principal_identifiers = ["cloudwatch.amazonaws.com"]
+      actions               = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    },
+  ]
+}
+
+################################################################################
+# Messaging: topic, queues, DLQs, subscriptions, orders table (reused as is)
+################################################################################
+
+module "messaging" {
+  source = "../../modules/messaging"
+
+  name_prefix                = var.name_prefix
+  kms_key_arn                = module.kms_data.key_arn
+  topic_publisher_arns       = [module.api.task_role_arn]
+  visibility_timeout_seconds = var.queue_visibility_timeout_seconds
+  max_receive_count          = var.max_receive_count
+  table_deletion_protection  = var.table_deletion_protection
+}
+
+check "kms_policy_names_the_real_topic" {
+  assert {
+    condition     = module.messaging.topic_arn == local.topic_arn
+    error_message = "The topic ARN assumed by the data key policy (${local.topic_arn}) differs from the messaging module's topic (${module.messaging.topic_arn}); SNS could not deliver into the encrypted queues."
+  }
+}
+
+################################################################################
+# ECR
+################################################################################
+
+module "ecr" {
+  source   = "../../modules/ecr"
+  for_each = local.repositories
+
+  name            = each.value
+  kms_key_arn     = module.kms_platform.key_arn
+  max_image_count = var.ecr_max_image_count
+}
+
+################################################################################
+# ECS cluster
+################################################################################
+
+resource "aws_ecs_cluster" "this" {
+  name = var.name_prefix
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+################################################################################
+# Task role policies (least privilege; every Resource is one ARN)
+################################################################################
+
+locals {
+  api_task_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # GetTopicAttributes backs the /health/ready probe.
+        Sid      = "PublishOrderEvents"
+        Effect   = "Allow"
+        Action   = ["sns:GetTopicAttributes", "sns:Publish"]
+        Resource = module.messaging.topic_arn
+      },
+      {
+        # DescribeTable backs the /health/ready probe.
+        Sid      = "ReadOrders"
+        Effect   = "Allow"
+        Action   = ["dynamodb:DescribeTable", "dynamodb:GetItem"]
+        Resource = module.messaging.table_arn
+      },
+      {
+        Sid       = "EncryptEventsForTheTopic"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = module.kms_data.key_arn
+        Condition = { StringEquals = { "kms:ViaService" = local.sns_via_service } }
+      },
+    ]
+  })
+
+  worker_task_policies = {
+    for role in local.worker_roles : role => jsonencode({
+      Version = "2012-10-17"
+      Statement = [
+        {
+          # Batch deletes / visibility changes are authorized by the same actions.
+          Sid    = "ConsumeOwnQueue"
+          Effect = "Allow"
+          Action = [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+          ]
+          Resource = module.messaging.queue_arns[role]
+        },
+        {
+          Sid      = "DeadLetterToOwnDlq"
+          Effect   = "Allow"
+          Action   = "sqs:SendMessage"
+          Resource = module.messaging.dlq_arns[role]
+        },
+        {
+          Sid      = "UpdateOrders"
+          Effect   = "Allow"
+          Action   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+          Resource = module.messaging.table_arn
+        },
+        {
+          Sid       = "DecryptAndEncryptQueueMessages"
+          Effect    = "Allow"
+          Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+          Resource  = module.kms_data.key_arn
+          Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service } }
+        },
+      ]
+    })
+  }
+}
+
+################################################################################
+# Services
+################################################################################
+
+module "api" {
+  source = "../../modules/ecs-service"
+
+  name        = "${var.name_prefix}-order-api"
+  cluster_arn = aws_ecs_cluster.this.arn
+  region      = local.region
+  account_id  = local.account_id
+  partition   = local.partition
+
+  image              = "${module.ecr["order-api"].repository_url}:${var.api_image_tag}"
+  ecr_repository_arn = module.ecr["order-api"].repository_arn
+  cpu                = var.api_cpu
+  memory             = var.api_memory
+  cpu_architecture   = var.cpu_architecture
+  desired_count      = var.api_desired_count
+  container_port     = 8080
+
+  environment = {
+    SNS_TOPIC_ARN = module.messaging.topic_arn
+    ORDERS_TABLE  = module.messaging.table_name
+    AWS_REGION    = local.region
+    PORT          = "8080"
+    LOG_FORMAT    = "json"
+  }
+
+  health_check = {
+    command = ["CMD", "/usr/local/bin/order-api", "healthcheck"]
+  }
+  stop_timeout_seconds = var.container_stop_timeout_seconds
+
+  vpc_id                 = var.vpc_id
+  subnet_ids             = var.private_subnet_ids
+  egress_cidr_blocks     = var.task_egress_cidr_blocks
+  egress_prefix_list_ids = var.task_egress_prefix_list_ids
+  load_balancer = {
+    target_group_arn  = module.alb.target_group_arn
+    security_group_id = module.alb.security_group_id
+  }
+
+  log_group_name     = local.log_group_names["api"]
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = module.kms_platform.key_arn
+
+  task_policy_json      = local.api_task_policy
+  wait_for_steady_state = var.wait_for_steady_state
+}
+
+module "worker" {
+  source   = "../../modules/ecs-service"
+  for_each = local.worker_roles
+
+  name        = "${var.name_prefix}-worker-${each.key}"
+  cluster_arn = aws_ecs_cluster.this.arn
+  region      = local.region
+  account_id  = local.account_id
+  partition   = local.partition
+
+  image              = "${module.ecr["sqs-worker"].repository_url}:${var.worker_image_tag}"
+  ecr_repository_arn = module.ecr["sqs-worker"].repository_arn
+  cpu                = var.worker_cpu
+  memory             = var.worker_memory
+  cpu_architecture   = var.cpu_architecture
+
+  # Initial count only: Application Auto Scaling owns it afterwards.
+  desired_count = max(var.worker_min_capacity, 1)
+  autoscaled    = true
+
+  environment = {
+    WORKER_ROLE         = each.key
+    SQS_QUEUE_URL       = module.messaging.queue_urls[each.key]
+    SQS_DLQ_URL         = module.messaging.dlq_urls[each.key]
+    ORDERS_TABLE        = module.messaging.table_name
+    AWS_REGION          = local.region
+    HEALTH_PORT         = "8080"
+    LOG_FORMAT          = "json"
+    SHUTDOWN_GRACE_SECS = tostring(var.worker_shutdown_grace_seconds)
+  }
+
+  health_check = {
+    command = ["CMD", "/usr/local/bin/sqs-worker", "healthcheck"]
+  }
+  stop_timeout_seconds = var.container_stop_timeout_seconds
+
+  vpc_id                 = var.vpc_id
+  subnet_ids             = var.private_subnet_ids
+  egress_cidr_blocks     = var.task_egress_cidr_blocks
+  egress_prefix_list_ids = var.task_egress_prefix_list_ids
+
+  log_group_name     = local.log_group_names[each.key]
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = module.kms_platform.key_arn
+
+  task_policy_json      = local.worker_task_policies[each.key]
+  wait_for_steady_state = var.wait_for_steady_state
+}
+
+################################################################################
+# Load balancer
+################################################################################
+
+module "alb" {
+  source = "../../modules/alb"
+
+  name       = "${var.name_prefix}-api"
+  account_id = local.account_id
+  partition  = local.partition
+  vpc_id     = var.vpc_id
+  subnet_ids = var.alb_subnet_ids
+
+  internal            = !var.alb_internet_facing
+  ingress_cidr_blocks = local.alb_ingress_cidr_blocks
+  waf_web_acl_arn     = var.alb_waf_web_acl_arn
+  certificate_arn     = var.certificate_arn
+  ssl_policy          = var.alb_ssl_policy
+  deletion_protection = var.alb_deletion_protection
+
+  target_port              = 8080
+  target_security_group_id = module.api.security_group_id
+  health_check_path        = "/health/ready"
+
+  access_logs_bucket_name    = "${var.name_prefix}-alb-logs-${local.account_id}-${local.region}"
+  access_logs_retention_days = var.alb_access_logs_retention_days
+  grant_legacy_elb_account   = var.alb_legacy_elb_log_account
+}
+
+################################################################################
+# Worker autoscaling on backlog per task
+################################################################################
+
+module "worker_autoscaling" {
+  source   = "../../modules/worker-autoscaling"
+  for_each = local.worker_roles
+
+  cluster_name               = aws_ecs_cluster.this.name
+  service_name               = module.worker[each.key].service_name
+  queue_name                 = module.messaging.queue_names[each.key]
+  min_capacity               = var.worker_min_capacity
+  max_capacity               = var.worker_max_capacity
+  target_backlog_per_task    = local.target_backlog_per_task
+  scale_in_cooldown_seconds  = var.worker_scale_in_cooldown_seconds
+  scale_out_cooldown_seconds = var.worker_scale_out_cooldown_seconds
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+module "alarms" {
+  source = "../../modules/alarms"
+
+  name_prefix = var.name_prefix
+  account_id  = local.account_id
+  region      = local.region
+  partition   = local.partition
+  kms_key_arn = module.kms_platform.key_arn
+  alarm_email = var.alarm_email
+
+  queues = {
+    for role in local.worker_roles : role => {
+      queue_name = module.messaging.queue_names[role]
+      dlq_name   = module.messaging.dlq_names[role]
+    }
+  }
+  queue_oldest_message_age_threshold_seconds = var.queue_oldest_message_age_alarm_seconds
+
+  load_balancer_arn_suffix       = module.alb.lb_arn_suffix
+  target_group_arn_suffix        = module.alb.target_group_arn_suffix
+  api_5xx_rate_threshold_percent = var.api_5xx_rate_alarm_percent
+
+  cluster_name = aws_ecs_cluster.this.name
+  running_below_desired_services = merge(
+    { api = module.api.service_name },
+    { for role in local.worker_roles : "worker-${role}" => module.worker[role].service_name },
+  )
+}

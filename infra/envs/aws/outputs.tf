@@ -1,0 +1,90 @@
+output "alb_url" {
+  description = "Base URL of the order API (https://<ALB DNS name>). Point a DNS name covered by the certificate at the ALB (alias record with alb_zone_id) and call that name."
+  value       = "https://${module.alb.dns_name}"
+}
+
+output "alb_dns_name" {
+  description = "DNS name of the ALB."
+  value       = module.alb.dns_name
+}
+
+output "alb_zone_id" {
+  description = "Hosted zone id of the ALB, for a Route 53 alias record."
+  value       = module.alb.zone_id
+}
+
+output "ecr_repository_urls" {
+  description = "ECR repository URL per image (order-api, sqs-worker): push <url>:<tag>, then apply with api_image_tag / worker_image_tag = <tag>."
+  value       = { for k, m in module.ecr : k => m.repository_url }
+}
+
+output "topic_arn" {
+  description = "ARN of the order-events SNS topic."
+  value       = module.messaging.topic_arn
+}
+
+output "queue_urls" {
+  description = "Main SQS queue URL per worker role (SQS_QUEUE_URL)."
+  value       = module.messaging.queue_urls
+}
+
+output "dlq_urls" {
+  description = "Dead-letter queue URL per worker role (SQS_DLQ_URL)."
+  value       = module.messaging.dlq_urls
+}
+
+output "table_name" {
+  description = "Name of the DynamoDB orders table (ORDERS_TABLE)."
+  value       = module.messaging.table_name
+}
+
+output "cluster_name" {
+  description = "Name of the ECS cluster."
+  value       = aws_ecs_cluster.this.name
+}
+
+output "service_names" {
+  description = "ECS service names: api and one per worker role."
+  value = merge(
+    { api = module.api.service_name },
+    { for role, m in module.worker : role => m.service_name },
+  )
+}
+
+output "log_group_names" {
+  description = "CloudWatch log group per service."
+  value = merge(
+    { api = module.api.log_group_name },
+    { for role, m in module.worker : role => m.log_group_name },
+  )
+}
+
+output "ops_alarm_topic_arn" {
+  description = "SNS topic receiving every alarm (subscribe chat/paging integrations here)."
+  value       = module.alarms.topic_arn
+}
+
+output "alarm_names" {
+  description = "Names of the CloudWatch alarms, by kind."
+  value       = module.alarms.alarm_names
+}
+
+output "kms_key_arns" {
+  description = "Customer-managed KMS keys: data (topic, queues, table) and platform (logs, ECR, ops topic)."
+  value = {
+    data     = module.kms_data.key_arn
+    platform = module.kms_platform.key_arn
+  }
+}
+
+output "dlq_tool_env" {
+  description = "Environment for the operator DLQ tools per worker role (the worker's settings also require ORDERS_TABLE): `env SQS_QUEUE_URL=... SQS_DLQ_URL=... ORDERS_TABLE=... AWS_REGION=... sqs-worker dlq peek|redrive`."
+  value = {
+    for role in keys(module.messaging.queue_urls) : role => {
+      SQS_QUEUE_URL = module.messaging.queue_urls[role]
+      SQS_DLQ_URL   = module.messaging.dlq_urls[role]
+      ORDERS_TABLE  = module.messaging.table_name
+      AWS_REGION    = var.aws_region
+    }
+  }
+}

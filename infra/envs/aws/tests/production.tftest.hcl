@@ -1,0 +1,1013 @@
+# Offline plan of the whole production root with a mocked AWS provider:
+#   scripts/tf-init.sh infra/envs/aws && terraform -chdir=infra/envs/aws test
+#
+# Computed attributes that policies, names and validations depend on are pinned
+# to realistic values below (override_during = plan makes them known at plan);
+# queues, keys and repositories get one value per instance so the
+# least-privilege assertions can tell them apart.
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_data "aws_caller_identity" {
+    defaults = {
+      account_id = "123456789012"
+      arn        = "arn:aws:iam::123456789012:role/deployer"
+      user_id    = "AROAEXAMPLEDEPLOYER"
+    }
+  }
+
+  mock_data "aws_partition" {
+    defaults = {
+      partition          = "aws"
+      dns_suffix         = "amazonaws.com"
+      reverse_dns_prefix = "com.amazonaws"
+    }
+  }
+
+  mock_data "aws_vpc" {
+    defaults = {
+      cidr_block = "10.20.0.0/16"
+    }
+  }
+
+  mock_data "aws_elb_service_account" {
+    defaults = {
+      arn = "arn:aws:iam::127311923021:root"
+      id  = "127311923021"
+    }
+  }
+
+  mock_resource "aws_kms_key" {
+    defaults = {
+      arn    = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+      key_id = "00000000-0000-0000-0000-000000000000"
+    }
+  }
+
+  mock_resource "aws_sns_topic" {
+    defaults = {
+      arn = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
+    }
+  }
+
+  mock_resource "aws_dynamodb_table" {
+    defaults = {
+      arn = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
+    }
+  }
+
+  mock_resource "aws_ecr_repository" {
+    defaults = {
+      arn            = "arn:aws:ecr:us-east-1:123456789012:repository/mock"
+      repository_url = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mock"
+    }
+  }
+
+  mock_resource "aws_ecs_cluster" {
+    defaults = {
+      arn = "arn:aws:ecs:us-east-1:123456789012:cluster/ecomexpress"
+      id  = "arn:aws:ecs:us-east-1:123456789012:cluster/ecomexpress"
+    }
+  }
+
+  mock_resource "aws_security_group" {
+    defaults = {
+      id  = "sg-0123456789abcdef0"
+      arn = "arn:aws:ec2:us-east-1:123456789012:security-group/sg-0123456789abcdef0"
+    }
+  }
+
+  mock_resource "aws_lb" {
+    defaults = {
+      arn        = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/ecomexpress-api/50dc6c495c0c9188"
+      arn_suffix = "app/ecomexpress-api/50dc6c495c0c9188"
+      dns_name   = "internal-ecomexpress-api-123456789.us-east-1.elb.amazonaws.com"
+      zone_id    = "Z35SXDOTRQ7X7K"
+    }
+  }
+
+  mock_resource "aws_lb_target_group" {
+    defaults = {
+      arn        = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/ecomexpress-api/73e2d6bc24d8a067"
+      arn_suffix = "targetgroup/ecomexpress-api/73e2d6bc24d8a067"
+    }
+  }
+
+  mock_resource "aws_iam_role" {
+    defaults = {
+      arn = "arn:aws:iam::123456789012:role/mock"
+    }
+  }
+}
+
+# One value per instance where assertions must tell resources apart.
+override_resource {
+  target          = module.kms_platform.aws_kms_key.this
+  override_during = plan
+  values = {
+    arn    = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+    key_id = "11111111-1111-1111-1111-111111111111"
+  }
+}
+
+override_resource {
+  target          = module.alarms.aws_sns_topic.ops
+  override_during = plan
+  values = {
+    arn = "arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.this["procesamiento"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.this["logistica"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.dlq["procesamiento"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.dlq["logistica"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-dlq"
+  }
+}
+
+override_resource {
+  target          = module.ecr["order-api"].aws_ecr_repository.this
+  override_during = plan
+  values = {
+    arn            = "arn:aws:ecr:us-east-1:123456789012:repository/ecomexpress/order-api"
+    repository_url = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/order-api"
+  }
+}
+
+override_resource {
+  target          = module.ecr["sqs-worker"].aws_ecr_repository.this
+  override_during = plan
+  values = {
+    arn            = "arn:aws:ecr:us-east-1:123456789012:repository/ecomexpress/sqs-worker"
+    repository_url = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/sqs-worker"
+  }
+}
+
+override_resource {
+  target          = module.worker["procesamiento"].aws_security_group.this
+  override_during = plan
+  values = {
+    id = "sg-0aaaaaaaaaaaaaaa1"
+  }
+}
+
+override_resource {
+  target          = module.alb.aws_security_group.this
+  override_during = plan
+  values = {
+    id = "sg-0bbbbbbbbbbbbbbb2"
+  }
+}
+
+variables {
+  aws_region         = "us-east-1"
+  vpc_id             = "vpc-0a1b2c3d4e5f60718"
+  private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
+  alb_subnet_ids     = ["subnet-0ccccccccccccccc3", "subnet-0ddddddddddddddd4"]
+  certificate_arn    = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+  api_image_tag      = "1.4.2"
+  worker_image_tag   = "1.4.2"
+}
+
+################################################################################
+# Names and outputs
+################################################################################
+
+run "defaults_outputs" {
+  command = plan
+
+  assert {
+    condition     = output.alb_url == "https://internal-ecomexpress-api-123456789.us-east-1.elb.amazonaws.com"
+    error_message = "alb_url must be https://<ALB DNS name>."
+  }
+
+  assert {
+    condition = output.ecr_repository_urls == {
+      order-api  = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/order-api"
+      sqs-worker = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/sqs-worker"
+    }
+    error_message = "One ECR repository per image (order-api, sqs-worker) must be output."
+  }
+
+  assert {
+    condition = output.queue_urls == {
+      logistica     = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica"
+      procesamiento = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
+    }
+    error_message = "queue_urls must map each worker role to its queue URL."
+  }
+
+  assert {
+    condition     = output.table_name == "ecomexpress-pedidos" && output.cluster_name == "ecomexpress"
+    error_message = "table_name / cluster_name outputs are wrong."
+  }
+
+  assert {
+    condition = output.service_names == {
+      api           = "ecomexpress-order-api"
+      logistica     = "ecomexpress-worker-logistica"
+      procesamiento = "ecomexpress-worker-procesamiento"
+    }
+    error_message = "Three services expected: the API and one worker per role."
+  }
+
+  assert {
+    condition = output.dlq_tool_env["procesamiento"] == {
+      SQS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
+      SQS_DLQ_URL   = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
+      ORDERS_TABLE  = "ecomexpress-pedidos"
+      AWS_REGION    = "us-east-1"
+    }
+    error_message = "dlq_tool_env must give the DLQ tools the queue, DLQ, table and region of each role."
+  }
+
+  assert {
+    condition     = output.topic_arn == local.topic_arn
+    error_message = "The data key policy must name the real topic ARN."
+  }
+}
+
+################################################################################
+# IAM: task roles
+################################################################################
+
+run "api_task_role_least_privilege" {
+  command = plan
+
+  assert {
+    condition = sort(flatten([
+      for s in jsondecode(module.api.task_policy).Statement : s.Action
+      ])) == tolist([
+      "dynamodb:DescribeTable", "dynamodb:GetItem", "kms:Decrypt", "kms:GenerateDataKey", "sns:GetTopicAttributes", "sns:Publish",
+    ])
+    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable) and use the data key."
+  }
+
+  assert {
+    condition     = alltrue([for s in jsondecode(module.api.task_policy).Statement : s.Effect == "Allow" && !can(tolist(s.Resource)) && s.Resource != "*"])
+    error_message = "Every API task statement must allow exactly one resource ARN (no lists, no *)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.api.task_policy).Statement : s.Resource if contains(s.Action, "sns:Publish")
+    ]) == "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
+    error_message = "sns:Publish must be scoped to the order-events topic."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.api.task_policy).Statement : s.Resource if contains(s.Action, "dynamodb:GetItem")
+    ]) == "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
+    error_message = "DynamoDB reads must be scoped to the orders table."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.api.task_policy).Statement : s if contains(s.Action, "kms:GenerateDataKey")
+      ]) == {
+      Sid       = "EncryptEventsForTheTopic"
+      Effect    = "Allow"
+      Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+      Resource  = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+      Condition = { StringEquals = { "kms:ViaService" = "sns.us-east-1.amazonaws.com" } }
+    }
+    error_message = "The API may use the data key only through SNS."
+  }
+
+  assert {
+    condition     = !strcontains(module.api.task_policy, "sqs:") && !strcontains(module.api.task_policy, "dynamodb:UpdateItem") && !strcontains(module.api.task_policy, "dynamodb:PutItem")
+    error_message = "The API must not touch the queues nor write the table."
+  }
+}
+
+run "worker_task_roles_least_privilege" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : sort(flatten([for s in jsondecode(m.task_policy).Statement : s.Action])) == tolist([
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey",
+        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage",
+      ])
+    ])
+    error_message = "Worker task roles may only consume their queue, send to their DLQ, get/update table items and use the data key."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : one([
+        for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "sqs:ReceiveMessage")
+      ]) == module.messaging.queue_arns[role]
+    ])
+    error_message = "Receive/Delete/ChangeVisibility/GetQueueAttributes must be scoped to the worker's own queue."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : [
+        for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "sqs:SendMessage")
+      ] == [module.messaging.dlq_arns[role]]
+    ])
+    error_message = "sqs:SendMessage must be allowed on the worker's own DLQ only."
+  }
+
+  assert {
+    condition     = !strcontains(module.worker["procesamiento"].task_policy, "logistica") && !strcontains(module.worker["logistica"].task_policy, "procesamiento")
+    error_message = "A worker's policy must not mention the other role's queue or DLQ."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for role, m in module.worker : [
+        for s in jsondecode(m.task_policy).Statement : s.Effect == "Allow" && !can(tolist(s.Resource)) && s.Resource != "*"
+      ]
+    ]))
+    error_message = "Every worker statement must allow exactly one resource ARN (no lists, no *)."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : one([
+        for s in jsondecode(m.task_policy).Statement : s.Condition if contains(flatten([s.Action]), "kms:Decrypt")
+      ]) == { StringEquals = { "kms:ViaService" = "sqs.us-east-1.amazonaws.com" } }
+    ])
+    error_message = "Workers may use the data key only through SQS."
+  }
+}
+
+run "execution_roles_and_trust" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) : [
+        for s in jsondecode(m.execution_policy).Statement : s.Action if s.Resource == "*"
+      ] == ["ecr:GetAuthorizationToken"]
+    ])
+    error_message = "The only Resource \"*\" allowed in execution roles is ecr:GetAuthorizationToken (no resource-level permissions exist for it)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.api.execution_policy).Statement : s.Resource if contains(flatten([s.Action]), "ecr:BatchGetImage")
+    ]) == "arn:aws:ecr:us-east-1:123456789012:repository/ecomexpress/order-api"
+    error_message = "The API execution role may pull from the order-api repository only."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : one([
+        for s in jsondecode(m.execution_policy).Statement : s.Resource if contains(flatten([s.Action]), "ecr:BatchGetImage")
+      ]) == "arn:aws:ecr:us-east-1:123456789012:repository/ecomexpress/sqs-worker"
+    ])
+    error_message = "Worker execution roles may pull from the sqs-worker repository only."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) : one([
+        for s in jsondecode(m.execution_policy).Statement : s.Resource if contains(flatten([s.Action]), "logs:PutLogEvents")
+      ]) == "${m.log_group_arn}:log-stream:*"
+    ])
+    error_message = "Execution roles may only write to their own log group."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.assume_role_policy).Statement[0].Principal == { Service = "ecs-tasks.amazonaws.com" } &&
+      jsondecode(m.assume_role_policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
+    ])
+    error_message = "Task and execution roles must trust only ECS tasks of this account."
+  }
+
+  assert {
+    condition = length(distinct(concat(
+      [module.api.task_role_arn, module.api.execution_role_arn],
+      [for m in values(module.worker) : m.task_role_arn],
+      [for m in values(module.worker) : m.execution_role_arn],
+    ))) == 6
+    error_message = "Each service needs its own execution role and task role (6 distinct roles)."
+  }
+}
+
+################################################################################
+# KMS
+################################################################################
+
+run "kms_keys_and_policies" {
+  command = plan
+
+  assert {
+    condition     = module.kms_data.rotation_enabled && module.kms_platform.rotation_enabled
+    error_message = "Both customer-managed keys must rotate."
+  }
+
+  assert {
+    condition = jsondecode(module.kms_data.policy).Statement[0] == {
+      Sid       = "EnableAccountRootAdministration"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:aws:iam::123456789012:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }
+    error_message = "The data key policy must start with the account-root administration statement."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.kms_data.policy).Statement : s if s.Principal == { Service = ["sns.amazonaws.com"] }
+      ]) == {
+      Sid       = "AllowOrderTopicDeliveryToQueues"
+      Effect    = "Allow"
+      Principal = { Service = ["sns.amazonaws.com"] }
+      Action    = ["kms:GenerateDataKey*", "kms:Decrypt"]
+      Resource  = "*"
+      Condition = { ArnEquals = { "aws:SourceArn" = ["arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"] } }
+    }
+    error_message = "sns.amazonaws.com may use the data key only for deliveries from the order topic (aws:SourceArn)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.kms_data.policy).Statement : s.Principal.AWS if s.Sid == "AllowApiTaskRoleViaSns"
+    ]) == ["arn:aws:iam::123456789012:role/ecomexpress-order-api-task"]
+    error_message = "The data key must name the API task role."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.kms_data.policy).Statement : s.Principal.AWS if s.Sid == "AllowWorkerTaskRolesViaSqs"
+      ]) == [
+      "arn:aws:iam::123456789012:role/ecomexpress-worker-logistica-task",
+      "arn:aws:iam::123456789012:role/ecomexpress-worker-procesamiento-task",
+    ]
+    error_message = "The data key must name both worker task roles."
+  }
+
+  assert {
+    condition     = !strcontains(module.kms_data.policy, "\"AWS\":\"*\"") && !strcontains(module.kms_platform.policy, "\"AWS\":\"*\"") && !strcontains(module.kms_data.policy, "\"Principal\":\"*\"")
+    error_message = "No key policy may grant a wildcard principal."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.kms_platform.policy).Statement : s.Condition
+      if s.Principal == { Service = ["logs.us-east-1.amazonaws.com"] }
+      ]) == {
+      ArnLike = { "kms:EncryptionContext:aws:logs:arn" = ["arn:aws:logs:us-east-1:123456789012:log-group:/ecs/ecomexpress/*"] }
+    }
+    error_message = "CloudWatch Logs may use the platform key only for this stack's log groups (encryption-context condition)."
+  }
+
+  assert {
+    condition     = length([for s in jsondecode(module.kms_platform.policy).Statement : s if s.Principal == { Service = ["cloudwatch.amazonaws.com"] }]) == 1
+    error_message = "CloudWatch alarms must be able to publish to the encrypted ops topic."
+  }
+
+  assert {
+    condition     = module.kms_data.key_arn != module.kms_platform.key_arn
+    error_message = "Order data and platform logs/images use separate keys."
+  }
+}
+
+################################################################################
+# Encryption at rest
+################################################################################
+
+run "encryption_at_rest" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for k, m in module.ecr :
+      m.settings.encryption_type == "KMS" && m.settings.kms_key == module.kms_platform.key_arn &&
+      m.settings.image_tag_mutability == "IMMUTABLE" && m.settings.scan_on_push == true
+    ])
+    error_message = "ECR repositories: KMS with the platform key, immutable tags, scan on push."
+  }
+
+  assert {
+    condition = alltrue([
+      for k, m in module.ecr : [for r in jsondecode(m.lifecycle_policy).rules : r.selection.tagStatus] == ["untagged", "any"]
+    ])
+    error_message = "ECR lifecycle policy must expire untagged images and cap the image count."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      m.settings.log_group_kms_key_id == module.kms_platform.key_arn && m.settings.log_retention_days == 365
+    ])
+    error_message = "Every log group must be KMS-encrypted with the platform key and keep logs 365 days."
+  }
+
+  assert {
+    condition     = module.alb.settings.bucket_sse_algorithm == "AES256"
+    error_message = "The access-log bucket must have default encryption (SSE-S3, the only kind ALB log delivery supports)."
+  }
+
+  assert {
+    condition     = alltrue(values(module.alb.settings.bucket_public_access_block))
+    error_message = "The access-log bucket must block all public access."
+  }
+
+  assert {
+    condition     = module.alarms.topic_kms_key_id == module.kms_platform.key_arn
+    error_message = "The ops alarm topic must be encrypted with the platform key."
+  }
+
+  assert {
+    condition     = startswith(module.kms_data.key_arn, "arn:aws:kms:") && output.kms_key_arns.data == module.kms_data.key_arn
+    error_message = "The messaging module (topic, queues, DLQs, table) receives the data key."
+  }
+}
+
+################################################################################
+# Containers
+################################################################################
+
+run "containers_hardened" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[0].user == "65532:65532" &&
+      jsondecode(m.container_definitions)[0].readonlyRootFilesystem == true &&
+      jsondecode(m.container_definitions)[0].privileged == false &&
+      jsondecode(m.container_definitions)[0].essential == true
+    ])
+    error_message = "Containers must run as 65532:65532 with a read-only root filesystem and without privileges."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[0].linuxParameters == { initProcessEnabled = true, capabilities = { add = [], drop = ["ALL"] } }
+    ])
+    error_message = "Containers must drop ALL capabilities and run an init process."
+  }
+
+  assert {
+    condition     = jsondecode(module.api.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/order-api", "healthcheck"]
+    error_message = "The API container health check must call the binary's own probe."
+  }
+
+  assert {
+    condition     = alltrue([for role, m in module.worker : jsondecode(m.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/sqs-worker", "healthcheck"]])
+    error_message = "The worker container health check must call the binary's own probe."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker :
+      jsondecode(m.container_definitions)[0].stopTimeout == 30 &&
+      jsondecode(m.container_definitions)[0].stopTimeout > tonumber(one([for e in jsondecode(m.container_definitions)[0].environment : e.value if e.name == "SHUTDOWN_GRACE_SECS"]))
+    ])
+    error_message = "The worker stopTimeout (30 s) must exceed SHUTDOWN_GRACE_SECS (25 s)."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[0].logConfiguration.logDriver == "awslogs" &&
+      jsondecode(m.container_definitions)[0].logConfiguration.options["awslogs-group"] == m.log_group_name &&
+      jsondecode(m.container_definitions)[0].logConfiguration.options["awslogs-region"] == "us-east-1"
+    ])
+    error_message = "Every container must log with awslogs to its own log group."
+  }
+
+  assert {
+    condition = (
+      jsondecode(module.api.container_definitions)[0].image == "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/order-api:1.4.2" &&
+      alltrue([for role, m in module.worker : jsondecode(m.container_definitions)[0].image == "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/sqs-worker:1.4.2"])
+    )
+    error_message = "Images must come from the stack's ECR repositories with the requested immutable tags."
+  }
+
+  assert {
+    condition = { for e in jsondecode(module.api.container_definitions)[0].environment : e.name => e.value } == {
+      AWS_REGION    = "us-east-1"
+      LOG_FORMAT    = "json"
+      ORDERS_TABLE  = "ecomexpress-pedidos"
+      PORT          = "8080"
+      SNS_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
+    }
+    error_message = "API environment must be SNS_TOPIC_ARN, ORDERS_TABLE, AWS_REGION, PORT=8080, LOG_FORMAT=json."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker :
+      { for e in jsondecode(m.container_definitions)[0].environment : e.name => e.value } == {
+        AWS_REGION          = "us-east-1"
+        HEALTH_PORT         = "8080"
+        LOG_FORMAT          = "json"
+        ORDERS_TABLE        = "ecomexpress-pedidos"
+        SHUTDOWN_GRACE_SECS = "25"
+        SQS_DLQ_URL         = module.messaging.dlq_urls[role]
+        SQS_QUEUE_URL       = module.messaging.queue_urls[role]
+        WORKER_ROLE         = role
+      }
+    ])
+    error_message = "Each worker must get its own role, queue and DLQ."
+  }
+
+  assert {
+    condition = (
+      jsondecode(module.api.container_definitions)[0].portMappings == [{ containerPort = 8080, hostPort = 8080, protocol = "tcp" }] &&
+      alltrue([for role, m in module.worker : jsondecode(m.container_definitions)[0].portMappings == []])
+    )
+    error_message = "Only the API exposes a port (8080); workers take no inbound traffic."
+  }
+}
+
+################################################################################
+# Network and deployment
+################################################################################
+
+run "network_and_deployment" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      m.settings.assign_public_ip == false && m.settings.launch_type == "FARGATE" &&
+      m.settings.subnets == toset(["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"])
+    ])
+    error_message = "Tasks run on Fargate in the private subnets without public IPs."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      m.settings.circuit_breaker_enable && m.settings.circuit_breaker_rollback && !m.settings.enable_execute_command
+    ])
+    error_message = "Every service needs the deployment circuit breaker with rollback (and no ECS Exec)."
+  }
+
+  assert {
+    condition = (
+      length(module.api.settings.ingress_rules) == 1 &&
+      module.api.settings.ingress_rules[0].referenced_security_group_id == "sg-0bbbbbbbbbbbbbbb2" &&
+      module.api.settings.ingress_rules[0].cidr_ipv4 == null &&
+      module.api.settings.ingress_rules[0].ip_protocol == "tcp" &&
+      module.api.settings.ingress_rules[0].from_port == 8080 &&
+      module.api.settings.ingress_rules[0].to_port == 8080 &&
+      module.api.settings.ingress_rules[0].description == "Container port 8080 from the load balancer security group only"
+    )
+    error_message = "API tasks accept only port 8080 from the ALB security group."
+  }
+
+  assert {
+    condition     = alltrue([for role, m in module.worker : m.settings.ingress_rules == []])
+    error_message = "Worker tasks have no ingress at all."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for name, m in merge({ api = module.api }, module.worker) : [
+        for r in m.settings.egress_rules : r.ip_protocol == "tcp" && r.from_port == 443 && r.to_port == 443 && length(r.description) > 0
+      ]
+    ]))
+    error_message = "Task egress is TCP 443 only, and every rule has a description."
+  }
+
+  assert {
+    condition = (
+      module.alb.settings.internal == true &&
+      module.alb.settings.ingress_rules == [{
+        cidr_ipv4   = "10.20.0.0/16"
+        ip_protocol = "tcp"
+        from_port   = 443
+        to_port     = 443
+        description = "HTTPS from 10.20.0.0/16 to the ALB listener"
+      }]
+    )
+    error_message = "By default the ALB is internal and only the VPC CIDR reaches it, on 443 only."
+  }
+
+  assert {
+    condition = (
+      length(module.alb.settings.egress_rules) == 1 &&
+      module.alb.settings.egress_rules[0].referenced_security_group_id == module.api.security_group_id &&
+      module.alb.settings.egress_rules[0].cidr_ipv4 == null &&
+      module.alb.settings.egress_rules[0].ip_protocol == "tcp" &&
+      module.alb.settings.egress_rules[0].from_port == 8080 &&
+      module.alb.settings.egress_rules[0].to_port == 8080 &&
+      length(module.alb.settings.egress_rules[0].description) > 0
+    )
+    error_message = "The ALB may only reach the API tasks on 8080."
+  }
+
+  assert {
+    condition     = module.api.settings.load_balancers == [{ target_group_arn = module.alb.target_group_arn, container_name = "ecomexpress-order-api", container_port = 8080 }]
+    error_message = "The API service must register container port 8080 in the ALB target group."
+  }
+}
+
+run "alb_https" {
+  command = plan
+
+  assert {
+    condition = module.alb.settings.listener == {
+      port            = 443
+      protocol        = "HTTPS"
+      ssl_policy      = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+      certificate_arn = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    }
+    error_message = "The only listener is HTTPS 443 with the TLS 1.3 policy and the given certificate."
+  }
+
+  assert {
+    condition     = module.alb.settings.drop_invalid_header_fields && module.alb.settings.deletion_protection
+    error_message = "The ALB must drop invalid header fields and be deletion protected by default."
+  }
+
+  assert {
+    condition = module.alb.settings.access_logs == {
+      enabled = true
+      prefix  = "alb"
+      bucket  = "ecomexpress-alb-logs-123456789012-us-east-1"
+    }
+    error_message = "Access logs must go to the stack's bucket."
+  }
+
+  assert {
+    condition = module.alb.settings.target_group == {
+      target_type       = "ip"
+      protocol          = "HTTP"
+      port              = 8080
+      health_check_path = "/health/ready"
+      health_matcher    = "200"
+    }
+    error_message = "Target group: type ip, port 8080, health check /health/ready expecting 200."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(module.alb.access_logs_bucket_policy).Statement : s
+      if s.Effect == "Allow" && s.Action == "s3:PutObject" && s.Resource == "arn:aws:s3:::ecomexpress-alb-logs-123456789012-us-east-1/alb/AWSLogs/123456789012/*"
+    ]) == 2
+    error_message = "The bucket policy must let ELB log delivery (service principal and regional account) write under alb/AWSLogs/<account>/ only."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(module.alb.access_logs_bucket_policy).Statement : s
+      if s.Effect == "Deny" && try(s.Condition, null) == { Bool = { "aws:SecureTransport" = "false" } }
+    ]) == 1
+    error_message = "The bucket policy must deny non-TLS access."
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+run "alarms" {
+  command = plan
+
+  assert {
+    condition     = length(module.alarms.alarms) == 9
+    error_message = "Expected 9 alarms: 2 DLQ not empty, 2 oldest message age, API 5xx rate, API unhealthy targets, 3 services below desired."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, a in module.alarms.alarms : a.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"])
+    ])
+    error_message = "Every alarm must notify the ops topic."
+  }
+
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      module.alarms.alarms["ecomexpress-${role}-dlq-not-empty"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      module.alarms.alarms["ecomexpress-${role}-dlq-not-empty"].dimensions == tomap({ QueueName = "ecomexpress-${role}-dlq" }) &&
+      module.alarms.alarms["ecomexpress-${role}-dlq-not-empty"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-${role}-dlq-not-empty"].threshold == 0
+    ])
+    error_message = "Each DLQ must alarm as soon as it holds a visible message."
+  }
+
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      module.alarms.alarms["ecomexpress-${role}-oldest-message-age"].metric_name == "ApproximateAgeOfOldestMessage" &&
+      module.alarms.alarms["ecomexpress-${role}-oldest-message-age"].dimensions == tomap({ QueueName = "ecomexpress-${role}" }) &&
+      module.alarms.alarms["ecomexpress-${role}-oldest-message-age"].threshold == 600
+    ])
+    error_message = "Each main queue must alarm when its oldest message is older than the threshold (600 s)."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-api-5xx-rate"].expressions == ["IF(m2 > 0, 100 * FILL(m1, 0) / m2, 0)"] &&
+      module.alarms.alarms["ecomexpress-api-5xx-rate"].metrics["m1"].metric_name == "HTTPCode_Target_5XX_Count" &&
+      module.alarms.alarms["ecomexpress-api-5xx-rate"].metrics["m2"].metric_name == "RequestCount" &&
+      module.alarms.alarms["ecomexpress-api-5xx-rate"].threshold == 5
+    )
+    error_message = "API 5xx rate must be metric math over HTTPCode_Target_5XX_Count / RequestCount, threshold 5 %."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-api-unhealthy-targets"].metric_name == "UnHealthyHostCount" &&
+      module.alarms.alarms["ecomexpress-api-unhealthy-targets"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-api-unhealthy-targets"].dimensions == tomap({
+        LoadBalancer = "app/ecomexpress-api/50dc6c495c0c9188"
+        TargetGroup  = "targetgroup/ecomexpress-api/73e2d6bc24d8a067"
+      })
+    )
+    error_message = "The API must alarm on any unhealthy target."
+  }
+
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      module.alarms.alarms["ecomexpress-worker-${role}-tasks-below-desired"].expressions == ["m2 - FILL(m1, 0)"] &&
+      { for id, m in module.alarms.alarms["ecomexpress-worker-${role}-tasks-below-desired"].metrics : id => "${m.namespace}/${m.metric_name}" } == {
+        m1 = "ECS/ContainerInsights/RunningTaskCount"
+        m2 = "ECS/ContainerInsights/DesiredTaskCount"
+      } &&
+      module.alarms.alarms["ecomexpress-worker-${role}-tasks-below-desired"].metrics["m1"].dimensions == tomap({ ClusterName = "ecomexpress", ServiceName = "ecomexpress-worker-${role}" })
+    ])
+    error_message = "Each worker service must alarm when RunningTaskCount < DesiredTaskCount (metric math)."
+  }
+}
+
+################################################################################
+# Worker autoscaling
+################################################################################
+
+run "worker_autoscaling_backlog_per_task" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker_autoscaling :
+      m.settings.min_capacity == 1 && m.settings.max_capacity == 10 && m.settings.target_value == 600
+    ])
+    error_message = "Defaults: 1-10 tasks, target backlog per task = 60 s / 0.1 s = 600 messages."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker_autoscaling :
+      keys(m.settings.metrics) == ["e1", "m1", "m2"] &&
+      { for id, q in m.settings.metrics : id => q.return_data } == { e1 = true, m1 = false, m2 = false } &&
+      m.settings.metrics["m1"].namespace == "AWS/SQS" &&
+      m.settings.metrics["m1"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      m.settings.metrics["m1"].dimensions == { QueueName = "ecomexpress-${role}" } &&
+      m.settings.metrics["m2"].namespace == "ECS/ContainerInsights" &&
+      m.settings.metrics["m2"].metric_name == "RunningTaskCount" &&
+      m.settings.metrics["m2"].dimensions == { ClusterName = "ecomexpress", ServiceName = "ecomexpress-worker-${role}" } &&
+      m.settings.metrics["e1"].expression == "m1 / IF(FILL(m2, 0) > 0, FILL(m2, 0), 1)" &&
+      m.settings.metrics["e1"].metric_name == null
+    ])
+    error_message = "Target tracking must track e1 = visible messages of the worker's queue / running tasks of its service, guarded against division by zero."
+  }
+
+  assert {
+    condition     = alltrue([for role, m in module.worker_autoscaling : m.settings.scale_from_zero == false && m.settings.scale_from_zero_alarm == null])
+    error_message = "No scale-from-zero policy when min capacity is above 0."
+  }
+}
+
+run "worker_scale_from_zero" {
+  command = plan
+
+  variables {
+    worker_min_capacity               = 0
+    worker_max_capacity               = 4
+    worker_acceptable_latency_seconds = 30
+    worker_avg_processing_seconds     = 0.5
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker_autoscaling :
+      m.settings.min_capacity == 0 && m.settings.max_capacity == 4 && m.settings.target_value == 60
+    ])
+    error_message = "Capacity bounds and target (30 s / 0.5 s = 60) must follow the variables."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker_autoscaling :
+      m.settings.scale_from_zero_alarm.expression == "IF(FILL(m1, 0) > 0 AND FILL(m2, 0) == 0, 1, 0)" &&
+      m.settings.scale_from_zero_alarm.threshold == 1 &&
+      m.settings.scale_from_zero_alarm.comparison == "GreaterThanOrEqualToThreshold" &&
+      m.settings.scale_from_zero_alarm.metrics == {
+        m1 = "ApproximateNumberOfMessagesVisible"
+        m2 = "DesiredTaskCount"
+        e1 = "IF(FILL(m1, 0) > 0 AND FILL(m2, 0) == 0, 1, 0)"
+      } &&
+      m.settings.scale_from_zero_alarm.policy_type == "StepScaling" &&
+      m.settings.scale_from_zero_alarm.adjustment == "ExactCapacity"
+    ])
+    error_message = "With min capacity 0, an alarm on visible messages with no desired task must trigger a step policy setting 1 task."
+  }
+}
+
+################################################################################
+# Variants
+################################################################################
+
+run "internet_facing_with_allow_list" {
+  command = plan
+
+  variables {
+    alb_internet_facing     = true
+    alb_ingress_cidr_blocks = ["203.0.113.0/24", "198.51.100.10/32"]
+  }
+
+  assert {
+    condition     = module.alb.settings.internal == false
+    error_message = "alb_internet_facing = true must create an internet-facing ALB."
+  }
+
+  assert {
+    condition     = sort([for r in module.alb.settings.ingress_rules : r.cidr_ipv4]) == tolist(["198.51.100.10/32", "203.0.113.0/24"]) && alltrue([for r in module.alb.settings.ingress_rules : r.from_port == 443 && r.to_port == 443])
+    error_message = "Only the allow-listed CIDRs may reach the internet-facing ALB, on 443 only."
+  }
+
+  assert {
+    condition     = alltrue([for name, m in merge({ api = module.api }, module.worker) : m.settings.assign_public_ip == false])
+    error_message = "Tasks never get public IPs, even behind an internet-facing ALB."
+  }
+}
+
+run "internet_facing_with_waf" {
+  command = plan
+
+  variables {
+    alb_internet_facing     = true
+    alb_ingress_cidr_blocks = ["0.0.0.0/0"]
+    alb_waf_web_acl_arn     = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/ecomexpress-api/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+  }
+
+  assert {
+    condition     = module.alb.settings.waf_web_acl_arn == "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/ecomexpress-api/a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+    error_message = "An open internet-facing ALB must be associated with the WAF web ACL."
+  }
+
+  assert {
+    condition     = alltrue([for name, m in merge({ api = module.api }, module.worker) : alltrue([for r in m.settings.ingress_rules : r.cidr_ipv4 == null])])
+    error_message = "No task may accept traffic from a CIDR (only from the ALB security group)."
+  }
+}
+
+run "vpc_endpoints_only_egress" {
+  command = plan
+
+  variables {
+    task_egress_cidr_blocks     = ["10.20.0.0/16"]
+    task_egress_prefix_list_ids = ["pl-63a5400a", "pl-02cd2c6b"]
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      sort([for r in m.settings.egress_rules : coalesce(r.cidr_ipv4, r.prefix_list_id)]) == tolist(["10.20.0.0/16", "pl-02cd2c6b", "pl-63a5400a"])
+    ])
+    error_message = "Egress must follow task_egress_cidr_blocks and task_egress_prefix_list_ids."
+  }
+}

@@ -1,0 +1,549 @@
+################################################################################
+# Account, naming, tags
+################################################################################
+
+variable "aws_region" {
+  description = "AWS Region to deploy into (e.g. us-east-1). The ACM certificate, subnets and VPC must be in this Region."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.aws_region))
+    error_message = "aws_region must be an AWS Region name such as us-east-1 or eu-west-1."
+  }
+}
+
+variable "name_prefix" {
+  description = "Prefix of every resource name (topic, queues, table, cluster, services, roles, repositories, ALB). 1-24 lowercase letters, digits and hyphens, starting with a letter and ending with a letter or digit (the ALB and IAM role names derived from it have length limits)."
+  type        = string
+  default     = "ecomexpress"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$", var.name_prefix))
+    error_message = "name_prefix must be 1-24 lowercase letters, digits or hyphens, starting with a letter and ending with a letter or digit (e.g. \"ecomexpress\" or \"ecomexpress-prod\")."
+  }
+}
+
+variable "environment" {
+  description = "Environment name, added as the Environment tag of every resource (e.g. prod, staging)."
+  type        = string
+  default     = "prod"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.environment))
+    error_message = "environment must be 1-20 lowercase letters, digits or hyphens, starting with a letter."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags applied to every resource through the provider's default_tags (e.g. CostCenter, Owner)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")])
+    error_message = "tags keys must be 1-128 characters and not start with \"aws:\"; values at most 256 characters."
+  }
+}
+
+################################################################################
+# Network (existing VPC: nothing here creates one)
+################################################################################
+
+variable "vpc_id" {
+  description = "Existing VPC for the ALB and the tasks."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]{8,17}$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123456789abcdef0."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets for the ECS tasks (no public IPs are assigned). They need a route to the AWS APIs: a NAT gateway, or VPC endpoints for ecr.api, ecr.dkr, S3 (gateway, image layers), logs, sqs, sns, kms and DynamoDB (gateway). Use two or more Availability Zones."
+  type        = list(string)
+  nullable    = false
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 1 && length(distinct(var.private_subnet_ids)) == length(var.private_subnet_ids) && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "private_subnet_ids needs at least one distinct subnet id (subnet-0123456789abcdef0)."
+  }
+}
+
+variable "alb_subnet_ids" {
+  description = "Subnets of the ALB: at least two, in different Availability Zones. Private subnets for the default internal ALB; public subnets only if alb_internet_facing = true."
+  type        = list(string)
+  nullable    = false
+
+  validation {
+    condition     = length(var.alb_subnet_ids) >= 2 && length(distinct(var.alb_subnet_ids)) == length(var.alb_subnet_ids) && alltrue([for s in var.alb_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "alb_subnet_ids needs at least two distinct subnet ids (subnet-0123456789abcdef0) in different Availability Zones."
+  }
+}
+
+variable "task_egress_cidr_blocks" {
+  description = "Where the tasks may open TCP 443 connections (their only egress). 0.0.0.0/0 when the AWS APIs are reached through a NAT gateway; the VPC CIDR when only interface VPC endpoints are used (then also set task_egress_prefix_list_ids for the S3/DynamoDB gateway endpoints)."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.task_egress_cidr_blocks : can(cidrhost(c, 0)) && can(regex("^[0-9.]+/[0-9]+$", c))])
+    error_message = "task_egress_cidr_blocks must contain valid IPv4 CIDR blocks (e.g. 0.0.0.0/0 or 10.0.0.0/16)."
+  }
+}
+
+variable "task_egress_prefix_list_ids" {
+  description = "Managed prefix lists (pl-...) the tasks may reach on TCP 443, e.g. the S3 and DynamoDB gateway endpoints' prefix lists when there is no NAT gateway."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for p in var.task_egress_prefix_list_ids : can(regex("^pl-[0-9a-f]{8,17}$", p))])
+    error_message = "task_egress_prefix_list_ids must contain prefix list ids such as pl-63a5400a."
+  }
+
+  validation {
+    condition     = length(var.task_egress_cidr_blocks) + length(var.task_egress_prefix_list_ids) > 0
+    error_message = "The tasks need at least one egress destination: set task_egress_cidr_blocks and/or task_egress_prefix_list_ids."
+  }
+}
+
+################################################################################
+# Load balancer
+################################################################################
+
+variable "alb_internet_facing" {
+  description = "false (default): internal ALB, reachable only from inside the VPC (the shop backend calls the API from there). true: internet-facing ALB in public alb_subnet_ids. The API has no authentication of its own, so an internet-facing ALB MUST be guarded: allow-list the callers in alb_ingress_cidr_blocks and/or attach a WAF web ACL (alb_waf_web_acl_arn) with rate limiting and the rules or authentication your callers need. 0.0.0.0/0 is only accepted together with a WAF web ACL."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "alb_ingress_cidr_blocks" {
+  description = "IPv4 CIDR blocks allowed to reach the ALB on 443 (the only open port). Empty (default) = the VPC's own CIDR block. Required when alb_internet_facing = true."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for c in var.alb_ingress_cidr_blocks : can(cidrhost(c, 0)) && can(regex("^[0-9.]+/[0-9]+$", c))])
+    error_message = "alb_ingress_cidr_blocks must contain valid IPv4 CIDR blocks such as 10.20.0.0/16."
+  }
+
+  validation {
+    condition     = !var.alb_internet_facing || length(var.alb_ingress_cidr_blocks) > 0
+    error_message = "An internet-facing ALB needs an explicit alb_ingress_cidr_blocks allow-list (the VPC CIDR default makes no sense on the internet)."
+  }
+
+  validation {
+    condition     = !contains(var.alb_ingress_cidr_blocks, "0.0.0.0/0") || var.alb_waf_web_acl_arn != null
+    error_message = "0.0.0.0/0 in alb_ingress_cidr_blocks is only allowed with a WAF web ACL (alb_waf_web_acl_arn): the API has no authentication of its own."
+  }
+}
+
+variable "alb_waf_web_acl_arn" {
+  description = "Optional regional WAFv2 web ACL associated with the ALB. Strongly recommended when alb_internet_facing = true; required if alb_ingress_cidr_blocks contains 0.0.0.0/0."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alb_waf_web_acl_arn == null || can(regex("^arn:aws[a-zA-Z-]*:wafv2:[a-z0-9-]+:[0-9]{12}:regional/webacl/.+$", var.alb_waf_web_acl_arn))
+    error_message = "alb_waf_web_acl_arn must be null or a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ARN of the ACM certificate (in aws_region) served by the HTTPS listener, for the name the shop backend uses to call the API."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN: arn:aws:acm:<region>:<12-digit account>:certificate/<id>."
+  }
+}
+
+variable "alb_ssl_policy" {
+  description = "TLS policy of the HTTPS listener; only ELBSecurityPolicy-TLS13-* policies (TLS 1.2 minimum, TLS 1.3 enabled) are accepted."
+  type        = string
+  default     = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  nullable    = false
+
+  validation {
+    condition     = startswith(var.alb_ssl_policy, "ELBSecurityPolicy-TLS13-")
+    error_message = "alb_ssl_policy must be an ELBSecurityPolicy-TLS13-* policy such as ELBSecurityPolicy-TLS13-1-2-2021-06."
+  }
+}
+
+variable "alb_deletion_protection" {
+  description = "Deletion protection of the ALB. Set false (and apply) before `terraform destroy`."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "alb_access_logs_retention_days" {
+  description = "Days the ALB access logs are kept in their S3 bucket."
+  type        = number
+  default     = 90
+  nullable    = false
+
+  validation {
+    condition     = var.alb_access_logs_retention_days >= 1 && var.alb_access_logs_retention_days <= 3650 && floor(var.alb_access_logs_retention_days) == var.alb_access_logs_retention_days
+    error_message = "alb_access_logs_retention_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "alb_legacy_elb_log_account" {
+  description = "Also grant the Region's Elastic Load Balancing account write access to the access-log bucket. Keep true in Regions available before August 2022 (us-east-1, eu-west-1, ...); set false in newer Regions, which only use the logdelivery.elasticloadbalancing.amazonaws.com service principal."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+################################################################################
+# Images and tasks
+################################################################################
+
+variable "api_image_tag" {
+  description = "Immutable tag of the order-api image in its ECR repository (e.g. a release version or git SHA). Changing it and applying rolls out a new deployment."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.api_image_tag)) && var.api_image_tag != "latest"
+    error_message = "api_image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters, not starting with . or -) and must not be \"latest\": tags are immutable and name one build."
+  }
+}
+
+variable "worker_image_tag" {
+  description = "Immutable tag of the sqs-worker image (shared by the procesamiento and logistica services)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.worker_image_tag)) && var.worker_image_tag != "latest"
+    error_message = "worker_image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters, not starting with . or -) and must not be \"latest\"."
+  }
+}
+
+variable "cpu_architecture" {
+  description = "CPU architecture the images were built for: X86_64 or ARM64 (Graviton)."
+  type        = string
+  default     = "X86_64"
+  nullable    = false
+
+  validation {
+    condition     = contains(["X86_64", "ARM64"], var.cpu_architecture)
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "api_cpu" {
+  description = "CPU units of an API task (256, 512, 1024, 2048, 4096)."
+  type        = number
+  default     = 512
+  nullable    = false
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.api_cpu)
+    error_message = "api_cpu must be one of 256, 512, 1024, 2048, 4096."
+  }
+}
+
+variable "api_memory" {
+  description = "Memory (MiB) of an API task; a valid Fargate size for api_cpu (256: 512/1024/2048; 512: 1024-4096; 1024: 2048-8192; 2048: 4096-16384; 4096: 8192-30720; in 1024 MiB steps above 256 CPU)."
+  type        = number
+  default     = 1024
+  nullable    = false
+
+  validation {
+    condition = (
+      var.api_cpu == 256 ? contains([512, 1024, 2048], var.api_memory) :
+      var.api_memory % 1024 == 0 && var.api_memory >= var.api_cpu * 2 && var.api_memory <= (var.api_cpu == 4096 ? 30720 : var.api_cpu * 8)
+    )
+    error_message = "api_memory is not a valid Fargate memory size for api_cpu (see the variable description)."
+  }
+}
+
+variable "api_desired_count" {
+  description = "Number of API tasks (2 or more spreads them over Availability Zones)."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.api_desired_count >= 1 && var.api_desired_count <= 100 && floor(var.api_desired_count) == var.api_desired_count
+    error_message = "api_desired_count must be a whole number between 1 and 100."
+  }
+}
+
+variable "worker_cpu" {
+  description = "CPU units of a worker task (256, 512, 1024, 2048, 4096)."
+  type        = number
+  default     = 256
+  nullable    = false
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.worker_cpu)
+    error_message = "worker_cpu must be one of 256, 512, 1024, 2048, 4096."
+  }
+}
+
+variable "worker_memory" {
+  description = "Memory (MiB) of a worker task; a valid Fargate size for worker_cpu (same table as api_memory)."
+  type        = number
+  default     = 512
+  nullable    = false
+
+  validation {
+    condition = (
+      var.worker_cpu == 256 ? contains([512, 1024, 2048], var.worker_memory) :
+      var.worker_memory % 1024 == 0 && var.worker_memory >= var.worker_cpu * 2 && var.worker_memory <= (var.worker_cpu == 4096 ? 30720 : var.worker_cpu * 8)
+    )
+    error_message = "worker_memory is not a valid Fargate memory size for worker_cpu (see the api_memory description)."
+  }
+}
+
+variable "worker_shutdown_grace_seconds" {
+  description = "SHUTDOWN_GRACE_SECS of the workers: after SIGTERM they stop receiving and finish in-flight messages for up to this long."
+  type        = number
+  default     = 25
+  nullable    = false
+
+  validation {
+    condition     = var.worker_shutdown_grace_seconds >= 1 && var.worker_shutdown_grace_seconds <= 115 && floor(var.worker_shutdown_grace_seconds) == var.worker_shutdown_grace_seconds
+    error_message = "worker_shutdown_grace_seconds must be a whole number between 1 and 115 (it must fit below the 120 s Fargate stop timeout)."
+  }
+}
+
+variable "container_stop_timeout_seconds" {
+  description = "ECS stopTimeout of every container: time between SIGTERM and SIGKILL (Fargate maximum 120). Must be above worker_shutdown_grace_seconds so a worker can drain before being killed."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.container_stop_timeout_seconds >= 2 && var.container_stop_timeout_seconds <= 120 && floor(var.container_stop_timeout_seconds) == var.container_stop_timeout_seconds
+    error_message = "container_stop_timeout_seconds must be a whole number between 2 and 120 (Fargate limit)."
+  }
+
+  validation {
+    condition     = var.container_stop_timeout_seconds > var.worker_shutdown_grace_seconds
+    error_message = "container_stop_timeout_seconds must be greater than worker_shutdown_grace_seconds, otherwise ECS kills workers in the middle of their graceful shutdown."
+  }
+}
+
+variable "wait_for_steady_state" {
+  description = "Make `terraform apply` wait for every service to reach a steady state (and fail if the circuit breaker rolls a deployment back)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+################################################################################
+# Worker autoscaling (backlog per task)
+################################################################################
+
+variable "worker_min_capacity" {
+  description = "Minimum tasks per worker service. 0 allows scale-to-zero when the queue is idle (a CloudWatch alarm brings the service back to 1 task when messages arrive, with up to ~2-3 minutes of extra latency)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.worker_min_capacity >= 0 && var.worker_min_capacity <= 100 && floor(var.worker_min_capacity) == var.worker_min_capacity
+    error_message = "worker_min_capacity must be a whole number between 0 and 100."
+  }
+}
+
+variable "worker_max_capacity" {
+  description = "Maximum tasks per worker service (>= worker_min_capacity, >= 1)."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.worker_max_capacity >= 1 && var.worker_max_capacity <= 100 && floor(var.worker_max_capacity) == var.worker_max_capacity
+    error_message = "worker_max_capacity must be a whole number between 1 and 100."
+  }
+
+  validation {
+    condition     = var.worker_max_capacity >= var.worker_min_capacity
+    error_message = "worker_max_capacity must be greater than or equal to worker_min_capacity."
+  }
+}
+
+variable "worker_acceptable_latency_seconds" {
+  description = "How long a message may wait in the queue before being processed, in seconds. With worker_avg_processing_seconds it sets the backlog-per-task target: acceptable latency / processing time."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.worker_acceptable_latency_seconds >= 1 && var.worker_acceptable_latency_seconds <= 43200
+    error_message = "worker_acceptable_latency_seconds must be between 1 and 43200 (12 hours)."
+  }
+}
+
+variable "worker_avg_processing_seconds" {
+  description = "Average time one worker task needs per message, in seconds (wall time of a batch divided by the messages it processed; with WORKER_CONCURRENCY > 1 this is below the latency of a single message)."
+  type        = number
+  default     = 0.1
+  nullable    = false
+
+  validation {
+    condition     = var.worker_avg_processing_seconds > 0 && var.worker_avg_processing_seconds <= 3600
+    error_message = "worker_avg_processing_seconds must be greater than 0 and at most 3600."
+  }
+
+  validation {
+    condition     = var.worker_avg_processing_seconds <= var.worker_acceptable_latency_seconds
+    error_message = "worker_avg_processing_seconds cannot exceed worker_acceptable_latency_seconds (the backlog-per-task target would be below 1 message)."
+  }
+}
+
+variable "worker_scale_in_cooldown_seconds" {
+  description = "Cooldown after a worker scale-in, in seconds."
+  type        = number
+  default     = 300
+  nullable    = false
+
+  validation {
+    condition     = var.worker_scale_in_cooldown_seconds >= 0 && var.worker_scale_in_cooldown_seconds <= 3600 && floor(var.worker_scale_in_cooldown_seconds) == var.worker_scale_in_cooldown_seconds
+    error_message = "worker_scale_in_cooldown_seconds must be a whole number between 0 and 3600."
+  }
+}
+
+variable "worker_scale_out_cooldown_seconds" {
+  description = "Cooldown after a worker scale-out, in seconds."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.worker_scale_out_cooldown_seconds >= 0 && var.worker_scale_out_cooldown_seconds <= 3600 && floor(var.worker_scale_out_cooldown_seconds) == var.worker_scale_out_cooldown_seconds
+    error_message = "worker_scale_out_cooldown_seconds must be a whole number between 0 and 3600."
+  }
+}
+
+################################################################################
+# Messaging and data
+################################################################################
+
+variable "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the main queues (seconds); must exceed the worst-case processing time of one message."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.queue_visibility_timeout_seconds >= 0 && var.queue_visibility_timeout_seconds <= 43200 && floor(var.queue_visibility_timeout_seconds) == var.queue_visibility_timeout_seconds
+    error_message = "queue_visibility_timeout_seconds must be a whole number between 0 and 43200."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives of a message before SQS moves it to its DLQ."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be a whole number between 1 and 1000."
+  }
+}
+
+variable "table_deletion_protection" {
+  description = "Deletion protection of the DynamoDB orders table (keep true in production)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+################################################################################
+# Encryption, logs, registry
+################################################################################
+
+variable "kms_deletion_window_days" {
+  description = "Waiting period (7-30 days) before a KMS key scheduled for deletion is deleted."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.kms_deletion_window_days >= 7 && var.kms_deletion_window_days <= 30 && floor(var.kms_deletion_window_days) == var.kms_deletion_window_days
+    error_message = "kms_deletion_window_days must be a whole number between 7 and 30."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the container log groups in days (a CloudWatch Logs retention value; 365 or more keeps a year of history)."
+  type        = number
+  default     = 365
+  nullable    = false
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch Logs retention value: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653."
+  }
+}
+
+variable "ecr_max_image_count" {
+  description = "ECR lifecycle policy: images kept per repository (older ones expire). Keep enough for rollbacks."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.ecr_max_image_count >= 5 && var.ecr_max_image_count <= 1000 && floor(var.ecr_max_image_count) == var.ecr_max_image_count
+    error_message = "ecr_max_image_count must be a whole number between 5 and 1000."
+  }
+}
+
+################################################################################
+# Alarms
+################################################################################
+
+variable "alarm_email" {
+  description = "Optional e-mail address subscribed to the ops alarm topic (confirm the subscription e-mail). Other subscribers (chat, paging) can be added to the topic outside this stack."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be null or a valid e-mail address (name@domain.tld)."
+  }
+}
+
+variable "queue_oldest_message_age_alarm_seconds" {
+  description = "Alarm when the oldest message of a main queue is older than this many seconds."
+  type        = number
+  default     = 600
+  nullable    = false
+
+  validation {
+    condition     = var.queue_oldest_message_age_alarm_seconds >= 60 && var.queue_oldest_message_age_alarm_seconds <= 1209600
+    error_message = "queue_oldest_message_age_alarm_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "api_5xx_rate_alarm_percent" {
+  description = "Alarm when more than this percentage of API requests get a 5xx from the tasks (5 consecutive minutes)."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.api_5xx_rate_alarm_percent > 0 && var.api_5xx_rate_alarm_percent <= 100
+    error_message = "api_5xx_rate_alarm_percent must be greater than 0 and at most 100."
+  }
+}

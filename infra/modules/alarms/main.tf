@@ -1,0 +1,243 @@
+locals {
+  topic_name = "${var.name_prefix}-ops-alarms"
+  topic_arn  = aws_sns_topic.ops.arn
+  actions    = [local.topic_arn]
+
+  alarm_arn_pattern = "arn:${var.partition}:cloudwatch:${var.region}:${var.account_id}:alarm:${var.name_prefix}-*"
+
+  topic_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "OwnerAccountManagement"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${var.partition}:iam::${var.account_id}:root" }
+        Action = [
+          "SNS:GetTopicAttributes",
+          "SNS:SetTopicAttributes",
+          "SNS:Subscribe",
+          "SNS:ListSubscriptionsByTopic",
+          "SNS:AddPermission",
+          "SNS:RemovePermission",
+          "SNS:DeleteTopic",
+        ]
+        Resource = local.topic_arn
+      },
+      {
+        Sid       = "CloudWatchAlarmsOfThisAccount"
+        Effect    = "Allow"
+        Principal = { Service = "cloudwatch.amazonaws.com" }
+        Action    = "SNS:Publish"
+        Resource  = local.topic_arn
+        Condition = {
+          ArnLike      = { "aws:SourceArn" = local.alarm_arn_pattern }
+          StringEquals = { "aws:SourceAccount" = var.account_id }
+        }
+      },
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "SNS:Publish"
+        Resource  = local.topic_arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+}
+
+resource "aws_sns_topic" "ops" {
+  name              = local.topic_name
+  kms_master_key_id = var.kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_sns_topic_policy" "ops" {
+  arn    = aws_sns_topic.ops.arn
+  policy = local.topic_policy
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count = var.alarm_email == null ? 0 : 1
+
+  topic_arn = aws_sns_topic.ops.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+################################################################################
+# Queues
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
+  for_each = var.queues
+
+  alarm_name          = "${var.name_prefix}-${each.key}-dlq-not-empty"
+  alarm_description   = "Messages are waiting in the ${each.key} dead-letter queue ${each.value.dlq_name}: inspect them with `sqs-worker dlq peek`, fix the cause, then `sqs-worker dlq redrive`."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value.dlq_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
+  for_each = var.queues
+
+  alarm_name          = "${var.name_prefix}-${each.key}-oldest-message-age"
+  alarm_description   = "The oldest message of ${each.value.queue_name} is older than ${var.queue_oldest_message_age_threshold_seconds} s: the ${each.key} workers are stuck, failing or too few."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value.queue_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.queue_oldest_message_age_threshold_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+################################################################################
+# API behind the ALB
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
+  alarm_name          = "${var.name_prefix}-api-5xx-rate"
+  alarm_description   = "More than ${var.api_5xx_rate_threshold_percent}% of API requests answered 5xx by the tasks."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_5xx_rate_threshold_percent
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "m1"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "HTTPCode_Target_5XX_Count"
+      period      = 60
+      stat        = "Sum"
+      dimensions = {
+        LoadBalancer = var.load_balancer_arn_suffix
+        TargetGroup  = var.target_group_arn_suffix
+      }
+    }
+  }
+
+  metric_query {
+    id          = "m2"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/ApplicationELB"
+      metric_name = "RequestCount"
+      period      = 60
+      stat        = "Sum"
+      dimensions = {
+        LoadBalancer = var.load_balancer_arn_suffix
+        TargetGroup  = var.target_group_arn_suffix
+      }
+    }
+  }
+
+  metric_query {
+    id = "e1"
+    # No 5xx datapoint means 0 errors; no request means no rate (missing -> OK).
+    expression  = "IF(m2 > 0, 100 * FILL(m1, 0) / m2, 0)"
+    label       = "API 5xx rate (%)"
+    return_data = true
+  }
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "api_unhealthy_targets" {
+  alarm_name          = "${var.name_prefix}-api-unhealthy-targets"
+  alarm_description   = "At least one API task fails the /health/ready check of the load balancer (SNS or DynamoDB unreachable, or the task is unhealthy)."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "UnHealthyHostCount"
+  dimensions          = { LoadBalancer = var.load_balancer_arn_suffix, TargetGroup = var.target_group_arn_suffix }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+################################################################################
+# ECS services running fewer tasks than desired
+################################################################################
+
+resource "aws_cloudwatch_metric_alarm" "tasks_below_desired" {
+  for_each = var.running_below_desired_services
+
+  alarm_name          = "${var.name_prefix}-${each.key}-tasks-below-desired"
+  alarm_description   = "ECS service ${each.value} runs fewer tasks than desired (crash loop, failed image pull, or no capacity)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "m1"
+    return_data = false
+
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "RunningTaskCount"
+      period      = 60
+      stat        = "Average"
+      dimensions  = { ClusterName = var.cluster_name, ServiceName = each.value }
+    }
+  }
+
+  metric_query {
+    id          = "m2"
+    return_data = false
+
+    metric {
+      namespace   = "ECS/ContainerInsights"
+      metric_name = "DesiredTaskCount"
+      period      = 60
+      stat        = "Average"
+      dimensions  = { ClusterName = var.cluster_name, ServiceName = each.value }
+    }
+  }
+
+  metric_query {
+    id          = "e1"
+    expression  = "m2 - FILL(m1, 0)"
+    label       = "Desired minus running tasks"
+    return_data = true
+  }
+
+  tags = var.tags
+}

@@ -1,0 +1,52 @@
+output "topic_arn" {
+  description = "ARN of the encrypted ops SNS topic that receives every alarm."
+  value       = aws_sns_topic.ops.arn
+}
+
+output "topic_policy" {
+  description = "The ops topic policy JSON."
+  value       = local.topic_policy
+}
+
+output "alarm_names" {
+  description = "Names of every alarm, grouped by kind."
+  value = {
+    dlq_not_empty            = { for k, a in aws_cloudwatch_metric_alarm.dlq_not_empty : k => a.alarm_name }
+    queue_oldest_message_age = { for k, a in aws_cloudwatch_metric_alarm.queue_oldest_message_age : k => a.alarm_name }
+    api_5xx_rate             = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
+    api_unhealthy_targets    = aws_cloudwatch_metric_alarm.api_unhealthy_targets.alarm_name
+    tasks_below_desired      = { for k, a in aws_cloudwatch_metric_alarm.tasks_below_desired : k => a.alarm_name }
+  }
+}
+
+output "alarms" {
+  description = "Every alarm by name: metric or metric-math definition, threshold and actions (for reviews and tests)."
+  value = {
+    for a in concat(
+      values(aws_cloudwatch_metric_alarm.dlq_not_empty),
+      values(aws_cloudwatch_metric_alarm.queue_oldest_message_age),
+      [aws_cloudwatch_metric_alarm.api_5xx_rate, aws_cloudwatch_metric_alarm.api_unhealthy_targets],
+      values(aws_cloudwatch_metric_alarm.tasks_below_desired),
+      ) : a.alarm_name => {
+      namespace           = a.namespace
+      metric_name         = a.metric_name
+      dimensions          = a.dimensions
+      comparison_operator = a.comparison_operator
+      threshold           = a.threshold
+      alarm_actions       = a.alarm_actions
+      ok_actions          = a.ok_actions
+      expressions         = [for q in a.metric_query : q.expression if q.expression != null && q.expression != ""]
+      metrics = { for q in a.metric_query : q.id => {
+        namespace   = q.metric[0].namespace
+        metric_name = q.metric[0].metric_name
+        stat        = q.metric[0].stat
+        dimensions  = q.metric[0].dimensions
+      } if length(q.metric) > 0 }
+    }
+  }
+}
+
+output "topic_kms_key_id" {
+  description = "KMS key of the ops topic."
+  value       = aws_sns_topic.ops.kms_master_key_id
+}

@@ -1,0 +1,147 @@
+variable "name_prefix" {
+  description = "Prefix of the ops topic and alarm names."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$", var.name_prefix))
+    error_message = "name_prefix must be 1-40 lowercase letters, digits or hyphens, starting and ending with a letter or digit."
+  }
+}
+
+variable "account_id" {
+  description = "12-digit id of the account (topic policy conditions)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[0-9]{12}$", var.account_id))
+    error_message = "account_id must be a 12-digit AWS account id."
+  }
+}
+
+variable "region" {
+  description = "AWS Region of the alarms (topic policy conditions)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]+$", var.region))
+    error_message = "region must be an AWS Region name such as us-east-1."
+  }
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+  default     = "aws"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^aws(-[a-z-]+)?$", var.partition))
+    error_message = "partition must be aws, aws-cn, aws-us-gov or another aws-* partition."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "Customer-managed KMS key of the ops topic; its policy must let cloudwatch.amazonaws.com use kms:GenerateDataKey* and kms:Decrypt."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "alarm_email" {
+  description = "Optional e-mail address subscribed to the ops topic (the recipient must confirm the subscription)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.alarm_email == null || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be null or a valid e-mail address."
+  }
+}
+
+variable "queues" {
+  description = "Map of queue role => names of its main queue and dead-letter queue (QueueName dimensions)."
+  type = map(object({
+    queue_name = string
+    dlq_name   = string
+  }))
+  nullable = false
+
+  validation {
+    condition     = length(var.queues) > 0
+    error_message = "queues must contain at least one queue role."
+  }
+}
+
+variable "queue_oldest_message_age_threshold_seconds" {
+  description = "Alarm when the oldest message of a main queue has waited longer than this (ApproximateAgeOfOldestMessage)."
+  type        = number
+  default     = 600
+  nullable    = false
+
+  validation {
+    condition     = var.queue_oldest_message_age_threshold_seconds >= 60 && var.queue_oldest_message_age_threshold_seconds <= 1209600
+    error_message = "queue_oldest_message_age_threshold_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "load_balancer_arn_suffix" {
+  description = "ARN suffix of the API load balancer (LoadBalancer dimension, app/<name>/<id>)."
+  type        = string
+  nullable    = false
+}
+
+variable "target_group_arn_suffix" {
+  description = "ARN suffix of the API target group (TargetGroup dimension, targetgroup/<name>/<id>)."
+  type        = string
+  nullable    = false
+}
+
+variable "api_5xx_rate_threshold_percent" {
+  description = "Alarm when target 5xx responses exceed this percentage of requests (HTTPCode_Target_5XX_Count / RequestCount)."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.api_5xx_rate_threshold_percent > 0 && var.api_5xx_rate_threshold_percent <= 100
+    error_message = "api_5xx_rate_threshold_percent must be greater than 0 and at most 100."
+  }
+}
+
+variable "cluster_name" {
+  description = "ECS cluster name (ClusterName dimension of Container Insights)."
+  type        = string
+  nullable    = false
+}
+
+variable "running_below_desired_services" {
+  description = "Map of label => ECS service name whose RunningTaskCount is compared with DesiredTaskCount (Container Insights)."
+  type        = map(string)
+  nullable    = false
+}
+
+variable "evaluation_periods" {
+  description = "Number of 1-minute periods a condition must hold before an alarm fires (DLQ alarms fire on the first datapoint)."
+  type        = number
+  default     = 5
+  nullable    = false
+
+  validation {
+    condition     = var.evaluation_periods >= 1 && var.evaluation_periods <= 60 && floor(var.evaluation_periods) == var.evaluation_periods
+    error_message = "evaluation_periods must be a whole number between 1 and 60."
+  }
+}
+
+variable "tags" {
+  description = "Tags for the topic and the alarms."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

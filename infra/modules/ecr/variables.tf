@@ -1,0 +1,59 @@
+variable "name" {
+  description = "Repository name (e.g. \"ecomexpress/order-api\"): lowercase letters, digits and . _ - / separators, 2-256 characters."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = length(var.name) >= 2 && length(var.name) <= 256 && can(regex("^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$", var.name))
+    error_message = "name must be 2-256 characters: lowercase alphanumeric components separated by '.', '_', '-' or '/' (ECR repository naming rules)."
+  }
+}
+
+variable "kms_key_arn" {
+  description = "ARN of the customer-managed KMS key that encrypts the images (encryption_type KMS). ECR creates its own grant on the key when the repository is created, so image pulls need no KMS permission on the pulling role."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "max_image_count" {
+  description = "Lifecycle policy: keep at most this many images (tagged or not, newest by push time); older ones expire. Keep it above the number of tags a rollback may need."
+  type        = number
+  default     = 30
+  nullable    = false
+
+  validation {
+    condition     = var.max_image_count >= 1 && var.max_image_count <= 1000 && floor(var.max_image_count) == var.max_image_count
+    error_message = "max_image_count must be a whole number between 1 and 1000."
+  }
+}
+
+variable "untagged_expiry_days" {
+  description = "Lifecycle policy: untagged images (e.g. layers of interrupted pushes) expire this many days after push."
+  type        = number
+  default     = 7
+  nullable    = false
+
+  validation {
+    condition     = var.untagged_expiry_days >= 1 && var.untagged_expiry_days <= 3650 && floor(var.untagged_expiry_days) == var.untagged_expiry_days
+    error_message = "untagged_expiry_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "force_delete" {
+  description = "Allow `terraform destroy` to delete the repository while it still holds images. Keep false in production."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "tags" {
+  description = "Tags for the repository."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}

@@ -1,0 +1,286 @@
+locals {
+  # "" for standard resources, ".fifo" for FIFO ones (SNS and SQS require the suffix).
+  suffix = var.fifo ? ".fifo" : ""
+
+  topic_name = "${var.name_prefix}-pedidos-eventos${local.suffix}"
+  table_name = "${var.name_prefix}-pedidos"
+
+  roles = toset(keys(var.event_types_by_queue))
+
+  queue_names = { for role in local.roles : role => "${var.name_prefix}-${role}${local.suffix}" }
+  dlq_names   = { for role in local.roles : role => "${var.name_prefix}-${role}-dlq${local.suffix}" }
+
+  use_cmk = var.kms_key_arn != null
+
+  # Filter policies are applied to message attributes (filter_policy_scope =
+  # MessageAttributes): the API publishes eventType (String) and total (Number).
+  queue_filter_policies = {
+    for role, types in var.event_types_by_queue : role => jsonencode({ eventType = types })
+  }
+  high_value_filter_policy = jsonencode({
+    eventType = ["PedidoCreado"]
+    total     = [{ numeric = [">=", var.high_value_threshold] }]
+  })
+
+  # Partition and account id are read from the topic ARN
+  # (arn:<partition>:sns:<region>:<account>:<name>), so no STS call is needed.
+  topic_arn_parts  = split(":", aws_sns_topic.this.arn)
+  account_root_arn = "arn:${local.topic_arn_parts[1]}:iam::${local.topic_arn_parts[4]}:root"
+  restrict_publish = length(var.topic_publisher_arns) > 0
+  topic_owner_actions = [
+    "SNS:GetTopicAttributes",
+    "SNS:SetTopicAttributes",
+    "SNS:AddPermission",
+    "SNS:RemovePermission",
+    "SNS:DeleteTopic",
+    "SNS:Subscribe",
+    "SNS:ListSubscriptionsByTopic",
+  ]
+
+  deny_insecure_topic_publish = {
+    Sid       = "DenyInsecureTransport"
+    Effect    = "Deny"
+    Principal = "*"
+    Action    = "SNS:Publish"
+    Resource  = aws_sns_topic.this.arn
+    Condition = { Bool = { "aws:SecureTransport" = "false" } }
+  }
+
+  # Only used when topic_publisher_arns is non-empty.
+  publisher_statements = [
+    {
+      Sid       = "AllowPublishers"
+      Effect    = "Allow"
+      Principal = { AWS = var.topic_publisher_arns }
+      Action    = "SNS:Publish"
+      Resource  = aws_sns_topic.this.arn
+    },
+    {
+      # Explicit deny so identity policies in the account cannot grant
+      # publish rights to anybody else.
+      Sid       = "DenyOtherPublishers"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "SNS:Publish"
+      Resource  = aws_sns_topic.this.arn
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = var.topic_publisher_arns } }
+    },
+  ]
+
+  topic_policy = jsonencode({
+    Version = "2012-10-17"
+    Id      = "${local.topic_name}-policy"
+    Statement = concat(
+      [{
+        # Same rights as the default SNS topic policy: the owning account
+        # manages the topic; it may also publish unless publishers are pinned.
+        Sid       = "OwnerAccountManagement"
+        Effect    = "Allow"
+        Principal = { AWS = local.account_root_arn }
+        Action    = local.restrict_publish ? tolist(local.topic_owner_actions) : tolist(concat(local.topic_owner_actions, ["SNS:Publish"]))
+        Resource  = aws_sns_topic.this.arn
+      }],
+      # Filtered with a for expression: a conditional would need equal tuple types.
+      [for statement in local.publisher_statements : statement if local.restrict_publish],
+      [local.deny_insecure_topic_publish],
+    )
+  })
+
+  queue_policies = {
+    for role in local.roles : role => jsonencode({
+      Version = "2012-10-17"
+      Id      = "${local.queue_names[role]}-policy"
+      Statement = [
+        {
+          Sid       = "AllowTopicSendMessage"
+          Effect    = "Allow"
+          Principal = { Service = "sns.amazonaws.com" }
+          Action    = "sqs:SendMessage"
+          Resource  = aws_sqs_queue.this[role].arn
+          Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this.arn } }
+        },
+        {
+          Sid       = "DenyInsecureTransport"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = "sqs:*"
+          Resource  = aws_sqs_queue.this[role].arn
+          Condition = { Bool = { "aws:SecureTransport" = "false" } }
+        },
+      ]
+    })
+  }
+
+  dlq_policies = {
+    for role in local.roles : role => jsonencode({
+      Version = "2012-10-17"
+      Id      = "${local.dlq_names[role]}-policy"
+      Statement = [
+        {
+          Sid       = "DenyInsecureTransport"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = "sqs:*"
+          Resource  = aws_sqs_queue.dlq[role].arn
+          Condition = { Bool = { "aws:SecureTransport" = "false" } }
+        },
+      ]
+    })
+  }
+}
+
+################################################################################
+# SNS topic
+################################################################################
+
+resource "aws_sns_topic" "this" {
+  name = local.topic_name
+
+  fifo_topic = var.fifo
+  # The API sets MessageDeduplicationId itself, so content-based dedup stays off.
+  content_based_deduplication = var.fifo ? false : null
+
+  kms_master_key_id = local.use_cmk ? var.kms_key_arn : "alias/aws/sns"
+
+  tags = var.tags
+}
+
+resource "aws_sns_topic_policy" "this" {
+  arn    = aws_sns_topic.this.arn
+  policy = local.topic_policy
+}
+
+################################################################################
+# SQS: one dead-letter queue and one main queue per role
+################################################################################
+
+resource "aws_sqs_queue" "dlq" {
+  for_each = local.roles
+
+  name                        = local.dlq_names[each.key]
+  fifo_queue                  = var.fifo
+  content_based_deduplication = var.fifo ? false : null
+
+  message_retention_seconds  = var.dlq_message_retention_seconds
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+
+  # SSE-SQS unless a customer-managed key is given (the two are exclusive).
+  sqs_managed_sse_enabled           = local.use_cmk ? null : true
+  kms_master_key_id                 = local.use_cmk ? var.kms_key_arn : null
+  kms_data_key_reuse_period_seconds = local.use_cmk ? var.kms_data_key_reuse_period_seconds : null
+
+  tags = merge(var.tags, { "queue-role" = each.key, "queue-kind" = "dlq" })
+}
+
+resource "aws_sqs_queue" "this" {
+  for_each = local.roles
+
+  name                        = local.queue_names[each.key]
+  fifo_queue                  = var.fifo
+  content_based_deduplication = var.fifo ? false : null
+
+  message_retention_seconds  = var.message_retention_seconds
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  sqs_managed_sse_enabled           = local.use_cmk ? null : true
+  kms_master_key_id                 = local.use_cmk ? var.kms_key_arn : null
+  kms_data_key_reuse_period_seconds = local.use_cmk ? var.kms_data_key_reuse_period_seconds : null
+
+  tags = merge(var.tags, { "queue-role" = each.key, "queue-kind" = "main" })
+}
+
+resource "aws_sqs_queue_policy" "this" {
+  for_each = local.roles
+
+  queue_url = aws_sqs_queue.this[each.key].id
+  policy    = local.queue_policies[each.key]
+}
+
+resource "aws_sqs_queue_policy" "dlq" {
+  for_each = local.roles
+
+  queue_url = aws_sqs_queue.dlq[each.key].id
+  policy    = local.dlq_policies[each.key]
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  for_each = var.enable_redrive_allow_policy ? local.roles : toset([])
+
+  queue_url = aws_sqs_queue.dlq[each.key].id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.this[each.key].arn]
+  })
+}
+
+################################################################################
+# Subscriptions
+################################################################################
+
+resource "aws_sns_topic_subscription" "queue" {
+  for_each = local.roles
+
+  topic_arn            = aws_sns_topic.this.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.this[each.key].arn
+  raw_message_delivery = true
+  filter_policy        = local.queue_filter_policies[each.key]
+  filter_policy_scope  = "MessageAttributes"
+
+  # SNS can only deliver once the queue policy lets it send.
+  depends_on = [aws_sqs_queue_policy.this]
+}
+
+resource "aws_sns_topic_subscription" "high_value_email" {
+  count = var.high_value_alert_email == null ? 0 : 1
+
+  topic_arn           = aws_sns_topic.this.arn
+  protocol            = "email"
+  endpoint            = var.high_value_alert_email
+  filter_policy       = local.high_value_filter_policy
+  filter_policy_scope = "MessageAttributes"
+}
+
+################################################################################
+# DynamoDB: order state
+################################################################################
+
+resource "aws_dynamodb_table" "pedidos" {
+  name         = local.table_name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pedidoId"
+
+  attribute {
+    name = "pedidoId"
+    type = "S"
+  }
+
+  ttl {
+    enabled        = var.table_ttl_enabled
+    attribute_name = var.table_ttl_enabled ? "expiresAt" : ""
+  }
+
+  point_in_time_recovery {
+    enabled = var.table_point_in_time_recovery
+  }
+
+  # Without this block DynamoDB encrypts with the AWS owned key (always on).
+  dynamic "server_side_encryption" {
+    for_each = local.use_cmk ? [var.kms_key_arn] : []
+    content {
+      enabled     = true
+      kms_key_arn = server_side_encryption.value
+    }
+  }
+
+  deletion_protection_enabled = var.table_deletion_protection
+
+  tags = var.tags
+}

@@ -1,0 +1,49 @@
+output "topic_arn" {
+  description = "ARN of the order-events SNS topic (the API publishes PedidoCreado / PedidoCancelado here)."
+  value       = aws_sns_topic.this.arn
+}
+
+output "topic_name" {
+  description = "Name of the order-events SNS topic (ends in .fifo when fifo = true)."
+  value       = aws_sns_topic.this.name
+}
+
+output "queue_urls" {
+  description = "Map of queue role (procesamiento, logistica) => main SQS queue URL, for the sqs-worker of that role."
+  value       = { for role, q in aws_sqs_queue.this : role => q.url }
+}
+
+output "queue_arns" {
+  description = "Map of queue role => main SQS queue ARN."
+  value       = { for role, q in aws_sqs_queue.this : role => q.arn }
+}
+
+output "queue_names" {
+  description = "Map of queue role => main SQS queue name."
+  value       = { for role, q in aws_sqs_queue.this : role => q.name }
+}
+
+output "dlq_urls" {
+  description = "Map of queue role => dead-letter queue URL."
+  value       = { for role, q in aws_sqs_queue.dlq : role => q.url }
+}
+
+output "dlq_arns" {
+  description = "Map of queue role => dead-letter queue ARN."
+  value       = { for role, q in aws_sqs_queue.dlq : role => q.arn }
+}
+
+output "dlq_names" {
+  description = "Map of queue role => dead-letter queue name."
+  value       = { for role, q in aws_sqs_queue.dlq : role => q.name }
+}
+
+output "table_name" {
+  description = "Name of the DynamoDB orders table (hash key pedidoId, TTL attribute expiresAt)."
+  value       = aws_dynamodb_table.pedidos.name
+}
+
+output "table_arn" {
+  description = "ARN of the DynamoDB orders table."
+  value       = aws_dynamodb_table.pedidos.arn
+}

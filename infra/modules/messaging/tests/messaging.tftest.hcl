@@ -1,0 +1,596 @@
+# Offline unit tests: `terraform test` in infra/modules/messaging (after
+# scripts/tf-init.sh infra/modules/messaging). No credentials, no endpoint.
+#
+# The mock provider invents random strings for computed attributes; the ARNs
+# and URLs the JSON policies embed are pinned below and, thanks to
+# override_during = plan, are already known while planning.
+
+mock_provider "aws" {
+  override_during = plan
+
+  mock_resource "aws_sns_topic" {
+    defaults = {
+      arn = "arn:aws:sns:us-east-1:123456789012:mock-topic"
+    }
+  }
+
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:mock-queue"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/mock-queue"
+      id  = "https://sqs.us-east-1.amazonaws.com/123456789012/mock-queue"
+    }
+  }
+
+  mock_resource "aws_dynamodb_table" {
+    defaults = {
+      arn = "arn:aws:dynamodb:us-east-1:123456789012:table/mock-table"
+    }
+  }
+}
+
+run "defaults_names_and_table" {
+  command = plan
+
+  assert {
+    condition     = aws_sns_topic.this.name == "ecomexpress-pedidos-eventos"
+    error_message = "Default topic name should be ecomexpress-pedidos-eventos."
+  }
+
+  assert {
+    condition     = aws_sns_topic.this.fifo_topic == false
+    error_message = "The default topic must be a standard topic."
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue.this["procesamiento"].name == "ecomexpress-procesamiento" &&
+      aws_sqs_queue.this["logistica"].name == "ecomexpress-logistica" &&
+      aws_sqs_queue.dlq["procesamiento"].name == "ecomexpress-procesamiento-dlq" &&
+      aws_sqs_queue.dlq["logistica"].name == "ecomexpress-logistica-dlq"
+    )
+    error_message = "Default queue / DLQ names should be ecomexpress-<role> and ecomexpress-<role>-dlq."
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue.this) == 2 && length(aws_sqs_queue.dlq) == 2 && length(aws_sns_topic_subscription.queue) == 2
+    error_message = "Two queues, two DLQs and two queue subscriptions expected by default."
+  }
+
+  assert {
+    condition = (
+      aws_dynamodb_table.pedidos.name == "ecomexpress-pedidos" &&
+      aws_dynamodb_table.pedidos.billing_mode == "PAY_PER_REQUEST" &&
+      aws_dynamodb_table.pedidos.hash_key == "pedidoId" &&
+      aws_dynamodb_table.pedidos.range_key == null
+    )
+    error_message = "Table must be ecomexpress-pedidos, on-demand, hash key pedidoId and no range key."
+  }
+
+  assert {
+    condition     = [for a in aws_dynamodb_table.pedidos.attribute : "${a.name}:${a.type}"] == ["pedidoId:S"]
+    error_message = "The only key attribute must be pedidoId of type S."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.pedidos.ttl[0].enabled == true && aws_dynamodb_table.pedidos.ttl[0].attribute_name == "expiresAt"
+    error_message = "TTL must be enabled on expiresAt."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.pedidos.point_in_time_recovery[0].enabled == true
+    error_message = "PITR must be on by default."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.pedidos.deletion_protection_enabled == false
+    error_message = "Deletion protection must be off by default."
+  }
+
+  assert {
+    condition     = length(aws_dynamodb_table.pedidos.server_side_encryption) == 0
+    error_message = "Without kms_key_arn the table must use the AWS owned key (no server_side_encryption block)."
+  }
+
+  assert {
+    condition     = output.table_name == "ecomexpress-pedidos" && output.topic_name == "ecomexpress-pedidos-eventos"
+    error_message = "table_name / topic_name outputs are wrong."
+  }
+
+  assert {
+    condition     = keys(output.queue_urls) == ["logistica", "procesamiento"] && keys(output.dlq_arns) == ["logistica", "procesamiento"]
+    error_message = "queue_urls / dlq_arns outputs must be keyed by queue role."
+  }
+
+  assert {
+    condition     = output.queue_names == { logistica = "ecomexpress-logistica", procesamiento = "ecomexpress-procesamiento" }
+    error_message = "queue_names output is wrong."
+  }
+
+  assert {
+    condition     = output.dlq_names == { logistica = "ecomexpress-logistica-dlq", procesamiento = "ecomexpress-procesamiento-dlq" }
+    error_message = "dlq_names output is wrong."
+  }
+}
+
+run "defaults_subscriptions" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for role, s in aws_sns_topic_subscription.queue :
+      jsondecode(s.filter_policy) == { eventType = ["PedidoCreado", "PedidoCancelado"] }
+    ])
+    error_message = "Each queue subscription must filter on eventType PedidoCreado + PedidoCancelado by default."
+  }
+
+  assert {
+    condition     = alltrue([for role, s in aws_sns_topic_subscription.queue : s.raw_message_delivery == true])
+    error_message = "Raw message delivery must be on for every queue subscription."
+  }
+
+  assert {
+    condition     = alltrue([for role, s in aws_sns_topic_subscription.queue : s.filter_policy_scope == "MessageAttributes" && s.protocol == "sqs"])
+    error_message = "Queue subscriptions must be sqs with filter_policy_scope = MessageAttributes."
+  }
+
+  assert {
+    condition     = alltrue([for role, s in aws_sns_topic_subscription.queue : s.endpoint == aws_sqs_queue.this[role].arn && s.topic_arn == aws_sns_topic.this.arn])
+    error_message = "Each subscription must deliver from the topic to its own queue."
+  }
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.high_value_email) == 0
+    error_message = "No e-mail subscription may exist when high_value_alert_email is null."
+  }
+}
+
+run "custom_filter_policies" {
+  command = plan
+
+  variables {
+    event_types_by_queue = {
+      procesamiento = ["PedidoCreado"]
+      logistica     = ["PedidoCancelado"]
+    }
+  }
+
+  assert {
+    condition     = jsondecode(aws_sns_topic_subscription.queue["procesamiento"].filter_policy) == { eventType = ["PedidoCreado"] }
+    error_message = "procesamiento filter policy must only list PedidoCreado."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sns_topic_subscription.queue["logistica"].filter_policy) == { eventType = ["PedidoCancelado"] }
+    error_message = "logistica filter policy must only list PedidoCancelado."
+  }
+}
+
+run "single_role" {
+  command = plan
+
+  variables {
+    event_types_by_queue = { logistica = ["PedidoCreado"] }
+  }
+
+  assert {
+    condition     = keys(aws_sqs_queue.this) == ["logistica"] && keys(aws_sqs_queue.dlq) == ["logistica"]
+    error_message = "Only the roles present in event_types_by_queue get queues."
+  }
+}
+
+run "defaults_redrive_retention_wait" {
+  command = plan
+
+  assert {
+    condition     = alltrue([for role, q in aws_sqs_queue.this : jsondecode(q.redrive_policy).maxReceiveCount == 5])
+    error_message = "Redrive maxReceiveCount must default to 5."
+  }
+
+  assert {
+    condition     = alltrue([for role, q in aws_sqs_queue.this : jsondecode(q.redrive_policy).deadLetterTargetArn == aws_sqs_queue.dlq[role].arn])
+    error_message = "Each queue must redrive to its own DLQ."
+  }
+
+  assert {
+    condition     = alltrue([for role, q in aws_sqs_queue.this : q.message_retention_seconds == 345600 && q.visibility_timeout_seconds == 60])
+    error_message = "Main queues: 4 days retention (345600 s) and 60 s visibility timeout by default."
+  }
+
+  assert {
+    condition     = alltrue([for role, q in aws_sqs_queue.dlq : q.message_retention_seconds == 1209600])
+    error_message = "DLQs: 14 days retention (1209600 s) by default."
+  }
+
+  assert {
+    condition     = alltrue([for role, q in aws_sqs_queue.dlq : q.message_retention_seconds > aws_sqs_queue.this[role].message_retention_seconds])
+    error_message = "DLQ retention must be longer than its source queue's."
+  }
+
+  assert {
+    condition     = alltrue(concat([for q in values(aws_sqs_queue.this) : q.receive_wait_time_seconds == 20], [for q in values(aws_sqs_queue.dlq) : q.receive_wait_time_seconds == 20]))
+    error_message = "Every queue must long-poll 20 s."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_redrive_allow_policy.dlq :
+      jsondecode(p.redrive_allow_policy) == { redrivePermission = "byQueue", sourceQueueArns = [aws_sqs_queue.this[role].arn] }
+    ])
+    error_message = "Each DLQ's redrive allow policy must allow only its source queue (byQueue)."
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue_redrive_allow_policy.dlq) == 2
+    error_message = "Redrive allow policies are on by default."
+  }
+}
+
+run "defaults_encryption" {
+  command = plan
+
+  assert {
+    condition     = alltrue([for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq)) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null])
+    error_message = "Every queue and DLQ must use SSE-SQS when kms_key_arn is null."
+  }
+
+  assert {
+    condition     = aws_sns_topic.this.kms_master_key_id == "alias/aws/sns"
+    error_message = "The topic must be encrypted with alias/aws/sns when kms_key_arn is null."
+  }
+}
+
+run "defaults_policies" {
+  command = plan
+
+  # Main queues: only SNS from this topic may send, and non-TLS is denied.
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_policy.this : length([
+        for s in jsondecode(p.policy).Statement : s
+        if s.Effect == "Allow" && s.Principal == { Service = "sns.amazonaws.com" } && s.Action == "sqs:SendMessage" &&
+        s.Resource == aws_sqs_queue.this[role].arn &&
+        try(s.Condition, null) == { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this.arn } }
+      ]) == 1
+    ])
+    error_message = "Each queue policy must allow sns.amazonaws.com sqs:SendMessage with ArnEquals aws:SourceArn = topic ARN."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_policy.this : length([
+        for s in jsondecode(p.policy).Statement : s
+        if s.Effect == "Deny" && s.Principal == "*" && s.Action == "sqs:*" && try(s.Condition, null) == { Bool = { "aws:SecureTransport" = "false" } }
+      ]) == 1
+    ])
+    error_message = "Each queue policy must deny every action when aws:SecureTransport is false."
+  }
+
+  assert {
+    condition     = alltrue([for role, p in aws_sqs_queue_policy.this : length(jsondecode(p.policy).Statement) == 2])
+    error_message = "Queue policies must contain exactly the SNS allow and the TLS deny."
+  }
+
+  assert {
+    condition     = alltrue([for role, p in aws_sqs_queue_policy.this : p.queue_url == aws_sqs_queue.this[role].id])
+    error_message = "Each queue policy must be attached to its queue."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_policy.dlq :
+      jsondecode(p.policy).Statement[0].Effect == "Deny" && jsondecode(p.policy).Statement[0].Condition == { Bool = { "aws:SecureTransport" = "false" } }
+    ])
+    error_message = "DLQ policies must deny non-TLS access."
+  }
+
+  # Topic: owner account manages and publishes; non-TLS publish denied.
+  assert {
+    condition     = jsondecode(aws_sns_topic_policy.this.policy).Statement[0].Principal == { AWS = "arn:aws:iam::123456789012:root" }
+    error_message = "The owner statement must name the topic's own account root."
+  }
+
+  assert {
+    condition     = contains(jsondecode(aws_sns_topic_policy.this.policy).Statement[0].Action, "SNS:Publish")
+    error_message = "Without topic_publisher_arns the owning account keeps SNS:Publish (default policy)."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_sns_topic_policy.this.policy).Statement : s
+      if s.Effect == "Deny" && s.Action == "SNS:Publish" && try(s.Condition.Bool["aws:SecureTransport"], null) == "false"
+    ]) == 1
+    error_message = "The topic policy must deny publishing without TLS."
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_sns_topic_policy.this.policy).Statement) == 2
+    error_message = "Without topic_publisher_arns the topic policy has only the owner and TLS statements."
+  }
+}
+
+run "restricted_publishers" {
+  command = plan
+
+  variables {
+    topic_publisher_arns = ["arn:aws:iam::123456789012:role/order-api"]
+  }
+
+  assert {
+    condition     = !contains(jsondecode(aws_sns_topic_policy.this.policy).Statement[0].Action, "SNS:Publish")
+    error_message = "With topic_publisher_arns the owner statement must not grant SNS:Publish."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_sns_topic_policy.this.policy).Statement : s
+      if s.Effect == "Allow" && s.Action == "SNS:Publish" && s.Principal == { AWS = ["arn:aws:iam::123456789012:role/order-api"] }
+    ]) == 1
+    error_message = "The listed publishers must be allowed to SNS:Publish."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_sns_topic_policy.this.policy).Statement : s
+      if s.Effect == "Deny" && s.Action == "SNS:Publish" && try(s.Condition.ArnNotEquals["aws:PrincipalArn"], null) == ["arn:aws:iam::123456789012:role/order-api"]
+    ]) == 1
+    error_message = "Everybody except the listed publishers must be denied SNS:Publish."
+  }
+
+  assert {
+    condition = length([
+      for s in jsondecode(aws_sns_topic_policy.this.policy).Statement : s
+      if s.Effect == "Deny" && try(s.Condition.Bool["aws:SecureTransport"], null) == "false"
+    ]) == 1
+    error_message = "The TLS deny must stay when publishers are pinned."
+  }
+}
+
+run "fifo_variant" {
+  command = plan
+
+  variables {
+    fifo = true
+  }
+
+  assert {
+    condition     = aws_sns_topic.this.name == "ecomexpress-pedidos-eventos.fifo" && aws_sns_topic.this.fifo_topic == true
+    error_message = "FIFO topic must be named ecomexpress-pedidos-eventos.fifo with fifo_topic = true."
+  }
+
+  assert {
+    condition     = aws_sns_topic.this.content_based_deduplication == false
+    error_message = "Content-based deduplication must be off on the FIFO topic (the API sets MessageDeduplicationId)."
+  }
+
+  assert {
+    condition = alltrue([
+      for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq)) :
+      endswith(q.name, ".fifo") && q.fifo_queue == true && q.content_based_deduplication == false
+    ])
+    error_message = "Every queue and DLQ must be FIFO, end in .fifo and have content-based dedup off."
+  }
+
+  assert {
+    condition     = aws_sqs_queue.this["procesamiento"].name == "ecomexpress-procesamiento.fifo" && aws_sqs_queue.dlq["logistica"].name == "ecomexpress-logistica-dlq.fifo"
+    error_message = "FIFO names must be <prefix>-<role>.fifo and <prefix>-<role>-dlq.fifo."
+  }
+
+  assert {
+    condition     = alltrue([for s in values(aws_sns_topic_subscription.queue) : s.raw_message_delivery == true])
+    error_message = "Raw delivery must stay on in the FIFO variant."
+  }
+}
+
+run "high_value_email" {
+  command = plan
+
+  variables {
+    high_value_alert_email = "alertas@ecomexpress.example"
+    high_value_threshold   = 2500000
+  }
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.high_value_email) == 1
+    error_message = "An e-mail subscription must exist when high_value_alert_email is set."
+  }
+
+  assert {
+    condition = (
+      aws_sns_topic_subscription.high_value_email[0].protocol == "email" &&
+      aws_sns_topic_subscription.high_value_email[0].endpoint == "alertas@ecomexpress.example" &&
+      aws_sns_topic_subscription.high_value_email[0].filter_policy_scope == "MessageAttributes"
+    )
+    error_message = "The alert subscription must be an email subscription to the given address, filtering on message attributes."
+  }
+
+  assert {
+    condition = jsondecode(aws_sns_topic_subscription.high_value_email[0].filter_policy) == {
+      eventType = ["PedidoCreado"]
+      total     = [{ numeric = [">=", 2500000] }]
+    }
+    error_message = "The alert filter must be PedidoCreado with total >= threshold."
+  }
+}
+
+run "customer_managed_key" {
+  command = plan
+
+  variables {
+    kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  assert {
+    condition = alltrue([
+      for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq)) :
+      q.kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" &&
+      q.kms_data_key_reuse_period_seconds == 300
+    ])
+    error_message = "With kms_key_arn every queue must use that key (reuse period 300 s)."
+  }
+
+  assert {
+    condition     = aws_sns_topic.this.kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    error_message = "With kms_key_arn the topic must use that key."
+  }
+
+  assert {
+    condition = (
+      length(aws_dynamodb_table.pedidos.server_side_encryption) == 1 &&
+      aws_dynamodb_table.pedidos.server_side_encryption[0].enabled == true &&
+      aws_dynamodb_table.pedidos.server_side_encryption[0].kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    )
+    error_message = "With kms_key_arn the table must use that key."
+  }
+}
+
+run "local_emulator_toggles" {
+  command = plan
+
+  variables {
+    enable_redrive_allow_policy  = false
+    table_point_in_time_recovery = false
+    table_deletion_protection    = true
+    max_receive_count            = 3
+  }
+
+  assert {
+    condition     = length(aws_sqs_queue_redrive_allow_policy.dlq) == 0
+    error_message = "enable_redrive_allow_policy = false must drop the redrive allow policies."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.pedidos.point_in_time_recovery[0].enabled == false && aws_dynamodb_table.pedidos.deletion_protection_enabled == true
+    error_message = "PITR and deletion protection must follow their variables."
+  }
+
+  assert {
+    condition     = alltrue([for q in values(aws_sqs_queue.this) : jsondecode(q.redrive_policy).maxReceiveCount == 3])
+    error_message = "maxReceiveCount must follow max_receive_count."
+  }
+}
+
+################################################################################
+# Invalid inputs
+################################################################################
+
+run "invalid_name_prefix_uppercase" {
+  command = plan
+  variables {
+    name_prefix = "EcomExpress"
+  }
+  expect_failures = [var.name_prefix]
+}
+
+run "invalid_name_prefix_too_long" {
+  command = plan
+  variables {
+    name_prefix = "a234567890123456789012345678901234567890x"
+  }
+  expect_failures = [var.name_prefix]
+}
+
+run "invalid_name_prefix_trailing_hyphen" {
+  command = plan
+  variables {
+    name_prefix = "ecomexpress-"
+  }
+  expect_failures = [var.name_prefix]
+}
+
+run "invalid_max_receive_count_zero" {
+  command = plan
+  variables {
+    max_receive_count = 0
+  }
+  expect_failures = [var.max_receive_count]
+}
+
+run "invalid_event_type" {
+  command = plan
+  variables {
+    event_types_by_queue = {
+      procesamiento = ["PedidoCreado", "PedidoEnviado"]
+      logistica     = ["PedidoCreado"]
+    }
+  }
+  expect_failures = [var.event_types_by_queue]
+}
+
+run "invalid_queue_role" {
+  command = plan
+  variables {
+    event_types_by_queue = {
+      facturacion = ["PedidoCreado"]
+    }
+  }
+  expect_failures = [var.event_types_by_queue]
+}
+
+run "invalid_empty_event_list" {
+  command = plan
+  variables {
+    event_types_by_queue = {
+      procesamiento = []
+    }
+  }
+  expect_failures = [var.event_types_by_queue]
+}
+
+run "invalid_dlq_retention_not_longer" {
+  command = plan
+  variables {
+    message_retention_seconds     = 1209600
+    dlq_message_retention_seconds = 1209600
+  }
+  expect_failures = [var.dlq_message_retention_seconds]
+}
+
+run "invalid_visibility_timeout" {
+  command = plan
+  variables {
+    visibility_timeout_seconds = 43201
+  }
+  expect_failures = [var.visibility_timeout_seconds]
+}
+
+run "invalid_receive_wait_time" {
+  command = plan
+  variables {
+    receive_wait_time_seconds = 21
+  }
+  expect_failures = [var.receive_wait_time_seconds]
+}
+
+run "invalid_kms_key_arn" {
+  command = plan
+  variables {
+    kms_key_arn = "alias/my-key"
+  }
+  expect_failures = [var.kms_key_arn]
+}
+
+run "invalid_publisher_arn" {
+  command = plan
+  variables {
+    topic_publisher_arns = ["order-api"]
+  }
+  expect_failures = [var.topic_publisher_arns]
+}
+
+run "invalid_email_with_fifo" {
+  command = plan
+  variables {
+    fifo                   = true
+    high_value_alert_email = "alertas@ecomexpress.example"
+  }
+  expect_failures = [var.high_value_alert_email]
+}
+
+run "invalid_threshold" {
+  command = plan
+  variables {
+    high_value_threshold = 0
+  }
+  expect_failures = [var.high_value_threshold]
+}

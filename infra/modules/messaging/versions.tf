@@ -1,0 +1,11 @@
+terraform {
+  # Cross-variable references inside `validation` blocks need Terraform >= 1.9.
+  required_version = ">= 1.9.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.80, < 6.0"
+    }
+  }
+}

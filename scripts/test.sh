@@ -3,7 +3,9 @@
 #
 # Usage: scripts/test.sh [all|lint|tf]
 #   all   (default) cargo fmt --check, terraform fmt -check, terraform validate,
-#         cargo test, cargo clippy -D warnings, terraform test.
+#         cargo test (unit, integration and the fault suite), schemathesis,
+#         cargo clippy -D warnings, terraform test, hadolint + checkov
+#         (Dockerfiles, infra), and the release build the images make.
 #         Needs the local stack: if it is not up, it is started (in the
 #         background, while the tests compile) and stopped again at exit.
 #         A stack that was already up is left running.
@@ -106,6 +108,12 @@ tf_tests_need_stack() {
   return 1
 }
 
+# checkov over the Terraform (the lint venv is set up by scripts/lint-containers.sh).
+checkov_infra() {
+  "$ROOT/.local/lint-venv/bin/checkov" -d infra --skip-path infra/local --framework terraform \
+    --skip-download --quiet --compact
+}
+
 shellcheck_all() {
   if command -v shellcheck >/dev/null 2>&1; then
     shellcheck scripts/*.sh .ci/run
@@ -205,9 +213,13 @@ all)
   step "cargo test --workspace --locked --no-run" cargo test --workspace --locked --no-run
   step "local stack ready" stack_wait
   step "cargo test --workspace --locked" cargo test --workspace --locked
+  step "schemathesis against order-api's /openapi.json" bash scripts/schemathesis.sh
   step "cargo clippy --workspace --all-targets --locked -- -D warnings" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
   step "terraform test: ${TF_TEST_DIRS[*]:-none}" tf_test_all
+  step "hadolint + checkov: Dockerfiles and Beanstalk templates" bash scripts/lint-containers.sh
+  step "checkov: infra (the LocalStack root excluded)" checkov_infra
+  step "release binaries as the images build them: --version, healthcheck" bash scripts/release-check.sh
   ;;
 lint)
   step "cargo fmt --all --check" cargo fmt --all --check

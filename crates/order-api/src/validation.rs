@@ -100,14 +100,16 @@ fn uuid(value: &Value) -> Result<Uuid, String> {
     }
 }
 
+/// Money travels as a decimal string ("10.50"), never as a JSON number: a
+/// number would pass through a float in most clients and parsers.
 fn amount(value: &Value) -> Result<Amount, String> {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        // Accepted for convenience; parsed from its literal text, never as a float sum.
-        Value::Number(n) => n.to_string(),
-        _ => return Err("must be a decimal string such as \"10.50\"".into()),
-    };
-    Amount::parse(&text).map_err(|ValueError(e)| e)
+    match value {
+        Value::String(text) => Amount::parse(text).map_err(|ValueError(e)| e),
+        Value::Number(_) => {
+            Err("must be a decimal string such as \"10.50\", not a JSON number".into())
+        }
+        _ => Err("must be a decimal string such as \"10.50\"".into()),
+    }
 }
 
 fn quantity(value: &Value) -> Result<Quantity, String> {

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
@@ -82,6 +83,9 @@ async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         .region(Region::new(settings.region.clone()))
         .timeout_config(timeouts(settings, settings.attempt_timeout))
         .retry_config(RetryConfig::standard().with_max_attempts(settings.max_attempts))
+        // Every operation already has attempt and operation timeouts, which
+        // catch a stalled response too; the extra per-request monitor only costs CPU.
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
 }

@@ -39,6 +39,9 @@ pub struct Settings {
     pub liveness_stall: Duration,
     /// Optional expiry of order items (`ORDER_TTL_DAYS`; unset = keep forever).
     pub order_ttl: Option<chrono::Duration>,
+    /// Runtime threads (`WORKER_THREADS`, default 1): the work is I/O-bound, and one
+    /// thread driving every in-flight message costs least CPU and memory.
+    pub runtime_threads: usize,
 }
 
 impl Settings {
@@ -88,6 +91,7 @@ impl Settings {
         let retry_max = r.seconds("RETRY_MAX_SECS", Duration::from_secs(300), 1..=43_200);
         let delete_window =
             Duration::from_millis(r.number_in("DELETE_BATCH_WINDOW_MS", 25_u64, 0..=1000));
+        let runtime_threads = r.number_in("WORKER_THREADS", 1_usize, 1..=64);
         let liveness_stall = r.seconds("LIVENESS_STALL_SECS", Duration::from_secs(120), 30..=3600);
         let order_ttl = r.optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
             Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
@@ -121,6 +125,7 @@ impl Settings {
             delete_window,
             liveness_stall,
             order_ttl,
+            runtime_threads,
         })
     }
 

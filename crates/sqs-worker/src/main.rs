@@ -66,8 +66,18 @@ fn settings(role: Option<&str>) -> Result<Settings, ExitCode> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Runtime::new().map_err(|e| {
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let built = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    };
+    built.map_err(|e| {
         eprintln!("sqs-worker: cannot start the async runtime: {e}");
         ExitCode::FAILURE
     })
@@ -75,9 +85,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 
 fn run(role: Option<&str>) -> ExitCode {
     shared::telemetry::init_tracing();
-    let (settings, runtime) = match (settings(role), runtime()) {
-        (Ok(s), Ok(r)) => (s, r),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let settings = match settings(role) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runtime = match runtime(settings.runtime_threads) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let result: anyhow::Result<()> = runtime.block_on(async {
         let app = Application::build(settings).await?;
@@ -98,9 +112,13 @@ fn run(role: Option<&str>) -> ExitCode {
 fn dlq(args: &[&str]) -> ExitCode {
     shared::telemetry::init_tracing();
     // The DLQ tools need the queue URLs but not a role.
-    let (settings, runtime) = match (settings(Some("procesamiento")), runtime()) {
-        (Ok(s), Ok(r)) => (s, r),
-        (Err(code), _) | (_, Err(code)) => return code,
+    let settings = match settings(Some("procesamiento")) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let runtime = match runtime(1) {
+        Ok(r) => r,
+        Err(code) => return code,
     };
     let result: anyhow::Result<String> = runtime.block_on(async {
         let clients = AwsClients::load(&settings.aws).await;

@@ -378,7 +378,10 @@ pub fn order_request(pedido_id: Option<Uuid>) -> serde_json::Value {
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let here = exe.parent().expect("exe dir");
-    let candidates = [here.join(name), here.parent().map(|p| p.join(name)).unwrap_or_default()];
+    let candidates = [
+        here.join(name),
+        here.parent().map(|p| p.join(name)).unwrap_or_default(),
+    ];
     candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| {
         panic!(
             "{name} not found beside {}: build the workspace first (`cargo build --workspace`, or run `make test`)",

@@ -19,7 +19,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use loadgen::stats::Percentiles;
 use loadgen::{LoadConfig, Pace};
 use serde_json::json;
-use testkit::{binary, creado, free_port, stack, QueuePair, Stack};
+use testkit::{QueuePair, Stack, binary, creado, free_port, stack};
 use uuid::Uuid;
 
 struct Options {
@@ -52,7 +52,11 @@ fn options() -> Result<Options, String> {
             "--requests" => o.requests = value.parse().map_err(bad)?,
             "--concurrency" => o.concurrency = value.parse().map_err(bad)?,
             "--e2e-orders" => o.e2e_orders = value.parse().map_err(bad)?,
-            "--e2e-rate" => o.e2e_rate = value.parse().map_err(|_| format!("invalid value for {flag}: {value}"))?,
+            "--e2e-rate" => {
+                o.e2e_rate = value
+                    .parse()
+                    .map_err(|_| format!("invalid value for {flag}: {value}"))?
+            }
             "--idle-secs" => o.idle_secs = value.parse().map_err(bad)?,
             "--out" => o.out = value.clone(),
             other => return Err(format!("unknown argument {other}")),
@@ -83,15 +87,23 @@ impl Proc {
 
     /// User + system CPU time so far.
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-        let ticks: u64 = [11, 12].iter().filter_map(|i| fields.get(*i)?.parse::<u64>().ok()).sum();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+            .sum();
         Duration::from_secs_f64(ticks as f64 / clock_ticks())
     }
 
     /// Peak resident set size, bytes.
     fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -120,7 +132,12 @@ async fn wait_ok(url: &str, limit: Duration) -> Duration {
     let client = reqwest::Client::new();
     let started = Instant::now();
     loop {
-        if client.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return started.elapsed();
         }
         assert!(started.elapsed() < limit, "{url} not OK within {limit:?}");
@@ -130,10 +147,15 @@ async fn wait_ok(url: &str, limit: Duration) -> Duration {
 
 /// Sum of every sample of `metric` in a Prometheus text page.
 async fn metric(base: &str, metric: &str) -> f64 {
-    let Ok(r) = reqwest::get(format!("{base}/metrics")).await else { return 0.0 };
+    let Ok(r) = reqwest::get(format!("{base}/metrics")).await else {
+        return 0.0;
+    };
     let text = r.text().await.unwrap_or_default();
     text.lines()
-        .filter(|l| l.starts_with(metric) && (l[metric.len()..].starts_with(' ') || l[metric.len()..].starts_with('{')))
+        .filter(|l| {
+            l.starts_with(metric)
+                && (l[metric.len()..].starts_with(' ') || l[metric.len()..].starts_with('{'))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
@@ -189,7 +211,14 @@ async fn raw_floor(st: &Stack, q: &QueuePair, expected: usize) -> (Duration, u64
             })
             .collect();
         calls += 1;
-        st.clients.sqs.delete_message_batch().queue_url(&q.url).set_entries(Some(entries)).send().await.expect("delete");
+        st.clients
+            .sqs
+            .delete_message_batch()
+            .queue_url(&q.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .expect("delete");
         done += messages.len();
     }
     (started.elapsed(), calls)
@@ -203,7 +232,12 @@ struct Row {
 }
 
 fn row(figure: &str, value: String, target: &str, met: Option<bool>) -> Row {
-    Row { figure: figure.into(), value, target: target.into(), met }
+    Row {
+        figure: figure.into(),
+        value,
+        target: target.into(),
+        met,
+    }
 }
 
 #[tokio::main]
@@ -229,19 +263,50 @@ async fn main() {
     for _ in 0..5 {
         let port = free_port();
         let _api = Proc::spawn("order-api", &api_env(&st, &topic, port));
-        api_start.push(wait_ok(&format!("http://127.0.0.1:{port}/health/ready"), Duration::from_secs(10)).await);
+        api_start.push(
+            wait_ok(
+                &format!("http://127.0.0.1:{port}/health/ready"),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
         let port = free_port();
-        let _worker = Proc::spawn("sqs-worker", &worker_env(&st, "procesamiento", &idle_q, port));
-        worker_start.push(wait_ok(&format!("http://127.0.0.1:{port}/health/ready"), Duration::from_secs(10)).await);
+        let _worker = Proc::spawn(
+            "sqs-worker",
+            &worker_env(&st, "procesamiento", &idle_q, port),
+        );
+        worker_start.push(
+            wait_ok(
+                &format!("http://127.0.0.1:{port}/health/ready"),
+                Duration::from_secs(10),
+            )
+            .await,
+        );
     }
     let median = |v: &mut Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
-    let (api_ms, worker_ms) = (median(&mut api_start).as_secs_f64() * 1e3, median(&mut worker_start).as_secs_f64() * 1e3);
-    rows.push(row("API start to ready (median of 5)", format!("{api_ms:.0} ms"), "≤ 200 ms", Some(api_ms <= 200.0)));
-    rows.push(row("Worker start to ready (median of 5)", format!("{worker_ms:.0} ms"), "≤ 200 ms", Some(worker_ms <= 200.0)));
-    json.insert("startup".into(), json!({"apiMs": api_ms, "workerMs": worker_ms}));
+    let (api_ms, worker_ms) = (
+        median(&mut api_start).as_secs_f64() * 1e3,
+        median(&mut worker_start).as_secs_f64() * 1e3,
+    );
+    rows.push(row(
+        "API start to ready (median of 5)",
+        format!("{api_ms:.0} ms"),
+        "≤ 200 ms",
+        Some(api_ms <= 200.0),
+    ));
+    rows.push(row(
+        "Worker start to ready (median of 5)",
+        format!("{worker_ms:.0} ms"),
+        "≤ 200 ms",
+        Some(worker_ms <= 200.0),
+    ));
+    json.insert(
+        "startup".into(),
+        json!({"apiMs": api_ms, "workerMs": worker_ms}),
+    );
 
     // Worker cost: drain N PedidoCreado, beside the raw receive/delete floor.
     eprintln!("bench: worker drain of {} messages", o.messages);
@@ -261,7 +326,10 @@ async fn main() {
         if handled as usize >= o.messages {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(600), "worker did not drain in 10 minutes");
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "worker did not drain in 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let worker_wall = started.elapsed();
@@ -278,12 +346,51 @@ async fn main() {
     let rss_mib = rss as f64 / (1024.0 * 1024.0);
     let ratio = floor.as_secs_f64() / worker_wall.as_secs_f64();
     let per_message = sqs_calls / n;
-    rows.push(row("Worker: drain wall time", format!("{:.2} s ({:.0} msg/s)", worker_wall.as_secs_f64(), n / worker_wall.as_secs_f64()), "", None));
-    rows.push(row("Raw receive/delete floor", format!("{:.2} s ({:.0} msg/s, {} calls)", floor.as_secs_f64(), n / floor.as_secs_f64(), floor_calls), "", None));
-    rows.push(row("Worker throughput / floor", format!("{ratio:.2}×"), "≥ 0.9×", Some(ratio >= 0.9)));
-    rows.push(row("Worker CPU per message", format!("{cpu_us:.0} µs"), "≤ 250 µs", Some(cpu_us <= 250.0)));
-    rows.push(row("Worker peak RSS", format!("{rss_mib:.1} MiB"), "≤ 15 MiB", Some(rss_mib <= 15.0)));
-    rows.push(row("SQS requests per message", format!("{per_message:.3}"), "≤ 0.25", Some(per_message <= 0.25)));
+    rows.push(row(
+        "Worker: drain wall time",
+        format!(
+            "{:.2} s ({:.0} msg/s)",
+            worker_wall.as_secs_f64(),
+            n / worker_wall.as_secs_f64()
+        ),
+        "",
+        None,
+    ));
+    rows.push(row(
+        "Raw receive/delete floor",
+        format!(
+            "{:.2} s ({:.0} msg/s, {} calls)",
+            floor.as_secs_f64(),
+            n / floor.as_secs_f64(),
+            floor_calls
+        ),
+        "",
+        None,
+    ));
+    rows.push(row(
+        "Worker throughput / floor",
+        format!("{ratio:.2}×"),
+        "≥ 0.9×",
+        Some(ratio >= 0.9),
+    ));
+    rows.push(row(
+        "Worker CPU per message",
+        format!("{cpu_us:.0} µs"),
+        "≤ 250 µs",
+        Some(cpu_us <= 250.0),
+    ));
+    rows.push(row(
+        "Worker peak RSS",
+        format!("{rss_mib:.1} MiB"),
+        "≤ 15 MiB",
+        Some(rss_mib <= 15.0),
+    ));
+    rows.push(row(
+        "SQS requests per message",
+        format!("{per_message:.3}"),
+        "≤ 0.25",
+        Some(per_message <= 0.25),
+    ));
     json.insert(
         "worker".into(),
         json!({"messages": o.messages, "wallSecs": worker_wall.as_secs_f64(), "floorSecs": floor.as_secs_f64(),
@@ -292,7 +399,10 @@ async fn main() {
     );
 
     // API cost: POST beside a direct SNS publish of the same message, interleaved.
-    eprintln!("bench: API, {} requests at concurrency {}", o.requests, o.concurrency);
+    eprintln!(
+        "bench: API, {} requests at concurrency {}",
+        o.requests, o.concurrency
+    );
     let api_q = st.queue("bench-api", 5, false).await;
     let api_topic = st.topic(&[&api_q], false).await;
     let port = free_port();
@@ -301,22 +411,41 @@ async fn main() {
     wait_ok(&format!("{base}/health/ready"), Duration::from_secs(10)).await;
     let http = reqwest::Client::new();
     for _ in 0..50 {
-        let _ = http.post(format!("{base}/api/pedidos")).json(&loadgen::sample_order(Uuid::new_v4())).send().await;
+        let _ = http
+            .post(format!("{base}/api/pedidos"))
+            .json(&loadgen::sample_order(Uuid::new_v4()))
+            .send()
+            .await;
     }
     let cpu_before = api.cpu();
     let per_task = o.requests / o.concurrency.max(1);
     let tasks: Vec<_> = (0..o.concurrency.max(1))
         .map(|_| {
-            let (http, base, sns, topic) = (http.clone(), base.clone(), st.clients.sns.clone(), api_topic.clone());
+            let (http, base, sns, topic) = (
+                http.clone(),
+                base.clone(),
+                st.clients.sns.clone(),
+                api_topic.clone(),
+            );
             tokio::spawn(async move {
                 let (mut via_api, mut direct) = (Vec::new(), Vec::new());
                 for _ in 0..per_task {
                     let t = Instant::now();
-                    let r = http.post(format!("{base}/api/pedidos")).json(&loadgen::sample_order(Uuid::new_v4())).send().await;
+                    let r = http
+                        .post(format!("{base}/api/pedidos"))
+                        .json(&loadgen::sample_order(Uuid::new_v4()))
+                        .send()
+                        .await;
                     assert!(r.is_ok_and(|r| r.status() == 202), "API request failed");
                     via_api.push(t.elapsed());
                     let body = creado(Uuid::new_v4());
-                    let attribute = |t: &str, v: &str| MessageAttributeValue::builder().data_type(t).string_value(v).build().expect("attribute");
+                    let attribute = |t: &str, v: &str| {
+                        MessageAttributeValue::builder()
+                            .data_type(t)
+                            .string_value(v)
+                            .build()
+                            .expect("attribute")
+                    };
                     let t = Instant::now();
                     sns.publish()
                         .topic_arn(&topic)
@@ -340,22 +469,34 @@ async fn main() {
         via_api.extend(a);
         direct.extend(d);
     }
-    let api_cpu_us = (api.cpu().saturating_sub(cpu_before)).as_secs_f64() * 1e6 / via_api.len() as f64;
+    let api_cpu_us =
+        (api.cpu().saturating_sub(cpu_before)).as_secs_f64() * 1e6 / via_api.len() as f64;
     let api_rss = api.peak_rss() as f64 / (1024.0 * 1024.0);
     drop(api);
     let (pa, pd) = (Percentiles::of(&mut via_api), Percentiles::of(&mut direct));
     let (added_p50, added_p99) = (pa.p50_ms - pd.p50_ms, pa.p99_ms - pd.p99_ms);
-    rows.push(row("API CPU per request", format!("{api_cpu_us:.0} µs"), "", None));
+    rows.push(row(
+        "API CPU per request",
+        format!("{api_cpu_us:.0} µs"),
+        "",
+        None,
+    ));
     rows.push(row("API peak RSS", format!("{api_rss:.1} MiB"), "", None));
     rows.push(row(
         "POST latency vs direct publish (p50)",
-        format!("{:.2} ms vs {:.2} ms: +{added_p50:.2} ms", pa.p50_ms, pd.p50_ms),
+        format!(
+            "{:.2} ms vs {:.2} ms: +{added_p50:.2} ms",
+            pa.p50_ms, pd.p50_ms
+        ),
         "",
         None,
     ));
     rows.push(row(
         "POST latency vs direct publish (p99)",
-        format!("{:.2} ms vs {:.2} ms: +{added_p99:.2} ms", pa.p99_ms, pd.p99_ms),
+        format!(
+            "{:.2} ms vs {:.2} ms: +{added_p99:.2} ms",
+            pa.p99_ms, pd.p99_ms
+        ),
         "≤ +2 ms",
         Some(added_p99 <= 2.0),
     ));
@@ -363,13 +504,19 @@ async fn main() {
                                       "post": pa, "directPublish": pd, "addedP50Ms": added_p50, "addedP99Ms": added_p99}));
 
     // End to end at a fixed rate below the emulator's capacity.
-    eprintln!("bench: end to end, {} orders at {}/s", o.e2e_orders, o.e2e_rate);
+    eprintln!(
+        "bench: end to end, {} orders at {}/s",
+        o.e2e_orders, o.e2e_rate
+    );
     let p = st.queue("bench-proc", 5, false).await;
     let l = st.queue("bench-log", 5, false).await;
     let e2e_topic = st.topic(&[&p, &l], false).await;
     let port = free_port();
     let _api = Proc::spawn("order-api", &api_env(&st, &e2e_topic, port));
-    let _wp = Proc::spawn("sqs-worker", &worker_env(&st, "procesamiento", &p, free_port()));
+    let _wp = Proc::spawn(
+        "sqs-worker",
+        &worker_env(&st, "procesamiento", &p, free_port()),
+    );
     let _wl = Proc::spawn("sqs-worker", &worker_env(&st, "logistica", &l, free_port()));
     let base = format!("http://127.0.0.1:{port}");
     wait_ok(&format!("{base}/health/ready"), Duration::from_secs(10)).await;
@@ -385,12 +532,23 @@ async fn main() {
     let e = report.end_to_end;
     rows.push(row(
         &format!("End to end at {}/s ({} orders)", o.e2e_rate, o.e2e_orders),
-        format!("p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms", e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms),
+        format!(
+            "p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            e.p50_ms, e.p90_ms, e.p99_ms, e.max_ms
+        ),
         "",
         None,
     ));
-    rows.push(row("Lost orders", report.lost.len().to_string(), "0", Some(report.lost.is_empty())));
-    json.insert("endToEnd".into(), serde_json::to_value(&report).unwrap_or_default());
+    rows.push(row(
+        "Lost orders",
+        report.lost.len().to_string(),
+        "0",
+        Some(report.lost.is_empty()),
+    ));
+    json.insert(
+        "endToEnd".into(),
+        serde_json::to_value(&report).unwrap_or_default(),
+    );
 
     // Idle cost: SQS requests per minute of a worker on an empty queue.
     eprintln!("bench: idle worker for {} s", o.idle_secs);
@@ -402,8 +560,16 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(o.idle_secs)).await;
     let after = metric(&health, "sqs_worker_sqs_calls_total").await;
     let per_minute = (after - before) * 60.0 / o.idle_secs as f64;
-    rows.push(row("Idle worker SQS requests per minute", format!("{per_minute:.1}"), "≤ 4", Some(per_minute <= 4.0)));
-    json.insert("idle".into(), json!({"sqsRequestsPerMinute": per_minute, "seconds": o.idle_secs}));
+    rows.push(row(
+        "Idle worker SQS requests per minute",
+        format!("{per_minute:.1}"),
+        "≤ 4",
+        Some(per_minute <= 4.0),
+    ));
+    json.insert(
+        "idle".into(),
+        json!({"sqsRequestsPerMinute": per_minute, "seconds": o.idle_secs}),
+    );
 
     // Report.
     let machine = format!(
@@ -412,11 +578,17 @@ async fn main() {
         std::fs::read_to_string("/proc/cpuinfo")
             .unwrap_or_default()
             .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split(':').nth(1).map(|s| s.trim().to_owned()))
+            .find_map(|l| l
+                .strip_prefix("model name")?
+                .split(':')
+                .nth(1)
+                .map(|s| s.trim().to_owned()))
             .unwrap_or_else(|| "unknown CPU".into())
     );
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC");
-    let mut md = format!("Measured {date} on {machine}, local stack (LocalStack host mode + DynamoDB Local), release builds.\n\n");
+    let mut md = format!(
+        "Measured {date} on {machine}, local stack (LocalStack host mode + DynamoDB Local), release builds.\n\n"
+    );
     md.push_str("| Figure | Value | Target | Met |\n|---|---|---|---|\n");
     for r in &rows {
         let met = match r.met {
@@ -424,7 +596,10 @@ async fn main() {
             Some(false) => "**no**",
             None => "",
         };
-        md.push_str(&format!("| {} | {} | {} | {met} |\n", r.figure, r.value, r.target));
+        md.push_str(&format!(
+            "| {} | {} | {} | {met} |\n",
+            r.figure, r.value, r.target
+        ));
     }
     json.insert("date".into(), json!(date.to_string()));
     json.insert("machine".into(), json!(machine));
@@ -432,8 +607,12 @@ async fn main() {
     if let Some(dir) = Path::new(&o.out).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let written = std::fs::write(format!("{}.md", o.out), &md)
-        .and_then(|()| std::fs::write(format!("{}.json", o.out), serde_json::to_string_pretty(&json).unwrap_or_default()));
+    let written = std::fs::write(format!("{}.md", o.out), &md).and_then(|()| {
+        std::fs::write(
+            format!("{}.json", o.out),
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+    });
     if let Err(e) = written {
         eprintln!("bench: cannot write {}.{{md,json}}: {e}", o.out);
         std::process::exit(1);

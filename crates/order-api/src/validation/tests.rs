@@ -60,16 +60,23 @@ fn moneda_defaults_to_clp_and_must_be_iso() {
 }
 
 #[test]
-fn numbers_are_accepted_for_money_from_their_literal_text() {
-    let order = parse_create_order(
+fn money_must_be_a_decimal_string_not_a_json_number() {
+    let errors = parse_create_order(
         &with(|v| {
             v["total"] = json!(25001);
             v["items"][0]["precioUnitario"] = json!(10000.5);
         }),
         Utc::now(),
     )
-    .expect("valid");
-    assert_eq!(order.total().to_string(), "25001.00");
+    .expect_err("numbers are refused");
+    let mut pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
+    pointers.sort_unstable();
+    assert_eq!(pointers, ["/items/0/precioUnitario", "/total"]);
+    assert!(
+        errors[0].detail.contains("not a JSON number"),
+        "{}",
+        errors[0].detail
+    );
 }
 
 #[test]

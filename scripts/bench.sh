@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make bench`: release builds, the local stack, then target/release/bench,
+# which writes bench/results.md and bench/results.json (see crates/loadgen/src/bin/bench.rs).
+# Arguments are passed to bench (e.g. --idle-secs 30). Stops the stack if it started it.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+started_stack=0
+if ! bash scripts/stack.sh status >/dev/null 2>&1; then
+  bash scripts/stack.sh up
+  started_stack=1
+fi
+trap '((started_stack)) && bash scripts/stack.sh down' EXIT
+
+cargo build --release --locked -p order-api -p sqs-worker -p loadgen
+# shellcheck disable=SC1091 # written by scripts/stack.sh
+set -a && . .local/stack.env && set +a
+target/release/bench --out bench/results "$@"

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Static checks of the container build files:
+#   1. hadolint  Dockerfile.api Dockerfile.worker   (config: .hadolint.yaml)
+#   2. checkov   --framework dockerfile, 0 failed checks required
+#                (skips only inline: `#checkov:skip=CKV_...:reason`)
+#   3. the Elastic Beanstalk Dockerrun.aws.json files parse and have the keys
+#      the Docker platform needs.
+# Every step runs, then the script exits non-zero if any of them found anything.
+#
+# The pinned tools (tools/lint-requirements.txt + tools/lint-constraints.txt)
+# live in their own venv, .local/lint-venv (git-ignored; .local/venv is
+# LocalStack's). It is created on first use and re-created whenever one of the
+# two files or the Python version changes (stamp: .local/lint-venv/.installed).
+#
+# Environment: PYTHON (default python3; the pins were frozen on 3.11).
+# Usage: scripts/lint-containers.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+PYTHON=${PYTHON:-python3}
+VENV="$ROOT/.local/lint-venv"
+REQS="$ROOT/tools/lint-requirements.txt"
+CONSTRAINTS="$ROOT/tools/lint-constraints.txt"
+DOCKERFILES=(Dockerfile.api Dockerfile.worker)
+DOCKERRUN_FILES=(
+  deploy/beanstalk/order-api/Dockerrun.aws.json
+  deploy/beanstalk/sqs-worker-procesamiento/Dockerrun.aws.json
+  deploy/beanstalk/sqs-worker-logistica/Dockerrun.aws.json
+)
+
+log() { printf 'lint-containers: %s\n' "$*" >&2; }
+die() {
+  printf 'lint-containers: error: %s\n' "$*" >&2
+  exit 1
+}
+
+ensure_venv() {
+  local stamp="$VENV/.installed" want pyver start
+  command -v "$PYTHON" >/dev/null || die "$PYTHON not found (Python 3.11 is needed for the lint venv)"
+  pyver=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
+  want="$(cat "$REQS" "$CONSTRAINTS" | sha256sum | cut -d' ' -f1) python-$pyver"
+  if [[ -x $VENV/bin/hadolint && -x $VENV/bin/checkov && -f $stamp && $(<"$stamp") == "$want" ]]; then
+    return 0
+  fi
+  [[ $pyver == 3.11.* ]] || log "warning: the lint pins were frozen on Python 3.11; $PYTHON is $pyver"
+  log "installing hadolint + checkov into .local/lint-venv (pinned; ~1 min the first time)"
+  start=$SECONDS
+  rm -rf "$VENV"
+  mkdir -p "$(dirname "$VENV")"
+  "$PYTHON" -m venv "$VENV"
+  # The stamp is written last: an install that fails half-way is redone next time.
+  "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
+    -r "$REQS"
+  printf '%s\n' "$want" >"$stamp"
+  log "installed in $((SECONDS - start)) s"
+}
+
+for f in "${DOCKERFILES[@]}" .hadolint.yaml "$REQS" "$CONSTRAINTS"; do
+  [[ -f $f ]] || die "missing $f"
+done
+
+ensure_venv
+
+FAILED=()
+
+# 1. hadolint: --config explicitly, so that no user-level config applies.
+log "hadolint $("$VENV/bin/hadolint" --version | grep -oE '[0-9]+(\.[0-9]+)+' | head -n 1): ${DOCKERFILES[*]}"
+if "$VENV/bin/hadolint" --no-color --config .hadolint.yaml "${DOCKERFILES[@]}"; then
+  log "hadolint: no findings"
+else
+  FAILED+=(hadolint)
+fi
+
+# 2. checkov. --skip-download: no call to the Prisma Cloud API (no network
+# needed, no policies or suppressions from outside the repo). The summary line
+# is checked too, so a run that evaluated nothing does not count as a pass.
+log "checkov $("$VENV/bin/checkov" --version): ${DOCKERFILES[*]}"
+checkov_args=(--framework dockerfile --compact --quiet --skip-download)
+for f in "${DOCKERFILES[@]}"; do checkov_args+=(-f "$f"); done
+checkov_rc=0
+checkov_out=$("$VENV/bin/checkov" "${checkov_args[@]}" 2>&1) || checkov_rc=$?
+printf '%s\n' "$checkov_out"
+summary=$(grep -E '^Passed checks: [0-9]+, Failed checks: [0-9]+' <<<"$checkov_out" || true)
+if ((checkov_rc != 0)); then
+  FAILED+=(checkov)
+elif [[ ! $summary =~ ^Passed\ checks:\ ([0-9]+),\ Failed\ checks:\ 0 ]] || ((BASH_REMATCH[1] == 0)); then
+  log "checkov: no 'Passed checks: N>0, Failed checks: 0' summary in its output"
+  FAILED+=(checkov)
+else
+  log "checkov: 0 failed checks"
+fi
+
+# 3. Dockerrun.aws.json (Elastic Beanstalk, Docker platform, version 1).
+dockerrun_ok=1
+for f in "${DOCKERRUN_FILES[@]}"; do
+  if [[ ! -f $f ]]; then
+    log "missing $f"
+    dockerrun_ok=0
+  elif ! "$PYTHON" - "$f" <<'EOF'; then
+import json, os, sys
+path = sys.argv[1]
+with open(path) as fh:
+    doc = json.load(fh)
+# deploy/beanstalk/order-api -> ecomexpress-order-api; sqs-worker-<role> -> ecomexpress-sqs-worker
+env = os.path.basename(os.path.dirname(path))
+repo = "ecomexpress-order-api" if env == "order-api" else "ecomexpress-sqs-worker"
+problems = []
+known = {"AWSEBDockerrunVersion", "Authentication", "Image", "Ports", "Volumes", "Logging", "Entrypoint", "Command"}
+for key in sorted(set(doc) - known):
+    problems.append(f"unknown key {key!r} (Dockerrun.aws.json v1 keys: {', '.join(sorted(known))})")
+if doc.get("AWSEBDockerrunVersion") != "1":
+    problems.append('AWSEBDockerrunVersion must be "1"')
+image = doc.get("Image", {})
+want = f"<account>.dkr.ecr.<region>.amazonaws.com/{repo}:<tag>"
+if image.get("Name") != want:
+    problems.append(f"Image.Name must be the placeholder {want} (rendered copies go outside deploy/)")
+if image.get("Update") != "true":
+    problems.append('Image.Update must be "true"')
+# The port the images listen on (PORT=8080); a string, as in the AWS examples.
+if doc.get("Ports") != [{"ContainerPort": "8080"}]:
+    problems.append('Ports must be exactly [{"ContainerPort": "8080"}]')
+for p in problems:
+    print(f"{path}: {p}", file=sys.stderr)
+sys.exit(1 if problems else 0)
+EOF
+    dockerrun_ok=0
+  fi
+done
+if ((dockerrun_ok)); then
+  log "Dockerrun.aws.json: ${#DOCKERRUN_FILES[@]} files valid"
+else
+  FAILED+=(dockerrun)
+fi
+
+if ((${#FAILED[@]})); then
+  die "failed: ${FAILED[*]}"
+fi
+log "all container checks passed"

@@ -108,6 +108,22 @@ tf_tests_need_stack() {
   return 1
 }
 
+# cargo test, its output kept for the closing count.
+cargo_test() {
+  cargo test --workspace --locked 2>&1 | tee "$ROOT/.local/log/cargo-test.log"
+}
+
+tf_test_logged() {
+  tf_test_all 2>&1 | tee "$ROOT/.local/log/terraform-test.log"
+}
+
+# "N passed, M failed" over cargo's and terraform's test results of this run.
+test_totals() {
+  cat "$ROOT/.local/log/cargo-test.log" "$ROOT/.local/log/terraform-test.log" 2>/dev/null |
+    sed -nE 's/^test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p; s/.*(Success|Failure)! ([0-9]+) passed, ([0-9]+) failed.*/\2 \3/p' |
+    awk '{p += $1; f += $2} END {printf "%d passed, %d failed\n", p, f}'
+}
+
 # checkov over the Terraform (the lint venv is set up by scripts/lint-containers.sh).
 checkov_infra() {
   "$ROOT/.local/lint-venv/bin/checkov" -d infra --skip-path infra/local --framework terraform \
@@ -190,6 +206,7 @@ cleanup() {
   echo
   if ((rc == 0)); then
     echo "scripts/test.sh $MODE: all steps passed in $((SECONDS - START))s"
+    [[ $MODE != all ]] || echo "tests: $(test_totals)"
   else
     echo "scripts/test.sh $MODE: FAILED at step $STEP (exit $rc) after $((SECONDS - START))s" >&2
   fi
@@ -212,11 +229,11 @@ all)
   # tests so that the build scripts and proc-macros compiled here are reused.
   step "cargo test --workspace --locked --no-run" cargo test --workspace --locked --no-run
   step "local stack ready" stack_wait
-  step "cargo test --workspace --locked" cargo test --workspace --locked
+  step "cargo test --workspace --locked" cargo_test
   step "schemathesis against order-api's /openapi.json" bash scripts/schemathesis.sh
   step "cargo clippy --workspace --all-targets --locked -- -D warnings" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
-  step "terraform test: ${TF_TEST_DIRS[*]:-none}" tf_test_all
+  step "terraform test: ${TF_TEST_DIRS[*]:-none}" tf_test_logged
   step "hadolint + checkov: Dockerfiles and Beanstalk templates" bash scripts/lint-containers.sh
   step "checkov: infra (the LocalStack root excluded)" checkov_infra
   step "release binaries as the images build them: --version, healthcheck" bash scripts/release-check.sh

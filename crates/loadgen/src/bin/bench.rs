@@ -2,7 +2,7 @@
 //! figure side by side with its baseline in the same run, and writes a
 //! Markdown table and a JSON file.
 //!
-//! `bench [--messages 2000] [--requests 2000] [--concurrency 8] [--e2e-orders 600]
+//! `bench [--messages 2000] [--requests 2000] [--concurrency 2] [--e2e-orders 600]
 //!        [--e2e-rate 20] [--idle-secs 60] [--out bench/results]`
 //!
 //! Needs the stack's environment (`make bench` sources `.local/stack.env`)
@@ -36,7 +36,7 @@ fn options() -> Result<Options, String> {
     let mut o = Options {
         messages: 2000,
         requests: 2000,
-        concurrency: 8,
+        concurrency: 2,
         e2e_orders: 600,
         e2e_rate: 20.0,
         idle_secs: 60,
@@ -87,17 +87,7 @@ impl Proc {
 
     /// User + system CPU time so far.
     fn cpu(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
-            .sum();
-        Duration::from_secs_f64(ticks as f64 / clock_ticks())
+        cpu_of(&self.pid().to_string()).unwrap_or_default()
     }
 
     /// Peak resident set size, bytes.
@@ -117,6 +107,43 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// CPU time so far of an emulator started by `scripts/stack.sh` (pid file in `.local/run`).
+fn emulator_cpu(name: &str) -> Option<Duration> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.local/run");
+    let pid = std::fs::read_to_string(root.join(format!("{name}.pid"))).ok()?;
+    cpu_of(pid.trim())
+}
+
+/// User + system CPU time of process `pid` so far.
+fn cpu_of(pid: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+}
+
+/// CPU the two emulators spent while `f` ran, as "LocalStack x s, DynamoDB Local y s".
+async fn with_emulator_cpu<T>(f: impl std::future::Future<Output = T>) -> (T, String) {
+    let before = (emulator_cpu("localstack"), emulator_cpu("dynamodb"));
+    let out = f.await;
+    let after = (emulator_cpu("localstack"), emulator_cpu("dynamodb"));
+    let delta = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2} s", b.saturating_sub(a).as_secs_f64()),
+        _ => "n/a".to_owned(),
+    };
+    (
+        out,
+        format!(
+            "LocalStack {}, DynamoDB Local {}",
+            delta(before.0, after.0),
+            delta(before.1, after.1)
+        ),
+    )
 }
 
 fn clock_ticks() -> f64 {
@@ -314,24 +341,28 @@ async fn main() {
     let fq = st.queue("bench-floor", 5, false).await;
     let bodies: Vec<String> = (0..o.messages).map(|_| creado(Uuid::new_v4())).collect();
     st.send_all(&fq, &bodies).await;
-    let (floor_a, floor_calls) = raw_floor(&st, &fq, o.messages).await;
+    let ((floor_a, floor_calls), floor_emulators) =
+        with_emulator_cpu(raw_floor(&st, &fq, o.messages)).await;
     st.send_all(&wq, &bodies).await;
     let port = free_port();
     let health = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let worker = Proc::spawn("sqs-worker", &worker_env(&st, "procesamiento", &wq, port));
-    loop {
-        let handled = metric(&health, "sqs_worker_messages_processed_total").await
-            + metric(&health, "sqs_worker_messages_duplicate_total").await;
-        if handled as usize >= o.messages {
-            break;
+    let ((), drain_emulators) = with_emulator_cpu(async {
+        loop {
+            let handled = metric(&health, "sqs_worker_messages_processed_total").await
+                + metric(&health, "sqs_worker_messages_duplicate_total").await;
+            if handled as usize >= o.messages {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "worker did not drain in 10 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(600),
-            "worker did not drain in 10 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     let worker_wall = started.elapsed();
     tokio::time::sleep(Duration::from_millis(200)).await; // let the last delete batch go out
     let cpu = worker.cpu();
@@ -368,6 +399,18 @@ async fn main() {
         None,
     ));
     rows.push(row(
+        "Emulator CPU during the worker drain",
+        drain_emulators.clone(),
+        "",
+        None,
+    ));
+    rows.push(row(
+        "Emulator CPU during the floor",
+        floor_emulators.clone(),
+        "",
+        None,
+    ));
+    rows.push(row(
         "Worker throughput / floor",
         format!("{ratio:.2}×"),
         "≥ 0.9×",
@@ -395,7 +438,8 @@ async fn main() {
         "worker".into(),
         json!({"messages": o.messages, "wallSecs": worker_wall.as_secs_f64(), "floorSecs": floor.as_secs_f64(),
                "throughputRatio": ratio, "cpuMicrosPerMessage": cpu_us, "peakRssMiB": rss_mib,
-               "sqsRequestsPerMessage": per_message}),
+               "sqsRequestsPerMessage": per_message,
+               "emulatorCpuDrain": drain_emulators, "emulatorCpuFloor": floor_emulators}),
     );
 
     // API cost: POST beside a direct SNS publish of the same message, interleaved.

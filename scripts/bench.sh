@@ -11,7 +11,8 @@ if ! bash scripts/stack.sh status >/dev/null 2>&1; then
   bash scripts/stack.sh up
   started_stack=1
 fi
-trap '((started_stack)) && bash scripts/stack.sh down' EXIT
+stop_stack() { if ((started_stack)); then bash scripts/stack.sh down; fi; }
+trap stop_stack EXIT
 
 cargo build --release --locked -p order-api -p sqs-worker -p loadgen
 # shellcheck disable=SC1091 # written by scripts/stack.sh

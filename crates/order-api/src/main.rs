@@ -5,7 +5,6 @@
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use order_api::{Application, Settings};
 use shared::config::EnvSource;
@@ -16,19 +15,7 @@ fn main() -> ExitCode {
             println!("order-api {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Some("healthcheck") => {
-            let port = std::env::var("PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(8080);
-            match shared::process::http_probe(port, "/health/live", Duration::from_secs(3)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("order-api healthcheck failed: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Some("healthcheck") => shared::process::healthcheck("order-api", &["PORT"]),
         Some(other) => {
             eprintln!("unknown argument {other:?}; usage: order-api [--version | healthcheck]");
             ExitCode::from(2)

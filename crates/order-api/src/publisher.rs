@@ -95,47 +95,28 @@ pub fn deduplication_id(event: &Event) -> String {
     format!("{}:{}", event.pedido_id(), event.event_type())
 }
 
+/// SNS error codes that mean "try again later".
+const TRANSIENT_CODES: &[&str] = &[
+    "Throttled",
+    "Throttling",
+    "ThrottlingException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "KMSThrottling",
+    "KMSThrottlingException",
+];
+
 fn classify<E>(err: &SdkError<E, aws_sdk_sns::config::http::HttpResponse>) -> PublishError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-    match err {
-        SdkError::TimeoutError(_) => PublishError::Unavailable {
-            code: "timeout".into(),
-            message,
-        },
-        SdkError::DispatchFailure(_) => PublishError::Unavailable {
-            code: "dispatch".into(),
-            message,
-        },
-        SdkError::ResponseError(_) => PublishError::Unavailable {
-            code: "response".into(),
-            message,
-        },
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("unknown").to_owned();
-            let transient = matches!(
-                code.as_str(),
-                "Throttled"
-                    | "Throttling"
-                    | "ThrottlingException"
-                    | "InternalError"
-                    | "InternalFailure"
-                    | "ServiceUnavailable"
-                    | "KMSThrottling"
-                    | "KMSThrottlingException"
-            ) || service.raw().status().as_u16() >= 500;
-            if transient {
-                PublishError::Unavailable { code, message }
-            } else {
-                PublishError::Rejected { code, message }
-            }
-        }
-        _ => PublishError::Rejected {
-            code: "construction".into(),
-            message,
-        },
+    let failure = shared::aws::classify_sdk_error(err, TRANSIENT_CODES);
+    let (code, message) = (failure.code, failure.message);
+    if failure.transient {
+        PublishError::Unavailable { code, message }
+    } else {
+        PublishError::Rejected { code, message }
     }
 }
 

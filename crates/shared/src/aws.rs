@@ -11,6 +11,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 /// How the clients connect and give up.
 #[derive(Debug, Clone)]
@@ -88,4 +90,45 @@ async fn sdk_config(settings: &AwsSettings) -> SdkConfig {
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .load()
         .await
+}
+
+/// How an SDK call failed, whatever the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkFailure {
+    /// Whether retrying later may succeed.
+    pub transient: bool,
+    /// The service's error code, or the kind of failure (`timeout`, `dispatch`, ...).
+    pub code: String,
+    /// Full details, for logs only.
+    pub message: String,
+}
+
+/// Classifies an SDK error structurally: timeouts, connection and response
+/// failures are transient; a service error is transient when its code is in
+/// `transient_codes` or the service answered 5xx.
+pub fn classify_sdk_error<E>(
+    err: &SdkError<E, HttpResponse>,
+    transient_codes: &[&str],
+) -> SdkFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
+    let (transient, code) = match err {
+        SdkError::TimeoutError(_) => (true, "timeout".to_owned()),
+        SdkError::DispatchFailure(_) => (true, "dispatch".to_owned()),
+        SdkError::ResponseError(_) => (true, "response".to_owned()),
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or("unknown").to_owned();
+            let transient = transient_codes.contains(&code.as_str())
+                || service.raw().status().is_server_error();
+            (transient, code)
+        }
+        _ => (false, "construction".to_owned()),
+    };
+    SdkFailure {
+        transient,
+        code,
+        message,
+    }
 }

@@ -284,37 +284,16 @@ const TRANSIENT_CODES: &[&str] = &[
 ];
 
 /// Classifies any SDK error of a DynamoDB operation.
-pub fn classify<E, R>(err: &SdkError<E, R>) -> TableError
+pub fn classify<E>(err: &SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>) -> TableError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let message = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-    match err {
-        SdkError::TimeoutError(_) => TableError::Unavailable {
-            code: "timeout".into(),
-            message,
-        },
-        SdkError::DispatchFailure(_) => TableError::Unavailable {
-            code: "dispatch".into(),
-            message,
-        },
-        SdkError::ResponseError(_) => TableError::Unavailable {
-            code: "response".into(),
-            message,
-        },
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or("unknown").to_owned();
-            if TRANSIENT_CODES.contains(&code.as_str()) {
-                TableError::Unavailable { code, message }
-            } else {
-                TableError::Rejected { code, message }
-            }
-        }
-        _ => TableError::Rejected {
-            code: "construction".into(),
-            message,
-        },
+    let failure = crate::aws::classify_sdk_error(err, TRANSIENT_CODES);
+    let (code, message) = (failure.code, failure.message);
+    if failure.transient {
+        TableError::Unavailable { code, message }
+    } else {
+        TableError::Rejected { code, message }
     }
 }
 

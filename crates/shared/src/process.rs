@@ -60,6 +60,23 @@ pub fn http_probe(port: u16, path: &str, timeout: Duration) -> Result<(), String
     }
 }
 
+/// The `healthcheck` subcommand of both binaries: probes `/health/live` on
+/// the first port variable of `port_vars` that is set (else 8080), for
+/// container health checks. Exit 0 when live, 1 with the reason otherwise.
+pub fn healthcheck(binary: &str, port_vars: &[&str]) -> std::process::ExitCode {
+    let port = port_vars
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.trim().parse::<u16>().ok())
+        .unwrap_or(8080);
+    match http_probe(port, "/health/live", Duration::from_secs(3)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{binary} healthcheck failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,10 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
-    QueueAttributeName,
-};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use serde::Serialize;
 
@@ -114,27 +111,12 @@ async fn release(
     queue_url: &str,
     receipts: &[String],
 ) -> Result<(), DlqError> {
-    for chunk in receipts.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(r)
-                    .visibility_timeout(0)
-                    .build()
-                    .ok()
-            })
-            .collect();
-        sqs.change_message_visibility_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(sdk_error("ChangeMessageVisibilityBatch"))?;
-    }
-    Ok(())
+    crate::visibility::set_batch(sqs, queue_url, receipts, Duration::ZERO, || {})
+        .await
+        .map_err(|message| DlqError {
+            operation: "ChangeMessageVisibilityBatch",
+            message,
+        })
 }
 
 /// How a redrive was done.

@@ -8,6 +8,7 @@ pub mod handler;
 pub mod health;
 pub mod metrics;
 pub mod startup;
+pub mod visibility;
 
 pub use config::Settings;
 pub use startup::Application;

@@ -12,7 +12,6 @@
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use shared::aws::AwsClients;
 use shared::config::EnvSource;
@@ -32,29 +31,13 @@ fn main() -> ExitCode {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
-        ["healthcheck"] => healthcheck(),
+        ["healthcheck"] => shared::process::healthcheck("sqs-worker", &["HEALTH_PORT", "PORT"]),
         [] => run(None),
         ["--role", role] => run(Some(role)),
         ["dlq", rest @ ..] => dlq(rest),
         _ => {
             eprintln!("sqs-worker: unexpected arguments {args:?}\n{USAGE}");
             ExitCode::from(2)
-        }
-    }
-}
-
-fn healthcheck() -> ExitCode {
-    let env = EnvSource::from_process();
-    let port = env
-        .get("HEALTH_PORT")
-        .or_else(|| env.get("PORT"))
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    match shared::process::http_probe(port, "/health/live", Duration::from_secs(3)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sqs-worker healthcheck failed: {e}");
-            ExitCode::FAILURE
         }
     }
 }

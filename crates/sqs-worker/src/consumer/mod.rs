@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, Message, MessageSystemAttributeName,
-};
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use shared::contract::Event;
 use shared::orders_table::ApplyOutcome;
@@ -521,7 +519,7 @@ impl Consumer {
 
     async fn change_visibility(&self, receipt: &str, timeout: Duration) {
         self.metrics.sqs_call("change_visibility");
-        let seconds = visibility_seconds(timeout);
+        let seconds = crate::visibility::seconds(timeout);
         if let Err(e) = self
             .sqs
             .change_message_visibility()
@@ -537,31 +535,17 @@ impl Consumer {
 
     /// Makes messages visible again after `delay` (batched by 10).
     async fn release(&self, receipts: Vec<String>, delay: Duration) {
-        let seconds = visibility_seconds(delay);
-        for chunk in receipts.chunks(MAX_RECEIVE) {
-            let entries: Vec<ChangeMessageVisibilityBatchRequestEntry> = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(r)
-                        .visibility_timeout(seconds)
-                        .build()
-                        .ok()
-                })
-                .collect();
-            self.metrics.sqs_call("change_visibility_batch");
-            if let Err(e) = self
-                .sqs
-                .change_message_visibility_batch()
-                .queue_url(&self.settings.queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                tracing::warn!(error = %DisplayErrorContext(&e), "could not return messages; they reappear after their visibility timeout");
-            }
+        let metrics = &self.metrics;
+        let result = crate::visibility::set_batch(
+            &self.sqs,
+            &self.settings.queue_url,
+            &receipts,
+            delay,
+            || metrics.sqs_call("change_visibility_batch"),
+        )
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not return messages; they reappear after their visibility timeout");
         }
     }
 }
@@ -580,12 +564,6 @@ fn group_in_order<T, K: PartialEq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<
     groups.into_iter().map(|(_, list)| list).collect()
 }
 
-/// SQS counts whole seconds (at most 12 h): round up so a short backoff never becomes 0.
-fn visibility_seconds(delay: Duration) -> i32 {
-    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
-    i32::try_from(seconds.min(43_200)).unwrap_or(43_200)
-}
-
 fn forget(in_flight: &InFlight, message: &Message) {
     if let (Ok(mut map), Some(id)) = (in_flight.lock(), message.message_id()) {
         map.remove(id);
@@ -595,15 +573,6 @@ fn forget(in_flight: &InFlight, message: &Message) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn visibility_rounds_up_and_caps() {
-        assert_eq!(visibility_seconds(Duration::ZERO), 0);
-        assert_eq!(visibility_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(visibility_seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(visibility_seconds(Duration::from_secs(3)), 3);
-        assert_eq!(visibility_seconds(Duration::from_secs(100_000)), 43_200);
-    }
 
     #[test]
     fn groups_keep_receive_order() {

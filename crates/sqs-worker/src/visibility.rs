@@ -1,0 +1,64 @@
+//! Changing how long messages stay invisible.
+
+use std::time::Duration;
+
+use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
+use aws_smithy_types::error::display::DisplayErrorContext;
+
+/// SQS counts whole seconds (at most 12 h): round up so a short backoff never becomes 0.
+pub fn seconds(delay: Duration) -> i32 {
+    let whole = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    i32::try_from(whole.min(43_200)).unwrap_or(43_200)
+}
+
+/// Sets the visibility of every receipt to `delay`, ten per request
+/// (`on_request` is called before each). Tries every batch; returns the last error.
+pub async fn set_batch(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    receipts: &[String],
+    delay: Duration,
+    mut on_request: impl FnMut(),
+) -> Result<(), String> {
+    let timeout = seconds(delay);
+    let mut outcome = Ok(());
+    for chunk in receipts.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r)
+                    .visibility_timeout(timeout)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        on_request();
+        if let Err(e) = sqs
+            .change_message_visibility_batch()
+            .queue_url(queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            outcome = Err(DisplayErrorContext(&e).to_string());
+        }
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_up_and_caps() {
+        assert_eq!(seconds(Duration::ZERO), 0);
+        assert_eq!(seconds(Duration::from_millis(1)), 1);
+        assert_eq!(seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(seconds(Duration::from_secs(3)), 3);
+        assert_eq!(seconds(Duration::from_secs(100_000)), 43_200);
+    }
+}

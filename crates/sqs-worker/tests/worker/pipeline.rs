@@ -7,41 +7,52 @@ use order_api::Application as Api;
 use shared::orders_table::{WorkerRole, tracking_number};
 use uuid::Uuid;
 
-use crate::helpers::{Worker, applier, cancelado, creado, eventually, settings, stack};
+use crate::helpers::{
+    QueuePair, Stack, Worker, applier, cancelado, creado, eventually, settings, stack,
+};
 
-fn api_settings(topic: &str, table: &str) -> order_api::Settings {
-    order_api::Settings::from_env(&shared::config::EnvSource::from_pairs([
-        ("SNS_TOPIC_ARN", topic),
-        ("ORDERS_TABLE", table),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ]))
-    .expect("api settings")
+/// The whole pipeline in process: a topic, both queues, the API and both workers.
+struct Pipeline {
+    st: Stack,
+    p: QueuePair,
+    l: QueuePair,
+    base: String,
+    wp: Worker,
+    wl: Worker,
 }
 
-#[tokio::test]
-async fn a_posted_order_reaches_both_workers_and_is_processed_and_scheduled() {
+async fn pipeline() -> Pipeline {
     let st = stack().await;
     let p = st.queue("proc", 5, false).await;
     let l = st.queue("log", 5, false).await;
     let topic = st.topic(&[&p, &l], false).await;
-    let api = Api::build(api_settings(&topic, st.table.name()))
-        .await
-        .expect("api");
+    let api_settings = order_api::Settings::from_env(&shared::config::EnvSource::from_pairs([
+        ("SNS_TOPIC_ARN", topic.as_str()),
+        ("ORDERS_TABLE", st.table.name()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ]))
+    .expect("api settings");
+    let api = Api::build(api_settings).await.expect("api");
     let base = format!("http://{}", api.local_addr().expect("addr"));
     tokio::spawn(api.run_until_stopped(std::future::pending()));
-    let wp = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &p, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
-    let wl = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Logistica, &l, &[]),
-        applier(&st, WorkerRole::Logistica),
-    )
-    .await;
+    let worker =
+        |role, q: &QueuePair| Worker::start(&st, settings(&st, role, q, &[]), applier(&st, role));
+    let wp = worker(WorkerRole::Procesamiento, &p).await;
+    let wl = worker(WorkerRole::Logistica, &l).await;
+    Pipeline {
+        st,
+        p,
+        l,
+        base,
+        wp,
+        wl,
+    }
+}
+
+#[tokio::test]
+async fn a_posted_order_reaches_both_workers_and_is_processed_and_scheduled() {
+    let Pipeline { base, wp, wl, .. } = pipeline().await;
     let http = reqwest::Client::new();
 
     let accepted: serde_json::Value = http
@@ -111,27 +122,14 @@ async fn a_posted_order_reaches_both_workers_and_is_processed_and_scheduled() {
 
 #[tokio::test]
 async fn duplicates_and_retried_posts_are_applied_once() {
-    let st = stack().await;
-    let p = st.queue("proc", 5, false).await;
-    let l = st.queue("log", 5, false).await;
-    let topic = st.topic(&[&p, &l], false).await;
-    let api = Api::build(api_settings(&topic, st.table.name()))
-        .await
-        .expect("api");
-    let base = format!("http://{}", api.local_addr().expect("addr"));
-    tokio::spawn(api.run_until_stopped(std::future::pending()));
-    let wp = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &p, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
-    let wl = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Logistica, &l, &[]),
-        applier(&st, WorkerRole::Logistica),
-    )
-    .await;
+    let Pipeline {
+        st,
+        p,
+        l,
+        base,
+        wp,
+        wl,
+    } = pipeline().await;
     let http = reqwest::Client::new();
 
     // Two POSTs with the same pedidoId (a client retry): two events, one effect.

@@ -4,10 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use shared::contract::pedido::{
-    MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Street, check_total,
-};
-use shared::contract::values::{Amount, Currency, Quantity, Sku, ValueError};
+use shared::contract::pedido::{MAX_ITEMS, MIN_ITEMS, check_total};
+use shared::contract::values::{Amount, BoundedText, Currency, Quantity, Sku, ValueError};
 use shared::contract::{DireccionEnvio, LineItem, PedidoCancelado, PedidoCreado};
 use uuid::Uuid;
 
@@ -134,20 +132,10 @@ fn currency(value: &Value) -> Result<Currency, String> {
     Currency::parse(string(value)?).map_err(|ValueError(e)| e)
 }
 
-fn street(value: &Value) -> Result<Street, String> {
-    Street::parse(string(value)?).map_err(|ValueError(e)| e)
-}
-
-fn place(value: &Value) -> Result<PlaceName, String> {
-    PlaceName::parse(string(value)?).map_err(|ValueError(e)| e)
-}
-
-fn postal_code(value: &Value) -> Result<PostalCode, String> {
-    PostalCode::parse(string(value)?).map_err(|ValueError(e)| e)
-}
-
-fn motivo(value: &Value) -> Result<Motivo, String> {
-    Motivo::parse(string(value)?).map_err(|ValueError(e)| e)
+/// Bounded, trimmed text (`Street`, `PlaceName`, `PostalCode`, `Motivo`): the
+/// rules live in `BoundedText`.
+fn text<const MAX: usize>(value: &Value) -> Result<BoundedText<MAX>, String> {
+    BoundedText::parse(string(value)?).map_err(|ValueError(e)| e)
 }
 
 fn line_item(c: &mut Checker, value: &Value, pointer: &str) -> Option<LineItem> {
@@ -168,11 +156,11 @@ fn address(c: &mut Checker, value: &Value, pointer: &str) -> Option<DireccionEnv
         pointer,
         &["calle", "ciudad", "region", "codigoPostal", "pais"],
     )?;
-    let calle = c.required(object, pointer, "calle", street);
-    let ciudad = c.required(object, pointer, "ciudad", place);
-    let region = c.required(object, pointer, "region", place);
-    let codigo_postal = c.optional(object, pointer, "codigoPostal", postal_code);
-    let pais = c.required(object, pointer, "pais", place);
+    let calle = c.required(object, pointer, "calle", text);
+    let ciudad = c.required(object, pointer, "ciudad", text);
+    let region = c.required(object, pointer, "region", text);
+    let codigo_postal = c.optional(object, pointer, "codigoPostal", text);
+    let pais = c.required(object, pointer, "pais", text);
     Some(DireccionEnvio {
         calle: calle?,
         ciudad: ciudad?,
@@ -274,7 +262,7 @@ pub fn parse_cancel_order(
     let mut c = Checker::default();
     let motivo = c
         .object(body, "", &["motivo"])
-        .and_then(|object| c.required(object, "", "motivo", motivo));
+        .and_then(|object| c.required(object, "", "motivo", text));
     match motivo {
         Some(motivo) if c.errors.is_empty() => Ok(PedidoCancelado { pedido_id, motivo }),
         _ => Err(c.errors),

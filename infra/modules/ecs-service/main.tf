@@ -287,7 +287,8 @@ resource "aws_ecs_service" "this" {
   depends_on = [aws_iam_role_policy.execution, aws_iam_role_policy.task]
 }
 
-# Same service, but Application Auto Scaling owns desired_count.
+# Same service, but Application Auto Scaling owns desired_count. Terraform's
+# lifecycle.ignore_changes cannot be conditional, hence a second resource.
 resource "aws_ecs_service" "autoscaled" {
   count = var.autoscaled ? 1 : 0
 

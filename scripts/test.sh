@@ -108,8 +108,12 @@ tf_tests_need_stack() {
   return 1
 }
 
-# cargo test, its output kept for the closing count.
+# cargo test, its output kept for the closing count. Every AWS operation the
+# binaries perform is recorded under AWS_CALL_RECORD_DIR (one JSON line per
+# distinct operation and resource), for the rehearsal's permission contract.
+export AWS_CALL_RECORD_DIR="$ROOT/.local/calls"
 cargo_test() {
+  rm -rf "$AWS_CALL_RECORD_DIR"
   cargo test --workspace --locked 2>&1 | tee "$ROOT/.local/log/cargo-test.log"
 }
 

@@ -23,6 +23,11 @@ output "dlq_arns" {
   value       = module.messaging.dlq_arns
 }
 
+output "delivery_dlq_urls" {
+  description = "Map of queue role => SNS subscription dead-letter queue URL (deliveries SNS could not make to that role's queue)."
+  value       = module.messaging.delivery_dlq_urls
+}
+
 output "table_name" {
   description = "Name of the orders table in DynamoDB Local."
   value       = module.messaging.table_name

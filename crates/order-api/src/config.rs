@@ -25,6 +25,10 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// How long a readiness result is reused (`READINESS_CACHE_SECS`, default 5).
     pub readiness_cache: Duration,
+    /// Liveness fails once SNS or DynamoDB has refused the topic or table
+    /// (access denied, missing, key disabled) for this long
+    /// (`CONFIG_FAULT_LIMIT_SECS`, default 60); transient failures never fail it.
+    pub config_fault_limit: Duration,
 }
 
 impl Settings {
@@ -48,16 +52,21 @@ impl Settings {
         let max_concurrent_requests =
             r.number_in("MAX_CONCURRENT_REQUESTS", 512_usize, 1..=100_000);
         let readiness_cache = r.seconds("READINESS_CACHE_SECS", Duration::from_secs(5), 0..=300);
+        let config_fault_limit =
+            r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
+        let mut aws = AwsSettings::new(region);
+        aws.read_call_record_dir(&mut r);
         r.finish()?;
         Ok(Self {
             host,
             port,
             sns_topic_arn,
             orders_table,
-            aws: AwsSettings::new(region),
+            aws,
             request_timeout,
             max_concurrent_requests,
             readiness_cache,
+            config_fault_limit,
         })
     }
 

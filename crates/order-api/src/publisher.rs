@@ -19,7 +19,15 @@ pub enum PublishError {
         /// Details, for logs only.
         message: String,
     },
-    /// Misconfiguration (topic missing, access denied, invalid parameter).
+    /// The deployment is wrong: topic missing, access denied, key disabled.
+    #[error("SNS refused access to the topic ({code}): {message}")]
+    Misconfigured {
+        /// Error code.
+        code: String,
+        /// Details, for logs only.
+        message: String,
+    },
+    /// Refused for this request (invalid parameter, message too large).
     #[error("SNS rejected the publish ({code}): {message}")]
     Rejected {
         /// Error code.
@@ -30,10 +38,16 @@ pub enum PublishError {
 }
 
 impl PublishError {
+    /// Whether the deployment itself is wrong (see [`PublishError::Misconfigured`]).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, PublishError::Misconfigured { .. })
+    }
+
     /// Short label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
             PublishError::Unavailable { .. } => "unavailable",
+            PublishError::Misconfigured { .. } => "misconfigured",
             PublishError::Rejected { .. } => "rejected",
         }
     }
@@ -115,6 +129,8 @@ where
     let (code, message) = (failure.code, failure.message);
     if failure.transient {
         PublishError::Unavailable { code, message }
+    } else if failure.configuration {
+        PublishError::Misconfigured { code, message }
     } else {
         PublishError::Rejected { code, message }
     }

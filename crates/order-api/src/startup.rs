@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
 use shared::aws::AwsClients;
+use shared::aws::call_record::Caller;
 use shared::orders_table::OrdersTable;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -49,6 +50,7 @@ impl AppState {
             publisher.clone(),
             orders.clone(),
             settings.readiness_cache,
+            settings.config_fault_limit,
         ));
         Self {
             publisher,
@@ -124,7 +126,15 @@ pub struct Application {
 impl Application {
     /// Builds the AWS clients (once) and binds the listener.
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
-        let clients = AwsClients::load(&settings.aws).await;
+        let caller = Caller {
+            binary: "order-api",
+            role: None,
+            resources: vec![
+                ("topic", settings.sns_topic_arn.clone()),
+                ("table", settings.orders_table.clone()),
+            ],
+        };
+        let clients = AwsClients::load_as(&settings.aws, caller).await?;
         let publisher = Arc::new(SnsPublisher::new(clients.sns, &settings.sns_topic_arn));
         let orders = Arc::new(OrdersTable::new(clients.dynamodb, &settings.orders_table));
         Self::build_with(settings, publisher, orders).await

@@ -252,7 +252,16 @@ pub enum TableError {
         /// Details, for logs only.
         message: String,
     },
-    /// Permanent: missing table, access denied, validation errors.
+    /// The deployment is wrong: table missing, access denied, key disabled,
+    /// bad credentials. No retry helps until an operator fixes it.
+    #[error("DynamoDB refused access to the table ({code}): {message}")]
+    Misconfigured {
+        /// Error code.
+        code: String,
+        /// Details, for logs only.
+        message: String,
+    },
+    /// Permanent for this request: validation errors, item too large.
     #[error("DynamoDB rejected the request ({code}): {message}")]
     Rejected {
         /// Error code.
@@ -269,6 +278,21 @@ impl TableError {
     /// Whether retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, TableError::Unavailable { .. })
+    }
+
+    /// Whether the deployment itself is wrong (see [`TableError::Misconfigured`]).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, TableError::Misconfigured { .. })
+    }
+
+    /// The AWS error code (or failure kind), when there is one.
+    pub fn code(&self) -> &str {
+        match self {
+            TableError::Unavailable { code, .. }
+            | TableError::Misconfigured { code, .. }
+            | TableError::Rejected { code, .. } => code,
+            TableError::Malformed(_) => "malformed_item",
+        }
     }
 }
 
@@ -292,6 +316,8 @@ where
     let (code, message) = (failure.code, failure.message);
     if failure.transient {
         TableError::Unavailable { code, message }
+    } else if failure.configuration {
+        TableError::Misconfigured { code, message }
     } else {
         TableError::Rejected { code, message }
     }

@@ -37,6 +37,10 @@ pub struct Settings {
     pub delete_window: Duration,
     /// Liveness fails when the poll loop made no progress for this long (`LIVENESS_STALL_SECS`, default 120).
     pub liveness_stall: Duration,
+    /// How long the worker keeps retrying when its queue, DLQ or table refuse
+    /// access or are missing before it exits non-zero so the task is
+    /// replaced (`CONFIG_FAULT_LIMIT_SECS`, default 60; readiness fails at once).
+    pub config_fault_limit: Duration,
     /// Optional expiry of order items (`ORDER_TTL_DAYS`; unset = keep forever).
     pub order_ttl: Option<chrono::Duration>,
     /// Runtime threads (`WORKER_THREADS`, default 1): the work is I/O-bound, and one
@@ -93,6 +97,8 @@ impl Settings {
             Duration::from_millis(r.number_in("DELETE_BATCH_WINDOW_MS", 25_u64, 0..=1000));
         let runtime_threads = r.number_in("WORKER_THREADS", 1_usize, 1..=64);
         let liveness_stall = r.seconds("LIVENESS_STALL_SECS", Duration::from_secs(120), 30..=3600);
+        let config_fault_limit =
+            r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
         let order_ttl = r.optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
             Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
             _ => Err("must be a whole number of days from 1 to 36500".into()),
@@ -106,9 +112,10 @@ impl Settings {
         if retry_base > retry_max {
             r.problem("RETRY_BASE_SECS must not exceed RETRY_MAX_SECS");
         }
-        r.finish()?;
         let mut aws = AwsSettings::new(region);
         aws.sqs_long_poll = wait_time;
+        aws.read_call_record_dir(&mut r);
+        r.finish()?;
         Ok(Self {
             role: role.unwrap_or(WorkerRole::Procesamiento),
             queue_url,
@@ -124,6 +131,7 @@ impl Settings {
             retry_max,
             delete_window,
             liveness_stall,
+            config_fault_limit,
             order_ttl,
             runtime_threads,
         })

@@ -1,7 +1,7 @@
 //! The worker's HTTP port: `/health/live`, `/health/ready`, `/metrics`.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -12,6 +12,33 @@ use axum::{Json, Router};
 
 use crate::metrics::Metrics;
 
+/// The deployment is wrong: an AWS call on the worker's queue, DLQ or table
+/// is refused in a way no retry fixes (access denied, missing, key disabled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFault {
+    /// The operation refused (`GetQueueAttributes`).
+    pub operation: &'static str,
+    /// The queue URL or table name.
+    pub resource: String,
+    /// The AWS error code.
+    pub code: String,
+    /// When the fault was first seen (it persisted since).
+    pub since: Instant,
+}
+
+impl std::fmt::Display for ConfigFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} on {} refused with {} for {}s",
+            self.operation,
+            self.resource,
+            self.code,
+            self.since.elapsed().as_secs()
+        )
+    }
+}
+
 /// What the probes report, updated by the consumer loop.
 #[derive(Debug)]
 pub struct HealthState {
@@ -20,18 +47,65 @@ pub struct HealthState {
     received_once: AtomicBool,
     stopping: AtomicBool,
     stall_limit: Duration,
+    fault: Mutex<Option<ConfigFault>>,
+    fault_limit: Duration,
 }
 
 impl HealthState {
-    /// Liveness fails after `stall_limit` without progress of the poll loop.
-    pub fn new(stall_limit: Duration) -> Arc<Self> {
+    /// Liveness fails after `stall_limit` without progress of the poll loop,
+    /// or once a configuration fault has lasted `fault_limit`.
+    pub fn new(stall_limit: Duration, fault_limit: Duration) -> Arc<Self> {
         Arc::new(Self {
             started: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
             received_once: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stall_limit,
+            fault: Mutex::new(None),
+            fault_limit,
         })
+    }
+
+    /// Records a configuration fault (readiness fails at once); returns it
+    /// with the time it was first seen, kept while the same fault persists.
+    pub fn fault(&self, operation: &'static str, resource: &str, code: &str) -> ConfigFault {
+        let mut slot = self
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let since = slot.as_ref().map_or_else(Instant::now, |f| f.since);
+        let fault = ConfigFault {
+            operation,
+            resource: resource.to_owned(),
+            code: code.to_owned(),
+            since,
+        };
+        *slot = Some(fault.clone());
+        fault
+    }
+
+    /// The fault is over (a call on the same resources succeeded).
+    pub fn clear_fault(&self) {
+        let mut slot = self
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(fault) = slot.take() {
+            tracing::info!(operation = fault.operation, code = %fault.code, "configuration fault cleared");
+        }
+    }
+
+    /// The current configuration fault, if any.
+    pub fn current_fault(&self) -> Option<ConfigFault> {
+        self.fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// How long a configuration fault may last before the worker gives up.
+    pub fn fault_limit(&self) -> Duration {
+        self.fault_limit
     }
 
     fn now_ms(&self) -> u64 {
@@ -55,17 +129,24 @@ impl HealthState {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the poll loop made progress recently.
+    /// Whether the poll loop made progress recently and no configuration
+    /// fault has outlasted its limit.
     pub fn is_live(&self) -> bool {
         let idle = self
             .now_ms()
             .saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
-        Duration::from_millis(idle) < self.stall_limit
+        let fault_expired = self
+            .current_fault()
+            .is_some_and(|f| f.since.elapsed() >= self.fault_limit);
+        Duration::from_millis(idle) < self.stall_limit && !fault_expired
     }
 
-    /// Whether the worker reached its queues (startup check or a receive) and is not stopping.
+    /// Whether the worker reached its queues and table (startup check or a
+    /// receive), has no configuration fault and is not stopping.
     pub fn is_ready(&self) -> bool {
-        self.received_once.load(Ordering::Relaxed) && !self.stopping.load(Ordering::Relaxed)
+        self.received_once.load(Ordering::Relaxed)
+            && !self.stopping.load(Ordering::Relaxed)
+            && self.current_fault().is_none()
     }
 }
 
@@ -89,6 +170,15 @@ async fn live(State(s): State<ProbeState>) -> Response {
 }
 
 async fn ready(State(s): State<ProbeState>) -> Response {
+    if let Some(fault) = s.health.current_fault() {
+        let body = serde_json::json!({
+            "status": "misconfigured",
+            "operation": fault.operation,
+            "code": fault.code,
+            "seconds": fault.since.elapsed().as_secs(),
+        });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     status(s.health.is_ready(), "ready", "not_ready")
 }
 
@@ -117,8 +207,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_configuration_fault_fails_readiness_at_once_and_liveness_after_its_limit() {
+        let h = HealthState::new(Duration::from_secs(60), Duration::from_millis(30));
+        h.received_ok();
+        assert!(h.is_ready());
+        let first = h.fault("GetQueueAttributes", "q-dlq", "AccessDenied");
+        assert!(!h.is_ready(), "not ready while misconfigured");
+        assert!(h.is_live(), "live until the limit");
+        std::thread::sleep(Duration::from_millis(40));
+        let again = h.fault("GetQueueAttributes", "q-dlq", "AccessDenied");
+        assert_eq!(
+            again.since, first.since,
+            "a persisting fault keeps its start"
+        );
+        assert!(!h.is_live(), "not live once the fault outlasted its limit");
+        h.clear_fault();
+        assert!(h.is_ready() && h.is_live());
+    }
+
+    #[test]
     fn readiness_follows_the_loop() {
-        let h = HealthState::new(Duration::from_secs(60));
+        let h = HealthState::new(Duration::from_secs(60), Duration::from_secs(60));
         assert!(h.is_live(), "live at start");
         assert!(!h.is_ready(), "not ready before the first receive");
         h.received_ok();
@@ -129,7 +238,7 @@ mod tests {
 
     #[test]
     fn liveness_fails_after_a_stall() {
-        let h = HealthState::new(Duration::from_millis(20));
+        let h = HealthState::new(Duration::from_millis(20), Duration::from_secs(60));
         std::thread::sleep(Duration::from_millis(40));
         assert!(!h.is_live());
         h.touch();

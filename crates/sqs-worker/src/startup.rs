@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use shared::aws::AwsClients;
+use shared::aws::call_record::Caller;
 use shared::orders_table::OrdersTable;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +27,16 @@ pub struct Application {
 impl Application {
     /// Builds the AWS clients (once) and binds the probe port.
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
-        let clients = AwsClients::load(&settings.aws).await;
+        let caller = Caller {
+            binary: "sqs-worker",
+            role: Some(settings.role.to_string()),
+            resources: vec![
+                ("queue", settings.queue_url.clone()),
+                ("dlq", settings.dlq_url.clone()),
+                ("table", settings.orders_table.clone()),
+            ],
+        };
+        let clients = AwsClients::load_as(&settings.aws, caller).await?;
         let table = OrdersTable::new(clients.dynamodb, &settings.orders_table);
         let handler = Arc::new(TableApplier::new(table, settings.role, settings.order_ttl));
         Self::build_with(settings, clients.sqs, handler).await
@@ -41,7 +51,7 @@ impl Application {
         let listener =
             TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.health_port))).await?;
         let metrics = Metrics::new();
-        let health = HealthState::new(settings.liveness_stall);
+        let health = HealthState::new(settings.liveness_stall, settings.config_fault_limit);
         let router = health::router(health.clone(), metrics.clone());
         let consumer = Arc::new(Consumer::new(
             sqs,
@@ -87,8 +97,9 @@ impl Application {
                 .with_graceful_shutdown(async move { server_token.cancelled().await })
                 .into_future(),
         );
-        self.consumer.run(token).await;
+        let consumed = self.consumer.run(token).await;
         server_stop.cancel();
-        server.await.map_err(std::io::Error::other)?
+        server.await.map_err(std::io::Error::other)??;
+        consumed.map_err(std::io::Error::other)
     }
 }

@@ -295,6 +295,8 @@ impl Stack {
             "AWS_SECRET_ACCESS_KEY",
             "AWS_REGION",
             "PATH",
+            // The permission contract's call records (scripts/test.sh sets it).
+            shared::aws::call_record::ENV_DIR,
         ]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))

@@ -56,7 +56,9 @@ module "kms_data" {
   policy_statements = [
     {
       # SNS delivers into the encrypted queues: SQS asks KMS for a data key on
-      # behalf of sns.amazonaws.com. Only for deliveries of our topic.
+      # behalf of sns.amazonaws.com. Only for deliveries of our topic. This
+      # also covers the subscription DLQs (same key, same topic as
+      # aws:SourceArn when SNS dead-letters a delivery).
       sid                   = "AllowOrderTopicDeliveryToQueues"
       principal_type        = "Service"
       principal_identifiers = ["sns.amazonaws.com"]
@@ -153,6 +155,8 @@ module "messaging" {
   visibility_timeout_seconds = var.queue_visibility_timeout_seconds
   max_receive_count          = var.max_receive_count
   table_deletion_protection  = var.table_deletion_protection
+
+  enable_redrive_allow_policy = var.enable_redrive_allow_policy
 }
 
 check "kms_policy_names_the_real_topic" {
@@ -237,9 +241,11 @@ locals {
           Resource = module.messaging.queue_arns[role]
         },
         {
+          # GetQueueAttributes backs the startup check that the DLQ exists and
+          # is reachable: without it the worker never starts consuming.
           Sid      = "DeadLetterToOwnDlq"
           Effect   = "Allow"
-          Action   = "sqs:SendMessage"
+          Action   = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
           Resource = module.messaging.dlq_arns[role]
         },
         {
@@ -382,7 +388,11 @@ module "alb" {
 
   target_port              = 8080
   target_security_group_id = module.api.security_group_id
-  health_check_path        = "/health/ready"
+  # Shallow liveness: a short SNS or DynamoDB hiccup must not take every API
+  # task out of service at once. The deep /health/ready (SNS and DynamoDB
+  # reachable) is for monitoring; such an outage shows as 503s in the
+  # api-5xx-rate alarm.
+  health_check_path = "/health/live"
 
   access_logs_bucket_name    = "${var.name_prefix}-alb-logs-${local.account_id}-${local.region}"
   access_logs_retention_days = var.alb_access_logs_retention_days
@@ -395,7 +405,7 @@ module "alb" {
 
 module "worker_autoscaling" {
   source   = "../../modules/worker-autoscaling"
-  for_each = local.worker_roles
+  for_each = var.enable_worker_autoscaling ? local.worker_roles : toset([])
 
   cluster_name               = aws_ecs_cluster.this.name
   service_name               = module.worker[each.key].service_name
@@ -421,10 +431,13 @@ module "alarms" {
   kms_key_arn = module.kms_platform.key_arn
   alarm_email = var.alarm_email
 
+  topic_name = module.messaging.topic_name
+
   queues = {
     for role in local.worker_roles : role => {
-      queue_name = module.messaging.queue_names[role]
-      dlq_name   = module.messaging.dlq_names[role]
+      queue_name        = module.messaging.queue_names[role]
+      dlq_name          = module.messaging.dlq_names[role]
+      delivery_dlq_name = module.messaging.delivery_dlq_names[role]
     }
   }
   queue_oldest_message_age_threshold_seconds = var.queue_oldest_message_age_alarm_seconds

@@ -88,3 +88,8 @@ output "dlq_tool_env" {
     }
   }
 }
+
+output "delivery_dlq_urls" {
+  description = "SNS subscription dead-letter queue URL per worker role: order events SNS could not deliver to that role's queue (alarm <prefix>-<role>-delivery-dlq-not-empty)."
+  value       = module.messaging.delivery_dlq_urls
+}

@@ -352,6 +352,13 @@ variable "wait_for_steady_state" {
 # Worker autoscaling (backlog per task)
 ################################################################################
 
+variable "enable_worker_autoscaling" {
+  description = "Scale the worker services on backlog per task with Application Auto Scaling (production: keep true; false leaves each worker service at its initial desired count). Exists for `make rehearsal` (scripts/rehearsal.sh), which applies this root to moto: there Application Auto Scaling targets never finish creating, so the rehearsal sets it false."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
 variable "worker_min_capacity" {
   description = "Minimum tasks per worker service. 0 allows scale-to-zero when the queue is idle (a CloudWatch alarm brings the service back to 1 task when messages arrive, with up to ~2-3 minutes of extra latency)."
   type        = number
@@ -464,6 +471,13 @@ variable "max_receive_count" {
 
 variable "table_deletion_protection" {
   description = "Deletion protection of the DynamoDB orders table (keep true in production)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "enable_redrive_allow_policy" {
+  description = "Attach a redrive allow policy to each DLQ so only its own source queue may use it (production: keep true). Exists for `make rehearsal` (scripts/rehearsal.sh), which applies this root to moto: there aws_sqs_queue_redrive_allow_policy never finishes creating, so the rehearsal sets it false."
   type        = bool
   default     = true
   nullable    = false

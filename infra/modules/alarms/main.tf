@@ -91,6 +91,29 @@ resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   tags = var.tags
 }
 
+# Subscription DLQs: SNS could not deliver an event to a role's queue (its
+# queue policy refused it, queue missing). The event is kept, not processed.
+resource "aws_cloudwatch_metric_alarm" "delivery_dlq_not_empty" {
+  for_each = var.queues
+
+  alarm_name          = "${var.name_prefix}-${each.key}-delivery-dlq-not-empty"
+  alarm_description   = "SNS could not deliver order events to ${each.value.queue_name}; they wait in its subscription DLQ ${each.value.delivery_dlq_name}. Check that the queue exists and that its policy lets sns.amazonaws.com send for the topic, then move the messages to ${each.value.queue_name}."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value.delivery_dlq_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
   for_each = var.queues
 
@@ -105,6 +128,32 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
   datapoints_to_alarm = var.evaluation_periods
   comparison_operator = "GreaterThanThreshold"
   threshold           = var.queue_oldest_message_age_threshold_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+################################################################################
+# Order-events topic
+################################################################################
+
+# Any notification SNS gave up delivering (counted once per message and
+# subscription when SNS stops retrying), whether or not its subscription DLQ
+# then kept it. No datapoint means nothing failed.
+resource "aws_cloudwatch_metric_alarm" "sns_notifications_failed" {
+  alarm_name          = "${var.name_prefix}-sns-notifications-failed"
+  alarm_description   = "SNS failed to deliver notifications of ${var.topic_name}. Look in the subscription DLQs (<prefix>-<role>-delivery-dlq); if they are empty, SNS could not dead-letter either: check the data key policy (sns.amazonaws.com) and the key's state."
+  namespace           = "AWS/SNS"
+  metric_name         = "NumberOfNotificationsFailed"
+  dimensions          = { TopicName = var.topic_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
@@ -172,7 +221,7 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx_rate" {
 
 resource "aws_cloudwatch_metric_alarm" "api_unhealthy_targets" {
   alarm_name          = "${var.name_prefix}-api-unhealthy-targets"
-  alarm_description   = "At least one API task fails the /health/ready check of the load balancer (SNS or DynamoDB unreachable, or the task is unhealthy)."
+  alarm_description   = "At least one API task fails the load balancer's health check (liveness: the process does not answer, or SNS / DynamoDB have refused the topic or table for CONFIG_FAULT_LIMIT_SECS; /health/ready names which)."
   namespace           = "AWS/ApplicationELB"
   metric_name         = "UnHealthyHostCount"
   dimensions          = { LoadBalancer = var.load_balancer_arn_suffix, TargetGroup = var.target_group_arn_suffix }

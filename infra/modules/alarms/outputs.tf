@@ -12,6 +12,8 @@ output "alarm_names" {
   description = "Names of every alarm, grouped by kind."
   value = {
     dlq_not_empty            = { for k, a in aws_cloudwatch_metric_alarm.dlq_not_empty : k => a.alarm_name }
+    delivery_dlq_not_empty   = { for k, a in aws_cloudwatch_metric_alarm.delivery_dlq_not_empty : k => a.alarm_name }
+    sns_notifications_failed = aws_cloudwatch_metric_alarm.sns_notifications_failed.alarm_name
     queue_oldest_message_age = { for k, a in aws_cloudwatch_metric_alarm.queue_oldest_message_age : k => a.alarm_name }
     api_5xx_rate             = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
     api_unhealthy_targets    = aws_cloudwatch_metric_alarm.api_unhealthy_targets.alarm_name
@@ -24,13 +26,19 @@ output "alarms" {
   value = {
     for a in concat(
       values(aws_cloudwatch_metric_alarm.dlq_not_empty),
+      values(aws_cloudwatch_metric_alarm.delivery_dlq_not_empty),
       values(aws_cloudwatch_metric_alarm.queue_oldest_message_age),
+      [aws_cloudwatch_metric_alarm.sns_notifications_failed],
       [aws_cloudwatch_metric_alarm.api_5xx_rate, aws_cloudwatch_metric_alarm.api_unhealthy_targets],
       values(aws_cloudwatch_metric_alarm.tasks_below_desired),
       ) : a.alarm_name => {
       namespace           = a.namespace
       metric_name         = a.metric_name
       dimensions          = a.dimensions
+      statistic           = a.statistic
+      period              = a.period
+      evaluation_periods  = a.evaluation_periods
+      treat_missing_data  = a.treat_missing_data
       comparison_operator = a.comparison_operator
       threshold           = a.threshold
       alarm_actions       = a.alarm_actions

@@ -66,16 +66,28 @@ variable "alarm_email" {
 }
 
 variable "queues" {
-  description = "Map of queue role => names of its main queue and dead-letter queue (QueueName dimensions)."
+  description = "Map of queue role => names of its main queue, its dead-letter queue and its SNS subscription dead-letter queue (QueueName dimensions)."
   type = map(object({
-    queue_name = string
-    dlq_name   = string
+    queue_name        = string
+    dlq_name          = string
+    delivery_dlq_name = string
   }))
   nullable = false
 
   validation {
     condition     = length(var.queues) > 0
     error_message = "queues must contain at least one queue role."
+  }
+}
+
+variable "topic_name" {
+  description = "Name of the order-events SNS topic (TopicName dimension of NumberOfNotificationsFailed)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_-]{1,256}(\\.fifo)?$", var.topic_name))
+    error_message = "topic_name must be an SNS topic name (letters, digits, hyphens, underscores; optional .fifo suffix), not an ARN."
   }
 }
 

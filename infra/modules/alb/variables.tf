@@ -119,9 +119,9 @@ variable "target_security_group_id" {
 }
 
 variable "health_check_path" {
-  description = "HTTP path of the target group health check (must answer 200 only when the target can serve traffic)."
+  description = "HTTP path of the target group health check. Default: the API's shallow liveness probe, so that a short outage of a dependency (SNS, DynamoDB) does not take every target out of service at once."
   type        = string
-  default     = "/health/ready"
+  default     = "/health/live"
   nullable    = false
 
   validation {

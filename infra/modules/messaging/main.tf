@@ -9,6 +9,9 @@ locals {
 
   queue_names = { for role in local.roles : role => "${var.name_prefix}-${role}${local.suffix}" }
   dlq_names   = { for role in local.roles : role => "${var.name_prefix}-${role}-dlq${local.suffix}" }
+  # Subscription dead-letter queues: what SNS could not deliver to a role's
+  # queue (refused by its queue policy, queue deleted, ...) is kept here.
+  delivery_dlq_names = { for role in local.roles : role => "${var.name_prefix}-${role}-delivery-dlq${local.suffix}" }
 
   use_cmk = var.kms_key_arn != null
 
@@ -111,6 +114,33 @@ locals {
     })
   }
 
+  # Same statements as the main queues: only SNS deliveries of this topic may
+  # send, and nothing without TLS.
+  delivery_dlq_policies = {
+    for role in local.roles : role => jsonencode({
+      Version = "2012-10-17"
+      Id      = "${local.delivery_dlq_names[role]}-policy"
+      Statement = [
+        {
+          Sid       = "AllowTopicSendMessage"
+          Effect    = "Allow"
+          Principal = { Service = "sns.amazonaws.com" }
+          Action    = "sqs:SendMessage"
+          Resource  = aws_sqs_queue.delivery_dlq[role].arn
+          Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this.arn } }
+        },
+        {
+          Sid       = "DenyInsecureTransport"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = "sqs:*"
+          Resource  = aws_sqs_queue.delivery_dlq[role].arn
+          Condition = { Bool = { "aws:SecureTransport" = "false" } }
+        },
+      ]
+    })
+  }
+
   dlq_policies = {
     for role in local.roles : role => jsonencode({
       Version = "2012-10-17"
@@ -151,7 +181,7 @@ resource "aws_sns_topic_policy" "this" {
 }
 
 ################################################################################
-# SQS: one dead-letter queue and one main queue per role
+# SQS: per role a main queue, its dead-letter queue and a subscription DLQ
 ################################################################################
 
 resource "aws_sqs_queue" "dlq" {
@@ -210,6 +240,36 @@ resource "aws_sqs_queue_policy" "dlq" {
   policy    = local.dlq_policies[each.key]
 }
 
+# Subscription dead-letter queues (one per role): SNS sends here what it could
+# not deliver to the role's queue, instead of dropping it. FIFO topics need
+# FIFO DLQs. Always SSE-SQS, never the customer-managed key: a delivery
+# refused because that key is disabled, scheduled for deletion or its policy
+# no longer admits SNS must still be kept, and a DLQ under the same key would
+# refuse it too. (The topic's NumberOfNotificationsFailed alarm in
+# modules/alarms catches whatever still fails.)
+resource "aws_sqs_queue" "delivery_dlq" {
+  for_each = local.roles
+
+  name                        = local.delivery_dlq_names[each.key]
+  fifo_queue                  = var.fifo
+  content_based_deduplication = var.fifo ? false : null
+
+  message_retention_seconds  = var.dlq_message_retention_seconds
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+
+  sqs_managed_sse_enabled = true
+
+  tags = merge(var.tags, { "queue-role" = each.key, "queue-kind" = "delivery-dlq" })
+}
+
+resource "aws_sqs_queue_policy" "delivery_dlq" {
+  for_each = local.roles
+
+  queue_url = aws_sqs_queue.delivery_dlq[each.key].id
+  policy    = local.delivery_dlq_policies[each.key]
+}
+
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   for_each = var.enable_redrive_allow_policy ? local.roles : toset([])
 
@@ -234,8 +294,14 @@ resource "aws_sns_topic_subscription" "queue" {
   filter_policy        = local.queue_filter_policies[each.key]
   filter_policy_scope  = "MessageAttributes"
 
-  # SNS can only deliver once the queue policy lets it send.
-  depends_on = [aws_sqs_queue_policy.this]
+  # Deliveries SNS gives up on (client errors such as a queue policy refusal
+  # are not retried) go to the role's subscription DLQ instead of being dropped.
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.delivery_dlq[each.key].arn
+  })
+
+  # SNS can only deliver once the queue policies let it send.
+  depends_on = [aws_sqs_queue_policy.this, aws_sqs_queue_policy.delivery_dlq]
 }
 
 resource "aws_sns_topic_subscription" "high_value_email" {

@@ -47,3 +47,28 @@ output "table_arn" {
   description = "ARN of the DynamoDB orders table."
   value       = aws_dynamodb_table.pedidos.arn
 }
+
+output "delivery_dlq_urls" {
+  description = "Map of queue role => URL of the subscription dead-letter queue (what SNS could not deliver to that role's queue)."
+  value       = { for role, q in aws_sqs_queue.delivery_dlq : role => q.url }
+}
+
+output "delivery_dlq_arns" {
+  description = "Map of queue role => ARN of the subscription dead-letter queue."
+  value       = { for role, q in aws_sqs_queue.delivery_dlq : role => q.arn }
+}
+
+output "delivery_dlq_names" {
+  description = "Map of queue role => name of the subscription dead-letter queue (<prefix>-<role>-delivery-dlq[.fifo])."
+  value       = { for role, q in aws_sqs_queue.delivery_dlq : role => q.name }
+}
+
+output "queue_encryption" {
+  description = "Map of queue name (main queues, DLQs, subscription DLQs) => its encryption: kms_master_key_id (customer-managed key or null) and sqs_managed_sse_enabled."
+  value = {
+    for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.delivery_dlq)) : q.name => {
+      kms_master_key_id       = q.kms_master_key_id
+      sqs_managed_sse_enabled = q.sqs_managed_sse_enabled
+    }
+  }
+}

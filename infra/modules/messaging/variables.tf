@@ -42,7 +42,7 @@ variable "message_retention_seconds" {
 }
 
 variable "dlq_message_retention_seconds" {
-  description = "Message retention of the dead-letter queues, in seconds (60-1209600). Must be longer than message_retention_seconds: a message's age is kept when it is moved to the DLQ, so a shorter retention would silently drop it. Default 1209600 = 14 days."
+  description = "Message retention of the dead-letter queues and of the subscription dead-letter queues, in seconds (60-1209600). Must be longer than message_retention_seconds: a message's age is kept when it is moved to the DLQ, so a shorter retention would silently drop it. Default 1209600 = 14 days."
   type        = number
   default     = 1209600
   nullable    = false
@@ -83,7 +83,7 @@ variable "receive_wait_time_seconds" {
 }
 
 variable "kms_key_arn" {
-  description = "ARN of a customer-managed KMS key for the topic, every queue and the table. When null, queues use SSE-SQS, the topic uses the AWS managed key alias/aws/sns and the table the AWS owned key. The key policy (allowing sns.amazonaws.com and the workers to use the key) is the caller's responsibility."
+  description = "ARN of a customer-managed KMS key for the topic, every queue (subscription DLQs included) and the table. When null, queues use SSE-SQS, the topic uses the AWS managed key alias/aws/sns and the table the AWS owned key. The key policy (allowing sns.amazonaws.com and the workers to use the key) is the caller's responsibility."
   type        = string
   default     = null
 

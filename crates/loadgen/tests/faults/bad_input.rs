@@ -420,7 +420,7 @@ async fn hundreds_of_hostile_requests_get_4xx_problems_and_publish_nothing() {
         let response = request
             .send()
             .await
-            .unwrap_or_else(|e| panic!("{}: {e}", case.what));
+            .unwrap_or_else(|e| panic!("{}: {e:?}", case.what));
         let status = response.status().as_u16();
         let content_type = response
             .headers()

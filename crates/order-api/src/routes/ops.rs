@@ -9,10 +9,22 @@ use utoipa::OpenApi;
 use crate::readiness::ReadinessReport;
 use crate::startup::AppState;
 
-/// Liveness: the process serves HTTP.
-#[utoipa::path(get, path = "/health/live", tag = "ops", responses((status = 200, description = "Alive")))]
-pub async fn live() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "alive" }))
+/// Liveness: the process serves HTTP and SNS/DynamoDB have not refused the
+/// topic or table (access denied, missing, key disabled) for
+/// `CONFIG_FAULT_LIMIT_SECS`. Never waits on AWS; transient failures never fail it.
+#[utoipa::path(
+    get, path = "/health/live", tag = "ops",
+    responses(
+        (status = 200, description = "Alive"),
+        (status = 503, description = "The deployment is wrong: the topic or table has been refused for too long"),
+    )
+)]
+pub async fn live(State(state): State<AppState>) -> Response {
+    if state.readiness.fault_expired() {
+        let body = serde_json::json!({ "status": "misconfigured" });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(serde_json::json!({ "status": "alive" })).into_response()
 }
 
 /// Readiness: SNS and DynamoDB answer (cached for a few seconds).

@@ -15,14 +15,20 @@ use uuid::Uuid;
 
 /// Settings for tests: loopback, any port.
 pub fn settings(topic_arn: &str, table: &str) -> Settings {
-    Settings::from_env(&EnvSource::from_pairs([
+    settings_with(topic_arn, table, &[])
+}
+
+/// [`settings`] with extra variables.
+pub fn settings_with(topic_arn: &str, table: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut pairs = vec![
         ("SNS_TOPIC_ARN", topic_arn),
         ("ORDERS_TABLE", table),
         ("HOST", "127.0.0.1"),
         ("PORT", "0"),
         ("READINESS_CACHE_SECS", "0"),
-    ]))
-    .expect("test settings are valid")
+    ];
+    pairs.extend_from_slice(extra);
+    Settings::from_env(&EnvSource::from_pairs(pairs)).expect("test settings are valid")
 }
 
 /// A valid order body.
@@ -71,11 +77,13 @@ impl EventPublisher for FakePublisher {
     }
 }
 
-/// In-memory order store; fails on demand.
+/// In-memory order store; fails on demand (transiently, or refusing access).
 #[derive(Default)]
 pub struct FakeOrders {
     pub records: Mutex<HashMap<Uuid, OrderRecord>>,
     pub fail: AtomicBool,
+    pub refuse: AtomicBool,
+    pub probes: std::sync::atomic::AtomicUsize,
 }
 
 impl OrderReader for FakeOrders {
@@ -93,7 +101,13 @@ impl OrderReader for FakeOrders {
 
     fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
         Box::pin(async move {
-            if self.fail.load(Ordering::SeqCst) {
+            self.probes.fetch_add(1, Ordering::SeqCst);
+            if self.refuse.load(Ordering::SeqCst) {
+                Err(TableError::Misconfigured {
+                    code: "AccessDeniedException".into(),
+                    message: "not authorized to perform dynamodb:DescribeTable".into(),
+                })
+            } else if self.fail.load(Ordering::SeqCst) {
                 Err(TableError::Unavailable {
                     code: "timeout".into(),
                     message: "down".into(),
@@ -107,11 +121,19 @@ impl OrderReader for FakeOrders {
 
 /// A router over fresh fakes.
 pub fn fake_app() -> (axum::Router, Arc<FakePublisher>, Arc<FakeOrders>) {
+    fake_app_with(&[])
+}
+
+/// [`fake_app`] with extra settings.
+pub fn fake_app_with(
+    extra: &[(&str, &str)],
+) -> (axum::Router, Arc<FakePublisher>, Arc<FakeOrders>) {
     let publisher = Arc::new(FakePublisher::default());
     let orders = Arc::new(FakeOrders::default());
-    let settings = settings(
+    let settings = settings_with(
         "arn:aws:sns:us-east-1:000000000000:test-topic",
         "test-table",
+        extra,
     );
     let state = order_api::AppState::new(&settings, publisher.clone(), orders.clone());
     (order_api::router(&settings, state), publisher, orders)

@@ -13,7 +13,7 @@ use shared::orders_table::{OrderRecord, OrderStatus, Shipment, ShipmentStatus};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::helpers::{fake_app, valid_order};
+use crate::helpers::{fake_app, fake_app_with, valid_order};
 
 struct Answer {
     status: StatusCode,
@@ -372,6 +372,70 @@ async fn health_reflects_dependencies() {
     assert_eq!(ready.body["dynamodb"], "unavailable");
     // Liveness does not depend on AWS.
     assert_eq!(send(&app, get("/health/live")).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_refused_table_fails_readiness_at_once_and_liveness_after_the_limit() {
+    let (app, _, orders) = fake_app_with(&[("CONFIG_FAULT_LIMIT_SECS", "1")]);
+    let limit = std::time::Duration::from_secs(1);
+
+    // A transient outage longer than the limit: readiness fails, liveness never.
+    orders.fail.store(true, Ordering::SeqCst);
+    let outage = std::time::Instant::now();
+    let probes_before = orders.probes.load(Ordering::SeqCst);
+    while outage.elapsed() < limit * 2 || orders.probes.load(Ordering::SeqCst) < probes_before + 5 {
+        let live = send(&app, get("/health/live")).await;
+        assert_eq!(
+            live.status,
+            StatusCode::OK,
+            "a transient outage must not fail liveness: {}",
+            live.raw
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ready = send(&app, get("/health/ready")).await;
+    assert_eq!(ready.body["dynamodb"], "unavailable");
+    orders.fail.store(false, Ordering::SeqCst);
+    assert_eq!(
+        send(&app, get("/health/ready")).await.status,
+        StatusCode::OK
+    );
+
+    // Access denied: readiness fails at once and says why; liveness after the limit.
+    orders.refuse.store(true, Ordering::SeqCst);
+    let refused = std::time::Instant::now();
+    let ready = send(&app, get("/health/ready")).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body["dynamodb"], "misconfigured", "{}", ready.raw);
+    assert_eq!(
+        send(&app, get("/health/live")).await.status,
+        StatusCode::OK,
+        "live until the limit"
+    );
+    loop {
+        let live = send(&app, get("/health/live")).await;
+        if live.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(live.body["status"], "misconfigured");
+            assert!(
+                refused.elapsed() >= limit,
+                "liveness failed before the limit"
+            );
+            break;
+        }
+        assert!(
+            refused.elapsed() < limit * 5,
+            "liveness never failed on a refused table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // Fixed: live again once a check passes.
+    orders.refuse.store(false, Ordering::SeqCst);
+    let fixed = std::time::Instant::now();
+    while send(&app, get("/health/live")).await.status != StatusCode::OK {
+        assert!(fixed.elapsed() < limit * 5, "liveness did not recover");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test]

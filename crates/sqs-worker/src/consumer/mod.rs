@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
+use shared::aws::{SdkFailure, classify_sdk_error};
 use shared::contract::Event;
 use shared::orders_table::ApplyOutcome;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,11 +25,31 @@ use self::backoff::Backoff;
 use self::deleter::Deleter;
 use crate::config::Settings;
 use crate::handler::ApplyEvent;
-use crate::health::HealthState;
+use crate::health::{ConfigFault, HealthState};
 use crate::metrics::Metrics;
 
 /// Most messages one receive may return (an SQS limit).
 const MAX_RECEIVE: usize = 10;
+
+/// SQS error codes that mean "try again later".
+const SQS_TRANSIENT_CODES: &[&str] = &[
+    "RequestThrottled",
+    "ThrottlingException",
+    "InternalError",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "KmsThrottled",
+];
+
+/// The worker gave up: its queue, DLQ or table refused it for longer than
+/// `CONFIG_FAULT_LIMIT_SECS`. The process exits non-zero so the orchestrator
+/// replaces it (and ECS's deployment circuit breaker rolls a release back);
+/// the messages stay in the queue, they are not at fault.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "giving up: {0}. The deployment is wrong: check the task role's policy, the queue, DLQ and table names, and the KMS key"
+)]
+pub struct Misconfigured(pub ConfigFault);
 
 /// What to do with a message after processing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +126,8 @@ impl Consumer {
 
     /// Runs until `shutdown` is cancelled, then drains: in-flight messages get
     /// the grace period to finish, the rest are made visible again at once.
-    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+    /// Returns [`Misconfigured`] (after draining) when the deployment is wrong.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), Misconfigured> {
         let (deleter, deleter_task) = Deleter::start(
             self.sqs.clone(),
             self.settings.queue_url.clone(),
@@ -123,16 +145,28 @@ impl Consumer {
         tracing::info!(role = %self.settings.role, queue = %self.settings.queue_url, concurrency = self.settings.concurrency, "worker started");
 
         let mut queues_checked = false;
+        let mut fatal: Option<Misconfigured> = None;
         loop {
             while tasks.try_join_next().is_some() {}
             if !queues_checked {
-                if !self.check_queues(&shutdown).await {
-                    break;
+                match self.check_resources(&shutdown).await {
+                    Ok(true) => queues_checked = true,
+                    Ok(false) => break,
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
                 }
-                queues_checked = true;
             }
-            if self.store_suspect.load(Ordering::Relaxed) && !self.wait_for_store(&shutdown).await {
-                break;
+            if self.store_suspect.load(Ordering::Relaxed) {
+                match self.wait_for_store(&shutdown).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => {
+                        fatal = Some(e);
+                        break;
+                    }
+                }
             }
             // Wait for room; the loop is alive (for liveness) while saturated.
             let first = tokio::select! {
@@ -171,15 +205,33 @@ impl Consumer {
                         tracing::info!(after_failures = poll_failures, "receiving again");
                     }
                     poll_failures = 0;
+                    self.health.clear_fault();
                     self.health.received_ok();
                     self.dispatch(messages, permits, &mut tasks, &deleter, &in_flight);
                 }
-                Err(error) => {
+                Err(failure) => {
                     drop(permits);
                     poll_failures += 1;
                     self.metrics.poll_errors.inc();
-                    let delay = poll_backoff.delay(poll_failures);
-                    tracing::warn!(error = %error, attempt = poll_failures, retry_in_ms = delay.as_millis() as u64, "receive failed; backing off");
+                    let mut delay = poll_backoff.delay(poll_failures);
+                    if failure.configuration {
+                        let queue = self.settings.queue_url.clone();
+                        match self.config_fault(
+                            "ReceiveMessage",
+                            &queue,
+                            &failure,
+                            poll_failures,
+                            delay,
+                        ) {
+                            Ok(capped) => delay = capped,
+                            Err(e) => {
+                                fatal = Some(e);
+                                break;
+                            }
+                        }
+                    } else {
+                        tracing::warn!(error = %failure.message, code = %failure.code, attempt = poll_failures, retry_in_ms = delay.as_millis() as u64, "receive failed; backing off");
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = shutdown.cancelled() => break,
@@ -216,13 +268,54 @@ impl Consumer {
         }
         drop(deleter);
         deleter_task.finish().await;
-        tracing::info!("worker stopped");
+        match fatal {
+            Some(e) => {
+                tracing::error!(error = %e, "worker stopped: misconfigured");
+                Err(e)
+            }
+            None => {
+                tracing::info!("worker stopped");
+                Ok(())
+            }
+        }
     }
 
-    /// Before the first receive: both queues exist and are reachable with
-    /// these credentials (then the worker is ready). Retries with backoff,
-    /// logging each failure; returns false on shutdown.
-    async fn check_queues(&self, shutdown: &CancellationToken) -> bool {
+    /// Records a configuration fault (readiness fails at once) and logs it
+    /// with the AWS error code; the backoff `delay` is capped so the worker
+    /// gives up on time. `Err` once the fault has lasted the limit.
+    fn config_fault(
+        &self,
+        operation: &'static str,
+        resource: &str,
+        failure: &SdkFailure,
+        attempt: u32,
+        delay: Duration,
+    ) -> Result<Duration, Misconfigured> {
+        let fault = self.health.fault(operation, resource, &failure.code);
+        let limit = self.health.fault_limit();
+        let age = fault.since.elapsed();
+        if age >= limit {
+            return Err(Misconfigured(fault));
+        }
+        let delay = delay.min(limit - age);
+        tracing::error!(
+            code = %failure.code,
+            operation,
+            resource,
+            attempt,
+            retry_in_ms = delay.as_millis() as u64,
+            exits_in_secs = (limit - age).as_secs(),
+            error = %failure.message,
+            "AWS refuses the worker's own resource: not ready; exiting unless this clears"
+        );
+        Ok(delay)
+    }
+
+    /// Before the first receive: both queues and the table exist and are
+    /// reachable with these credentials (then the worker is ready). Retries
+    /// with backoff, logging each failure; `Ok(false)` on shutdown,
+    /// [`Misconfigured`] when they stay refused past the limit.
+    async fn check_resources(&self, shutdown: &CancellationToken) -> Result<bool, Misconfigured> {
         let backoff = Backoff {
             base: Duration::from_secs(1),
             max: Duration::from_secs(60),
@@ -240,30 +333,48 @@ impl Consumer {
                     .send()
                     .await;
                 if let Err(e) = checked {
-                    failure = Some(format!("{url}: {}", DisplayErrorContext(&e)));
+                    let f = classify_sdk_error(&e, SQS_TRANSIENT_CODES);
+                    failure = Some(("GetQueueAttributes", url.clone(), f));
                     break;
                 }
             }
-            let Some(error) = failure else {
+            if failure.is_none()
+                && let Err(e) = self.handler.probe().await
+            {
+                let f = SdkFailure {
+                    transient: e.is_transient(),
+                    configuration: e.is_configuration(),
+                    code: e.code().to_owned(),
+                    message: e.to_string(),
+                };
+                failure = Some(("GetItem", self.settings.orders_table.clone(), f));
+            }
+            let Some((operation, resource, failure)) = failure else {
+                self.health.clear_fault();
                 self.health.received_ok();
-                return true;
+                return Ok(true);
             };
             attempt += 1;
             self.metrics.poll_errors.inc();
             self.health.touch();
-            let delay = backoff.delay(attempt);
-            tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "queue check failed; backing off");
+            let mut delay = backoff.delay(attempt);
+            if failure.configuration {
+                delay = self.config_fault(operation, &resource, &failure, attempt, delay)?;
+            } else {
+                tracing::warn!(error = %failure.message, code = %failure.code, operation, resource = %resource, attempt, retry_in_ms = delay.as_millis() as u64, "startup check failed; backing off");
+            }
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = shutdown.cancelled() => return false,
+                () = shutdown.cancelled() => return Ok(false),
             }
         }
     }
 
     /// After a failed apply: probes the store with backoff and returns once it
-    /// answers (true) or on shutdown (false). Messages are not received
-    /// meanwhile, so an outage does not push valid orders towards the DLQ.
-    async fn wait_for_store(&self, shutdown: &CancellationToken) -> bool {
+    /// answers (`Ok(true)`) or on shutdown (`Ok(false)`). Messages are not
+    /// received meanwhile, so an outage does not push valid orders towards
+    /// the DLQ. [`Misconfigured`] when the table stays refused past the limit.
+    async fn wait_for_store(&self, shutdown: &CancellationToken) -> Result<bool, Misconfigured> {
         let backoff = Backoff {
             base: Duration::from_millis(500),
             max: Duration::from_secs(5),
@@ -275,24 +386,36 @@ impl Consumer {
                     if attempt > 0 {
                         tracing::info!(probes = attempt + 1, "order store answers again; resuming");
                     }
+                    self.health.clear_fault();
                     self.store_suspect.store(false, Ordering::Relaxed);
-                    return true;
+                    return Ok(true);
                 }
                 Err(e) => {
                     attempt += 1;
                     self.health.touch();
-                    let delay = backoff.delay(attempt);
-                    tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "order store unavailable; receiving paused");
+                    let mut delay = backoff.delay(attempt);
+                    if e.is_configuration() {
+                        let failure = SdkFailure {
+                            transient: false,
+                            configuration: true,
+                            code: e.code().to_owned(),
+                            message: e.to_string(),
+                        };
+                        let table = self.settings.orders_table.clone();
+                        delay = self.config_fault("GetItem", &table, &failure, attempt, delay)?;
+                    } else {
+                        tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "order store unavailable; receiving paused");
+                    }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
-                        () = shutdown.cancelled() => return false,
+                        () = shutdown.cancelled() => return Ok(false),
                     }
                 }
             }
         }
     }
 
-    async fn receive(&self, max: usize) -> Result<Vec<Message>, String> {
+    async fn receive(&self, max: usize) -> Result<Vec<Message>, SdkFailure> {
         self.metrics.sqs_call("receive");
         let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
         let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
@@ -308,7 +431,7 @@ impl Consumer {
             .send()
             .await
             .map(|out| out.messages.unwrap_or_default())
-            .map_err(|e| DisplayErrorContext(&e).to_string())
+            .map_err(|e| classify_sdk_error(&e, SQS_TRANSIENT_CODES))
     }
 
     fn dispatch(

@@ -8,5 +8,6 @@ mod dlq_tools;
 mod failures;
 mod fifo;
 mod helpers;
+mod misconfiguration;
 mod pipeline;
 mod shutdown;

@@ -160,6 +160,26 @@ override_resource {
 }
 
 override_resource {
+  target          = module.messaging.aws_sqs_queue.delivery_dlq["procesamiento"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-delivery-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.delivery_dlq["logistica"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-delivery-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-delivery-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-delivery-dlq"
+  }
+}
+
+override_resource {
   target          = module.ecr["order-api"].aws_ecr_repository.this
   override_during = plan
   values = {
@@ -229,6 +249,14 @@ run "defaults_outputs" {
       procesamiento = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
     }
     error_message = "queue_urls must map each worker role to its queue URL."
+  }
+
+  assert {
+    condition = output.delivery_dlq_urls == {
+      logistica     = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-delivery-dlq"
+      procesamiento = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+    }
+    error_message = "delivery_dlq_urls must map each worker role to its SNS subscription DLQ URL."
   }
 
   assert {
@@ -318,23 +346,54 @@ run "api_task_role_least_privilege" {
 run "worker_task_roles_least_privilege" {
   command = plan
 
+  # The exact actions, statement by statement. GetQueueAttributes appears twice:
+  # the worker's startup check reads the attributes of its queue and of its DLQ.
   assert {
     condition = alltrue([
-      for role, m in module.worker : sort(flatten([for s in jsondecode(m.task_policy).Statement : s.Action])) == tolist([
-        "dynamodb:GetItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey",
-        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:SendMessage",
-      ])
+      for role, m in module.worker : jsonencode({ for s in jsondecode(m.task_policy).Statement : s.Sid => sort(flatten([s.Action])) }) == jsonencode({
+        ConsumeOwnQueue                = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+        DeadLetterToOwnDlq             = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+        UpdateOrders                   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+        DecryptAndEncryptQueueMessages = ["kms:Decrypt", "kms:GenerateDataKey"]
+      })
     ])
-    error_message = "Worker task roles may only consume their queue, send to their DLQ, get/update table items and use the data key."
+    error_message = "Worker task roles may only consume their queue, read their DLQ's attributes and send to it, get/update table items and use the data key (exact actions per statement)."
   }
 
   assert {
     condition = alltrue([
-      for role, m in module.worker : one([
-        for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "sqs:ReceiveMessage")
-      ]) == module.messaging.queue_arns[role]
+      for role, m in module.worker : sort(flatten([for s in jsondecode(m.task_policy).Statement : s.Action])) == tolist([
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey",
+        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage", "sqs:SendMessage",
+      ])
     ])
-    error_message = "Receive/Delete/ChangeVisibility/GetQueueAttributes must be scoped to the worker's own queue."
+    error_message = "Worker task roles: no action beyond the listed ones."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : sort([
+        for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "sqs:GetQueueAttributes")
+      ]) == sort([module.messaging.queue_arns[role], module.messaging.dlq_arns[role]])
+    ])
+    error_message = "sqs:GetQueueAttributes must be allowed on exactly the worker's own queue and its own DLQ (the startup check reads both)."
+  }
+
+  assert {
+    condition = alltrue(flatten([
+      for role, m in module.worker : [
+        for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"] : [
+          for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), action)
+        ] == [module.messaging.queue_arns[role]]
+      ]
+    ]))
+    error_message = "Receive/Delete/ChangeMessageVisibility must be allowed on the worker's own queue only (never on its DLQ)."
+  }
+
+  assert {
+    condition     = alltrue([for role, m in module.worker : !strcontains(m.task_policy, "delivery-dlq")])
+    error_message = "Workers must not touch the SNS subscription DLQs (operators inspect those)."
   }
 
   assert {
@@ -461,6 +520,19 @@ run "kms_keys_and_policies" {
       Condition = { ArnEquals = { "aws:SourceArn" = ["arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"] } }
     }
     error_message = "sns.amazonaws.com may use the data key only for deliveries from the order topic (aws:SourceArn)."
+  }
+
+  # The subscription DLQs keep what the data key refuses, so they must not
+  # depend on it (SSE-SQS); every other queue uses the data key.
+  assert {
+    condition = (
+      length(module.messaging.queue_encryption) == 6 &&
+      alltrue([
+        for name, e in module.messaging.queue_encryption :
+        contains(values(module.messaging.delivery_dlq_names), name) ? e.kms_master_key_id == null : e.kms_master_key_id == module.kms_data.key_arn
+      ])
+    )
+    error_message = "Queues and DLQs must use the data key; the subscription DLQs SSE-SQS, so a delivery refused by the data key is still kept."
   }
 
   assert {
@@ -592,6 +664,26 @@ run "containers_hardened" {
   assert {
     condition     = alltrue([for role, m in module.worker : jsondecode(m.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/sqs-worker", "healthcheck"]])
     error_message = "The worker container health check must call the binary's own probe."
+  }
+
+  # Liveness everywhere: the `healthcheck` subcommand probes /health/live on
+  # PORT / HEALTH_PORT (crates/shared/src/process.rs), the target group checks
+  # /health/live on the same port 8080. Nothing takes a task out of service
+  # because SNS or DynamoDB (/health/ready) is briefly unreachable.
+  assert {
+    condition = (
+      module.alb.settings.target_group.health_check_path == "/health/live" &&
+      module.alb.settings.target_group.port == 8080 &&
+      alltrue([
+        for name, m in merge({ api = module.api }, module.worker) :
+        jsondecode(m.container_definitions)[0].healthCheck.command[0] == "CMD" &&
+        jsondecode(m.container_definitions)[0].healthCheck.command[2] == "healthcheck" &&
+        length(jsondecode(m.container_definitions)[0].healthCheck.command) == 3 &&
+        !strcontains(jsonencode(jsondecode(m.container_definitions)[0].healthCheck), "/health/ready") &&
+        one([for e in jsondecode(m.container_definitions)[0].environment : e.value if contains(["PORT", "HEALTH_PORT"], e.name)]) == "8080"
+      ])
+    )
+    error_message = "The target group and every container health check must use liveness (/health/live, via the binary's healthcheck subcommand on port 8080), never /health/ready."
   }
 
   assert {
@@ -774,10 +866,10 @@ run "alb_https" {
       target_type       = "ip"
       protocol          = "HTTP"
       port              = 8080
-      health_check_path = "/health/ready"
+      health_check_path = "/health/live"
       health_matcher    = "200"
     }
-    error_message = "Target group: type ip, port 8080, health check /health/ready expecting 200."
+    error_message = "Target group: type ip, port 8080, health check on the shallow liveness path /health/live expecting 200."
   }
 
   assert {
@@ -805,15 +897,58 @@ run "alarms" {
   command = plan
 
   assert {
-    condition     = length(module.alarms.alarms) == 9
-    error_message = "Expected 9 alarms: 2 DLQ not empty, 2 oldest message age, API 5xx rate, API unhealthy targets, 3 services below desired."
+    condition     = length(module.alarms.alarms) == 12
+    error_message = "Expected 12 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, 3 services below desired."
   }
 
   assert {
     condition = alltrue([
-      for name, a in module.alarms.alarms : a.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"])
+      for name, a in module.alarms.alarms :
+      a.alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"]) &&
+      a.ok_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"])
     ])
-    error_message = "Every alarm must notify the ops topic."
+    error_message = "Every alarm must notify the ops topic (ALARM and OK)."
+  }
+
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].namespace == "AWS/SQS" &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].dimensions == tomap({ QueueName = "ecomexpress-${role}-delivery-dlq" }) &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].statistic == "Maximum" &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].evaluation_periods == 1 &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-${role}-delivery-dlq-not-empty"].treat_missing_data == "notBreaching"
+    ])
+    error_message = "Each SNS subscription DLQ must alarm on its first visible message (like the DLQ alarms)."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].namespace == "AWS/SNS" &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].metric_name == "NumberOfNotificationsFailed" &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].dimensions == tomap({ TopicName = "ecomexpress-pedidos-eventos" }) &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].statistic == "Sum" &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].period == 300 &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].evaluation_periods == 1 &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-sns-notifications-failed"].treat_missing_data == "notBreaching"
+    )
+    error_message = "The order topic must alarm when the Sum of NumberOfNotificationsFailed over 5 minutes is above 0 (missing data = not breaching)."
+  }
+
+  assert {
+    condition = (
+      output.alarm_names.delivery_dlq_not_empty == {
+        logistica     = "ecomexpress-logistica-delivery-dlq-not-empty"
+        procesamiento = "ecomexpress-procesamiento-delivery-dlq-not-empty"
+      } &&
+      output.alarm_names.sns_notifications_failed == "ecomexpress-sns-notifications-failed"
+    )
+    error_message = "alarm_names must list the subscription DLQ alarms and the SNS delivery-failure alarm."
   }
 
   assert {

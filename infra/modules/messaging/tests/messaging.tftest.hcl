@@ -174,8 +174,8 @@ run "single_role" {
   }
 
   assert {
-    condition     = keys(aws_sqs_queue.this) == ["logistica"] && keys(aws_sqs_queue.dlq) == ["logistica"]
-    error_message = "Only the roles present in event_types_by_queue get queues."
+    condition     = keys(aws_sqs_queue.this) == ["logistica"] && keys(aws_sqs_queue.dlq) == ["logistica"] && keys(aws_sqs_queue.delivery_dlq) == ["logistica"]
+    error_message = "Only the roles present in event_types_by_queue get queues, DLQs and subscription DLQs."
   }
 }
 
@@ -230,8 +230,15 @@ run "defaults_encryption" {
   command = plan
 
   assert {
-    condition     = alltrue([for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq)) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null])
-    error_message = "Every queue and DLQ must use SSE-SQS when kms_key_arn is null."
+    condition     = alltrue([for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.delivery_dlq)) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null])
+    error_message = "Every queue, DLQ and subscription DLQ must use SSE-SQS when kms_key_arn is null."
+  }
+
+  assert {
+    condition = length(output.queue_encryption) == 6 && alltrue([
+      for name, e in output.queue_encryption : e.kms_master_key_id == null && e.sqs_managed_sse_enabled == true
+    ])
+    error_message = "queue_encryption must list the 6 queues (2 main, 2 DLQs, 2 subscription DLQs), all SSE-SQS."
   }
 
   assert {
@@ -309,6 +316,128 @@ run "defaults_policies" {
   }
 }
 
+run "subscription_dead_letter_queues" {
+  command = plan
+
+  # One ARN / URL per subscription DLQ, so the assertions can tell them apart
+  # from each other and from the main queues and DLQs ("mock-queue").
+  override_resource {
+    target          = aws_sqs_queue.delivery_dlq["procesamiento"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-delivery-dlq"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+      id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+    }
+  }
+
+  override_resource {
+    target          = aws_sqs_queue.delivery_dlq["logistica"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-delivery-dlq"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-delivery-dlq"
+      id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-delivery-dlq"
+    }
+  }
+
+  assert {
+    condition = (
+      length(aws_sqs_queue.delivery_dlq) == 2 &&
+      aws_sqs_queue.delivery_dlq["procesamiento"].name == "ecomexpress-procesamiento-delivery-dlq" &&
+      aws_sqs_queue.delivery_dlq["logistica"].name == "ecomexpress-logistica-delivery-dlq"
+    )
+    error_message = "One subscription DLQ per role, named <prefix>-<role>-delivery-dlq."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sns_topic_subscription.queue["procesamiento"].redrive_policy) == { deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-delivery-dlq" } &&
+      jsondecode(aws_sns_topic_subscription.queue["logistica"].redrive_policy) == { deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-delivery-dlq" }
+    )
+    error_message = "Each queue subscription must redrive to its own role's subscription DLQ (and nothing else in the redrive policy)."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, s in aws_sns_topic_subscription.queue :
+      jsondecode(s.redrive_policy).deadLetterTargetArn != aws_sqs_queue.this[role].arn &&
+      jsondecode(s.redrive_policy).deadLetterTargetArn != aws_sqs_queue.dlq[role].arn
+    ])
+    error_message = "A subscription DLQ is neither the role's queue nor the DLQ its workers dead-letter to."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, q in aws_sqs_queue.delivery_dlq :
+      q.message_retention_seconds == 1209600 && q.fifo_queue == false && q.receive_wait_time_seconds == 20 &&
+      q.tags == tomap({ "queue-role" = role, "queue-kind" = "delivery-dlq" })
+    ])
+    error_message = "Subscription DLQs: standard queues (standard topic), 14 days retention, long polling, tagged queue-kind = delivery-dlq."
+  }
+
+  # Policy: only SNS deliveries of this topic may send, and non-TLS is denied.
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_policy.delivery_dlq :
+      p.queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-${role}-delivery-dlq"
+    ])
+    error_message = "Each subscription DLQ policy must be attached to that role's subscription DLQ."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_policy.delivery_dlq : [
+        for s in jsondecode(p.policy).Statement : s if s.Effect == "Allow"
+        ] == [{
+          Sid       = "AllowTopicSendMessage"
+          Effect    = "Allow"
+          Principal = { Service = "sns.amazonaws.com" }
+          Action    = "sqs:SendMessage"
+          Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-${role}-delivery-dlq"
+          Condition = { ArnEquals = { "aws:SourceArn" = "arn:aws:sns:us-east-1:123456789012:mock-topic" } }
+      }]
+    ])
+    error_message = "The only Allow of a subscription DLQ policy: sns.amazonaws.com may sqs:SendMessage to that queue, only for this topic (ArnEquals aws:SourceArn)."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, p in aws_sqs_queue_policy.delivery_dlq : [
+        for s in jsondecode(p.policy).Statement : s if s.Effect == "Deny"
+        ] == [{
+          Sid       = "DenyInsecureTransport"
+          Effect    = "Deny"
+          Principal = "*"
+          Action    = "sqs:*"
+          Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-${role}-delivery-dlq"
+          Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      }]
+    ])
+    error_message = "Each subscription DLQ policy must deny every action without TLS."
+  }
+
+  assert {
+    condition     = alltrue([for role, p in aws_sqs_queue_policy.delivery_dlq : length(jsondecode(p.policy).Statement) == 2])
+    error_message = "Subscription DLQ policies contain exactly the SNS allow and the TLS deny."
+  }
+
+  assert {
+    condition = (
+      output.delivery_dlq_names == { logistica = "ecomexpress-logistica-delivery-dlq", procesamiento = "ecomexpress-procesamiento-delivery-dlq" } &&
+      output.delivery_dlq_arns == {
+        logistica     = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-delivery-dlq"
+        procesamiento = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-delivery-dlq"
+      } &&
+      output.delivery_dlq_urls == {
+        logistica     = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-delivery-dlq"
+        procesamiento = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+      }
+    )
+    error_message = "delivery_dlq_names / delivery_dlq_arns / delivery_dlq_urls outputs must map each role to its subscription DLQ."
+  }
+}
+
 run "restricted_publishers" {
   command = plan
 
@@ -380,6 +509,31 @@ run "fifo_variant" {
     condition     = alltrue([for s in values(aws_sns_topic_subscription.queue) : s.raw_message_delivery == true])
     error_message = "Raw delivery must stay on in the FIFO variant."
   }
+
+  # A FIFO topic's subscription DLQ must be a FIFO queue.
+  assert {
+    condition = alltrue([
+      for q in values(aws_sqs_queue.delivery_dlq) :
+      endswith(q.name, ".fifo") && q.fifo_queue == true && q.content_based_deduplication == false
+    ])
+    error_message = "Every subscription DLQ of the FIFO variant must be FIFO, end in .fifo and have content-based dedup off."
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue.delivery_dlq["procesamiento"].name == "ecomexpress-procesamiento-delivery-dlq.fifo" &&
+      aws_sqs_queue.delivery_dlq["logistica"].name == "ecomexpress-logistica-delivery-dlq.fifo"
+    )
+    error_message = "FIFO subscription DLQs must be named <prefix>-<role>-delivery-dlq.fifo."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, s in aws_sns_topic_subscription.queue :
+      jsondecode(s.redrive_policy) == { deadLetterTargetArn = aws_sqs_queue.delivery_dlq[role].arn }
+    ])
+    error_message = "Each FIFO subscription must redrive to its role's FIFO subscription DLQ."
+  }
 }
 
 run "high_value_email" {
@@ -426,7 +580,21 @@ run "customer_managed_key" {
       q.kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" &&
       q.kms_data_key_reuse_period_seconds == 300
     ])
-    error_message = "With kms_key_arn every queue must use that key (reuse period 300 s)."
+    error_message = "With kms_key_arn every queue and DLQ must use that key (reuse period 300 s)."
+  }
+
+  assert {
+    condition = alltrue([
+      for q in values(aws_sqs_queue.delivery_dlq) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null
+    ])
+    error_message = "Subscription DLQs must stay on SSE-SQS even with kms_key_arn: a delivery the key refuses must still be kept."
+  }
+
+  assert {
+    condition = length(output.queue_encryption) == 6 && alltrue([
+      for name, e in output.queue_encryption : (e.kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab") != endswith(name, "-delivery-dlq")
+    ])
+    error_message = "queue_encryption must show the customer-managed key on the 4 queues and DLQs, and none on the 2 subscription DLQs."
   }
 
   assert {

@@ -1,0 +1,405 @@
+//! The permission contract: recorded calls against the deployed policies.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+use shared::aws::call_record::CallRecord;
+
+use crate::actions::{iam_action, is_emulator_only_action};
+use crate::policy::{Decision, Policy, PolicyError, evaluate};
+
+/// A failure to read the inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not what it should be.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A policy document is malformed.
+    #[error("policy of {principal}: {source}")]
+    Policy {
+        /// Whose.
+        principal: String,
+        /// What is wrong.
+        source: PolicyError,
+    },
+}
+
+/// A deployed principal: a binary's task role, its policy documents as read
+/// back from IAM, and the production ARN of each resource label.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Principal {
+    /// `order-api` or `sqs-worker`.
+    pub binary: String,
+    /// The worker role, if any.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// The IAM role's name.
+    pub iam_role: String,
+    /// Its policy documents.
+    pub policies: Vec<Value>,
+    /// Label (`queue`, `dlq`, `table`, `topic`) → production ARN.
+    pub resources: BTreeMap<String, String>,
+}
+
+impl Principal {
+    /// `sqs-worker (procesamiento)` or `order-api`.
+    pub fn who(&self) -> String {
+        match &self.role {
+            Some(role) => format!("{} ({role})", self.binary),
+            None => self.binary.clone(),
+        }
+    }
+
+    fn serves(&self, call: &CallRecord) -> bool {
+        call.binary == self.binary && (self.role.is_none() || self.role == call.role)
+    }
+}
+
+/// Reads the principals file written by `scripts/rehearsal.sh`.
+pub fn read_principals(path: &Path) -> Result<Vec<Principal>, InputError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| InputError::Invalid {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads every `*.jsonl` call record in `dir`.
+pub fn read_calls(dir: &Path) -> Result<Vec<CallRecord>, InputError> {
+    let io = |source| InputError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    let mut calls = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|source| InputError::Io {
+            path: file.display().to_string(),
+            source,
+        })?;
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            calls.push(serde_json::from_str(line).map_err(|e| InputError::Invalid {
+                path: format!("{}:{}", file.display(), n + 1),
+                message: e.to_string(),
+            })?);
+        }
+    }
+    Ok(calls)
+}
+
+/// A call the policy refuses, or that cannot be placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `sqs-worker (procesamiento)`.
+    pub who: String,
+    /// The API operation.
+    pub operation: String,
+    /// The IAM action that authorizes it.
+    pub action: String,
+    /// The production ARN (or what is known of the resource).
+    pub resource: String,
+    /// Why it fails.
+    pub why: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {} ({}) on {}: {}",
+            self.who, self.operation, self.action, self.resource, self.why
+        )
+    }
+}
+
+/// The outcome of the check.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Calls checked and allowed: `who: operation (action) on resource`.
+    pub allowed: Vec<String>,
+    /// Calls the deployment refuses; the check fails when non-empty.
+    pub violations: Vec<Violation>,
+    /// Allowed (action, resource) pairs that no recorded call needed.
+    pub excess: Vec<String>,
+    /// Allowed uses performed by AWS services on the binary's behalf
+    /// (KMS through SQS/SNS), which no recorder can see.
+    pub indirect: Vec<String>,
+}
+
+impl Report {
+    /// Whether every call is allowed.
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Checks every call of each principal's binary against its policies.
+pub fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, InputError> {
+    let mut report = Report::default();
+    for principal in principals {
+        let policies: Vec<Policy> = principal
+            .policies
+            .iter()
+            .map(Policy::from_value)
+            .collect::<Result<_, _>>()
+            .map_err(|source| InputError::Policy {
+                principal: principal.who(),
+                source,
+            })?;
+        let mine: BTreeSet<(&str, &str, &str)> = calls
+            .iter()
+            .filter(|c| principal.serves(c))
+            .map(|c| {
+                (
+                    c.service.as_str(),
+                    c.operation.as_str(),
+                    c.resource.as_str(),
+                )
+            })
+            .collect();
+        if mine.is_empty() {
+            report.violations.push(Violation {
+                who: principal.who(),
+                operation: "-".into(),
+                action: "-".into(),
+                resource: "-".into(),
+                why: "no recorded call: the tests did not run this binary with AWS_CALL_RECORD_DIR set, so nothing was checked".into(),
+            });
+            continue;
+        }
+        let mut used: BTreeSet<(String, String)> = BTreeSet::new();
+        for (service, operation, label) in mine {
+            let action = iam_action(service, operation);
+            let violation = |resource: &str, why: String| Violation {
+                who: principal.who(),
+                operation: operation.to_owned(),
+                action: action.clone(),
+                resource: resource.to_owned(),
+                why,
+            };
+            let Some(arn) = principal.resources.get(label) else {
+                report.violations.push(violation(
+                    label,
+                    format!(
+                        "a resource the deployment does not give this binary (label {label:?}; known: {})",
+                        principal.resources.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+                continue;
+            };
+            match evaluate(&policies, &action, arn) {
+                Decision::Allowed { conditional } => {
+                    used.insert((action.clone(), arn.clone()));
+                    report.allowed.push(format!(
+                        "{}: {operation} ({action}) on {arn}{}",
+                        principal.who(),
+                        if conditional { " [conditional]" } else { "" }
+                    ));
+                }
+                Decision::Denied(sid) => report.violations.push(violation(
+                    arn,
+                    format!(
+                        "explicitly denied by {} of role {}",
+                        sid.as_deref().unwrap_or("a statement"),
+                        principal.iam_role
+                    ),
+                )),
+                Decision::NotAllowed => report.violations.push(violation(
+                    arn,
+                    format!("not allowed by role {}", principal.iam_role),
+                )),
+            }
+        }
+        unused_grants(principal, &policies, &used, &mut report);
+    }
+    Ok(report)
+}
+
+/// Lists every allowed (action, resource) of explicit statements that no call used.
+fn unused_grants(
+    principal: &Principal,
+    policies: &[Policy],
+    used: &BTreeSet<(String, String)>,
+    report: &mut Report,
+) {
+    for statement in policies.iter().flat_map(|p| &p.statements) {
+        if !statement.allow || statement.not_action || statement.not_resource {
+            continue;
+        }
+        let via_service = statement
+            .condition
+            .as_ref()
+            .is_some_and(|c| c.to_string().contains("kms:ViaService"));
+        for action in &statement.actions {
+            for resource in &statement.resources {
+                let line = format!("{}: {action} on {resource}", principal.who());
+                if is_emulator_only_action(action) {
+                    report.excess.push(format!(
+                        "{line} (not an AWS action: batch calls are authorized by the single action)"
+                    ));
+                } else if via_service {
+                    report.indirect.push(line);
+                } else if !used.iter().any(|(a, r)| {
+                    crate::policy::wildcard_match(
+                        &action.to_ascii_lowercase(),
+                        &a.to_ascii_lowercase(),
+                    ) && crate::policy::wildcard_match(resource, r)
+                }) {
+                    report.excess.push(line);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXED: &str = include_str!("../fixtures/principals.json");
+    const BROKEN: &str = include_str!("../fixtures/principals-worker-without-dlq-attributes.json");
+    const CALLS: &str = include_str!("../fixtures/calls/integration.jsonl");
+
+    fn calls() -> Vec<CallRecord> {
+        CALLS
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("fixture line"))
+            .collect()
+    }
+
+    fn principals(text: &str) -> Vec<Principal> {
+        serde_json::from_str(text).expect("fixture principals")
+    }
+
+    #[test]
+    fn the_deployed_policies_allow_every_recorded_call() {
+        let report = check(&principals(FIXED), &calls()).expect("check");
+        assert!(report.passed(), "{:#?}", report.violations);
+        assert!(
+            report
+                .allowed
+                .iter()
+                .any(|l| l.contains("DeleteMessageBatch (sqs:DeleteMessage)")),
+            "batch deletes are authorized by sqs:DeleteMessage: {:#?}",
+            report.allowed
+        );
+        assert!(
+            report.indirect.iter().any(|l| l.contains("kms:Decrypt")),
+            "KMS through SQS is reported as indirect"
+        );
+    }
+
+    #[test]
+    fn a_missing_permission_names_the_binary_operation_and_resource() {
+        let report = check(&principals(BROKEN), &calls()).expect("check");
+        assert!(!report.passed());
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:#?}");
+        assert_eq!(
+            text[0],
+            "sqs-worker (procesamiento): GetQueueAttributes (sqs:GetQueueAttributes) on \
+             arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-dlq: \
+             not allowed by role ecomexpress-worker-procesamiento-task"
+        );
+    }
+
+    #[test]
+    fn batch_names_grant_nothing_and_are_flagged() {
+        let mut ps = principals(FIXED);
+        let worker = ps
+            .iter_mut()
+            .find(|p| p.role.as_deref() == Some("procesamiento"))
+            .expect("worker");
+        // What a policy tuned on moto would look like: the batch name instead of the action.
+        let text = serde_json::to_string(&worker.policies).expect("json");
+        worker.policies = serde_json::from_str(
+            &text.replace("\"sqs:DeleteMessage\"", "\"sqs:DeleteMessageBatch\""),
+        )
+        .expect("json");
+        let report = check(&ps, &calls()).expect("check");
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.operation == "DeleteMessageBatch" && v.action == "sqs:DeleteMessage"),
+            "{:#?}",
+            report.violations
+        );
+        assert!(
+            report
+                .excess
+                .iter()
+                .any(|l| l.contains("not an AWS action"))
+        );
+    }
+
+    #[test]
+    fn calls_outside_the_configuration_and_silent_binaries_fail() {
+        let mut records = calls();
+        records.push(CallRecord {
+            binary: "order-api".into(),
+            role: None,
+            service: "sqs".into(),
+            operation: "SendMessage".into(),
+            resource: shared::aws::call_record::OTHER.into(),
+            arn: "arn:aws:sqs:us-east-1:000000000000:somewhere".into(),
+        });
+        records.retain(|c| c.role.as_deref() != Some("logistica"));
+        let report = check(&principals(FIXED), &records).expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("order-api: SendMessage (sqs:SendMessage) on other:")),
+            "{text:#?}"
+        );
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("sqs-worker (logistica)") && t.contains("no recorded call")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn unused_grants_are_listed() {
+        let mut records = calls();
+        records.retain(|c| !(c.binary == "order-api" && c.operation == "DescribeTable"));
+        let report = check(&principals(FIXED), &records).expect("check");
+        assert!(report.passed());
+        assert!(
+            report
+                .excess
+                .iter()
+                .any(|l| l.starts_with("order-api: dynamodb:DescribeTable on")),
+            "{:#?}",
+            report.excess
+        );
+    }
+}

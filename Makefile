@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help stack-up stack-down stack-status run demo test bench fmt lint tf-check clean
+.PHONY: help stack-up stack-down stack-status run demo test rehearsal bench fmt lint tf-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Targets:"} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,6 +26,9 @@ demo: ## POST 3 sample orders to a running 'make run' and follow their state
 
 test: ## What CI runs: fmt/validate checks, cargo test, clippy, terraform test (starts the stack if needed)
 	@bash scripts/test.sh all
+
+rehearsal: ## Apply infra/envs/aws to moto (IAM enforced), run the services with exactly their task roles' policies
+	@bash scripts/rehearsal.sh
 
 bench: ## Measure worker/API cost, end-to-end latency, idle cost and startup; writes bench/results.{md,json}
 	@bash scripts/bench.sh

@@ -3,7 +3,8 @@
 #
 # Usage: scripts/test.sh [all|lint|tf]
 #   all   (default) cargo fmt --check, terraform fmt -check, terraform validate,
-#         cargo test (unit, integration and the fault suite), schemathesis,
+#         cargo test (unit, integration and the fault suite), the production
+#         rehearsal on moto (scripts/rehearsal.sh), schemathesis,
 #         cargo clippy -D warnings, terraform test, hadolint + checkov
 #         (Dockerfiles, infra), and the release build the images make.
 #         Needs the local stack: if it is not up, it is started (in the
@@ -234,6 +235,7 @@ all)
   step "cargo test --workspace --locked --no-run" cargo test --workspace --locked --no-run
   step "local stack ready" stack_wait
   step "cargo test --workspace --locked" cargo_test
+  step "production rehearsal on moto (IAM enforced)" bash scripts/rehearsal.sh
   step "schemathesis against order-api's /openapi.json" bash scripts/schemathesis.sh
   step "cargo clippy --workspace --all-targets --locked -- -D warnings" \
     cargo clippy --workspace --all-targets --locked -- -D warnings

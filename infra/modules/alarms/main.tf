@@ -144,7 +144,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
 # then kept it. No datapoint means nothing failed.
 resource "aws_cloudwatch_metric_alarm" "sns_notifications_failed" {
   alarm_name          = "${var.name_prefix}-sns-notifications-failed"
-  alarm_description   = "SNS failed to deliver notifications of ${var.topic_name}. Look in the subscription DLQs (<prefix>-<role>-delivery-dlq); if they are empty, SNS could not dead-letter either: check the data key policy (sns.amazonaws.com) and the key's state."
+  alarm_description   = "SNS failed to deliver notifications of ${var.topic_name}. Look in the subscription DLQs (<prefix>-<role>-delivery-dlq); if they are empty, SNS could not dead-letter either: check the delivery DLQs exist and their policies let sns.amazonaws.com send for the topic."
   namespace           = "AWS/SNS"
   metric_name         = "NumberOfNotificationsFailed"
   dimensions          = { TopicName = var.topic_name }

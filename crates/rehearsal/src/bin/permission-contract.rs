@@ -1,4 +1,4 @@
-//! `permission-contract --principals <file> --calls <dir>`: checks every AWS
+//! `permission-contract --principals <file> --calls <dir>...`: checks every AWS
 //! operation recorded while the tests ran against the deployed task-role
 //! policies. Exit 1 naming binary, operation and resource of each call the
 //! deployment refuses; allowed-but-unused grants are printed as excess.
@@ -12,8 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use rehearsal::contract::{check, read_calls, read_principals};
 
-const USAGE: &str =
-    "usage: permission-contract --principals <principals.json> --calls <dir of *.jsonl>";
+const USAGE: &str = "usage: permission-contract --principals <principals.json> --calls <dir of *.jsonl> [--calls <dir>...]";
 
 fn main() -> ExitCode {
     match run() {
@@ -28,14 +27,26 @@ fn main() -> ExitCode {
 
 fn run() -> anyhow::Result<bool> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (principals, calls) = match args.as_slice() {
-        [a, p, b, c] if a == "--principals" && b == "--calls" => {
-            (PathBuf::from(p), PathBuf::from(c))
+    let mut principals = None;
+    let mut dirs = Vec::new();
+    for pair in args.chunks(2) {
+        match pair {
+            [flag, path] if flag == "--principals" => principals = Some(PathBuf::from(path)),
+            [flag, path] if flag == "--calls" => dirs.push(PathBuf::from(path)),
+            _ => anyhow::bail!("{USAGE}"),
         }
-        _ => anyhow::bail!("{USAGE}"),
+    }
+    let (Some(principals), false) = (principals, dirs.is_empty()) else {
+        anyhow::bail!("{USAGE}");
     };
     let principals = read_principals(&principals).context("reading the principals")?;
-    let calls = read_calls(&calls).context("reading the call records")?;
+    let mut calls = Vec::new();
+    for dir in &dirs {
+        calls.extend(
+            read_calls(dir)
+                .with_context(|| format!("reading the call records in {}", dir.display()))?,
+        );
+    }
     let report = check(&principals, &calls)?;
     println!(
         "permission contract: {} principal(s), {} recorded call record(s)",

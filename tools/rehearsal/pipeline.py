@@ -1,0 +1,425 @@
+"""The pipeline on the rehearsal stack: order-api and both workers as
+processes with the rehearsal principals' credentials (env/*.env), driven
+over HTTP and checked in DynamoDB and the DLQs with the admin credentials.
+
+Usage: python pipeline.py --api-bin PATH --worker-bin PATH --log-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from common import admin, die, log, read_json, state_dir
+
+ORDERS = 3
+READY_TIMEOUT = 30
+EFFECT_TIMEOUT = 45
+STOP_TIMEOUT = 30
+
+CHECKED: list[str] = []
+
+
+def checked(what: str) -> None:
+    CHECKED.append(what)
+    log(f"ok: {what}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def read_env(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        k, _, v = line.partition("=")
+        env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+class Service:
+    def __init__(self, name: str, argv: list[str], extra: dict[str, str], port: int, log_dir: Path):
+        self.name = name
+        self.port = port
+        # A clean environment: the env file and the run settings only (the
+        # caller's AWS_* variables, e.g. test.sh's LocalStack endpoints, must
+        # not leak in).
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
+        env |= read_env(state_dir() / "env" / f"{name}.env")
+        env |= {"LOG_FORMAT": "json", "RUST_LOG": os.environ.get("REHEARSAL_RUST_LOG", "info")} | extra
+        # The services' own AWS calls feed the permission contract too.
+        if os.environ.get("REHEARSAL_CALLS_DIR"):
+            env["AWS_CALL_RECORD_DIR"] = os.environ["REHEARSAL_CALLS_DIR"]
+        self.log_path = log_dir / f"rehearsal-{name}.log"
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT)
+        run = state_dir() / "run"
+        run.mkdir(exist_ok=True)
+        (run / f"{name}.pid").write_text(f"{self.proc.pid}\n")
+        log(f"started {name} (pid {self.proc.pid}, port {port}, log {self.log_path})")
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def tail(self, n: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+        (state_dir() / "run" / f"{self.name}.pid").unlink(missing_ok=True)
+
+
+def http(method: str, url: str, body=None, timeout: float = 10):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+            return r.status, dict(r.headers), json.loads(raw) if raw else None
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return e.code, dict(e.headers), parsed
+
+
+def order_request(pedido_id: str, n: int) -> dict:
+    # crates/testkit/src/lib.rs order_request, with a per-order quantity.
+    return {
+        "pedidoId": pedido_id,
+        "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
+        "moneda": "CLP",
+        "items": [
+            {"sku": "SKU-001", "cantidad": 2, "precioUnitario": "10000.50"},
+            {"sku": "SKU-002", "cantidad": n, "precioUnitario": "5000"},
+        ],
+        "total": f"{20001 + 5000 * n}.00",
+        "direccionEnvio": {
+            "calle": "Av. Providencia 1234",
+            "ciudad": "Santiago",
+            "region": "RM",
+            "codigoPostal": "7500000",
+            "pais": "CL",
+        },
+    }
+
+
+def wait_until(what: str, timeout: float, probe, services):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        for s in services:
+            if not s.alive():
+                die(f"{s.name} exited (code {s.proc.returncode}) while waiting for {what}; log tail:\n{s.tail()}")
+        last = probe()
+        if last:
+            return last
+        time.sleep(0.3)
+    die(f"timed out after {timeout}s waiting for {what}")
+
+
+def get_item(ddb, table: str, pedido_id: str) -> dict:
+    return ddb.get_item(TableName=table, Key={"pedidoId": {"S": pedido_id}}, ConsistentRead=True).get("Item") or {}
+
+
+def s(item: dict, name: str):
+    v = item.get(name)
+    return None if v is None else v.get("S", v.get("N"))
+
+
+def applied(item: dict) -> set[str]:
+    return set(item.get("appliedEvents", {}).get("SS", []))
+
+
+def drain(sqs, url: str, wait: float = 0) -> list[dict]:
+    """Every message of a queue (received with the admin key and deleted)."""
+    out = []
+    deadline = time.monotonic() + wait
+    while True:
+        msgs = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        for m in msgs:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+        out += msgs
+        if not msgs and time.monotonic() >= deadline:
+            return out
+        if not msgs:
+            time.sleep(0.3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--api-bin", required=True)
+    ap.add_argument("--worker-bin", required=True)
+    ap.add_argument("--log-dir", required=True)
+    args = ap.parse_args()
+    # TERM from scripts/rehearsal.sh's cleanup: stop the services (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    log_dir = Path(args.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+
+    out = read_json("outputs.json")
+    table = out["table_name"]
+    queue_urls, dlq_urls = out["queue_urls"], out["dlq_urls"]
+    ddb, sqs = admin("dynamodb"), admin("sqs")
+
+    services: list[Service] = []
+    try:
+        api_port = free_port()
+        api = Service("order-api", [args.api_bin], {"PORT": str(api_port), "HOST": "127.0.0.1"}, api_port, log_dir)
+        services.append(api)
+        workers = {}
+        for role in ("procesamiento", "logistica"):
+            port = free_port()
+            workers[role] = Service(
+                role,
+                [args.worker_bin],
+                {"HEALTH_PORT": str(port), "SQS_WAIT_TIME_SECS": "1", "SHUTDOWN_GRACE_SECS": "10"},
+                port,
+                log_dir,
+            )
+            services.append(workers[role])
+
+        # 1. Ready: the API probes SNS + DynamoDB, a worker its queue + DLQ.
+        for svc in services:
+            wait_until(
+                f"{svc.name} /health/ready",
+                READY_TIMEOUT,
+                lambda svc=svc: _ready(svc),
+                services,
+            )
+        checked("order-api, worker procesamiento and worker logistica ready (/health/ready) with only their task roles' permissions")
+
+        # 2. Orders through SNS -> SQS -> both workers -> DynamoDB.
+        ids = [str(uuid.uuid4()) for _ in range(ORDERS)]
+        for n, pid in enumerate(ids, start=1):
+            status, headers, body = http("POST", api.url("/api/pedidos"), order_request(pid, n))
+            if status != 202 or not isinstance(body, dict) or body.get("pedidoId") != pid or body.get("estado") != "RECIBIDO":
+                die(f"POST /api/pedidos answered {status} {body}; order-api log:\n{api.tail()}")
+        checked(f"POST /api/pedidos: {ORDERS} orders accepted (202, estado RECIBIDO): sns:Publish as the API principal")
+
+        def both_effects():
+            items = {pid: get_item(ddb, table, pid) for pid in ids}
+            done = all(
+                s(i, "estado") == "PROCESADO"
+                and s(i, "envioEstado") == "PROGRAMADO"
+                and {f"procesamiento#PedidoCreado#{pid}", f"logistica#PedidoCreado#{pid}"} <= applied(i)
+                for pid, i in items.items()
+            )
+            return items if done else None
+
+        items = wait_until("both workers' effects in DynamoDB", EFFECT_TIMEOUT, both_effects, services)
+        for pid, i in items.items():
+            if not s(i, "envioTracking") or s(i, "clienteId") != "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11" or not s(i, "contenidoHash"):
+                die(f"order {pid} recorded incompletely: {i}")
+        checked(
+            "DynamoDB: every order has estado PROCESADO (procesamiento) and envioEstado PROGRAMADO + tracking (logistica), "
+            "each event recorded in appliedEvents"
+        )
+
+        for n, pid in enumerate(ids, start=1):
+            status, _, body = http("GET", api.url(f"/api/pedidos/{pid}"))
+            want_total = f"{20001 + 5000 * n}.00"
+            if (
+                status != 200
+                or body.get("estado") != "PROCESADO"
+                or (body.get("envio") or {}).get("estado") != "PROGRAMADO"
+                or not (body.get("envio") or {}).get("tracking")
+                or body.get("total") != want_total
+            ):
+                die(f"GET /api/pedidos/{pid} answered {status} {body}")
+        checked("GET /api/pedidos/{id}: PROCESADO with envio PROGRAMADO and tracking, totals exact (dynamodb:GetItem as the API principal)")
+
+        # A retried POST (same pedidoId, new eventId) is applied once: the
+        # conditional UpdateItem fails and both workers count a duplicate.
+        retried = ids[1]
+        before = applied(get_item(ddb, table, retried))
+        status, _, body = http("POST", api.url("/api/pedidos"), order_request(retried, 2))
+        if status != 202:
+            die(f"retried POST /api/pedidos answered {status} {body}")
+        wait_until(
+            "both workers counting the retried order as a duplicate",
+            EFFECT_TIMEOUT,
+            lambda: all(metric(w, "sqs_worker_messages_duplicate_total") >= 1 for w in workers.values()),
+            services,
+        )
+        if applied(get_item(ddb, table, retried)) != before:
+            die(f"the retried order changed appliedEvents: {before} -> {applied(get_item(ddb, table, retried))}")
+        checked("retried POST with the same pedidoId applied once: ConditionalCheckFailed -> duplicate in both workers")
+
+        # The subscriptions' filter policies (eventType) keep other events
+        # out of both queues: had this reached a queue, a worker would
+        # dead-letter it (checked below: nothing unexpected in the DLQs).
+        admin("sns").publish(
+            TopicArn=out["topic_arn"],
+            Message=json.dumps({"eventType": "PedidoEnviado", "note": "must be filtered out"}),
+            MessageAttributes={
+                "eventType": {"DataType": "String", "StringValue": "PedidoEnviado"},
+                "eventVersion": {"DataType": "Number", "StringValue": "1"},
+            },
+        )
+
+        # 3. Cancellation of the first order.
+        cancel = ids[0]
+        status, _, body = http("POST", api.url(f"/api/pedidos/{cancel}/cancelacion"), {"motivo": "ensayo de cancelacion"})
+        if status != 202:
+            die(f"POST /api/pedidos/{cancel}/cancelacion answered {status} {body}; order-api log:\n{api.tail()}")
+
+        def cancelled():
+            i = get_item(ddb, table, cancel)
+            ok = (
+                s(i, "estado") == "CANCELADO"
+                and s(i, "envioEstado") == "CANCELADO"
+                and {f"procesamiento#PedidoCancelado#{cancel}", f"logistica#PedidoCancelado#{cancel}"} <= applied(i)
+            )
+            return i if ok else None
+
+        i = wait_until("the cancellation in DynamoDB", EFFECT_TIMEOUT, cancelled, services)
+        if s(i, "motivoCancelacion") != "ensayo de cancelacion":
+            die(f"cancellation recorded without its reason: {i}")
+        status, _, body = http("GET", api.url(f"/api/pedidos/{cancel}"))
+        if status != 200 or body.get("estado") != "CANCELADO" or (body.get("envio") or {}).get("estado") != "CANCELADO":
+            die(f"GET after cancellation answered {status} {body}")
+        checked("POST /api/pedidos/{id}/cancelacion: estado CANCELADO and envio CANCELADO recorded by both workers, shown by GET")
+
+        # 4. Poison messages straight into the main queues (admin key).
+        poison = {
+            "procesamiento": ("not json", "not_json"),
+            "logistica": (
+                json.dumps(
+                    {
+                        "eventId": str(uuid.uuid4()),
+                        "eventType": "PedidoEnviado",
+                        "eventVersion": 1,
+                        "occurredAt": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+                        "correlationId": "rehearsal-poison",
+                        "data": {"pedidoId": str(uuid.uuid4())},
+                    }
+                ),
+                "unknown_event_type",
+            ),
+        }
+        sent = {}
+        for role, (body, _) in poison.items():
+            sent[role] = sqs.send_message(QueueUrl=queue_urls[role], MessageBody=body)["MessageId"]
+        for role, (body, reason) in poison.items():
+            msgs = []
+
+            def in_dlq(role=role):
+                msgs.extend(drain(sqs, dlq_urls[role]))
+                return [m for m in msgs if m["Body"] == poison[role][0]] or None
+
+            found = wait_until(f"the poison message in the {role} DLQ", EFFECT_TIMEOUT, in_dlq, services)
+            attrs = found[0].get("MessageAttributes", {})
+            got = attrs.get("dlqReason", {}).get("StringValue")
+            if got != reason:
+                die(f"{role} DLQ message has dlqReason {got!r}, expected {reason!r}: {attrs}")
+            if attrs.get("dlqSourceMessageId", {}).get("StringValue") != sent[role]:
+                die(f"{role} DLQ message names source {attrs.get('dlqSourceMessageId')}, sent {sent[role]}")
+            others = [m for m in msgs if m["Body"] != poison[role][0]]
+            if others:
+                die(f"{role} DLQ holds {len(others)} unexpected message(s), e.g. {others[0]['Body'][:200]} {others[0].get('MessageAttributes')}")
+        checked("poison messages dead-lettered with dlqReason (not_json, unknown_event_type) and dlqSourceMessageId (sqs:SendMessage to the own DLQ); no valid order in a DLQ")
+
+        # Nothing left behind in the main queues (every success deleted).
+        def queues_empty():
+            for role, url in queue_urls.items():
+                a = sqs.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+                )["Attributes"]
+                if int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]):
+                    return None
+            return True
+
+        wait_until("empty main queues", EFFECT_TIMEOUT, queues_empty, services)
+        checked("main queues empty afterwards: every message deleted (sqs:DeleteMessageBatch as the worker principals)")
+        checked("an event type outside the subscriptions' filter policies (PedidoEnviado) reached neither queue")
+        for role, w in workers.items():
+            for name in ("sqs_worker_messages_retried_total", "sqs_worker_poll_errors_total"):
+                if metric(w, name) != 0:
+                    die(f"worker {role}: {name} = {metric(w, name)} (expected 0); log tail:\n{w.tail()}")
+        checked("no retried message and no poll error in either worker (/metrics)")
+
+        # 5. SIGTERM: each exits 0 within STOP_TIMEOUT.
+        for svc in services:
+            svc.proc.send_signal(signal.SIGTERM)
+        for svc in services:
+            try:
+                rc = svc.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                die(f"{svc.name} still running {STOP_TIMEOUT}s after SIGTERM; log tail:\n{svc.tail()}")
+            if rc != 0:
+                die(f"{svc.name} exited with {rc} after SIGTERM; log tail:\n{svc.tail()}")
+        checked(f"SIGTERM: order-api and both workers exited 0 within {STOP_TIMEOUT}s")
+
+        # 6. No call of the services was refused.
+        denied = []
+        for svc in services:
+            for line in svc.log_path.read_text(errors="replace").splitlines():
+                if "AccessDenied" in line or "StatusCode(403)" in line or "SignatureDoesNotMatch" in line:
+                    denied.append(f"{svc.name}: {line[:400]}")
+        if denied:
+            die("calls of the services were refused by IAM:\n" + "\n".join(denied[:10]))
+        checked("no AccessDenied/403 in any service log")
+    finally:
+        for svc in services:
+            svc.kill()
+            svc.log_file.close()
+
+    (state_dir() / "checked.json").write_text(json.dumps(CHECKED, indent=2) + "\n")
+
+
+def metric(svc: Service, name: str) -> float:
+    """Sum of a Prometheus sample (all label sets) on a worker's /metrics."""
+    with urllib.request.urlopen(svc.url("/metrics"), timeout=5) as r:
+        text = r.read().decode()
+    base = name.removesuffix("_total")
+    if f"# TYPE {base} " not in text and f"# TYPE {name} " not in text:
+        die(f"{svc.name} /metrics has no metric {name}")
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def _ready(svc: Service) -> bool:
+    try:
+        status, _, _ = http("GET", svc.url("/health/ready"), timeout=3)
+        return status == 200
+    except (OSError, ValueError):
+        return False
+
+
+if __name__ == "__main__":
+    main()

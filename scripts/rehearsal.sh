@@ -269,8 +269,9 @@ permission_contract() {
     fi
   fi
   log "permission contract: recorded calls (${calls[*]}) against principals.json"
-  cargo run -q --locked -p rehearsal --bin permission-contract -- \
-    --principals "$WORK/principals.json" "${calls[@]}"
+  # Built with the services above (a `cargo run -p rehearsal` alone would
+  # unify features differently and rebuild shared dependencies).
+  "$TARGET_DIR/debug/permission-contract" --principals "$WORK/principals.json" "${calls[@]}"
 }
 
 # ----------------------------------------------------------------------------

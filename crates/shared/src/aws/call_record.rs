@@ -198,43 +198,9 @@ pub fn request_resource(body: &[u8]) -> Option<String> {
             .iter()
             .find_map(|k| value.get(*k)?.as_str().map(str::to_owned));
     }
-    let text = std::str::from_utf8(body).ok()?;
-    text.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=')?;
-        KEYS.contains(&key).then(|| percent_decode(value))
-    })
-}
-
-fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    form_urlencoded::parse(body)
+        .find(|(key, _)| KEYS.contains(&key.as_ref()))
+        .map(|(_, value)| value.into_owned())
 }
 
 /// The ARN of a request's resource: topic ARNs as they are; a queue's from
@@ -305,14 +271,13 @@ mod tests {
             request_resource(b"Action=Publish&Version=2010-03-31&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At&Message=x").as_deref(),
             Some("arn:aws:sns:us-east-1:000000000000:t")
         );
+        assert_eq!(
+            request_resource(b"Action=GetQueueAttributes&QueueUrl=a+b%2").as_deref(),
+            Some("a b%2"),
+            "form decoding: + is a space, a malformed escape stays"
+        );
         assert_eq!(request_resource(b"{}"), None);
         assert_eq!(request_resource(b""), None);
-    }
-
-    #[test]
-    fn percent_decoding_keeps_malformed_escapes() {
-        assert_eq!(percent_decode("a%3Ab%2"), "a:b%2");
-        assert_eq!(percent_decode("a+b%zz"), "a b%zz");
     }
 
     #[test]

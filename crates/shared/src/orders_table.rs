@@ -285,6 +285,16 @@ impl TableError {
         matches!(self, TableError::Misconfigured { .. })
     }
 
+    /// The failure in the terms every service's errors are classified in.
+    pub fn to_failure(&self) -> crate::aws::SdkFailure {
+        crate::aws::SdkFailure {
+            transient: self.is_transient(),
+            configuration: self.is_configuration(),
+            code: self.code().to_owned(),
+            message: self.to_string(),
+        }
+    }
+
     /// The AWS error code (or failure kind), when there is one.
     pub fn code(&self) -> &str {
         match self {

@@ -341,13 +341,11 @@ impl Consumer {
             if failure.is_none()
                 && let Err(e) = self.handler.probe().await
             {
-                let f = SdkFailure {
-                    transient: e.is_transient(),
-                    configuration: e.is_configuration(),
-                    code: e.code().to_owned(),
-                    message: e.to_string(),
-                };
-                failure = Some(("GetItem", self.settings.orders_table.clone(), f));
+                failure = Some((
+                    "GetItem",
+                    self.settings.orders_table.clone(),
+                    e.to_failure(),
+                ));
             }
             let Some((operation, resource, failure)) = failure else {
                 self.health.clear_fault();
@@ -395,14 +393,9 @@ impl Consumer {
                     self.health.touch();
                     let mut delay = backoff.delay(attempt);
                     if e.is_configuration() {
-                        let failure = SdkFailure {
-                            transient: false,
-                            configuration: true,
-                            code: e.code().to_owned(),
-                            message: e.to_string(),
-                        };
                         let table = self.settings.orders_table.clone();
-                        delay = self.config_fault("GetItem", &table, &failure, attempt, delay)?;
+                        delay =
+                            self.config_fault("GetItem", &table, &e.to_failure(), attempt, delay)?;
                     } else {
                         tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "order store unavailable; receiving paused");
                     }

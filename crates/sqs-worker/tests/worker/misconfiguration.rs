@@ -2,14 +2,12 @@
 //! readiness fails at once with the AWS error code, and the process exits
 //! non-zero after `CONFIG_FAULT_LIMIT_SECS`, leaving the messages in the queue.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use shared::orders_table::WorkerRole;
 use uuid::Uuid;
 
-use crate::helpers::{QueuePair, Stack, creado, eventually, process_env, stack};
-use crate::shutdown::wait_exit;
+use crate::helpers::{QueuePair, Stack, creado, eventually, stack};
+use crate::shutdown::{spawn_worker_logging, wait_exit};
 
 const LIMIT_SECS: u64 = 3;
 
@@ -18,26 +16,19 @@ const LIMIT_SECS: u64 = 3;
 async fn run_misconfigured(
     st: &Stack,
     q: &QueuePair,
-    overrides: &[(&str, String)],
+    overrides: &[(&str, &str)],
 ) -> (Option<i32>, String, serde_json::Value, Duration) {
-    let port = testkit::free_port();
+    let port = testkit::free_port().to_string();
+    let limit = LIMIT_SECS.to_string();
     let log = std::env::temp_dir().join(format!("worker-misconfigured-{}.log", Uuid::new_v4()));
-    let mut env = process_env(st, WorkerRole::Procesamiento, q);
-    env.retain(|(k, _)| !overrides.iter().any(|(o, _)| o == k));
-    env.extend(overrides.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    env.extend([
-        ("HEALTH_PORT".to_owned(), port.to_string()),
-        ("CONFIG_FAULT_LIMIT_SECS".to_owned(), LIMIT_SECS.to_string()),
-    ]);
+    let mut env = vec![
+        ("HEALTH_PORT", port.as_str()),
+        ("CONFIG_FAULT_LIMIT_SECS", limit.as_str()),
+    ];
+    env.extend_from_slice(overrides);
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sqs-worker"))
-        .env_clear()
-        .envs(env)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).expect("log file"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn sqs-worker");
+    let log_file = std::fs::File::create(&log).expect("log file");
+    let mut child = spawn_worker_logging(st, q, &env, log_file);
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/health/ready");
     let ready: serde_json::Value = eventually(
@@ -81,7 +72,7 @@ async fn a_missing_dlq_fails_readiness_at_once_and_exits_non_zero() {
     let q = st.queue("no-dlq", 3, false).await;
     st.send(&q, &creado(Uuid::new_v4())).await;
     let missing = format!("{}-missing", q.dlq_url);
-    let (code, log, ready, took) = run_misconfigured(&st, &q, &[("SQS_DLQ_URL", missing)]).await;
+    let (code, log, ready, took) = run_misconfigured(&st, &q, &[("SQS_DLQ_URL", &missing)]).await;
     assert_eq!(ready["operation"], "GetQueueAttributes", "{ready}");
     let aws_code = ready["code"].as_str().unwrap_or_default().to_owned();
     assert!(
@@ -111,15 +102,8 @@ async fn a_missing_table_fails_readiness_at_once_and_exits_non_zero() {
     let st = stack().await;
     let q = st.queue("no-table", 3, false).await;
     st.send(&q, &creado(Uuid::new_v4())).await;
-    let (code, log, ready, took) = run_misconfigured(
-        &st,
-        &q,
-        &[(
-            "ORDERS_TABLE",
-            format!("missing-{}", Uuid::new_v4().simple()),
-        )],
-    )
-    .await;
+    let table = format!("missing-{}", Uuid::new_v4().simple());
+    let (code, log, ready, took) = run_misconfigured(&st, &q, &[("ORDERS_TABLE", &table)]).await;
     assert_eq!(ready["operation"], "GetItem", "{ready}");
     assert_eq!(ready["code"], "ResourceNotFoundException", "{ready}");
     assert_eq!(code, Some(1), "log:\n{log}");

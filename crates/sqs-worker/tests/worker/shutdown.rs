@@ -123,12 +123,23 @@ async fn messages_unfinished_after_the_grace_period_are_returned_at_once() {
 }
 
 fn spawn_worker(st: &Stack, q: &QueuePair, extra: &[(&str, &str)]) -> Child {
+    spawn_worker_logging(st, q, extra, Stdio::null())
+}
+
+/// A procesamiento worker process for `q`; `extra` overrides its environment,
+/// its log (stdout) goes to `log`.
+pub fn spawn_worker_logging(
+    st: &Stack,
+    q: &QueuePair,
+    extra: &[(&str, &str)],
+    log: impl Into<Stdio>,
+) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sqs-worker"));
     cmd.env_clear()
         .envs(process_env(st, WorkerRole::Procesamiento, q))
         .envs(extra.iter().map(|(k, v)| (*k, *v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(log)
         .stderr(Stdio::null());
     cmd.spawn().expect("spawn sqs-worker")
 }

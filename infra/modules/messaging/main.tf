@@ -89,17 +89,23 @@ locals {
     )
   })
 
-  queue_policies = {
-    for role in local.roles : role => jsonencode({
+  # The queues SNS delivers into, main queues and subscription DLQs alike (by
+  # name): only deliveries of this topic may send, and nothing without TLS.
+  sns_target_queue_arns = merge(
+    { for role in local.roles : local.queue_names[role] => aws_sqs_queue.this[role].arn },
+    { for role in local.roles : local.delivery_dlq_names[role] => aws_sqs_queue.delivery_dlq[role].arn },
+  )
+  sns_target_policies = {
+    for name, arn in local.sns_target_queue_arns : name => jsonencode({
       Version = "2012-10-17"
-      Id      = "${local.queue_names[role]}-policy"
+      Id      = "${name}-policy"
       Statement = [
         {
           Sid       = "AllowTopicSendMessage"
           Effect    = "Allow"
           Principal = { Service = "sns.amazonaws.com" }
           Action    = "sqs:SendMessage"
-          Resource  = aws_sqs_queue.this[role].arn
+          Resource  = arn
           Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this.arn } }
         },
         {
@@ -107,34 +113,7 @@ locals {
           Effect    = "Deny"
           Principal = "*"
           Action    = "sqs:*"
-          Resource  = aws_sqs_queue.this[role].arn
-          Condition = { Bool = { "aws:SecureTransport" = "false" } }
-        },
-      ]
-    })
-  }
-
-  # Same statements as the main queues: only SNS deliveries of this topic may
-  # send, and nothing without TLS.
-  delivery_dlq_policies = {
-    for role in local.roles : role => jsonencode({
-      Version = "2012-10-17"
-      Id      = "${local.delivery_dlq_names[role]}-policy"
-      Statement = [
-        {
-          Sid       = "AllowTopicSendMessage"
-          Effect    = "Allow"
-          Principal = { Service = "sns.amazonaws.com" }
-          Action    = "sqs:SendMessage"
-          Resource  = aws_sqs_queue.delivery_dlq[role].arn
-          Condition = { ArnEquals = { "aws:SourceArn" = aws_sns_topic.this.arn } }
-        },
-        {
-          Sid       = "DenyInsecureTransport"
-          Effect    = "Deny"
-          Principal = "*"
-          Action    = "sqs:*"
-          Resource  = aws_sqs_queue.delivery_dlq[role].arn
+          Resource  = arn
           Condition = { Bool = { "aws:SecureTransport" = "false" } }
         },
       ]
@@ -230,7 +209,7 @@ resource "aws_sqs_queue_policy" "this" {
   for_each = local.roles
 
   queue_url = aws_sqs_queue.this[each.key].id
-  policy    = local.queue_policies[each.key]
+  policy    = local.sns_target_policies[local.queue_names[each.key]]
 }
 
 resource "aws_sqs_queue_policy" "dlq" {
@@ -267,7 +246,7 @@ resource "aws_sqs_queue_policy" "delivery_dlq" {
   for_each = local.roles
 
   queue_url = aws_sqs_queue.delivery_dlq[each.key].id
-  policy    = local.delivery_dlq_policies[each.key]
+  policy    = local.sns_target_policies[local.delivery_dlq_names[each.key]]
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {

@@ -74,7 +74,8 @@ die() {
   exit 1
 }
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH ($2)"; }
-hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 timed() { TIMINGS+=("$(printf '%-34s %4ds' "$1" "$2")"); }
 
 # Only the harness talks to moto: no AWS_* setting of the caller (profile,
@@ -87,15 +88,6 @@ if [[ -n ${TF_CLI_CONFIG_FILE:-} && ! -e $TF_CLI_CONFIG_FILE ]]; then
   unset TF_CLI_CONFIG_FILE
 fi
 export TF_IN_AUTOMATION=1 REHEARSAL_DIR="$WORK" REHEARSAL_CALLS_DIR="$WORK/calls"
-
-# True while PID exists and is not a zombie.
-alive() {
-  local stat
-  kill -0 "$1" 2>/dev/null || return 1
-  stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
 
 # run CMD...: runs CMD as a child and waits for it; a TERM/INT of this script
 # is handled at once (bash defers traps while a foreground child runs) and
@@ -167,19 +159,12 @@ trap 'exit 143' TERM
 # 1. moto
 # ----------------------------------------------------------------------------
 ensure_venv() {
-  local stamp="$VENV/.installed" want pyver
+  local want
   need "$PYTHON" "Python 3.11 runs moto"
-  pyver=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
-  want="$(hash_files "$REQS") python-$pyver"
-  if [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == "$want" ]]; then
-    return 0
-  fi
-  [[ $pyver == 3.11.* ]] || log "warning: the moto pins were frozen for Python 3.11; $PYTHON is $pyver"
+  want=$(venv_want "$PYTHON" "$REQS")
+  venv_current "$VENV" "$want" && return 0
   log "installing moto into .local/moto-venv (pinned, tools/moto-requirements.txt)"
-  rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check -r "$REQS"
-  printf '%s\n' "$want" >"$stamp"
+  venv_install "$VENV" "$PYTHON" "$REQS" "$want"
 }
 
 start_moto() {

@@ -65,7 +65,8 @@ need() {
   command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH ($2)"
 }
 
-hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 # ----------------------------------------------------------------------------
 # Per-service facts
@@ -92,15 +93,6 @@ svc_marker() {
 }
 svc_pidfile() { echo "$RUN_DIR/$1.pid"; }
 svc_log() { echo "$LOG_DIR/$1.log"; }
-
-# True while PID exists and is not a zombie.
-alive() {
-  local stat
-  kill -0 "$1" 2>/dev/null || return 1
-  stat=$(<"/proc/$1/stat") 2>/dev/null || return 1
-  stat=${stat##*) }
-  [[ ${stat%% *} != Z ]]
-}
 
 # Prints the pid when the pid file names a live process of that service.
 svc_pid() {
@@ -140,24 +132,16 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Installation (re-done only when the pinned inputs change)
 # ----------------------------------------------------------------------------
 ensure_venv() {
-  local stamp="$VENV/.installed" want pyver
+  local want
   need "$PYTHON" "Python 3.11 is needed for LocalStack"
-  pyver=$("$PYTHON" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
-  want="$(hash_files "$LS_REQS") python-$pyver"
-  if [[ -x $VENV/bin/python && -f $stamp && $(<"$stamp") == "$want" ]]; then
-    return 0
-  fi
+  want=$(venv_want "$PYTHON" "$LS_REQS")
+  venv_current "$VENV" "$want" && return 0
   if svc_pid localstack >/dev/null; then
     log "warning: $LS_REQS changed but LocalStack is running from the old venv; run 'make stack-down stack-up' to reinstall"
     return 0
   fi
-  [[ $pyver == 3.11.* ]] || log "warning: the LocalStack pins were frozen for Python 3.11; $PYTHON is $pyver"
   log "installing LocalStack into .local/venv (pinned, takes ~1-2 min the first time)"
-  rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
-  "$VENV/bin/python" -m pip install --quiet --no-input --disable-pip-version-check \
-    -r "$LS_REQS"
-  printf '%s\n' "$want" >"$stamp"
+  venv_install "$VENV" "$PYTHON" "$LS_REQS" "$want"
 }
 
 ensure_dynamodb_local() {

@@ -1,0 +1,245 @@
+//! The workers' conditional writes: each event applied for a role in one
+//! `UpdateItem` with its dedup record, order-insensitive.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::OrdersTable;
+use super::error::{TableError, classify};
+use super::layout::{attr, s};
+use super::record::{OrderStatus, ShipmentStatus};
+use super::roles::{WorkerRole, applied_key, content_hash, tracking_number};
+
+/// What applying an event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The effect was written now.
+    Applied,
+    /// This role had already applied this event: nothing changed.
+    Duplicate,
+    /// A different `PedidoCreado` was already recorded for this order.
+    Conflict(String),
+}
+
+/// Builds one `UpdateItem` expression with `#name` placeholders for every attribute.
+struct Update {
+    sets: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+impl Update {
+    fn new() -> Self {
+        Self {
+            sets: Vec::new(),
+            names: HashMap::new(),
+            values: HashMap::new(),
+        }
+    }
+
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#{attribute}");
+        self.names.insert(placeholder.clone(), attribute.to_owned());
+        placeholder
+    }
+
+    fn value(&mut self, placeholder: &str, value: AttributeValue) -> String {
+        let key = format!(":{placeholder}");
+        self.values.insert(key.clone(), value);
+        key
+    }
+
+    fn set(&mut self, attribute: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        let value = self.value(attribute, value);
+        self.sets.push(format!("{name} = {value}"));
+    }
+
+    fn set_if_absent(&mut self, attribute: &str, value: AttributeValue) {
+        let name = self.name(attribute);
+        let value = self.value(attribute, value);
+        self.sets
+            .push(format!("{name} = if_not_exists({name}, {value})"));
+    }
+}
+
+fn order_items(order: &crate::contract::PedidoCreado) -> AttributeValue {
+    AttributeValue::L(
+        order
+            .items()
+            .iter()
+            .map(|item| {
+                AttributeValue::M(HashMap::from([
+                    ("sku".to_owned(), s(item.sku.as_str())),
+                    (
+                        "cantidad".to_owned(),
+                        AttributeValue::N(item.cantidad.get().to_string()),
+                    ),
+                    (
+                        "precioUnitario".to_owned(),
+                        AttributeValue::N(item.precio_unitario.value().to_string()),
+                    ),
+                ]))
+            })
+            .collect(),
+    )
+}
+
+fn address(order: &crate::contract::PedidoCreado) -> AttributeValue {
+    let d = order.direccion_envio();
+    let mut map = HashMap::from([
+        ("calle".to_owned(), s(d.calle.as_str())),
+        ("ciudad".to_owned(), s(d.ciudad.as_str())),
+        ("region".to_owned(), s(d.region.as_str())),
+        ("pais".to_owned(), s(d.pais.as_str())),
+    ]);
+    if let Some(cp) = &d.codigo_postal {
+        map.insert("codigoPostal".to_owned(), s(cp.as_str()));
+    }
+    AttributeValue::M(map)
+}
+
+impl OrdersTable {
+    /// Applies `event` for `role` in one conditional `UpdateItem`: the effect
+    /// and the dedup record are written together or not at all.
+    ///
+    /// Order-insensitive: a cancellation recorded first stays (`if_not_exists`
+    /// keeps `CANCELADO` when the creation arrives late).
+    pub async fn apply(
+        &self,
+        role: WorkerRole,
+        event: &crate::contract::Event,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<ApplyOutcome, TableError> {
+        use crate::contract::EventPayload;
+        let key = applied_key(role, event);
+        let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut u = Update::new();
+        u.set(attr::ACTUALIZADO_EN, s(&now_text));
+        u.set_if_absent(attr::CREADO_EN, s(&now_text));
+        if let Some(at) = expires_at {
+            u.set_if_absent(
+                attr::EXPIRES_AT,
+                AttributeValue::N(at.timestamp().to_string()),
+            );
+        }
+        let mut hash = None;
+        match (&event.payload, role) {
+            (EventPayload::PedidoCreado(order), WorkerRole::Procesamiento) => {
+                u.set(attr::CLIENTE_ID, s(order.cliente_id().to_string()));
+                u.set(
+                    attr::TOTAL,
+                    AttributeValue::N(order.total().value().to_string()),
+                );
+                u.set(attr::MONEDA, s(order.moneda().as_str()));
+                u.set(
+                    attr::FECHA,
+                    s(order
+                        .fecha()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+                );
+                u.set(attr::ITEMS, order_items(order));
+                u.set(attr::DIRECCION_ENVIO, address(order));
+                u.set_if_absent(attr::ESTADO, s(OrderStatus::Procesado.as_str()));
+                u.set(attr::PROCESADO_EN, s(&now_text));
+                hash = Some(content_hash(order));
+            }
+            (EventPayload::PedidoCreado(order), WorkerRole::Logistica) => {
+                u.set(attr::ENVIO_TRACKING, s(tracking_number(order.pedido_id())));
+                u.set_if_absent(attr::ENVIO_ESTADO, s(ShipmentStatus::Programado.as_str()));
+                u.set(attr::ENVIO_ACTUALIZADO_EN, s(&now_text));
+                hash = Some(content_hash(order));
+            }
+            (EventPayload::PedidoCancelado(cancel), WorkerRole::Procesamiento) => {
+                u.set(attr::ESTADO, s(OrderStatus::Cancelado.as_str()));
+                u.set(attr::CANCELADO_EN, s(&now_text));
+                u.set(attr::MOTIVO_CANCELACION, s(cancel.motivo.as_str()));
+            }
+            (EventPayload::PedidoCancelado(_), WorkerRole::Logistica) => {
+                u.set(attr::ENVIO_ESTADO, s(ShipmentStatus::Cancelado.as_str()));
+                u.set(attr::ENVIO_ACTUALIZADO_EN, s(&now_text));
+            }
+        }
+        let applied = u.name(attr::APPLIED_EVENTS);
+        let key_value = u.value("key", s(&key));
+        let key_set = u.value("keySet", AttributeValue::Ss(vec![key.clone()]));
+        let mut condition =
+            format!("(attribute_not_exists({applied}) OR NOT contains({applied}, {key_value}))");
+        if let Some(hash) = &hash {
+            u.set_if_absent(attr::CONTENT_HASH, s(hash));
+            let hash_name = u.name(attr::CONTENT_HASH);
+            let hash_value = format!(":{}", attr::CONTENT_HASH);
+            condition.push_str(&format!(
+                " AND (attribute_not_exists({hash_name}) OR {hash_name} = {hash_value})"
+            ));
+        }
+        let expression = format!("SET {} ADD {applied} {key_set}", u.sets.join(", "));
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key(attr::PEDIDO_ID, s(event.pedido_id().to_string()))
+            .update_expression(expression)
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(u.names))
+            .set_expression_attribute_values(Some(u.values))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ApplyOutcome::Applied),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                self.explain_condition_failure(event.pedido_id(), &key, hash.as_deref())
+                    .await
+            }
+            Err(err) => Err(classify(&err)),
+        }
+    }
+
+    /// After a failed condition: a duplicate when this role already applied the
+    /// event with the same content, a conflict when the content differs.
+    async fn explain_condition_failure(
+        &self,
+        pedido_id: Uuid,
+        key: &str,
+        hash: Option<&str>,
+    ) -> Result<ApplyOutcome, TableError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(attr::PEDIDO_ID, s(pedido_id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?
+            .item
+            .unwrap_or_default();
+        if let (Some(expected), Some(AttributeValue::S(stored))) =
+            (hash, item.get(attr::CONTENT_HASH))
+            && stored != expected
+        {
+            return Ok(ApplyOutcome::Conflict(format!(
+                "a different PedidoCreado was already recorded for pedidoId {pedido_id}"
+            )));
+        }
+        match item.get(attr::APPLIED_EVENTS) {
+            Some(AttributeValue::Ss(keys)) if keys.iter().any(|k| k == key) => {
+                Ok(ApplyOutcome::Duplicate)
+            }
+            // The item changed between the write and this read; the caller retries.
+            _ => Err(TableError::Unavailable {
+                code: "ConditionRace".into(),
+                message: "condition failed but the item shows neither duplicate nor conflict"
+                    .into(),
+            }),
+        }
+    }
+}

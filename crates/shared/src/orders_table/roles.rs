@@ -1,0 +1,81 @@
+//! The worker roles and the identities derived from an order: the dedup key
+//! of an applied event, the content fingerprint, the tracking number.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+/// The two consumers of the topic, each owning part of the order item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorkerRole {
+    /// Records orders and their cancellation (`estado`).
+    Procesamiento,
+    /// Schedules and cancels shipments (`envio*`).
+    Logistica,
+}
+
+impl WorkerRole {
+    /// Both roles.
+    pub const ALL: [WorkerRole; 2] = [WorkerRole::Procesamiento, WorkerRole::Logistica];
+
+    /// The role's name (`procesamiento`, `logistica`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerRole::Procesamiento => "procesamiento",
+            WorkerRole::Logistica => "logistica",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == name)
+            .ok_or_else(|| "must be `procesamiento` or `logistica`".to_owned())
+    }
+}
+
+impl std::fmt::Display for WorkerRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The dedup record of an event for a role: `role#eventType#pedidoId`.
+/// Business-level, so a retried POST (new eventId, same pedidoId) is applied once.
+pub fn applied_key(role: WorkerRole, event: &crate::contract::Event) -> String {
+    format!("{}#{}#{}", role, event.event_type(), event.pedido_id())
+}
+
+/// Fingerprint of an order's business content (everything but the server-set
+/// `fecha`): equal for a retried POST, different for a conflicting order.
+pub fn content_hash(order: &crate::contract::PedidoCreado) -> String {
+    #[derive(Serialize)]
+    struct Content<'a> {
+        cliente: Uuid,
+        total: String,
+        moneda: crate::contract::values::Currency,
+        items: &'a [crate::contract::LineItem],
+        direccion: &'a crate::contract::DireccionEnvio,
+    }
+    let content = Content {
+        cliente: order.cliente_id(),
+        total: order.total().to_string(),
+        moneda: order.moneda(),
+        items: order.items(),
+        direccion: order.direccion_envio(),
+    };
+    let bytes = serde_json::to_vec(&content).unwrap_or_default();
+    Uuid::new_v5(&HASH_NAMESPACE, &bytes).simple().to_string()
+}
+
+const HASH_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_0c7e_8a44_4b1e_9a57_3c2e_0f41_d2a1);
+const TRACKING_NAMESPACE: Uuid = Uuid::from_u128(0x2b7c_91d0_5e3a_4f66_8c1d_7a90_e4b3_5f08);
+
+/// The shipment tracking number of an order: derived from `pedidoId` only,
+/// so a replay yields the same number.
+pub fn tracking_number(pedido_id: Uuid) -> String {
+    let hex = Uuid::new_v5(&TRACKING_NAMESPACE, pedido_id.as_bytes())
+        .simple()
+        .to_string();
+    format!("EX{}", hex[..14].to_ascii_uppercase())
+}

@@ -41,6 +41,12 @@ pub struct Settings {
     /// access or are missing before it exits non-zero so the task is
     /// replaced (`CONFIG_FAULT_LIMIT_SECS`, default 60; readiness fails at once).
     pub config_fault_limit: Duration,
+    /// An idle worker re-checks that its table accepts its reads and writes
+    /// after an empty receive once this long has passed without a successful
+    /// write or probe (`STORE_CHECK_SECS`, default 30), so a table that
+    /// disappears or starts refusing the worker makes it not ready even
+    /// without traffic.
+    pub store_check: Duration,
     /// Optional expiry of order items (`ORDER_TTL_DAYS`; unset = keep forever).
     pub order_ttl: Option<chrono::Duration>,
     /// Runtime threads (`WORKER_THREADS`, default 1): the work is I/O-bound, and one
@@ -99,6 +105,7 @@ impl Settings {
         let liveness_stall = r.seconds("LIVENESS_STALL_SECS", Duration::from_secs(120), 30..=3600);
         let config_fault_limit =
             r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
+        let store_check = r.seconds("STORE_CHECK_SECS", Duration::from_secs(30), 1..=3600);
         let order_ttl = r.optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
             Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
             _ => Err("must be a whole number of days from 1 to 36500".into()),
@@ -132,6 +139,7 @@ impl Settings {
             delete_window,
             liveness_stall,
             config_fault_limit,
+            store_check,
             order_ttl,
             runtime_threads,
         })

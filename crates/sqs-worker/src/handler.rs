@@ -1,19 +1,34 @@
-//! Applying one event to the orders table for this worker's role.
+//! Applying one event to the orders table for this worker's role, and
+//! probing that the table accepts this worker's reads and writes.
 
 use chrono::Utc;
 use futures::future::BoxFuture;
 use shared::contract::Event;
 use shared::orders_table::{ApplyOutcome, OrdersTable, TableError, WorkerRole};
 
+/// A store probe failed: which call, and how.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} probe failed: {error}")]
+pub struct ProbeError {
+    /// The AWS operation that failed (`GetItem`, `UpdateItem`).
+    pub operation: &'static str,
+    /// How it failed.
+    #[source]
+    pub error: TableError,
+}
+
 /// Applies events idempotently. A trait so tests can inject failures.
 pub trait ApplyEvent: Send + Sync + 'static {
-    /// Applies `event`; `Err` means "try again later".
+    /// Applies `event`. The error's class decides the message's fate:
+    /// transient → retried with backoff; configuration → handed back and the
+    /// worker stops receiving; rejected or malformed → dead-lettered.
     fn apply<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<ApplyOutcome, TableError>>;
 
-    /// Checks that the store answers, with the same permissions `apply` uses.
-    /// While it fails, the consumer stops receiving instead of burning the
-    /// messages' receive counts (and sending valid orders to the DLQ).
-    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>>;
+    /// Checks that the store answers, with every permission `apply` uses
+    /// (reading and writing). While it fails, the consumer stops receiving
+    /// instead of burning the messages' receive counts (and sending valid
+    /// orders to the DLQ).
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>>;
 }
 
 /// [`ApplyEvent`] on the DynamoDB orders table.
@@ -41,7 +56,17 @@ impl ApplyEvent for TableApplier {
         })
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
-        Box::pin(self.table.probe_item())
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
+        Box::pin(async move {
+            // `GetItem` tells a duplicate from a conflict; `UpdateItem` is the write itself.
+            self.table.probe_item().await.map_err(|error| ProbeError {
+                operation: "GetItem",
+                error,
+            })?;
+            self.table.probe_write().await.map_err(|error| ProbeError {
+                operation: "UpdateItem",
+                error,
+            })
+        })
     }
 }

@@ -69,11 +69,23 @@ impl HealthState {
     /// Records a configuration fault (readiness fails at once); returns it
     /// with the time it was first seen, kept while the same fault persists.
     pub fn fault(&self, operation: &'static str, resource: &str, code: &str) -> ConfigFault {
+        self.fault_since(operation, resource, code, Instant::now())
+    }
+
+    /// Like [`HealthState::fault`] for a fault known to have begun at
+    /// `since` (kept when an earlier start is already recorded).
+    pub fn fault_since(
+        &self,
+        operation: &'static str,
+        resource: &str,
+        code: &str,
+        since: Instant,
+    ) -> ConfigFault {
         let mut slot = self
             .fault
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let since = slot.as_ref().map_or_else(Instant::now, |f| f.since);
+        let since = slot.as_ref().map_or(since, |f| f.since.min(since));
         let fault = ConfigFault {
             operation,
             resource: resource.to_owned(),
@@ -91,6 +103,20 @@ impl HealthState {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(fault) = slot.take() {
+            tracing::info!(operation = fault.operation, code = %fault.code, "configuration fault cleared");
+        }
+    }
+
+    /// The fault is over for `resource` (a call on it succeeded); a fault on
+    /// another resource stays.
+    pub fn clear_fault_on(&self, resource: &str) {
+        let mut slot = self
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|f| f.resource == resource)
+            && let Some(fault) = slot.take()
+        {
             tracing::info!(operation = fault.operation, code = %fault.code, "configuration fault cleared");
         }
     }
@@ -223,6 +249,21 @@ mod tests {
         assert!(!h.is_live(), "not live once the fault outlasted its limit");
         h.clear_fault();
         assert!(h.is_ready() && h.is_live());
+    }
+
+    #[test]
+    fn a_fault_is_cleared_only_by_a_call_on_its_resource() {
+        let h = HealthState::new(Duration::from_secs(60), Duration::from_secs(60));
+        h.received_ok();
+        let earlier = Instant::now();
+        std::thread::sleep(Duration::from_millis(5));
+        h.fault("UpdateItem", "table", "AccessDeniedException");
+        let fault = h.fault_since("UpdateItem", "table", "AccessDeniedException", earlier);
+        assert_eq!(fault.since, earlier, "an earlier known start wins");
+        h.clear_fault_on("queue");
+        assert!(!h.is_ready(), "a receive does not clear a table fault");
+        h.clear_fault_on("table");
+        assert!(h.is_ready());
     }
 
     #[test]

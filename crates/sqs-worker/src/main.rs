@@ -82,6 +82,9 @@ fn run(role: Option<&str>) -> ExitCode {
             .await?;
         Ok(())
     });
+    // The worker bounded its own shutdown; whatever is still running (an
+    // abandoned SDK call's connection) must not delay the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -39,6 +39,10 @@ pub struct Metrics {
     pub sqs_calls: Family<Label, Counter>,
     /// Failed receives.
     pub poll_errors: Counter,
+    /// Messages handed back untouched because the store refuses this worker.
+    pub handed_back: Counter,
+    /// Handlers waiting for room in the (bounded) delete queue.
+    pub delete_queue_waiting: Gauge<i64, AtomicI64>,
 }
 
 impl Metrics {
@@ -83,6 +87,18 @@ impl Metrics {
         registry.register("sqs_calls", "SQS API calls by operation", sqs_calls.clone());
         let poll_errors = Counter::default();
         registry.register("poll_errors", "Failed receives", poll_errors.clone());
+        let handed_back = Counter::default();
+        registry.register(
+            "messages_handed_back",
+            "Messages returned untouched because the table refuses this worker (configuration)",
+            handed_back.clone(),
+        );
+        let delete_queue_waiting = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "delete_queue_waiting",
+            "Handlers waiting for room in the delete queue (SQS deletes are behind)",
+            delete_queue_waiting.clone(),
+        );
         Arc::new(Self {
             registry,
             received,
@@ -94,6 +110,8 @@ impl Metrics {
             processing_seconds,
             sqs_calls,
             poll_errors,
+            handed_back,
+            delete_queue_waiting,
         })
     }
 

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use shared::aws::AwsClients;
 use shared::aws::call_record::Caller;
@@ -99,7 +100,13 @@ impl Application {
         );
         let consumed = self.consumer.run(token).await;
         server_stop.cancel();
-        server.await.map_err(std::io::Error::other)??;
+        // A probe request is instant; a client holding a connection open
+        // must not hold the exit.
+        let mut server = server;
+        match tokio::time::timeout(Duration::from_secs(1), &mut server).await {
+            Ok(joined) => joined.map_err(std::io::Error::other)??,
+            Err(_) => server.abort(),
+        }
         consumed.map_err(std::io::Error::other)
     }
 }

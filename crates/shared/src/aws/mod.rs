@@ -27,11 +27,13 @@ pub struct AwsSettings {
     pub region: String,
     /// Time to establish a TCP/TLS connection.
     pub connect_timeout: Duration,
-    /// Time for one attempt of an ordinary operation (SQS long polls get the wait time on top).
+    /// Time for one attempt of an ordinary operation (every operation of
+    /// every client; a long poll overrides it with [`AwsSettings::long_poll_timeouts`]).
     pub attempt_timeout: Duration,
     /// Maximum attempts of one operation (the SDK retries throttling and transient errors).
     pub max_attempts: u32,
-    /// The longest SQS `WaitTimeSeconds` the caller will use.
+    /// The longest SQS `WaitTimeSeconds` the caller will use (only the
+    /// `ReceiveMessage` call that waits gets it on top of its attempt timeout).
     pub sqs_long_poll: Duration,
     /// Where [`AwsClients::load_as`] records the operations performed
     /// (`AWS_CALL_RECORD_DIR`; unset = nothing recorded, nothing costs).
@@ -49,6 +51,16 @@ impl AwsSettings {
             sqs_long_poll: Duration::from_secs(20),
             call_record_dir: None,
         }
+    }
+
+    /// The timeouts of one SQS long poll (`ReceiveMessage` with a wait): its
+    /// attempt must outlive the wait, or it would time out while legitimately
+    /// waiting for messages. Only that call gets them, as a per-operation
+    /// override (`.customize().config_override(..)`): every other call keeps
+    /// the ordinary attempt timeout, so a hung delete or visibility change
+    /// cannot hold a stopping worker for the length of a long poll.
+    pub fn long_poll_timeouts(&self) -> TimeoutConfig {
+        timeouts(self, self.attempt_timeout + self.sqs_long_poll)
     }
 
     /// Reads `AWS_CALL_RECORD_DIR` into these settings.
@@ -95,10 +107,9 @@ impl AwsClients {
 
     async fn build(settings: &AwsSettings, recorder: Option<call_record::CallRecorder>) -> Self {
         let config = sdk_config(settings).await;
-        // A long poll must outlive its wait time, or it would time out while
-        // legitimately waiting for messages.
-        let sqs_timeouts = timeouts(settings, settings.attempt_timeout + settings.sqs_long_poll);
-        let mut sqs = aws_sdk_sqs::config::Builder::from(&config).timeout_config(sqs_timeouts);
+        // Every operation, SQS included, gets the ordinary timeouts; a long
+        // poll asks for more itself (see `AwsSettings::long_poll_timeouts`).
+        let mut sqs = aws_sdk_sqs::config::Builder::from(&config);
         let mut sns = aws_sdk_sns::config::Builder::from(&config);
         let mut dynamodb = aws_sdk_dynamodb::config::Builder::from(&config);
         if let Some(recorder) = recorder {
@@ -114,6 +125,8 @@ impl AwsClients {
     }
 }
 
+/// Complete timeouts (a per-operation override replaces the client's
+/// `TimeoutConfig` as a whole, so every field is set here).
 fn timeouts(settings: &AwsSettings, attempt: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(settings.connect_timeout)

@@ -17,6 +17,9 @@ pub use roles::{WorkerRole, applied_key, content_hash, tracking_number};
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
+/// The reserved key the probes address; no order ever has it (order ids are UUIDs).
+pub const PROBE_KEY: &str = "__probe__";
+
 /// Handle on one orders table.
 #[derive(Debug, Clone)]
 pub struct OrdersTable {
@@ -77,11 +80,55 @@ impl OrdersTable {
         self.client
             .get_item()
             .table_name(&self.name)
-            .key(attr::PEDIDO_ID, AttributeValue::S("__probe__".to_owned()))
+            .key(attr::PEDIDO_ID, AttributeValue::S(PROBE_KEY.to_owned()))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| classify(&e))
+    }
+
+    /// Checks that the table accepts this caller's writes, without writing:
+    /// a conditional `UpdateItem` on the reserved key [`PROBE_KEY`] whose
+    /// condition can never hold. `ConditionalCheckFailedException` means the
+    /// request was authorized, the key (if any) usable and the item evaluated:
+    /// `Ok`. Access denied, a missing table or a refused KMS key come back as
+    /// [`TableError::Misconfigured`], so a role that may read but not write is
+    /// caught before it takes a message.
+    ///
+    /// The request is fixed and valid, so a table that rejects it (e.g. a key
+    /// schema that is not ours) is misconfigured too, never "this message".
+    pub async fn probe_write(&self) -> Result<(), TableError> {
+        let key = "#k";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .key(attr::PEDIDO_ID, AttributeValue::S(PROBE_KEY.to_owned()))
+            .condition_expression(format!(
+                "attribute_exists({key}) AND attribute_not_exists({key})"
+            ))
+            .expression_attribute_names(key, attr::PEDIDO_ID)
+            .send()
+            .await;
+        match result {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            // The condition cannot hold; an emulator that ignored it wrote nothing but the key.
+            Ok(_) => Ok(()),
+            Err(e) => match classify(&e) {
+                TableError::Rejected { code, message } => Err(TableError::Misconfigured {
+                    code,
+                    message: format!(
+                        "the table rejects a key-only write, so its layout is not ours: {message}"
+                    ),
+                }),
+                other => Err(other),
+            },
+        }
     }
 
     /// Creates the table with the production key schema (hash key `pedidoId`,

@@ -1,6 +1,21 @@
 //! The consumer loop: long polling, bounded concurrency beyond one batch,
 //! batched deletes, backoff on failure, dead-lettering of poison messages,
 //! visibility heartbeats, FIFO group ordering and graceful shutdown.
+//!
+//! A failed write is judged by its class:
+//! - transient (throttling, timeouts, 5xx): the message is retried with backoff
+//!   and receiving pauses until the store answers a probe;
+//! - configuration (access denied, table missing, KMS key refused): the
+//!   message is not at fault, so it is neither deleted nor dead-lettered but
+//!   handed back (visible again after [`REFUSED_HANDBACK`]); the worker stops
+//!   receiving, is not ready, and resumes only once its probe (a read and a
+//!   write that never writes) passes, or exits at `CONFIG_FAULT_LIMIT_SECS`;
+//! - message-class (the write is rejected for this item, the stored item is
+//!   not in our layout): dead-lettered at once with the reason.
+//!
+//! Shutdown is bounded: in-flight messages get `SHUTDOWN_GRACE_SECS`, then the
+//! remaining deletes and visibility changes get [`CLEANUP_BUDGET`]; only the
+//! long poll has a long attempt timeout.
 
 pub mod backoff;
 pub mod dead_letter;
@@ -13,9 +28,10 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::timeout::TimeoutConfig;
 use shared::aws::{SdkFailure, classify_sdk_error};
 use shared::contract::Event;
-use shared::orders_table::ApplyOutcome;
+use shared::orders_table::{ApplyOutcome, TableError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +46,28 @@ use crate::metrics::Metrics;
 
 /// Most messages one receive may return (an SQS limit).
 const MAX_RECEIVE: usize = 10;
+
+/// How long a message the store refused stays invisible when handed back.
+///
+/// Not zero: a refused write is nearly always the whole fleet's (one task
+/// role, one table, one key), and every replica stops receiving on its own
+/// first refusal within a moment; a few seconds let them all pause before the
+/// message reappears, so it is not bounced from replica to replica, each
+/// receive counting towards `maxReceiveCount`. Not the full visibility
+/// timeout either: when only this task is wrong, a healthy replica takes the
+/// message a few seconds later. The refusing worker itself receives nothing
+/// until its probe passes, and then one message at a time until a write
+/// succeeds, so it never spins on the same messages.
+pub const REFUSED_HANDBACK: Duration = Duration::from_secs(5);
+
+/// After the drain, how long the remaining deletes and visibility changes
+/// may take before the worker exits anyway (what is left reappears after
+/// its visibility timeout). `SHUTDOWN_GRACE_SECS` + this stays within the
+/// 30 s ECS gives a stopping task with the default grace of 25 s.
+pub const CLEANUP_BUDGET: Duration = Duration::from_secs(3);
+
+/// AWS operation named in a fault raised by a refused write.
+const WRITE_OPERATION: &str = "UpdateItem";
 
 /// SQS error codes that mean "try again later".
 const SQS_TRANSIENT_CODES: &[&str] = &[
@@ -65,6 +103,29 @@ pub enum Verdict {
     },
     /// May succeed later: return it with a backoff.
     Retry(String),
+    /// The store refuses this worker (a configuration fault, not the
+    /// message's): hand it back untouched and stop receiving.
+    Refused {
+        /// The failure, with its AWS error code.
+        failure: SdkFailure,
+        /// When the refused attempt began (a refusal of a write begun before
+        /// the probe passed says nothing about the probe).
+        started: Instant,
+    },
+}
+
+/// An episode of refused writes: from the first refusal until a write succeeds.
+#[derive(Debug, Clone)]
+struct Refusal {
+    /// The first refusal.
+    since: Instant,
+    /// The last AWS error code.
+    code: String,
+    /// When a store probe last passed during this episode.
+    probe_passed: Option<Instant>,
+    /// A write begun after the probe passed was refused all the same: the
+    /// probe cannot see this fault, so it cannot tell when it is over.
+    blind: bool,
 }
 
 /// A received message with the concurrency slot it occupies.
@@ -81,8 +142,15 @@ pub struct Consumer {
     metrics: Arc<Metrics>,
     health: Arc<HealthState>,
     retry_backoff: Backoff,
-    /// Set by a failed apply: receiving pauses until the store answers a probe.
+    /// Set by a failed apply (or an idle re-check): receiving pauses until
+    /// the store answers a probe.
     store_suspect: AtomicBool,
+    /// Refused writes since the last successful one.
+    refusal: Mutex<Option<Refusal>>,
+    /// The last successful write or store probe.
+    store_confirmed: Mutex<Instant>,
+    /// Timeouts of the long poll (the client's are for ordinary calls).
+    receive_timeouts: TimeoutConfig,
 }
 
 fn receive_count(message: &Message) -> u32 {
@@ -113,6 +181,7 @@ impl Consumer {
             base: settings.retry_base,
             max: settings.retry_max,
         };
+        let receive_timeouts = settings.aws.long_poll_timeouts();
         Self {
             sqs,
             settings,
@@ -121,6 +190,9 @@ impl Consumer {
             health,
             retry_backoff,
             store_suspect: AtomicBool::new(false),
+            refusal: Mutex::new(None),
+            store_confirmed: Mutex::new(Instant::now()),
+            receive_timeouts,
         }
     }
 
@@ -128,10 +200,13 @@ impl Consumer {
     /// the grace period to finish, the rest are made visible again at once.
     /// Returns [`Misconfigured`] (after draining) when the deployment is wrong.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), Misconfigured> {
+        // Room for one receipt per concurrency slot: when deletes fall
+        // behind, handlers wait, their slots stay taken and receiving slows.
         let (deleter, deleter_task) = Deleter::start(
             self.sqs.clone(),
             self.settings.queue_url.clone(),
             self.settings.delete_window,
+            self.settings.concurrency,
             self.metrics.clone(),
         );
         let in_flight: InFlight = Arc::default();
@@ -175,7 +250,13 @@ impl Consumer {
                 () = tokio::time::sleep(Duration::from_secs(5)) => { self.health.touch(); continue; }
             };
             let mut permits = vec![first];
-            while permits.len() < MAX_RECEIVE {
+            // After refused writes, one message at a time until a write succeeds.
+            let most = if self.refused_recently() {
+                1
+            } else {
+                MAX_RECEIVE
+            };
+            while permits.len() < most {
                 match slots.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
                     Err(_) => break,
@@ -193,7 +274,9 @@ impl Consumer {
                         let receipts: Vec<String> = messages.iter().filter_map(|m| m.receipt_handle().map(str::to_owned)).collect();
                         if !receipts.is_empty() {
                             tracing::info!(count = receipts.len(), "returning messages received while stopping");
-                            self.release(receipts, Duration::ZERO).await;
+                            // Within the grace period, like every other in-flight call.
+                            let this = self.clone();
+                            tasks.spawn(async move { this.release(receipts, Duration::ZERO).await });
                         }
                     }
                     break;
@@ -205,8 +288,12 @@ impl Consumer {
                         tracing::info!(after_failures = poll_failures, "receiving again");
                     }
                     poll_failures = 0;
-                    self.health.clear_fault();
+                    self.health.clear_fault_on(&self.settings.queue_url);
                     self.health.received_ok();
+                    if messages.is_empty() && self.store_check_due() {
+                        // Idle: make sure the table still takes our writes.
+                        self.store_suspect.store(true, Ordering::Relaxed);
+                    }
                     self.dispatch(messages, permits, &mut tasks, &deleter, &in_flight);
                 }
                 Err(failure) => {
@@ -259,15 +346,29 @@ impl Consumer {
             .lock()
             .map(|mut m| m.drain().map(|(_, r)| r).collect())
             .unwrap_or_default();
-        if !unfinished.is_empty() {
+        // Whatever SQS does, the rest gets CLEANUP_BUDGET: returning the
+        // unfinished messages and the last deletes run side by side.
+        let returned = async {
+            if unfinished.is_empty() {
+                return;
+            }
+            let count = unfinished.len();
             tracing::warn!(
-                count = unfinished.len(),
+                count,
                 "grace period over; returning unfinished messages to the queue"
             );
-            self.release(unfinished, Duration::ZERO).await;
-        }
+            if tokio::time::timeout(CLEANUP_BUDGET, self.release(unfinished, Duration::ZERO))
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    count,
+                    "could not return unfinished messages in time; they reappear after their visibility timeout"
+                );
+            }
+        };
         drop(deleter);
-        deleter_task.finish().await;
+        let ((), _undeleted) = tokio::join!(returned, deleter_task.finish(CLEANUP_BUDGET));
         match fatal {
             Some(e) => {
                 tracing::error!(error = %e, "worker stopped: misconfigured");
@@ -342,14 +443,15 @@ impl Consumer {
                 && let Err(e) = self.handler.probe().await
             {
                 failure = Some((
-                    "GetItem",
+                    e.operation,
                     self.settings.orders_table.clone(),
-                    e.to_failure(),
+                    e.error.to_failure(),
                 ));
             }
             let Some((operation, resource, failure)) = failure else {
                 self.health.clear_fault();
                 self.health.received_ok();
+                self.store_confirmed();
                 return Ok(true);
             };
             attempt += 1;
@@ -368,36 +470,50 @@ impl Consumer {
         }
     }
 
-    /// After a failed apply: probes the store with backoff and returns once it
-    /// answers (`Ok(true)`) or on shutdown (`Ok(false)`). Messages are not
-    /// received meanwhile, so an outage does not push valid orders towards
-    /// the DLQ. [`Misconfigured`] when the table stays refused past the limit.
+    /// After a failed apply (or for an idle re-check): probes the store with
+    /// backoff and returns once it answers (`Ok(true)`) or on shutdown
+    /// (`Ok(false)`). Messages are not received meanwhile, so an outage does
+    /// not push valid orders towards the DLQ. [`Misconfigured`] when the table
+    /// stays refused past the limit.
     async fn wait_for_store(&self, shutdown: &CancellationToken) -> Result<bool, Misconfigured> {
         let backoff = Backoff {
             base: Duration::from_millis(500),
             max: Duration::from_secs(5),
         };
+        let table = self.settings.orders_table.clone();
         let mut attempt = 0_u32;
         loop {
-            match self.handler.probe().await {
+            let probed = match self.blind_refusal() {
+                // The probe passes while writes are refused: it cannot say
+                // when this is over. Stay paused, not ready, until the limit.
+                Some(failure) => Err((WRITE_OPERATION, failure)),
+                None => self
+                    .handler
+                    .probe()
+                    .await
+                    .map_err(|e| (e.operation, e.error.to_failure())),
+            };
+            match probed {
                 Ok(()) => {
                     if attempt > 0 {
                         tracing::info!(probes = attempt + 1, "order store answers again; resuming");
                     }
-                    self.health.clear_fault();
+                    self.health.clear_fault_on(&table);
                     self.store_suspect.store(false, Ordering::Relaxed);
+                    self.store_confirmed();
+                    if let Some(refusal) = self.lock_refusal().as_mut() {
+                        refusal.probe_passed = Some(Instant::now());
+                    }
                     return Ok(true);
                 }
-                Err(e) => {
+                Err((operation, failure)) => {
                     attempt += 1;
                     self.health.touch();
                     let mut delay = backoff.delay(attempt);
-                    if e.is_configuration() {
-                        let table = self.settings.orders_table.clone();
-                        delay =
-                            self.config_fault("GetItem", &table, &e.to_failure(), attempt, delay)?;
+                    if failure.configuration {
+                        delay = self.config_fault(operation, &table, &failure, attempt, delay)?;
                     } else {
-                        tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "order store unavailable; receiving paused");
+                        tracing::warn!(error = %failure.message, code = %failure.code, operation, attempt, retry_in_ms = delay.as_millis() as u64, "order store unavailable; receiving paused");
                     }
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
@@ -406,6 +522,91 @@ impl Consumer {
                 }
             }
         }
+    }
+
+    fn lock_refusal(&self) -> std::sync::MutexGuard<'_, Option<Refusal>> {
+        self.refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether writes were refused since the last successful one.
+    fn refused_recently(&self) -> bool {
+        self.lock_refusal().is_some()
+    }
+
+    /// The refusal the probe cannot see, as a failure to report.
+    fn blind_refusal(&self) -> Option<SdkFailure> {
+        self.lock_refusal()
+            .as_ref()
+            .filter(|r| r.blind)
+            .map(|r| SdkFailure {
+                transient: false,
+                configuration: true,
+                code: r.code.clone(),
+                message: "the table refuses this worker's writes although its probe passes".into(),
+            })
+    }
+
+    /// A write was refused for a configuration reason: not ready at once,
+    /// receiving paused. Logged as an error once per episode here, then at
+    /// each probe step, never per message.
+    fn write_refused(&self, failure: &SdkFailure, started: Instant) {
+        self.store_suspect.store(true, Ordering::Relaxed);
+        let since = {
+            let mut slot = self.lock_refusal();
+            match slot.as_mut() {
+                Some(refusal) => {
+                    if refusal.probe_passed.is_some_and(|passed| started > passed) && !refusal.blind
+                    {
+                        refusal.blind = true;
+                        tracing::error!(code = %failure.code, error = %failure.message, "the table refuses this worker's writes although its probe passes; not receiving, exiting at the configuration fault limit");
+                    }
+                    refusal.code.clone_from(&failure.code);
+                    refusal.since
+                }
+                None => {
+                    tracing::error!(
+                        code = %failure.code,
+                        operation = WRITE_OPERATION,
+                        resource = %self.settings.orders_table,
+                        error = %failure.message,
+                        "the table refuses this worker's writes: receiving paused, messages handed back untouched"
+                    );
+                    let now = Instant::now();
+                    *slot = Some(Refusal {
+                        since: now,
+                        code: failure.code.clone(),
+                        probe_passed: None,
+                        blind: false,
+                    });
+                    now
+                }
+            }
+        };
+        self.health.fault_since(
+            WRITE_OPERATION,
+            &self.settings.orders_table,
+            &failure.code,
+            since,
+        );
+    }
+
+    /// The store took a write or passed a probe just now.
+    fn store_confirmed(&self) {
+        *self
+            .store_confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Instant::now();
+    }
+
+    /// Whether an idle worker should re-check its store.
+    fn store_check_due(&self) -> bool {
+        self.store_confirmed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .elapsed()
+            >= self.settings.store_check
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<Message>, SdkFailure> {
@@ -421,6 +622,12 @@ impl Consumer {
             .message_attribute_names("All")
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
+            .customize()
+            // Only this call waits; every other SQS call keeps the ordinary timeouts.
+            .config_override(
+                aws_sdk_sqs::config::Builder::default()
+                    .timeout_config(self.receive_timeouts.clone()),
+            )
             .send()
             .await
             .map(|out| out.messages.unwrap_or_default())
@@ -547,6 +754,7 @@ impl Consumer {
         span.record("correlation_id", event.correlation_id.as_str());
         span.record("event_type", event.event_type().as_str());
 
+        let started = Instant::now();
         let apply = self.handler.apply(&event);
         tokio::pin!(apply);
         let beat = (self.settings.visibility_timeout / 2).max(Duration::from_secs(1));
@@ -562,7 +770,33 @@ impl Consumer {
                 detail,
             },
             Ok(outcome) => Verdict::Done(outcome),
+            Err(e) if e.is_configuration() => Verdict::Refused {
+                failure: e.to_failure(),
+                started,
+            },
+            Err(e @ TableError::Malformed(_)) => Verdict::Poison {
+                reason: "malformed_item",
+                detail: e.to_string(),
+            },
+            Err(e @ TableError::Rejected { .. }) => self.blame(e, started).await,
             Err(e) => Verdict::Retry(e.to_string()),
+        }
+    }
+
+    /// A write rejected for this item is the message's fault only if the
+    /// store takes a write that is not this one: a table every write fails on
+    /// (e.g. not our key schema) must not empty the queue into the DLQ.
+    async fn blame(&self, rejected: TableError, started: Instant) -> Verdict {
+        match self.handler.probe().await {
+            Ok(()) => Verdict::Poison {
+                reason: "write_rejected",
+                detail: rejected.to_string(),
+            },
+            Err(probe) if probe.error.is_configuration() => Verdict::Refused {
+                failure: probe.error.to_failure(),
+                started,
+            },
+            Err(probe) => Verdict::Retry(format!("{rejected}; and then {probe}")),
         }
     }
 
@@ -576,6 +810,11 @@ impl Consumer {
         let receipt = message.receipt_handle().unwrap_or_default().to_owned();
         match verdict {
             Verdict::Done(outcome) => {
+                if self.refused_recently() {
+                    *self.lock_refusal() = None;
+                    tracing::info!("the table takes this worker's writes again");
+                }
+                self.store_confirmed();
                 if outcome == ApplyOutcome::Duplicate {
                     self.metrics.duplicates.inc();
                     tracing::info!(outcome = "duplicate", "event already applied; deleting");
@@ -583,7 +822,7 @@ impl Consumer {
                     self.metrics.processed.inc();
                     tracing::info!(outcome = "applied", "event applied");
                 }
-                deleter.delete(receipt);
+                deleter.delete(receipt).await;
                 None
             }
             Verdict::Poison { reason, detail } => {
@@ -600,7 +839,7 @@ impl Consumer {
                     Ok(()) => {
                         self.metrics.dead_letter(reason);
                         tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
-                        deleter.delete(receipt);
+                        deleter.delete(receipt).await;
                         None
                     }
                     Err(e) => {
@@ -620,6 +859,14 @@ impl Consumer {
                 tracing::warn!(outcome = "retry", attempt, retry_in_secs = delay.as_secs(), error = %reason, "processing failed; will retry");
                 self.change_visibility(&receipt, delay).await;
                 Some(delay)
+            }
+            Verdict::Refused { failure, started } => {
+                // Not the message's fault: neither deleted nor dead-lettered.
+                self.write_refused(&failure, started);
+                self.metrics.handed_back.inc();
+                tracing::debug!(outcome = "handed_back", code = %failure.code, "the table refuses this worker; message handed back untouched");
+                self.change_visibility(&receipt, REFUSED_HANDBACK).await;
+                Some(REFUSED_HANDBACK)
             }
         }
     }

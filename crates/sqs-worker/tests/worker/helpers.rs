@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 use shared::config::EnvSource;
 use shared::contract::Event;
 use shared::orders_table::{ApplyOutcome, TableError, WorkerRole};
-use sqs_worker::handler::{ApplyEvent, TableApplier};
+use sqs_worker::handler::{ApplyEvent, ProbeError, TableApplier};
 use sqs_worker::metrics::Metrics;
 use sqs_worker::{Application, Settings};
 pub use testkit::{QueuePair, Stack, cancelado, creado, creado_with_total, eventually, stack};
@@ -167,12 +167,15 @@ impl ApplyEvent for Instrumented {
         })
     }
 
-    fn probe(&self) -> BoxFuture<'_, Result<(), TableError>> {
+    fn probe(&self) -> BoxFuture<'_, Result<(), ProbeError>> {
         if self.in_outage() {
             return Box::pin(async {
-                Err(TableError::Unavailable {
-                    code: "injected".into(),
-                    message: "store down".into(),
+                Err(ProbeError {
+                    operation: "GetItem",
+                    error: TableError::Unavailable {
+                        code: "injected".into(),
+                        message: "store down".into(),
+                    },
                 })
             });
         }

@@ -9,7 +9,10 @@
 //!   message is not at fault, so it is neither deleted nor dead-lettered but
 //!   handed back (visible again after [`REFUSED_HANDBACK`]); the worker stops
 //!   receiving, is not ready, and resumes only once its probe (a read and a
-//!   write that never writes) passes, or exits at `CONFIG_FAULT_LIMIT_SECS`;
+//!   write that never writes) passes, one message at a time until a write
+//!   succeeds; it exits at `CONFIG_FAULT_LIMIT_SECS`. When the probe passes
+//!   but writes stay refused, the probe cannot see the fault: the worker
+//!   stays paused until that limit;
 //! - message-class (the write is rejected for this item, the stored item is
 //!   not in our layout): dead-lettered at once with the reason.
 //!
@@ -114,18 +117,36 @@ pub enum Verdict {
     },
 }
 
-/// An episode of refused writes: from the first refusal until a write succeeds.
+/// An episode of refused writes: from the first refusal until a write
+/// succeeds, or until a write begun after the probe passed is refused too
+/// (a relapse, which starts a new episode).
 #[derive(Debug, Clone)]
 struct Refusal {
     /// The first refusal.
     since: Instant,
     /// The last AWS error code.
     code: String,
-    /// When a store probe last passed during this episode.
+    /// When the store probe first passed after the refusal (receiving resumed).
     probe_passed: Option<Instant>,
-    /// A write begun after the probe passed was refused all the same: the
-    /// probe cannot see this fault, so it cannot tell when it is over.
+    /// A relapse: this episode began with a write refused although it began
+    /// after the probe of the previous episode had passed.
+    relapse: bool,
+    /// Whether the store has been probed since the episode began.
+    probed: bool,
+    /// The probe passed right after a relapse: it cannot see this fault, so
+    /// it cannot tell when it is over.
     blind: bool,
+}
+
+impl Refusal {
+    fn failure(&self) -> SdkFailure {
+        SdkFailure {
+            transient: false,
+            configuration: true,
+            code: self.code.clone(),
+            message: "the table refuses this worker's writes although its probe passes".into(),
+        }
+    }
 }
 
 /// A received message with the concurrency slot it occupies.
@@ -243,6 +264,16 @@ impl Consumer {
                     }
                 }
             }
+            // After refused writes, one message at a time until a write
+            // succeeds: the next receive waits for the outcome of the last.
+            let probation = self.refused_recently();
+            if probation && !tasks.is_empty() {
+                tokio::select! {
+                    () = async { while tasks.join_next().await.is_some() {} } => {}
+                    () = shutdown.cancelled() => break,
+                }
+                continue;
+            }
             // Wait for room; the loop is alive (for liveness) while saturated.
             let first = tokio::select! {
                 permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => break },
@@ -250,12 +281,7 @@ impl Consumer {
                 () = tokio::time::sleep(Duration::from_secs(5)) => { self.health.touch(); continue; }
             };
             let mut permits = vec![first];
-            // After refused writes, one message at a time until a write succeeds.
-            let most = if self.refused_recently() {
-                1
-            } else {
-                MAX_RECEIVE
-            };
+            let most = if probation { 1 } else { MAX_RECEIVE };
             while permits.len() < most {
                 match slots.clone().try_acquire_owned() {
                     Ok(p) => permits.push(p),
@@ -487,11 +513,15 @@ impl Consumer {
                 // The probe passes while writes are refused: it cannot say
                 // when this is over. Stay paused, not ready, until the limit.
                 Some(failure) => Err((WRITE_OPERATION, failure)),
-                None => self
-                    .handler
-                    .probe()
-                    .await
-                    .map_err(|e| (e.operation, e.error.to_failure())),
+                None => {
+                    let probed = self
+                        .handler
+                        .probe()
+                        .await
+                        .map_err(|e| (e.operation, e.error.to_failure()));
+                    self.probed(probed.is_ok())
+                        .map_or(probed, |blind| Err((WRITE_OPERATION, blind)))
+                }
             };
             match probed {
                 Ok(()) => {
@@ -502,7 +532,7 @@ impl Consumer {
                     self.store_suspect.store(false, Ordering::Relaxed);
                     self.store_confirmed();
                     if let Some(refusal) = self.lock_refusal().as_mut() {
-                        refusal.probe_passed = Some(Instant::now());
+                        refusal.probe_passed.get_or_insert_with(Instant::now);
                     }
                     return Ok(true);
                 }
@@ -540,12 +570,26 @@ impl Consumer {
         self.lock_refusal()
             .as_ref()
             .filter(|r| r.blind)
-            .map(|r| SdkFailure {
-                transient: false,
-                configuration: true,
-                code: r.code.clone(),
-                message: "the table refuses this worker's writes although its probe passes".into(),
-            })
+            .map(Refusal::failure)
+    }
+
+    /// Records a probe's outcome in the refusal episode. A probe that passes
+    /// at once after a relapse cannot see the fault: the episode becomes
+    /// blind, and the failure to report is returned.
+    fn probed(&self, passed: bool) -> Option<SdkFailure> {
+        let mut slot = self.lock_refusal();
+        let refusal = slot.as_mut()?;
+        let first = !refusal.probed;
+        refusal.probed = true;
+        if passed && first && refusal.relapse {
+            refusal.blind = true;
+            tracing::error!(
+                code = %refusal.code,
+                "the table refuses this worker's writes although its probe passes: not receiving again; exiting at the configuration fault limit"
+            );
+            return Some(refusal.failure());
+        }
+        None
     }
 
     /// A write was refused for a configuration reason: not ready at once,
@@ -555,21 +599,23 @@ impl Consumer {
         self.store_suspect.store(true, Ordering::Relaxed);
         let since = {
             let mut slot = self.lock_refusal();
+            // A write begun after the probe passed is refused: a relapse,
+            // the start of a new episode.
+            let relapse = slot
+                .as_ref()
+                .and_then(|r| r.probe_passed)
+                .is_some_and(|passed| started > passed);
             match slot.as_mut() {
-                Some(refusal) => {
-                    if refusal.probe_passed.is_some_and(|passed| started > passed) && !refusal.blind
-                    {
-                        refusal.blind = true;
-                        tracing::error!(code = %failure.code, error = %failure.message, "the table refuses this worker's writes although its probe passes; not receiving, exiting at the configuration fault limit");
-                    }
+                Some(refusal) if !relapse => {
                     refusal.code.clone_from(&failure.code);
                     refusal.since
                 }
-                None => {
+                _ => {
                     tracing::error!(
                         code = %failure.code,
                         operation = WRITE_OPERATION,
                         resource = %self.settings.orders_table,
+                        relapse,
                         error = %failure.message,
                         "the table refuses this worker's writes: receiving paused, messages handed back untouched"
                     );
@@ -578,6 +624,8 @@ impl Consumer {
                         since: now,
                         code: failure.code.clone(),
                         probe_passed: None,
+                        relapse,
+                        probed: false,
                         blind: false,
                     });
                     now

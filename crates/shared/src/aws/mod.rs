@@ -242,3 +242,38 @@ where
         message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_a_long_poll_gets_the_long_attempt_timeout() {
+        let mut settings = AwsSettings::new("us-east-1");
+        settings.sqs_long_poll = Duration::from_secs(20);
+        let clients = AwsClients::load(&settings).await;
+        let sqs = clients
+            .sqs
+            .config()
+            .timeout_config()
+            .expect("SQS client timeouts");
+        assert_eq!(
+            sqs.operation_attempt_timeout(),
+            Some(settings.attempt_timeout),
+            "a delete or visibility change must not wait as long as a long poll"
+        );
+        let long_poll = settings.long_poll_timeouts();
+        assert_eq!(
+            long_poll.operation_attempt_timeout(),
+            Some(settings.attempt_timeout + Duration::from_secs(20)),
+            "a long poll outlives its wait"
+        );
+        assert_eq!(long_poll.connect_timeout(), Some(settings.connect_timeout));
+        assert!(
+            long_poll
+                .operation_timeout()
+                .is_some_and(|t| t > Duration::from_secs(25)),
+            "complete: an override replaces the client's timeouts as a whole"
+        );
+    }
+}

@@ -337,7 +337,12 @@ mod tests {
 
         drop(deleter);
         let started = Instant::now();
-        let left = task.finish(Duration::from_millis(300)).await;
+        let left = tokio::time::timeout(
+            Duration::from_secs(5),
+            task.finish(Duration::from_millis(300)),
+        )
+        .await
+        .expect("finish must keep its deadline with SQS hung");
         let took = started.elapsed();
         assert!(
             took < Duration::from_secs(2),
@@ -363,7 +368,11 @@ mod tests {
         );
         drop(deleter);
         let started = Instant::now();
-        assert_eq!(task.finish(Duration::from_secs(5)).await, 0);
+        let left =
+            tokio::time::timeout(Duration::from_secs(5), task.finish(Duration::from_secs(5)))
+                .await
+                .expect("nothing to wait for");
+        assert_eq!(left, 0);
         assert!(started.elapsed() < Duration::from_secs(1));
         server.abort();
     }

@@ -56,6 +56,31 @@ pub fn process_env(st: &Stack, role: WorkerRole, queue: &QueuePair) -> Vec<(Stri
     ])
 }
 
+/// A child process killed (if still running) when the test ends, even by a panic.
+pub struct Reaped(pub std::process::Child);
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// An in-process worker.
 pub struct Worker {
     pub metrics: Arc<Metrics>,
@@ -83,6 +108,11 @@ impl Worker {
         }
     }
 
+    /// Waits for the worker to return on its own (e.g. giving up on a fault).
+    pub async fn finished(self) -> std::io::Result<()> {
+        self.task.await.expect("worker task")
+    }
+
     /// Signals shutdown and waits for the worker to return; returns how long that took.
     pub async fn stop(mut self) -> Duration {
         let started = Instant::now();
@@ -107,6 +137,9 @@ pub struct Instrumented {
     pub always_fail: bool,
     /// Until then, both `apply` and `probe` fail (a store outage).
     pub outage_until: std::sync::Mutex<Option<Instant>>,
+    /// Every `apply` is refused (access denied) while `probe` passes: a
+    /// fault the probe cannot see.
+    pub refuse_writes: bool,
     /// (pedidoId, eventType, succeeded, when) of every call.
     pub calls: std::sync::Mutex<Vec<(Uuid, String, bool, Instant)>>,
 }
@@ -119,6 +152,7 @@ impl Instrumented {
             fail_first: std::sync::atomic::AtomicUsize::new(0),
             always_fail: false,
             outage_until: std::sync::Mutex::new(None),
+            refuse_writes: false,
             calls: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -149,7 +183,12 @@ impl ApplyEvent for Instrumented {
                         |n| n.checked_sub(1),
                     )
                     .is_ok();
-            let result = if fail {
+            let result = if self.refuse_writes {
+                Err(TableError::Misconfigured {
+                    code: "AccessDeniedException".into(),
+                    message: "injected refusal".into(),
+                })
+            } else if fail {
                 Err(TableError::Unavailable {
                     code: "injected".into(),
                     message: "injected failure".into(),

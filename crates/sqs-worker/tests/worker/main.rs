@@ -9,5 +9,6 @@ mod failures;
 mod fifo;
 mod helpers;
 mod misconfiguration;
+mod permanent;
 mod pipeline;
 mod shutdown;

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::orders_table::WorkerRole;
+use testkit::fault_proxy::{FaultProxy, Mode};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Instrumented, QueuePair, Stack, Worker, applier, creado, eventually, process_env, settings,
-    stack,
+    Instrumented, QueuePair, Reaped, Stack, Worker, applier, creado, eventually, process_env,
+    settings, stack,
 };
 
 async fn send_orders(st: &Stack, q: &QueuePair, n: usize) -> Vec<Uuid> {
@@ -144,7 +145,7 @@ pub fn spawn_worker_logging(
     cmd.spawn().expect("spawn sqs-worker")
 }
 
-fn signal(child: &Child, name: &str) {
+pub fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
         .arg(child.id().to_string())
@@ -253,4 +254,117 @@ async fn sigkill_mid_batch_loses_nothing() {
     assert_all_applied_once(&st, &ids).await;
     assert_eq!(st.depth(&q.dlq_url).await.0, 0, "nothing dead-lettered");
     next.stop().await;
+}
+
+#[tokio::test]
+async fn a_long_poll_outlives_the_ordinary_attempt_timeout() {
+    // The client's attempt timeout is 5 s; an 8 s long poll on an empty
+    // queue must complete as an empty receive, not time out.
+    let st = stack().await;
+    let q = st.queue("long-poll", 5, false).await;
+    let w = Worker::start(
+        &st,
+        settings(
+            &st,
+            WorkerRole::Procesamiento,
+            &q,
+            &[("SQS_WAIT_TIME_SECS", "8")],
+        ),
+        applier(&st, WorkerRole::Procesamiento),
+    )
+    .await;
+    let receives = |m: &sqs_worker::metrics::Metrics| {
+        m.sqs_calls
+            .get_or_create(&sqs_worker::metrics::Label {
+                name: "receive".into(),
+            })
+            .get()
+    };
+    eventually(Duration::from_secs(30), "a long poll completed", || async {
+        (receives(&w.metrics) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(w.metrics.poll_errors.get(), 0, "no long poll timed out");
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_exits_within_the_grace_period_whatever_sqs_does() {
+    const GRACE_SECS: u64 = 3;
+    let st = stack().await;
+    let q = st.queue("hung-sqs", 5, false).await;
+    let sqs =
+        FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_SQS").expect("SQS endpoint")).await;
+    let dynamodb =
+        FaultProxy::start(&std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("DynamoDB endpoint"))
+            .await;
+    let port = testkit::free_port().to_string();
+    let grace = GRACE_SECS.to_string();
+    let (sqs_url, dynamodb_url) = (sqs.url(), dynamodb.url());
+    let log = std::env::temp_dir().join(format!("worker-hung-sqs-{}.log", Uuid::new_v4()));
+    let mut child = Reaped(spawn_worker_logging(
+        &st,
+        &q,
+        &[
+            ("HEALTH_PORT", port.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", sqs_url.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_url.as_str()),
+            ("SHUTDOWN_GRACE_SECS", grace.as_str()),
+            ("WORKER_CONCURRENCY", "4"),
+            ("RUST_LOG", "info"),
+        ],
+        std::fs::File::create(&log).expect("log file"),
+    ));
+    let http = reqwest::Client::new();
+    eventually(Duration::from_secs(20), "worker ready", || async {
+        let r = http
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())
+    })
+    .await;
+
+    // SQS takes deletes and visibility changes but never answers them; two
+    // writes hang too, so their messages are still in hand at the deadline.
+    let hold = Mode::Hold(Duration::from_secs(120));
+    for operation in [
+        "DeleteMessageBatch",
+        "DeleteMessage",
+        "ChangeMessageVisibilityBatch",
+        "ChangeMessageVisibility",
+    ] {
+        sqs.set_for(operation, hold.clone());
+    }
+    let writes_before = dynamodb.seen("UpdateItem");
+    dynamodb.set_for_next("UpdateItem", hold.clone(), 2);
+    send_orders(&st, &q, 6).await;
+    eventually(
+        Duration::from_secs(20),
+        "messages applied with their deletes hanging, two writes hanging",
+        || async {
+            (dynamodb.seen("UpdateItem") >= writes_before + 6
+                && sqs.seen("DeleteMessageBatch") >= 1)
+                .then_some(())
+        },
+    )
+    .await;
+
+    let sent = Instant::now();
+    signal(&child, "TERM");
+    let status = wait_exit(&mut child, Duration::from_secs(GRACE_SECS + 30)).await;
+    let took = sent.elapsed();
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::remove_file(&log).ok();
+    println!("SIGTERM with SQS hanging -> {status:?} in {took:?}");
+    assert!(status.success(), "exit status {status:?}; log:\n{text}");
+    assert!(
+        took < Duration::from_secs(GRACE_SECS + 5),
+        "exited {took:?} after SIGTERM, over the grace period + 5 s; log:\n{text}"
+    );
+    assert!(
+        text.contains("delete deadline passed"),
+        "the undeleted messages are counted in the log:\n{text}"
+    );
 }

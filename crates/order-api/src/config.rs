@@ -31,6 +31,17 @@ pub struct Settings {
     pub config_fault_limit: Duration,
 }
 
+/// Time budgets of the AWS calls of one request (see [`Settings::budgets`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    /// One DynamoDB operation, retries included.
+    pub store_total: Duration,
+    /// One DynamoDB attempt.
+    pub store_attempt: Duration,
+    /// The publish.
+    pub publish: crate::publisher::PublishBudget,
+}
+
 impl Settings {
     /// Reads and validates the environment, naming every missing or invalid variable.
     pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
@@ -70,6 +81,25 @@ impl Settings {
         })
     }
 
+    /// Time budgets of the AWS calls of one request, all derived from the
+    /// request timeout `T` so that the API, never the outer timeout, decides
+    /// the answer: each DynamoDB operation (idempotency key, intake record,
+    /// key outcome) gets `T/10`, the publish `4T/10`, retries included:
+    /// `4 × T/10 + 4T/10 = 0.8 T`.
+    pub fn budgets(&self) -> Budgets {
+        let t = self.request_timeout;
+        let store_total = t / 10;
+        Budgets {
+            store_total,
+            store_attempt: store_total / 2,
+            publish: crate::publisher::PublishBudget {
+                total: t * 4 / 10,
+                attempt: (t * 2 / 10).min(Duration::from_secs(5)),
+                max_attempts: 3,
+            },
+        }
+    }
+
     /// Whether the topic is FIFO (its ARN ends in `.fifo`).
     pub fn fifo_topic(&self) -> bool {
         self.sns_topic_arn.ends_with(".fifo")
@@ -101,6 +131,24 @@ mod tests {
         assert_eq!(s.port, 8080);
         assert_eq!(s.aws.region, "us-east-1");
         assert!(s.fifo_topic());
+    }
+
+    #[test]
+    fn aws_budgets_stay_below_the_request_timeout() {
+        for secs in ["1", "10", "120"] {
+            let env = EnvSource::from_pairs([
+                ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:t"),
+                ("ORDERS_TABLE", "orders"),
+                ("REQUEST_TIMEOUT_SECS", secs),
+            ]);
+            let s = Settings::from_env(&env).expect("valid");
+            let b = s.budgets();
+            // Worst case: key reservation, intake write, publish, key outcome.
+            let worst = b.store_total * 3 + b.publish.total;
+            assert!(worst < s.request_timeout, "{secs}: {worst:?}");
+            assert!(b.publish.attempt <= b.publish.total);
+            assert!(b.store_attempt <= b.store_total);
+        }
     }
 
     #[test]

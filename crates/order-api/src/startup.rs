@@ -4,6 +4,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
@@ -18,7 +20,7 @@ use tower::ServiceBuilder;
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::orders::OrderReader;
+use crate::orders::OrderStore;
 use crate::publisher::{EventPublisher, SnsPublisher};
 use crate::readiness::Readiness;
 use crate::routes::{ops, pedidos};
@@ -32,11 +34,14 @@ pub struct AppState {
     /// Where events go.
     pub publisher: Arc<dyn EventPublisher>,
     /// Where order state is read.
-    pub orders: Arc<dyn OrderReader>,
+    pub orders: Arc<dyn OrderStore>,
     /// Cached readiness checks.
     pub readiness: Arc<Readiness>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// How long a request holds its idempotency key: past the request
+    /// timeout, so a key is only taken over from a request that is over.
+    pub key_lease: std::time::Duration,
 }
 
 impl AppState {
@@ -44,7 +49,7 @@ impl AppState {
     pub fn new(
         settings: &Settings,
         publisher: Arc<dyn EventPublisher>,
-        orders: Arc<dyn OrderReader>,
+        orders: Arc<dyn OrderStore>,
     ) -> Self {
         let readiness = Arc::new(Readiness::new(
             publisher.clone(),
@@ -57,6 +62,7 @@ impl AppState {
             orders,
             readiness,
             metrics: Metrics::new(),
+            key_lease: settings.request_timeout + std::time::Duration::from_secs(1),
         }
     }
 }
@@ -135,8 +141,30 @@ impl Application {
             ],
         };
         let clients = AwsClients::load_as(&settings.aws, caller).await?;
-        let publisher = Arc::new(SnsPublisher::new(clients.sns, &settings.sns_topic_arn));
-        let orders = Arc::new(OrdersTable::new(clients.dynamodb, &settings.orders_table));
+        let budgets = settings.budgets();
+        let publisher = Arc::new(SnsPublisher::new(
+            &clients.sns,
+            &settings.sns_topic_arn,
+            budgets.publish,
+        ));
+        // The table calls of a request fit its budget (see `Settings::budgets`).
+        let dynamodb = clients
+            .dynamodb
+            .config()
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(budgets.store_attempt)
+                    .operation_attempt_timeout(budgets.store_attempt)
+                    .operation_timeout(budgets.store_total)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build();
+        let orders = Arc::new(OrdersTable::new(
+            aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            &settings.orders_table,
+        ));
         Self::build_with(settings, publisher, orders).await
     }
 
@@ -144,7 +172,7 @@ impl Application {
     pub async fn build_with(
         settings: Settings,
         publisher: Arc<dyn EventPublisher>,
-        orders: Arc<dyn OrderReader>,
+        orders: Arc<dyn OrderStore>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         let state = AppState::new(&settings, publisher, orders);

@@ -196,14 +196,20 @@ pub async fn pipeline(st: &Stack) -> Pipeline {
 
 /// Checks that every order was applied by both roles exactly once.
 pub async fn assert_each_applied_once(st: &Stack, expected: usize) {
-    let items = st.all_items().await;
+    let items = st.all_orders().await;
     assert_eq!(items.len(), expected, "one item per order");
     for item in items {
-        let keys = match item.get("appliedEvents") {
-            Some(aws_sdk_dynamodb::types::AttributeValue::Ss(keys)) => keys.len(),
-            _ => 0,
-        };
-        assert_eq!(keys, 2, "each order applied by both roles, once: {item:?}");
+        for role in shared::orders_table::WorkerRole::ALL {
+            let counter = shared::orders_table::application_counter(role);
+            let applied = match item.get(counter) {
+                Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.clone(),
+                _ => "0".to_owned(),
+            };
+            assert_eq!(
+                applied, "1",
+                "each order applied by {role} exactly once: {item:?}"
+            );
+        }
     }
 }
 

@@ -2,5 +2,6 @@
 //! real application against the local AWS stack (LocalStack + DynamoDB Local).
 
 mod helpers;
+mod idempotency;
 mod local_stack;
 mod router;

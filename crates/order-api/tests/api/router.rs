@@ -15,14 +15,14 @@ use uuid::Uuid;
 
 use crate::helpers::{fake_app, fake_app_with, valid_order};
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-    raw: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Value,
+    pub(crate) raw: String,
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
@@ -42,18 +42,18 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
     }
 }
 
-fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+pub(crate) fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
     Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body.into())
         .expect("request")
 }
 
-fn get(uri: &str) -> Request<Body> {
+pub(crate) fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).expect("request")
 }
 
-fn assert_problem(answer: &Answer, status: StatusCode) {
+pub(crate) fn assert_problem(answer: &Answer, status: StatusCode) {
     assert_eq!(answer.status, status, "{}", answer.raw);
     assert_eq!(
         answer

@@ -1,9 +1,12 @@
 //! Test fixtures against the local AWS stack (LocalStack + DynamoDB Local).
 //! Every [`Stack`] names its resources uniquely, so tests running in
-//! parallel never steal each other's messages.
+//! parallel never steal each other's messages. [`fault_proxy`] puts a
+//! fault-injecting HTTP proxy in front of one of the stack's endpoints.
 
 // Test support: panicking with a clear message is the point.
 #![allow(clippy::missing_panics_doc)]
+
+pub mod fault_proxy;
 
 use std::collections::HashMap;
 use std::future::Future;

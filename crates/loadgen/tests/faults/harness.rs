@@ -1,13 +1,11 @@
-//! Processes of the pipeline, a private DynamoDB Local, and a TCP proxy that
-//! can make LocalStack unreachable.
+//! Processes of the pipeline and a private DynamoDB Local. (Making LocalStack
+//! unreachable is `testkit::fault_proxy::FaultProxy`'s `down`.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use testkit::{QueuePair, Stack, binary, eventually, free_port};
-use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 /// The heavy tests share two cores: run them one at a time so timings mean something.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -296,53 +294,5 @@ impl Drop for PrivateDynamo {
     fn drop(&mut self) {
         self.proc = None;
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A TCP proxy to `upstream` that can be switched off (connections refused)
-/// and on again on the same port.
-pub struct Proxy {
-    pub port: u16,
-    upstream: String,
-    tasks: Option<JoinSet<()>>,
-}
-
-impl Proxy {
-    pub async fn start(upstream: &str) -> Self {
-        let mut proxy = Self {
-            port: free_port(),
-            upstream: upstream.to_owned(),
-            tasks: None,
-        };
-        proxy.up().await;
-        proxy
-    }
-
-    pub async fn up(&mut self) {
-        let listener = TcpListener::bind(("127.0.0.1", self.port))
-            .await
-            .expect("bind proxy");
-        let upstream = self.upstream.clone();
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
-            let mut connections = JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-        });
-        self.tasks = Some(tasks);
-    }
-
-    /// Stops listening and cuts every open connection.
-    pub async fn down(&mut self) {
-        if let Some(mut tasks) = self.tasks.take() {
-            tasks.abort_all();
-            while tasks.join_next().await.is_some() {}
-        }
     }
 }

@@ -3,11 +3,10 @@
 use std::time::Duration;
 
 use loadgen::{LoadConfig, Pace};
+use testkit::fault_proxy::FaultProxy;
 use testkit::{eventually, order_request, stack};
 
-use crate::harness::{
-    Api, PrivateDynamo, Proxy, SERIAL, WorkerProc, assert_each_applied_once, pipeline,
-};
+use crate::harness::{Api, PrivateDynamo, SERIAL, WorkerProc, assert_each_applied_once, pipeline};
 
 #[tokio::test]
 async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
@@ -82,15 +81,8 @@ async fn localstack_unreachable_means_503_for_every_order_and_nothing_published(
     let st = stack().await;
     let p = pipeline(&st).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL_SNS").expect("stack env");
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut proxy = Proxy::start(&upstream).await;
-    let sns = [(
-        "AWS_ENDPOINT_URL_SNS",
-        format!("http://127.0.0.1:{}", proxy.port),
-    )];
+    let mut proxy = FaultProxy::start(&upstream).await;
+    let sns = [("AWS_ENDPOINT_URL_SNS", proxy.url())];
     let api = Api::start(&st, &p.topic, &sns, true).await;
     let http = reqwest::Client::new();
 

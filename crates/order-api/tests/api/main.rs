@@ -3,5 +3,6 @@
 
 mod helpers;
 mod idempotency;
+mod intake;
 mod local_stack;
 mod router;

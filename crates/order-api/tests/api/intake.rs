@@ -9,7 +9,7 @@ use order_api::Application;
 use order_api::publisher::SnsPublisher;
 use serde_json::{Value, json};
 use shared::contract::Event;
-use shared::orders_table::{ApplyOutcome, OrdersTable, WorkerRole};
+use shared::orders_table::{ApplyOutcome, OrdersTable, WorkerRole, attr};
 use testkit::fault_proxy::{FaultProxy, Mode};
 use testkit::{QueuePair, Stack, order_request, stack};
 use uuid::Uuid;
@@ -134,12 +134,22 @@ async fn get_shows_recibido_at_once_and_the_workers_complete_the_same_record() {
     let (status, record) = api.get(&id).await;
     assert_eq!(status, 200, "{record}");
     assert_eq!(record["estado"], "RECIBIDO");
+    let pedido_id: Uuid = id.parse().expect("uuid");
+    let item = st.item(pedido_id).await.expect("intake record");
+    assert!(
+        item.contains_key(attr::EXPIRES_AT),
+        "a provisional expiry, in case the order is never recorded: {item:?}"
+    );
 
     apply_all(&st, &events(&st, &q, 1).await).await;
     let (_, record) = api.get(&id).await;
     assert_eq!(record["estado"], "PROCESADO", "{record}");
     assert_eq!(record["envio"]["estado"], "PROGRAMADO", "{record}");
-    let pedido_id: Uuid = id.parse().expect("uuid");
+    let item = st.item(pedido_id).await.expect("order");
+    assert!(
+        !item.contains_key(attr::EXPIRES_AT),
+        "procesamiento decides the order's lifetime (none here): {item:?}"
+    );
     for role in WorkerRole::ALL {
         assert_eq!(st.applications(pedido_id, role).await, 1);
     }

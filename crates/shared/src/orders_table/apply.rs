@@ -158,11 +158,26 @@ impl OrdersTable {
         let mut u = Update::new();
         u.set(attr::ACTUALIZADO_EN, s(&now_text));
         u.set_if_absent(attr::CREADO_EN, s(&now_text));
-        if let Some(at) = expires_at {
-            u.set_if_absent(
+        let recorded_by_procesamiento = matches!(
+            (&event.payload, role),
+            (EventPayload::PedidoCreado(_), WorkerRole::Procesamiento)
+        );
+        let mut removes = Vec::new();
+        match expires_at {
+            // procesamiento recording the order decides its lifetime: the
+            // intake record's provisional expiry (see `record_intake`) goes.
+            Some(at) if recorded_by_procesamiento => {
+                u.set(
+                    attr::EXPIRES_AT,
+                    AttributeValue::N(at.timestamp().to_string()),
+                );
+            }
+            None if recorded_by_procesamiento => removes.push(u.name(attr::EXPIRES_AT)),
+            Some(at) => u.set_if_absent(
                 attr::EXPIRES_AT,
                 AttributeValue::N(at.timestamp().to_string()),
-            );
+            ),
+            None => {}
         }
         let mut hash = None;
         let mut conditions = Vec::new();
@@ -230,8 +245,13 @@ impl OrdersTable {
                 "(attribute_not_exists({hash_name}) OR {hash_name} = {hash_value})"
             ));
         }
+        let remove = if removes.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", removes.join(", "))
+        };
         let expression = format!(
-            "SET {} ADD {applied} {key_set}, {counter} {one}",
+            "SET {}{remove} ADD {applied} {key_set}, {counter} {one}",
             u.sets.join(", ")
         );
         let result = self

@@ -12,6 +12,9 @@ use super::layout::{attr, s};
 use super::record::OrderStatus;
 use super::roles::content_hash;
 
+/// How long an intake record lives if no worker ever records its order.
+pub const PENDING_TTL: chrono::Duration = chrono::Duration::days(1);
+
 /// What the intake write found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Intake {
@@ -42,6 +45,11 @@ impl OrdersTable {
             "#recibidoEn = if_not_exists(#recibidoEn, :now)",
             "#creadoEn = if_not_exists(#creadoEn, :now)",
             "#actualizadoEn = if_not_exists(#actualizadoEn, :now)",
+            // Provisional: procesamiento sets the order's real lifetime when it
+            // records it. Only a record whose publish never happened (the
+            // client was told NOT accepted, but the write's answer was lost)
+            // keeps it and is removed by the table's TTL.
+            "#expires = if_not_exists(#expires, :expires)",
         ];
         let mut request = self
             .client
@@ -57,6 +65,11 @@ impl OrdersTable {
             .expression_attribute_values(":recibido", s(OrderStatus::Recibido.as_str()))
             .expression_attribute_values(":hash", s(content_hash(order)))
             .expression_attribute_values(":now", s(now_text))
+            .expression_attribute_names("#expires", attr::EXPIRES_AT)
+            .expression_attribute_values(
+                ":expires",
+                AttributeValue::N((now + PENDING_TTL).timestamp().to_string()),
+            )
             // The old item tells a new order from a retried one.
             .return_values(ReturnValue::AllOld);
         if let Some(key) = idempotency_key {

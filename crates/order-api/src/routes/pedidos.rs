@@ -18,78 +18,10 @@ use crate::error::ApiError;
 use crate::problem::Problem;
 use crate::request_id::RequestId;
 use crate::startup::AppState;
-use crate::validation::{parse_cancel_order, parse_create_order};
-
-/// One line of a new order (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ItemRequest {
-    /// Product id: 1 to 64 printable ASCII characters without spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[!-~]{1,64}$",
-        example = "SKU-001"
-    )]
-    pub sku: String,
-    /// Units: 1 to 1000.
-    #[schema(minimum = 1, maximum = 1000, example = 2)]
-    pub cantidad: u32,
-    /// Unit price: a decimal string > 0 with at most 2 decimals.
-    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$", example = "10000.50")]
-    pub precio_unitario: String,
-}
-
-/// Shipping address (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AddressRequest {
-    /// Street and number.
-    #[schema(min_length = 1, max_length = 200, example = "Av. Providencia 1234")]
-    pub calle: String,
-    /// City.
-    #[schema(min_length = 1, max_length = 100, example = "Santiago")]
-    pub ciudad: String,
-    /// Region.
-    #[schema(min_length = 1, max_length = 100, example = "RM")]
-    pub region: String,
-    /// Postal code.
-    #[schema(min_length = 1, max_length = 20, example = "7500000")]
-    pub codigo_postal: Option<String>,
-    /// Country.
-    #[schema(min_length = 1, max_length = 100, example = "CL")]
-    pub pais: String,
-}
-
-/// A new order (request schema). `total` must equal the sum of `cantidad × precioUnitario`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateOrderRequest {
-    /// Optional client-chosen order id: retrying a POST with the same id is applied once.
-    pub pedido_id: Option<Uuid>,
-    /// Customer id.
-    pub cliente_id: Uuid,
-    /// ISO 4217 currency, default CLP.
-    #[schema(pattern = "^[A-Z]{3}$", example = "CLP")]
-    pub moneda: Option<String>,
-    /// 1 to 100 items.
-    #[schema(min_items = 1, max_items = 100)]
-    pub items: Vec<ItemRequest>,
-    /// Order total as a decimal string.
-    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$", example = "25001.00")]
-    pub total: String,
-    /// Where to ship.
-    pub direccion_envio: AddressRequest,
-}
-
-/// A cancellation (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelOrderRequest {
-    /// Why the order is cancelled.
-    #[schema(min_length = 1, max_length = 500)]
-    pub motivo: String,
-}
+pub use crate::validation::schema::{
+    AddressRequest, CancelOrderRequest, CreateOrderRequest, ItemRequest,
+};
+use crate::validation::{json_body, parse_cancel_order, parse_create_order};
 
 /// Answer to an accepted command.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
@@ -121,34 +53,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PedidoId {
             _ => Err(ApiError::InvalidPedidoId),
         }
     }
-}
-
-/// Checks the content type and body, and parses the JSON.
-fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Value, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        })
-        .unwrap_or(false);
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::UnreadableBody(rejection.body_text())
-        }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 
 async fn publish(state: &AppState, event: &Event) -> Result<(), ApiError> {
@@ -203,7 +107,7 @@ pub async fn create_order(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let json = json_body(&headers, body)?;
-    let order = parse_create_order(&json, Utc::now()).map_err(ApiError::Validation)?;
+    let order = parse_create_order(&json, Utc::now())?;
     let pedido_id = order.pedido_id();
     let event = Event::new(request_id, EventPayload::PedidoCreado(order));
     publish(&state, &event).await?;
@@ -233,7 +137,7 @@ pub async fn cancel_order(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let json = json_body(&headers, body)?;
-    let cancel = parse_cancel_order(pedido_id, &json).map_err(ApiError::Validation)?;
+    let cancel = parse_cancel_order(pedido_id, &json)?;
     let event = Event::new(request_id, EventPayload::PedidoCancelado(cancel));
     publish(&state, &event).await?;
     tracing::info!(pedido_id = %pedido_id, event_id = %event.event_id, "cancellation accepted");

@@ -4,3 +4,4 @@
 mod helpers;
 mod local_stack;
 mod router;
+mod server;

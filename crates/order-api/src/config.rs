@@ -23,10 +23,14 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Most API requests handled at once; more are shed with 503 (`MAX_CONCURRENT_REQUESTS`, default 512).
     pub max_concurrent_requests: usize,
-    /// Longest a client may take to send a request's headers, and longest a
-    /// kept-alive connection may sit idle between requests; then the
-    /// connection is closed (`HEADER_READ_TIMEOUT_SECS`, default 5).
+    /// Longest a client may take to send a request's headers, counted from
+    /// the accept or from a request's first byte; then the connection is
+    /// closed (`HEADER_READ_TIMEOUT_SECS`, default 5).
     pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may wait for its next request; must
+    /// exceed the idle timeout of a load balancer in front (the ALB's is 60 s)
+    /// (`KEEP_ALIVE_TIMEOUT_SECS`, default 75).
+    pub keep_alive_timeout: Duration,
     /// Longest wait for the next piece of a request body; then 400
     /// (`BODY_READ_TIMEOUT_SECS`, default 5).
     pub body_read_timeout: Duration,
@@ -63,6 +67,8 @@ impl Settings {
             r.number_in("MAX_CONCURRENT_REQUESTS", 512_usize, 1..=100_000);
         let header_read_timeout =
             r.seconds("HEADER_READ_TIMEOUT_SECS", Duration::from_secs(5), 1..=300);
+        let keep_alive_timeout =
+            r.seconds("KEEP_ALIVE_TIMEOUT_SECS", Duration::from_secs(75), 1..=3600);
         let body_read_timeout =
             r.seconds("BODY_READ_TIMEOUT_SECS", Duration::from_secs(5), 1..=120);
         let max_connections = r.number_in("MAX_CONNECTIONS", 4096_usize, 1..=1_000_000);
@@ -81,6 +87,7 @@ impl Settings {
             request_timeout,
             max_concurrent_requests,
             header_read_timeout,
+            keep_alive_timeout,
             body_read_timeout,
             max_connections,
             readiness_cache,
@@ -120,6 +127,7 @@ mod tests {
         assert_eq!(s.aws.region, "us-east-1");
         assert!(s.fifo_topic());
         assert_eq!(s.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(s.keep_alive_timeout, Duration::from_secs(75));
         assert_eq!(s.body_read_timeout, Duration::from_secs(5));
         assert_eq!(s.max_connections, 4096);
     }
@@ -133,11 +141,13 @@ mod tests {
             ),
             ("ORDERS_TABLE", "pedidos"),
             ("HEADER_READ_TIMEOUT_SECS", "2"),
+            ("KEEP_ALIVE_TIMEOUT_SECS", "90"),
             ("BODY_READ_TIMEOUT_SECS", "3"),
             ("MAX_CONNECTIONS", "2"),
         ]);
         let s = Settings::from_env(&env).expect("valid");
         assert_eq!(s.header_read_timeout, Duration::from_secs(2));
+        assert_eq!(s.keep_alive_timeout, Duration::from_secs(90));
         assert_eq!(s.body_read_timeout, Duration::from_secs(3));
         assert_eq!(s.max_connections, 2);
     }
@@ -151,14 +161,16 @@ mod tests {
             ),
             ("ORDERS_TABLE", "pedidos"),
             ("HEADER_READ_TIMEOUT_SECS", "0"),
+            ("KEEP_ALIVE_TIMEOUT_SECS", "3601"),
             ("BODY_READ_TIMEOUT_SECS", "121"),
             ("MAX_CONNECTIONS", "0"),
         ]);
         let err = Settings::from_env(&env).expect_err("invalid");
         let text = err.to_string();
-        assert_eq!(err.problems.len(), 3, "{text}");
+        assert_eq!(err.problems.len(), 4, "{text}");
         for name in [
             "HEADER_READ_TIMEOUT_SECS",
+            "KEEP_ALIVE_TIMEOUT_SECS",
             "BODY_READ_TIMEOUT_SECS",
             "MAX_CONNECTIONS",
         ] {

@@ -166,6 +166,7 @@ impl Application {
         let limits = server::ConnectionLimits {
             max_connections: settings.max_connections,
             header_read_timeout: settings.header_read_timeout,
+            idle_timeout: settings.keep_alive_timeout,
         };
         Ok(Self {
             listener,
@@ -189,6 +190,7 @@ impl Application {
             addr = %self.listener.local_addr()?,
             max_connections = self.limits.max_connections,
             header_read_timeout_secs = self.limits.header_read_timeout.as_secs(),
+            keep_alive_timeout_secs = self.limits.idle_timeout.as_secs(),
             "order-api listening"
         );
         server::serve(self.listener, self.router, self.limits, shutdown).await

@@ -2,10 +2,14 @@
 //! (413 with a plain-text body) and request timeout (503 with an empty one).
 //! They are rewritten into the problem document the API sends for the same
 //! failure, so every error answer stays `application/problem+json`.
+//!
+//! Every 413 also says `Connection: close`: the rest of the body is never
+//! read, so the connection cannot carry another request, and a client that
+//! reused it would see it closed under its next request.
 
 use axum::BoxError;
 use axum::body::{Body, Bytes, HttpBody};
-use axum::http::{Response, StatusCode, header};
+use axum::http::{HeaderValue, Response, StatusCode, header};
 use axum::response::IntoResponse;
 
 use crate::error::ApiError;
@@ -19,23 +23,28 @@ fn is_problem<B>(response: &Response<B>) -> bool {
 }
 
 /// `axum::middleware::map_response` function: replaces a layer's bare 413 or
-/// 503 with the API's problem for it; every other response passes unchanged.
+/// 503 with the API's problem for it, and closes the connection after any
+/// 413; every other response passes unchanged.
 pub async fn as_problem<B>(response: Response<B>) -> axum::response::Response
 where
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    if is_problem(&response) {
-        return response.map(Body::new);
-    }
-    match response.status() {
+    let mut response = match response.status() {
+        _ if is_problem(&response) => response.map(Body::new),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge.into_response(),
         StatusCode::SERVICE_UNAVAILABLE => {
             tracing::warn!("request timed out");
             ApiError::Overloaded.into_response()
         }
         _ => response.map(Body::new),
+    };
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    response
 }
 
 #[cfg(test)]
@@ -45,6 +54,11 @@ mod tests {
     async fn problem_type(response: Response<Body>) -> (StatusCode, String, Option<String>) {
         let out = as_problem(response).await;
         let status = out.status();
+        assert_eq!(
+            out.headers().get(header::CONNECTION).is_some(),
+            status == StatusCode::PAYLOAD_TOO_LARGE,
+            "only a 413 closes the connection"
+        );
         let content_type = out
             .headers()
             .get(header::CONTENT_TYPE)
@@ -81,6 +95,9 @@ mod tests {
 
     #[tokio::test]
     async fn problems_and_other_answers_pass_unchanged() {
+        let (status, kind, _) = problem_type(ApiError::PayloadTooLarge.into_response()).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(kind, "/problems/payload-too-large");
         let published = ApiError::PublishFailed.into_response();
         let (status, kind, _) = problem_type(published).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);

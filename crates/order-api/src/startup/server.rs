@@ -1,8 +1,8 @@
 //! The HTTP/1.1 server: accepts connections up to a cap, serves each with
-//! hyper (keep-alive on, a header read timeout that also bounds idle
-//! keep-alive connections), and on shutdown stops accepting and lets
-//! in-flight requests finish. `axum::serve` offers neither the cap nor the
-//! timeout, hence this accept loop.
+//! hyper (keep-alive on) under a header read timeout and an idle limit
+//! ([`deadlines`]), and on shutdown stops accepting and lets in-flight
+//! requests finish. `axum::serve` offers neither the cap nor the timeouts,
+//! hence this accept loop.
 
 use std::future::Future;
 use std::io;
@@ -11,12 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+use self::deadlines::{DeadlineStream, Deadlines, Phase};
+
+pub mod deadlines;
 
 /// How connections are bounded.
 #[derive(Debug, Clone, Copy)]
@@ -25,9 +31,11 @@ pub struct ConnectionLimits {
     /// backlog (not accepted, not served) until one closes.
     pub max_connections: usize,
     /// Longest a client may take to send a request's headers, counted from
-    /// when the server starts waiting for them: a new connection, or a
-    /// kept-alive one after its previous answer. Then the connection is closed.
+    /// the accept or from the first byte of a later request; then the
+    /// connection is closed (slowloris).
     pub header_read_timeout: Duration,
+    /// Longest a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
@@ -40,9 +48,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .keep_alive(true);
+    // hyper's own header timer would also cut idle connections short: the
+    // connection's deadlines are kept by `DeadlineStream` instead.
+    http.header_read_timeout(None).keep_alive(true);
+    let deadlines = Deadlines {
+        header_read: limits.header_read_timeout,
+        idle: limits.idle_timeout,
+    };
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
@@ -65,8 +77,14 @@ pub async fn serve(
         };
         // Small answers should not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let phase = Phase::accepted();
+        let stream = DeadlineStream::new(stream, phase.clone(), deadlines);
+        let router = router.clone();
+        let service = tower::service_fn(move |request: Request<hyper::body::Incoming>| {
+            phase.serve(router.clone().oneshot(request))
+        });
+        let connection = graceful
+            .watch(http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 // Slow or vanished clients end here; nothing for the operator.

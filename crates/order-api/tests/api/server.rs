@@ -88,16 +88,48 @@ async fn a_client_that_never_finishes_its_headers_is_disconnected() {
 }
 
 #[tokio::test]
-async fn an_idle_kept_alive_connection_is_closed_after_the_header_timeout() {
-    let server = TestServer::start(&[("HEADER_READ_TIMEOUT_SECS", "1")]).await;
+async fn an_idle_kept_alive_connection_outlives_the_header_timeout_until_the_idle_limit() {
+    let server = TestServer::start(&[
+        ("HEADER_READ_TIMEOUT_SECS", "1"),
+        ("KEEP_ALIVE_TIMEOUT_SECS", "3"),
+    ])
+    .await;
     let mut client = TcpStream::connect(server.addr).await.expect("connect");
     // Keep-alive works: two requests on one connection.
     for _ in 0..2 {
         let answer = get_live(&mut client).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
+    // Idle: closed at the idle limit, not at the (shorter) header timeout,
+    // which would race a load balancer reusing the connection.
     let (after, received) = closed_after(&mut client, Duration::from_secs(10)).await;
-    assert!(after < Duration::from_secs(5), "closed after {after:?}");
+    assert!(
+        after >= Duration::from_millis(2500) && after < Duration::from_secs(8),
+        "closed after {after:?}"
+    );
+    assert!(
+        received.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&received)
+    );
+}
+
+#[tokio::test]
+async fn a_request_begun_on_a_kept_alive_connection_has_the_header_timeout() {
+    let server = TestServer::start(&[
+        ("HEADER_READ_TIMEOUT_SECS", "1"),
+        ("KEEP_ALIVE_TIMEOUT_SECS", "60"),
+    ])
+    .await;
+    let mut client = TcpStream::connect(server.addr).await.expect("connect");
+    let answer = get_live(&mut client).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    client.write_all(b"GET /health/li").await.expect("write");
+    let (after, received) = closed_after(&mut client, Duration::from_secs(10)).await;
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(5),
+        "closed after {after:?}"
+    );
     assert!(
         received.is_empty(),
         "{:?}",
@@ -170,6 +202,10 @@ async fn a_declared_oversized_body_is_refused_before_it_is_sent() {
     );
     assert!(answer.contains("/problems/payload-too-large"), "{answer}");
     assert!(lower.contains("x-request-id: "), "{answer}");
+    // The unread body makes the connection unusable: it is closed, and said so.
+    assert!(lower.contains("connection: close"), "{answer}");
+    let (_, rest) = closed_after(&mut client, Duration::from_secs(10)).await;
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
 }
 
 #[tokio::test]
@@ -195,6 +231,10 @@ async fn a_chunked_body_growing_past_the_limit_is_413() {
         .expect("answered");
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("/problems/payload-too-large"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
@@ -16,6 +15,10 @@ use shared::aws::call_record::Caller;
 use shared::orders_table::OrdersTable;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::config::Settings;
 use crate::error::ApiError;
@@ -23,7 +26,12 @@ use crate::metrics::Metrics;
 use crate::orders::OrderStore;
 use crate::publisher::{EventPublisher, SnsPublisher};
 use crate::readiness::Readiness;
+use crate::request_id::X_REQUEST_ID;
 use crate::routes::{ops, pedidos};
+
+mod layer_errors;
+pub mod server;
+mod track;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -67,30 +75,14 @@ impl AppState {
     }
 }
 
-/// Rejects a body whose declared length is over the limit before reading any
-/// of it, so a client that waits (`Expect: 100-continue`) never sends it.
-async fn reject_oversized(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT_BYTES as u64) {
-        return ApiError::PayloadTooLarge.into_response();
-    }
-    next.run(request).await
-}
-
 async fn overloaded(error: BoxError) -> axum::response::Response {
-    tracing::warn!(error = %error, "request shed or timed out");
+    tracing::warn!(error = %error, "request shed");
     ApiError::Overloaded.into_response()
 }
 
-/// The complete router: API routes behind timeout and load shedding, and
-/// operational routes that stay responsive under load.
+/// The complete router: API routes behind the body limit, load shedding and
+/// timeouts, and operational routes that stay responsive under load; all of
+/// them with a request id, a span, a log line and a count.
 pub fn router(settings: &Settings, state: AppState) -> Router {
     let api = Router::new()
         .route("/api/pedidos", post(pedidos::create_order))
@@ -101,13 +93,25 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         )
         .layer(
             ServiceBuilder::new()
+                // The layers below answer bare 413s and 503s: made problems here.
+                .layer(axum::middleware::map_response(layer_errors::as_problem))
+                // A declared Content-Length above the limit is refused before
+                // any of the body is read (an `Expect: 100-continue` client
+                // never sends it); a body that grows past it fails to read (413).
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(settings.max_concurrent_requests)
-                .timeout(settings.request_timeout),
-        )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(axum::middleware::from_fn(reject_oversized));
+                // One limit shared by every API route (axum layers each route
+                // separately; a plain concurrency limit would be per route).
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    settings.max_concurrent_requests,
+                ))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    settings.request_timeout,
+                ))
+                .layer(RequestBodyTimeoutLayer::new(settings.body_read_timeout)),
+        );
     let ops = Router::new()
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
@@ -116,10 +120,19 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
     api.merge(ops)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::request_id::track,
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .map_request(crate::request_id::drop_unacceptable)
+                .layer(SetRequestIdLayer::new(
+                    X_REQUEST_ID.clone(),
+                    MakeRequestUuid,
+                ))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    track::track,
+                )),
+        )
         .with_state(state)
 }
 
@@ -127,6 +140,7 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: server::ConnectionLimits,
 }
 
 impl Application {
@@ -177,7 +191,16 @@ impl Application {
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         let state = AppState::new(&settings, publisher, orders);
         let router = router(&settings, state);
-        Ok(Self { listener, router })
+        let limits = server::ConnectionLimits {
+            max_connections: settings.max_connections,
+            header_read_timeout: settings.header_read_timeout,
+            idle_timeout: settings.keep_alive_timeout,
+        };
+        Ok(Self {
+            listener,
+            router,
+            limits,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -185,14 +208,19 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then stops accepting and finishes
+    /// in-flight requests.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "order-api listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            max_connections = self.limits.max_connections,
+            header_read_timeout_secs = self.limits.header_read_timeout.as_secs(),
+            keep_alive_timeout_secs = self.limits.idle_timeout.as_secs(),
+            "order-api listening"
+        );
+        server::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }

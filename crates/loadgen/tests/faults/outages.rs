@@ -52,7 +52,10 @@ async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
     let outage = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(20)).await;
     proxy.up().await;
-    println!("DynamoDB was unreachable from the workers for {:?}", outage.elapsed());
+    println!(
+        "DynamoDB was unreachable from the workers for {:?}",
+        outage.elapsed()
+    );
 
     let report = run.await.expect("join").expect("run");
     println!("DynamoDB outage: 400 orders at 20/s\n{}", report.summary());

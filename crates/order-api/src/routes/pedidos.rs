@@ -20,83 +20,15 @@ use crate::problem::Problem;
 use crate::publisher::{Outcome, PublishFailure};
 use crate::request_id::RequestId;
 use crate::startup::AppState;
-use crate::validation::{parse_cancel_order, parse_create_order};
+pub use crate::validation::schema::{
+    AddressRequest, CancelOrderRequest, CreateOrderRequest, ItemRequest,
+};
+use crate::validation::{json_body, parse_cancel_order, parse_create_order_with_id};
 
 /// The route of new orders (part of an idempotency key's fingerprint).
 const CREATE_ROUTE: &str = "POST /api/pedidos";
 /// The route of cancellations.
 const CANCEL_ROUTE: &str = "POST /api/pedidos/{pedidoId}/cancelacion";
-
-/// One line of a new order (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ItemRequest {
-    /// Product id: 1 to 64 printable ASCII characters without spaces.
-    #[schema(
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[!-~]{1,64}$",
-        example = "SKU-001"
-    )]
-    pub sku: String,
-    /// Units: 1 to 1000.
-    #[schema(minimum = 1, maximum = 1000, example = 2)]
-    pub cantidad: u32,
-    /// Unit price: a decimal string > 0 with at most 2 decimals.
-    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$", example = "10000.50")]
-    pub precio_unitario: String,
-}
-
-/// Shipping address (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AddressRequest {
-    /// Street and number.
-    #[schema(min_length = 1, max_length = 200, example = "Av. Providencia 1234")]
-    pub calle: String,
-    /// City.
-    #[schema(min_length = 1, max_length = 100, example = "Santiago")]
-    pub ciudad: String,
-    /// Region.
-    #[schema(min_length = 1, max_length = 100, example = "RM")]
-    pub region: String,
-    /// Postal code.
-    #[schema(min_length = 1, max_length = 20, example = "7500000")]
-    pub codigo_postal: Option<String>,
-    /// Country.
-    #[schema(min_length = 1, max_length = 100, example = "CL")]
-    pub pais: String,
-}
-
-/// A new order (request schema). `total` must equal the sum of `cantidad × precioUnitario`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateOrderRequest {
-    /// Optional client-chosen order id: retrying a POST with the same id is applied once.
-    pub pedido_id: Option<Uuid>,
-    /// Customer id.
-    pub cliente_id: Uuid,
-    /// ISO 4217 currency, default CLP.
-    #[schema(pattern = "^[A-Z]{3}$", example = "CLP")]
-    pub moneda: Option<String>,
-    /// 1 to 100 items.
-    #[schema(min_items = 1, max_items = 100)]
-    pub items: Vec<ItemRequest>,
-    /// Order total as a decimal string.
-    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$", example = "25001.00")]
-    pub total: String,
-    /// Where to ship.
-    pub direccion_envio: AddressRequest,
-}
-
-/// A cancellation (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelOrderRequest {
-    /// Why the order is cancelled.
-    #[schema(min_length = 1, max_length = 500)]
-    pub motivo: String,
-}
 
 /// The optional `Idempotency-Key` header of the commands.
 #[derive(Debug, utoipa::IntoParams)]
@@ -148,34 +80,6 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PedidoId {
             _ => Err(ApiError::InvalidPedidoId),
         }
     }
-}
-
-/// Checks the content type and body, and parses the JSON.
-fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Value, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        })
-        .unwrap_or(false);
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::UnreadableBody(rejection.body_text())
-        }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
 }
 
 /// Publishes the event, recording the publish in the metrics; the failure is
@@ -334,20 +238,16 @@ pub async fn create_order(
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
     let json = json_body(&headers, body)?;
-    let mut order = parse_create_order(&json, Utc::now()).map_err(ApiError::Validation)?;
-    let clients_id = json.get("pedidoId").is_some_and(|v| !v.is_null());
-    let clients_id_text = if clients_id {
-        order.pedido_id().to_string()
-    } else {
-        String::new()
-    };
-    let fingerprint =
-        idempotency::fingerprint(CREATE_ROUTE, &[&clients_id_text, &content_hash(&order)]);
-    if let Some(key) = &key
-        && !clients_id
-    {
-        order = order.with_pedido_id(key.pedido_id());
-    }
+    let default_id = key
+        .as_ref()
+        .map_or_else(Uuid::new_v4, IdempotencyKey::pedido_id);
+    let order = parse_create_order_with_id(&json, Utc::now(), default_id)?;
+    // The client's pedidoId, or the one derived from the key: a replay names
+    // the same order, another pedidoId is another request.
+    let fingerprint = idempotency::fingerprint(
+        CREATE_ROUTE,
+        &[&order.pedido_id().to_string(), &content_hash(&order)],
+    );
     let mut event = Event::new(request_id, EventPayload::PedidoCreado(order));
     if let Some(key) = &key {
         event.event_id = key.event_id(CREATE_ROUTE);
@@ -379,7 +279,7 @@ pub async fn cancel_order(
 ) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
     let json = json_body(&headers, body)?;
-    let cancel = parse_cancel_order(pedido_id, &json).map_err(ApiError::Validation)?;
+    let cancel = parse_cancel_order(pedido_id, &json)?;
     let fingerprint = idempotency::fingerprint(
         CANCEL_ROUTE,
         &[&pedido_id.to_string(), cancel.motivo.as_str()],

@@ -1,7 +1,8 @@
 //! Fakes and fixtures shared by the tests.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
@@ -38,23 +39,50 @@ pub fn valid_order() -> serde_json::Value {
 }
 
 /// Records published events; fails on demand (certainly not published, or
-/// with an unknown outcome: the event is recorded as taken).
+/// with an unknown outcome: the event is recorded as taken); holds publishes
+/// on demand.
 #[derive(Default)]
 pub struct FakePublisher {
     pub published: Mutex<Vec<Event>>,
     pub fail: AtomicBool,
     pub unknown: AtomicBool,
+    /// Publishes started, including those still held.
+    pub started: AtomicUsize,
+    /// While set, each publish waits for a permit of this semaphore.
+    pub gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
 }
 
 impl FakePublisher {
     pub fn count(&self) -> usize {
         self.published.lock().expect("lock").len()
     }
+
+    /// Holds every publish from now on until the returned gate gets permits.
+    pub fn hold(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.gate.lock().expect("lock") = Some(gate.clone());
+        gate
+    }
+
+    /// Waits until `n` publishes have started.
+    pub async fn wait_started(&self, n: usize) {
+        testkit::eventually(
+            std::time::Duration::from_secs(10),
+            "publishes started",
+            || async { (self.started.load(Ordering::SeqCst) >= n).then_some(()) },
+        )
+        .await;
+    }
 }
 
 impl EventPublisher for FakePublisher {
     fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishFailure>> {
         Box::pin(async move {
+            self.started.fetch_add(1, Ordering::SeqCst);
+            let gate = self.gate.lock().expect("lock").clone();
+            if let Some(gate) = gate {
+                let _permit = gate.acquire().await.expect("gate open");
+            }
             if self.fail.load(Ordering::SeqCst) {
                 return Err(PublishFailure {
                     error: PublishError::Unavailable {
@@ -251,4 +279,58 @@ pub fn fake_app_with(
     );
     let state = order_api::AppState::new(&settings, publisher.clone(), orders.clone());
     (order_api::router(&settings, state), publisher, orders)
+}
+
+/// The real server (accept loop, connection limits) over fresh fakes, on a
+/// free loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub publisher: Arc<FakePublisher>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// Starts the server with extra settings.
+    pub async fn start(extra: &[(&str, &str)]) -> Self {
+        let publisher = Arc::new(FakePublisher::default());
+        let orders = Arc::new(FakeOrders::default());
+        let settings = settings_with(
+            "arn:aws:sns:us-east-1:000000000000:test-topic",
+            "test-table",
+            extra,
+        );
+        let app = order_api::Application::build_with(settings, publisher.clone(), orders)
+            .await
+            .expect("bind");
+        let addr = app.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            publisher,
+            shutdown: Some(tx),
+            handle,
+        }
+    }
+
+    /// `http://addr`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Signals shutdown (as SIGTERM would).
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.abort();
+    }
 }

@@ -6,3 +6,4 @@ mod idempotency;
 mod intake;
 mod local_stack;
 mod router;
+mod server;

@@ -94,9 +94,9 @@ class Service:
         (state_dir() / "run" / f"{self.name}.pid").unlink(missing_ok=True)
 
 
-def http(method: str, url: str, body=None, timeout: float = 10):
+def http(method: str, url: str, body=None, timeout: float = 10, headers: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method)
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
@@ -226,7 +226,22 @@ def main() -> None:
             status, headers, body = http("POST", api.url("/api/pedidos"), order_request(pid, n))
             if status != 202 or not isinstance(body, dict) or body.get("pedidoId") != pid or body.get("estado") != "RECIBIDO":
                 die(f"POST /api/pedidos answered {status} {body}; order-api log:\n{api.tail()}")
-        checked(f"POST /api/pedidos: {ORDERS} orders accepted (202, estado RECIBIDO): sns:Publish as the API principal")
+            status, _, body = http("GET", api.url(f"/api/pedidos/{pid}"))
+            if status != 200 or body.get("estado") not in ("RECIBIDO", "PROCESADO"):
+                die(f"GET right after the 202 answered {status} {body}; order-api log:\n{api.tail()}")
+        checked(
+            f"POST /api/pedidos: {ORDERS} orders accepted (202, estado RECIBIDO) and shown by GET at once: "
+            "intake record (dynamodb:UpdateItem) and sns:Publish as the API principal"
+        )
+
+        # An Idempotency-Key: the replay answers as the first request did.
+        key = str(uuid.uuid4())
+        keyed = order_request(str(uuid.uuid4()), 1)
+        first = http("POST", api.url("/api/pedidos"), keyed, headers={"Idempotency-Key": key})
+        replay = http("POST", api.url("/api/pedidos"), keyed, headers={"Idempotency-Key": key})
+        if first[0] != 202 or replay[0] != 202 or first[2] != replay[2]:
+            die(f"Idempotency-Key: first {first[0]} {first[2]}, replay {replay[0]} {replay[2]}; order-api log:\n{api.tail()}")
+        checked("POST with an Idempotency-Key, then its replay: the same 202 answer (key record via dynamodb:UpdateItem)")
 
         def both_effects():
             items = {pid: get_item(ddb, table, pid) for pid in ids}
@@ -273,9 +288,13 @@ def main() -> None:
             lambda: all(metric(w, "sqs_worker_messages_duplicate_total") >= 1 for w in workers.values()),
             services,
         )
-        if applied(get_item(ddb, table, retried)) != before:
-            die(f"the retried order changed appliedEvents: {before} -> {applied(get_item(ddb, table, retried))}")
-        checked("retried POST with the same pedidoId applied once: ConditionalCheckFailed -> duplicate in both workers")
+        after = get_item(ddb, table, retried)
+        if applied(after) != before:
+            die(f"the retried order changed appliedEvents: {before} -> {applied(after)}")
+        counts = (s(after, "aplicacionesProcesamiento"), s(after, "aplicacionesLogistica"))
+        if counts != ("1", "1"):
+            die(f"the retried order was applied {counts} times (procesamiento, logistica)")
+        checked("retried POST with the same pedidoId applied once (each role's counter is 1): ConditionalCheckFailed -> duplicate in both workers")
 
         # The subscriptions' filter policies (eventType) keep other events
         # out of both queues: had this reached a queue, a worker would

@@ -232,10 +232,8 @@ def main() -> None:
         lambda: as_user("logistica", "dynamodb").delete_item(TableName=table_name, Key={"pedidoId": {"S": "x"}}),
     )
     expect_refused(
-        "order-api user: dynamodb:UpdateItem on the orders table",
-        lambda: as_user("order-api", "dynamodb").update_item(
-            TableName=table_name, Key={"pedidoId": {"S": "x"}}, UpdateExpression="SET a = :a", ExpressionAttributeValues={":a": {"S": "b"}}
-        ),
+        "order-api user: dynamodb:PutItem on the orders table (it writes only with conditional UpdateItem)",
+        lambda: as_user("order-api", "dynamodb").put_item(TableName=table_name, Item={"pedidoId": {"S": "x"}}),
     )
 
 

@@ -39,9 +39,34 @@ pub enum ApiError {
     /// Route exists, method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The event could not be published: the order was NOT accepted.
+    /// The event was certainly not published: the order was NOT accepted.
     #[error("event not published")]
-    PublishFailed,
+    NotAccepted {
+        /// The order concerned.
+        pedido_id: uuid::Uuid,
+    },
+    /// The publish may or may not have been taken: retry with the same
+    /// `Idempotency-Key` or `pedidoId` (the workers deduplicate).
+    #[error("publish outcome unknown")]
+    OutcomeUnknown {
+        /// The order concerned.
+        pedido_id: uuid::Uuid,
+    },
+    /// The `pedidoId` is already recorded with different content.
+    #[error("pedidoId already used for another order")]
+    PedidoConflict {
+        /// The order concerned.
+        pedido_id: uuid::Uuid,
+    },
+    /// The `Idempotency-Key` header is malformed.
+    #[error("invalid Idempotency-Key: {0}")]
+    InvalidIdempotencyKey(&'static str),
+    /// The `Idempotency-Key` was used with a different request.
+    #[error("Idempotency-Key reused with a different request")]
+    IdempotencyKeyMismatch,
+    /// A request with this `Idempotency-Key` is still in progress.
+    #[error("Idempotency-Key in use by a request in progress")]
+    IdempotencyKeyInProgress,
     /// The order store could not be read.
     #[error("order store unavailable")]
     StoreUnavailable,
@@ -99,7 +124,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND,
                 "order-not-found",
                 "Order not found",
-                "nothing is recorded for this order yet; an order accepted moments ago appears once the workers process it",
+                "no order is recorded under this pedidoId",
             ),
             ApiError::RouteNotFound => {
                 Problem::new(StatusCode::NOT_FOUND, "not-found", "Not found", "no such resource")
@@ -110,13 +135,49 @@ impl ApiError {
                 "Method not allowed",
                 "this resource does not support that method",
             ),
-            ApiError::PublishFailed => Problem::new(
+            ApiError::NotAccepted { pedido_id } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not-accepted",
-                "Order NOT accepted",
-                "the order could not be queued and was NOT accepted; retry later (with the same pedidoId to stay idempotent)",
+                "NOT accepted",
+                "the request could not be queued and was NOT accepted; retry later (with the same Idempotency-Key or pedidoId to stay idempotent)",
             )
+            .with_pedido_id(*pedido_id)
             .retry_after(RETRY_AFTER_SECS),
+            ApiError::OutcomeUnknown { pedido_id } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "outcome-unknown",
+                "Outcome unknown",
+                "the request may or may not have been accepted; retry with the same Idempotency-Key or pedidoId: it is applied at most once",
+            )
+            .with_pedido_id(*pedido_id)
+            .retry_after(RETRY_AFTER_SECS),
+            ApiError::PedidoConflict { pedido_id } => Problem::new(
+                StatusCode::CONFLICT,
+                "pedido-conflict",
+                "pedidoId already used",
+                "this pedidoId is already recorded with different content; nothing was published",
+            )
+            .with_pedido_id(*pedido_id),
+            ApiError::InvalidIdempotencyKey(reason) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-idempotency-key",
+                "Invalid Idempotency-Key",
+                format!("the Idempotency-Key header {reason}"),
+            )
+            .with_errors(vec![FieldError::new("#/header/Idempotency-Key", *reason)]),
+            ApiError::IdempotencyKeyMismatch => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-mismatch",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was already used with a different request; use a new key for a new request",
+            ),
+            ApiError::IdempotencyKeyInProgress => Problem::new(
+                StatusCode::CONFLICT,
+                "idempotency-key-in-progress",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry after Retry-After",
+            )
+            .retry_after(1),
             ApiError::StoreUnavailable => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store-unavailable",

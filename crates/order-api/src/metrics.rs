@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -12,12 +13,32 @@ use prometheus_client::registry::Registry;
 /// Labels of the request counter.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    /// HTTP method.
-    pub method: String,
+    /// HTTP method: one of the standard ones, or `OTHER` (see [`method_label`]).
+    pub method: &'static str,
     /// Matched route template (bounded cardinality), or `unmatched`.
     pub route: String,
     /// Status code.
     pub status: String,
+}
+
+/// The `method` label of a request: a standard method as itself, anything
+/// else `OTHER`, so a client inventing methods cannot create new series.
+pub fn method_label(method: &Method) -> &'static str {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    STANDARD
+        .iter()
+        .find(|standard| *standard == method)
+        .map_or("OTHER", |standard| standard.as_str())
 }
 
 /// Labels of the publish failure counter.
@@ -70,10 +91,10 @@ impl Metrics {
     }
 
     /// Counts one request.
-    pub fn record_request(&self, method: &str, route: &str, status: u16) {
+    pub fn record_request(&self, method: &Method, route: &str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels {
-                method: method.to_owned(),
+                method: method_label(method),
                 route: route.to_owned(),
                 status: status.to_string(),
             })
@@ -98,5 +119,40 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_methods_are_labelled_as_themselves() {
+        for method in [
+            "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+        ] {
+            let parsed = Method::from_bytes(method.as_bytes()).expect("method");
+            assert_eq!(method_label(&parsed), method);
+        }
+    }
+
+    #[test]
+    fn ten_thousand_invented_methods_make_one_series() {
+        let metrics = Metrics::new();
+        for i in 0..10_000 {
+            let method = Method::from_bytes(format!("M{i}X").as_bytes()).expect("method");
+            metrics.record_request(&method, "unmatched", 405);
+        }
+        metrics.record_request(&Method::GET, "unmatched", 405);
+        let text = metrics.encode();
+        let series: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with("order_api_http_requests_total{"))
+            .collect();
+        assert_eq!(series.len(), 2, "{text}");
+        assert!(
+            text.contains(r#"order_api_http_requests_total{method="OTHER",route="unmatched",status="405"} 10000"#),
+            "{text}"
+        );
     }
 }

@@ -39,6 +39,10 @@ pub struct Problem {
     /// One entry per invalid field, for validation failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The order concerned, when the client needs it to retry (outcome
+    /// unknown: retry with this `pedidoId` or the same `Idempotency-Key`).
+    #[serde(rename = "pedidoId", skip_serializing_if = "Option::is_none")]
+    pub pedido_id: Option<uuid::Uuid>,
     /// Seconds after which a retry may succeed (also sent as `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u32>,
@@ -53,6 +57,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            pedido_id: None,
             retry_after: None,
         }
     }
@@ -60,6 +65,12 @@ impl Problem {
     /// Adds field errors.
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
+        self
+    }
+
+    /// Names the order concerned.
+    pub fn with_pedido_id(mut self, pedido_id: uuid::Uuid) -> Self {
+        self.pedido_id = Some(pedido_id);
         self
     }
 

@@ -1,5 +1,11 @@
-//! Publishing events to the orders topic.
+//! Publishing events to the orders topic, with the publish's outcome told
+//! honestly: "not published" only when that is certain (nothing reached SNS,
+//! or SNS answered with a 4xx), "unknown" whenever SNS may have taken it.
 
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 use futures::future::BoxFuture;
@@ -8,7 +14,27 @@ use shared::contract::{
     Event, EventPayload,
 };
 
-/// Why an event was not published. Either way the order was NOT accepted.
+/// Whether the topic may have taken an event whose publish failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Certainly not published: no attempt reached SNS, or SNS refused it (4xx).
+    NotPublished,
+    /// An attempt may have been taken: a timeout after sending, a connection
+    /// lost after the request went out, a 5xx or an unreadable answer.
+    Unknown,
+}
+
+/// A failed publish: why, and whether the topic may have taken the event anyway.
+#[derive(Debug, thiserror::Error)]
+#[error("{error} (outcome: {outcome:?})")]
+pub struct PublishFailure {
+    /// The last attempt's error.
+    pub error: PublishError,
+    /// Whether any attempt may have been taken.
+    pub outcome: Outcome,
+}
+
+/// Why an SNS call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// Network, timeout, throttling or a 5xx: retrying later should work.
@@ -56,10 +82,23 @@ impl PublishError {
 /// Something that can put events on the topic. A trait so router tests can
 /// use a fake.
 pub trait EventPublisher: Send + Sync + 'static {
-    /// Publishes one event; `Ok` only once the topic has accepted it.
-    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishError>>;
+    /// Publishes one event within the publisher's time budget; `Ok` only once
+    /// the topic has accepted it.
+    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishFailure>>;
     /// Checks that the topic exists and answers.
     fn probe(&self) -> BoxFuture<'_, Result<(), PublishError>>;
+}
+
+/// How long and how often a publish is tried.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishBudget {
+    /// Everything, retries and backoff included; below the request timeout,
+    /// so the API, not the outer timeout, decides the answer.
+    pub total: Duration,
+    /// One attempt.
+    pub attempt: Duration,
+    /// Most attempts.
+    pub max_attempts: u32,
 }
 
 /// [`EventPublisher`] on an SNS topic (Standard or FIFO).
@@ -68,19 +107,105 @@ pub struct SnsPublisher {
     client: aws_sdk_sns::Client,
     topic_arn: String,
     fifo: bool,
+    budget: PublishBudget,
 }
 
 impl SnsPublisher {
-    /// A publisher on `topic_arn`; FIFO when the ARN ends in `.fifo`.
-    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+    /// A publisher on `topic_arn`; FIFO when the ARN ends in `.fifo`. Retries
+    /// are this publisher's own (the SDK's are switched off), so it knows
+    /// whether any attempt may have reached SNS.
+    pub fn new(
+        client: &aws_sdk_sns::Client,
+        topic_arn: impl Into<String>,
+        budget: PublishBudget,
+    ) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(budget.attempt.min(Duration::from_secs(2)))
+                    .operation_attempt_timeout(budget.attempt)
+                    .operation_timeout(budget.attempt)
+                    .build(),
+            )
+            .build();
         let topic_arn = topic_arn.into();
         let fifo = topic_arn.ends_with(".fifo");
         Self {
-            client,
+            client: aws_sdk_sns::Client::from_conf(config),
             topic_arn,
             fifo,
+            budget,
         }
     }
+
+    async fn attempt(&self, event: &Event) -> Result<(), (PublishError, Outcome)> {
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(event.to_json());
+        for (name, data_type, value) in message_attributes(event) {
+            let attribute = MessageAttributeValue::builder()
+                .data_type(data_type)
+                .string_value(value)
+                .build()
+                .map_err(|e| {
+                    let error = PublishError::Rejected {
+                        code: "build".into(),
+                        message: e.to_string(),
+                    };
+                    (error, Outcome::NotPublished)
+                })?;
+            request = request.message_attributes(name, attribute);
+        }
+        if self.fifo {
+            request = request
+                .message_group_id(event.pedido_id().to_string())
+                .message_deduplication_id(deduplication_id(event));
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| (classify(&e), outcome(&e)))
+    }
+}
+
+/// Whether a failed SNS call may have been taken by SNS.
+pub fn outcome<E>(err: &SdkError<E, aws_sdk_sns::config::http::HttpResponse>) -> Outcome {
+    match err {
+        SdkError::ConstructionFailure(_) => Outcome::NotPublished,
+        // A connect timeout, or a connection never established.
+        SdkError::DispatchFailure(failure)
+            if failure.is_timeout()
+                || failure
+                    .as_connector_error()
+                    .is_some_and(|e| never_connected(e)) =>
+        {
+            Outcome::NotPublished
+        }
+        SdkError::ServiceError(service) if service.raw().status().is_client_error() => {
+            Outcome::NotPublished
+        }
+        _ => Outcome::Unknown,
+    }
+}
+
+/// Whether the error chain shows the connection was never established.
+fn never_connected(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// The message attributes subscriptions filter on.
@@ -107,6 +232,12 @@ pub fn message_attributes(event: &Event) -> Vec<(&'static str, &'static str, Str
 /// FIFO deduplication id: the same order event published twice is one message.
 pub fn deduplication_id(event: &Event) -> String {
     format!("{}:{}", event.pedido_id(), event.event_type())
+}
+
+/// Full-jitter exponential backoff between publish attempts (50 ms base, 1 s cap).
+fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_millis(50 * 2_u64.pow(attempt.min(5))).min(Duration::from_secs(1));
+    cap.mul_f64(fastrand::f64())
 }
 
 /// SNS error codes that mean "try again later".
@@ -137,30 +268,45 @@ where
 }
 
 impl EventPublisher for SnsPublisher {
-    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishError>> {
+    fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishFailure>> {
         Box::pin(async move {
-            let mut request = self
-                .client
-                .publish()
-                .topic_arn(&self.topic_arn)
-                .message(event.to_json());
-            for (name, data_type, value) in message_attributes(event) {
-                let attribute = MessageAttributeValue::builder()
-                    .data_type(data_type)
-                    .string_value(value)
-                    .build()
-                    .map_err(|e| PublishError::Rejected {
-                        code: "build".into(),
-                        message: e.to_string(),
-                    })?;
-                request = request.message_attributes(name, attribute);
+            let deadline = Instant::now() + self.budget.total;
+            let mut maybe_taken = false;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let result = match tokio::time::timeout(remaining, self.attempt(event)).await {
+                    Ok(result) => result,
+                    Err(_) => Err((
+                        PublishError::Unavailable {
+                            code: "budget".into(),
+                            message: format!("publish budget of {:?} spent", self.budget.total),
+                        },
+                        Outcome::Unknown,
+                    )),
+                };
+                let (error, this_outcome) = match result {
+                    Ok(()) => return Ok(()),
+                    Err(failure) => failure,
+                };
+                maybe_taken |= this_outcome == Outcome::Unknown;
+                let outcome = if maybe_taken {
+                    Outcome::Unknown
+                } else {
+                    Outcome::NotPublished
+                };
+                let delay = backoff(attempt);
+                let transient = matches!(error, PublishError::Unavailable { .. });
+                if !transient
+                    || attempt >= self.budget.max_attempts
+                    || Instant::now() + delay + self.budget.attempt.min(remaining) > deadline
+                {
+                    return Err(PublishFailure { error, outcome });
+                }
+                tracing::warn!(attempt, error = %error, outcome = ?this_outcome, "publish attempt failed; retrying");
+                tokio::time::sleep(delay).await;
             }
-            if self.fifo {
-                request = request
-                    .message_group_id(event.pedido_id().to_string())
-                    .message_deduplication_id(deduplication_id(event));
-            }
-            request.send().await.map(|_| ()).map_err(|e| classify(&e))
         })
     }
 

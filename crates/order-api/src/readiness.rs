@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::Mutex;
 
-use crate::orders::OrderReader;
+use crate::orders::OrderStore;
 use crate::publisher::EventPublisher;
 
 /// The outcome of one readiness check.
@@ -38,7 +38,7 @@ impl ReadinessReport {
 /// Runs and caches readiness checks.
 pub struct Readiness {
     publisher: Arc<dyn EventPublisher>,
-    orders: Arc<dyn OrderReader>,
+    orders: Arc<dyn OrderStore>,
     ttl: Duration,
     fault_limit: Duration,
     cached: Mutex<Option<(Instant, ReadinessReport)>>,
@@ -58,7 +58,7 @@ impl Readiness {
     /// Checks `publisher` and `orders`, reusing a result for `ttl`.
     pub fn new(
         publisher: Arc<dyn EventPublisher>,
-        orders: Arc<dyn OrderReader>,
+        orders: Arc<dyn OrderStore>,
         ttl: Duration,
         fault_limit: Duration,
     ) -> Self {

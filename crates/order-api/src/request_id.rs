@@ -1,17 +1,15 @@
 //! Request ids: every response carries `x-request-id`; a sane id sent by the
-//! caller is kept (so the shop's backend can correlate), otherwise a new one
+//! caller is kept (so the shop's backend can correlate), otherwise a new UUID
 //! is made. The id becomes the event's `correlationId` and is on every log
 //! line of the request.
+//!
+//! tower-http's `SetRequestIdLayer` keeps any id the caller sent, whatever it
+//! holds, and only asks its `MakeRequestId` when there is none; so
+//! [`drop_unacceptable`] runs first and removes an id that breaks the rule,
+//! and `MakeRequestUuid` then makes one. `PropagateRequestIdLayer` copies the
+//! id to the response.
 
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
-use tracing::Instrument;
-
-use crate::startup::AppState;
+use axum::http::{HeaderName, HeaderValue, Request};
 
 /// The header carrying the request id.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -20,65 +18,61 @@ pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-fn acceptable(value: &HeaderValue) -> Option<String> {
-    let text = value.to_str().ok()?;
-    let ok = (1..=128).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    ok.then(|| text.to_owned())
+/// Whether a caller's id may be kept: 1 to 128 characters of `[A-Za-z0-9-_.:]`.
+fn acceptable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
 }
 
-/// Middleware: assigns the request id, opens the request's span, logs the
-/// outcome and counts it in the metrics.
-pub async fn track(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(acceptable)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().clone();
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
-    span.in_scope(|| {
-        tracing::info!(
-            status,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        );
-    });
-    state
-        .metrics
-        .record_request(method.as_str(), &route, status);
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+/// Removes the caller's `x-request-id` unless it is exactly one acceptable
+/// value, so that a new id is made for the request.
+pub fn drop_unacceptable<B>(mut request: Request<B>) -> Request<B> {
+    let mut values = request.headers().get_all(&X_REQUEST_ID).iter();
+    let keep = match (values.next(), values.next()) {
+        (None, _) => return request,
+        (Some(only), None) => acceptable(only),
+        (Some(_), Some(_)) => false,
+    };
+    if !keep {
+        request.headers_mut().remove(&X_REQUEST_ID);
     }
-    response
+    request
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn after(values: &[&str]) -> Vec<String> {
+        let mut builder = Request::get("/");
+        for value in values {
+            builder = builder.header(&X_REQUEST_ID, *value);
+        }
+        let request = drop_unacceptable(builder.body(()).expect("request"));
+        request
+            .headers()
+            .get_all(&X_REQUEST_ID)
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_owned())
+            .collect()
+    }
+
     #[test]
     fn keeps_sane_ids_only() {
-        assert_eq!(
-            acceptable(&HeaderValue::from_static("abc-123_x.y:z")),
-            Some("abc-123_x.y:z".into())
-        );
-        assert_eq!(acceptable(&HeaderValue::from_static("has space")), None);
-        assert_eq!(acceptable(&HeaderValue::from_static("")), None);
-        let long = "a".repeat(129);
-        assert_eq!(
-            acceptable(&HeaderValue::from_str(&long).expect("header")),
-            None
-        );
+        assert_eq!(after(&["abc-123_x.y:z"]), ["abc-123_x.y:z"]);
+        assert_eq!(after(&[&"a".repeat(128)]), ["a".repeat(128)]);
+        assert!(after(&["has space"]).is_empty());
+        assert!(after(&[""]).is_empty());
+        assert!(after(&["a/b"]).is_empty());
+        assert!(after(&[&"a".repeat(129)]).is_empty());
+        assert!(after(&[]).is_empty());
+    }
+
+    #[test]
+    fn two_ids_are_one_too_many() {
+        assert!(after(&["first", "second"]).is_empty());
     }
 }

@@ -4,8 +4,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{BoxError, Router};
@@ -14,14 +15,23 @@ use shared::aws::call_record::Caller;
 use shared::orders_table::OrdersTable;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
 use crate::config::Settings;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::orders::OrderReader;
+use crate::orders::OrderStore;
 use crate::publisher::{EventPublisher, SnsPublisher};
 use crate::readiness::Readiness;
+use crate::request_id::X_REQUEST_ID;
 use crate::routes::{ops, pedidos};
+
+mod layer_errors;
+pub mod server;
+mod track;
 
 /// Largest accepted request body.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -32,11 +42,14 @@ pub struct AppState {
     /// Where events go.
     pub publisher: Arc<dyn EventPublisher>,
     /// Where order state is read.
-    pub orders: Arc<dyn OrderReader>,
+    pub orders: Arc<dyn OrderStore>,
     /// Cached readiness checks.
     pub readiness: Arc<Readiness>,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// How long a request holds its idempotency key: past the request
+    /// timeout, so a key is only taken over from a request that is over.
+    pub key_lease: std::time::Duration,
 }
 
 impl AppState {
@@ -44,7 +57,7 @@ impl AppState {
     pub fn new(
         settings: &Settings,
         publisher: Arc<dyn EventPublisher>,
-        orders: Arc<dyn OrderReader>,
+        orders: Arc<dyn OrderStore>,
     ) -> Self {
         let readiness = Arc::new(Readiness::new(
             publisher.clone(),
@@ -57,34 +70,19 @@ impl AppState {
             orders,
             readiness,
             metrics: Metrics::new(),
+            key_lease: settings.request_timeout + std::time::Duration::from_secs(1),
         }
     }
 }
 
-/// Rejects a body whose declared length is over the limit before reading any
-/// of it, so a client that waits (`Expect: 100-continue`) never sends it.
-async fn reject_oversized(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let declared = request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > BODY_LIMIT_BYTES as u64) {
-        return ApiError::PayloadTooLarge.into_response();
-    }
-    next.run(request).await
-}
-
 async fn overloaded(error: BoxError) -> axum::response::Response {
-    tracing::warn!(error = %error, "request shed or timed out");
+    tracing::warn!(error = %error, "request shed");
     ApiError::Overloaded.into_response()
 }
 
-/// The complete router: API routes behind timeout and load shedding, and
-/// operational routes that stay responsive under load.
+/// The complete router: API routes behind the body limit, load shedding and
+/// timeouts, and operational routes that stay responsive under load; all of
+/// them with a request id, a span, a log line and a count.
 pub fn router(settings: &Settings, state: AppState) -> Router {
     let api = Router::new()
         .route("/api/pedidos", post(pedidos::create_order))
@@ -95,13 +93,25 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         )
         .layer(
             ServiceBuilder::new()
+                // The layers below answer bare 413s and 503s: made problems here.
+                .layer(axum::middleware::map_response(layer_errors::as_problem))
+                // A declared Content-Length above the limit is refused before
+                // any of the body is read (an `Expect: 100-continue` client
+                // never sends it); a body that grows past it fails to read (413).
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT_BYTES))
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(settings.max_concurrent_requests)
-                .timeout(settings.request_timeout),
-        )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
-        .layer(axum::middleware::from_fn(reject_oversized));
+                // One limit shared by every API route (axum layers each route
+                // separately; a plain concurrency limit would be per route).
+                .layer(GlobalConcurrencyLimitLayer::new(
+                    settings.max_concurrent_requests,
+                ))
+                .layer(TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    settings.request_timeout,
+                ))
+                .layer(RequestBodyTimeoutLayer::new(settings.body_read_timeout)),
+        );
     let ops = Router::new()
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
@@ -110,10 +120,19 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
     api.merge(ops)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::request_id::track,
-        ))
+        .layer(
+            ServiceBuilder::new()
+                .map_request(crate::request_id::drop_unacceptable)
+                .layer(SetRequestIdLayer::new(
+                    X_REQUEST_ID.clone(),
+                    MakeRequestUuid,
+                ))
+                .layer(PropagateRequestIdLayer::new(X_REQUEST_ID.clone()))
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    track::track,
+                )),
+        )
         .with_state(state)
 }
 
@@ -121,6 +140,7 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    limits: server::ConnectionLimits,
 }
 
 impl Application {
@@ -135,8 +155,30 @@ impl Application {
             ],
         };
         let clients = AwsClients::load_as(&settings.aws, caller).await?;
-        let publisher = Arc::new(SnsPublisher::new(clients.sns, &settings.sns_topic_arn));
-        let orders = Arc::new(OrdersTable::new(clients.dynamodb, &settings.orders_table));
+        let budgets = settings.budgets();
+        let publisher = Arc::new(SnsPublisher::new(
+            &clients.sns,
+            &settings.sns_topic_arn,
+            budgets.publish,
+        ));
+        // The table calls of a request fit its budget (see `Settings::budgets`).
+        let dynamodb = clients
+            .dynamodb
+            .config()
+            .to_builder()
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(budgets.store_attempt)
+                    .operation_attempt_timeout(budgets.store_attempt)
+                    .operation_timeout(budgets.store_total)
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(2))
+            .build();
+        let orders = Arc::new(OrdersTable::new(
+            aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            &settings.orders_table,
+        ));
         Self::build_with(settings, publisher, orders).await
     }
 
@@ -144,12 +186,21 @@ impl Application {
     pub async fn build_with(
         settings: Settings,
         publisher: Arc<dyn EventPublisher>,
-        orders: Arc<dyn OrderReader>,
+        orders: Arc<dyn OrderStore>,
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         let state = AppState::new(&settings, publisher, orders);
         let router = router(&settings, state);
-        Ok(Self { listener, router })
+        let limits = server::ConnectionLimits {
+            max_connections: settings.max_connections,
+            header_read_timeout: settings.header_read_timeout,
+            idle_timeout: settings.keep_alive_timeout,
+        };
+        Ok(Self {
+            listener,
+            router,
+            limits,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -157,14 +208,19 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then stops accepting and finishes
+    /// in-flight requests.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "order-api listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        tracing::info!(
+            addr = %self.listener.local_addr()?,
+            max_connections = self.limits.max_connections,
+            header_read_timeout_secs = self.limits.header_read_timeout.as_secs(),
+            keep_alive_timeout_secs = self.limits.idle_timeout.as_secs(),
+            "order-api listening"
+        );
+        server::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }

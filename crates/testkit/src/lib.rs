@@ -265,6 +265,37 @@ impl Stack {
         }
     }
 
+    /// How many events `role` applied to an order: the counter each effect
+    /// increments in its own conditional write (0 when none). "Applied once"
+    /// means this is 1 (a dedup set cannot show a double application).
+    pub async fn applications(
+        &self,
+        pedido_id: Uuid,
+        role: shared::orders_table::WorkerRole,
+    ) -> u64 {
+        let counter = shared::orders_table::application_counter(role);
+        match self
+            .item(pedido_id)
+            .await
+            .and_then(|i| i.get(counter).cloned())
+        {
+            Some(AttributeValue::N(n)) => n.parse().expect("a counter is an integer"),
+            _ => 0,
+        }
+    }
+
+    /// Every order item of the table (scan; idempotency-key records left
+    /// out), for whole-run checks.
+    pub async fn all_orders(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.all_items()
+            .await
+            .into_iter()
+            .filter(|item| {
+                matches!(item.get(attr::PEDIDO_ID), Some(AttributeValue::S(id)) if shared::orders_table::OrdersTable::is_order_key(id))
+            })
+            .collect()
+    }
+
     /// Every item of the table (scan), for whole-run checks.
     pub async fn all_items(&self) -> Vec<HashMap<String, AttributeValue>> {
         let mut items = Vec::new();
@@ -401,6 +432,13 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// The endpoint of one service of the stack (`AWS_ENDPOINT_URL_<SERVICE>`,
+/// e.g. `"SNS"`), to put a fault proxy in front of it.
+pub fn endpoint(service: &str) -> String {
+    let name = format!("AWS_ENDPOINT_URL_{service}");
+    std::env::var(&name).unwrap_or_else(|_| panic!("{name} is not set: source .local/stack.env"))
 }
 
 /// A DynamoDB client for an endpoint other than the environment's (e.g. a

@@ -190,7 +190,7 @@ async fn pass_relays_and_counts_operations_and_rules_override_the_default() {
 async fn hold_forwards_at_once_and_answers_late() {
     let st = stack().await;
     let proxy = FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_DYNAMODB")).await;
-    let hold = Duration::from_secs(3);
+    let hold = Duration::from_secs(6);
     proxy.set_for("PutItem", Mode::Hold(hold));
 
     // A client that gives up after 1 s: it sees a timeout, yet the item is written.
@@ -388,7 +388,9 @@ async fn sns_publish_errors_are_query_errors_and_retried_by_default() {
     assert_eq!(st.depth(&queue.url).await, (0, 0), "nothing was published");
 
     // Accepted by SNS, answered late: the client times out, the event is out.
-    proxy.set_for("Publish", Mode::Hold(Duration::from_secs(3)));
+    // (A long hold costs nothing: the test ends as soon as the event is out.)
+    let hold = Duration::from_secs(6);
+    proxy.set_for("Publish", Mode::Hold(hold));
     let impatient = sns(&proxy, Patience::once(Duration::from_secs(1))).await;
     let started = Instant::now();
     let err = publish(&impatient, &topic)
@@ -396,12 +398,13 @@ async fn sns_publish_errors_are_query_errors_and_retried_by_default() {
         .expect_err("held past the attempt timeout");
     assert!(matches!(err, SdkError::TimeoutError(_)), "{err:?}");
     eventually(
-        Duration::from_millis(1500),
-        "the held Publish is delivered",
+        hold.saturating_sub(started.elapsed())
+            .saturating_sub(Duration::from_millis(500)),
+        "the held Publish is delivered before the hold ends",
         || async { (st.depth(&queue.url).await.0 == 1).then_some(()) },
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < hold);
 }
 
 #[tokio::test]
@@ -468,7 +471,7 @@ async fn sqs_errors_parse_and_a_held_delete_batch_still_deletes() {
     assert_eq!(proxy.seen("ReceiveMessage") - before, 3, "retried");
 
     // A delete batch that hangs: the client gives up, the queue deleted it.
-    let hold = Duration::from_secs(4);
+    let hold = Duration::from_secs(6);
     proxy.set_for("DeleteMessageBatch", Mode::Hold(hold));
     let impatient = sqs(&proxy, Patience::once(Duration::from_secs(1))).await;
     let started = Instant::now();

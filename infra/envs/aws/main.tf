@@ -215,6 +215,15 @@ locals {
         Resource = module.messaging.table_arn
       },
       {
+        # The intake record and Idempotency-Key records: conditional
+        # UpdateItem before publishing; DeleteItem removes a record of a
+        # request that certainly did nothing. Never PutItem, BatchWrite or scans.
+        Sid      = "RecordOrderIntake"
+        Effect   = "Allow"
+        Action   = ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+        Resource = module.messaging.table_arn
+      },
+      {
         Sid       = "EncryptEventsForTheTopic"
         Effect    = "Allow"
         Action    = ["kms:Decrypt", "kms:GenerateDataKey"]

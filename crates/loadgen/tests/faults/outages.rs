@@ -3,18 +3,21 @@
 use std::time::Duration;
 
 use loadgen::{LoadConfig, Pace};
+use testkit::fault_proxy::FaultProxy;
 use testkit::{eventually, order_request, stack};
 
-use crate::harness::{
-    Api, PrivateDynamo, Proxy, SERIAL, WorkerProc, assert_each_applied_once, pipeline,
-};
+use crate::harness::{Api, PrivateDynamo, SERIAL, WorkerProc, assert_each_applied_once, pipeline};
 
 #[tokio::test]
 async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
     let p = pipeline(&st).await;
-    // The whole pipeline uses a DynamoDB Local of its own, which this test kills.
+    // The whole pipeline uses a DynamoDB Local of its own. The workers reach it
+    // through a proxy that is switched off for 20 s mid-burst (connections
+    // refused, open ones cut: what a dead DynamoDB looks like), while the API
+    // keeps recording orders; then the database itself is killed to show the
+    // API refusing orders it cannot record.
     let mut db = PrivateDynamo::start().await;
     let table = shared::orders_table::OrdersTable::new(
         testkit::dynamodb_at(&db.url()).await,
@@ -24,10 +27,12 @@ async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
         .create()
         .await
         .expect("create table on the private DynamoDB");
-    let endpoint = [("AWS_ENDPOINT_URL_DYNAMODB", db.url())];
-    let api = Api::start(&st, &p.topic, &endpoint, true).await;
-    let wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &endpoint).await;
-    let wl = WorkerProc::start(&st, "logistica", &p.logistica, &endpoint).await;
+    let mut proxy = FaultProxy::start(&db.url()).await;
+    let api_endpoint = [("AWS_ENDPOINT_URL_DYNAMODB", db.url())];
+    let worker_endpoint = [("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())];
+    let api = Api::start(&st, &p.topic, &api_endpoint, true).await;
+    let wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &worker_endpoint).await;
+    let wl = WorkerProc::start(&st, "logistica", &p.logistica, &worker_endpoint).await;
 
     let run = tokio::spawn({
         let cfg = LoadConfig {
@@ -43,18 +48,18 @@ async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
         (wp.counter("sqs_worker_messages_processed_total").await >= 20).then_some(())
     })
     .await;
-    db.kill();
+    proxy.down().await;
     let outage = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(20)).await;
-    db.resume().await;
-    println!("DynamoDB Local was down for {:?}", outage.elapsed());
+    proxy.up().await;
+    println!(
+        "DynamoDB was unreachable from the workers for {:?}",
+        outage.elapsed()
+    );
 
     let report = run.await.expect("join").expect("run");
     println!("DynamoDB outage: 400 orders at 20/s\n{}", report.summary());
-    assert_eq!(
-        report.accepted, 400,
-        "the API does not need DynamoDB to accept orders"
-    );
+    assert_eq!(report.accepted, 400, "{}", report.summary());
     assert!(report.lost.is_empty(), "{} orders lost", report.lost.len());
     let retried = wp.counter("sqs_worker_messages_retried_total").await
         + wl.counter("sqs_worker_messages_retried_total").await;
@@ -74,6 +79,37 @@ async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
         table,
     };
     assert_each_applied_once(&private, 400).await;
+
+    // The API records each order before publishing it: with DynamoDB dead, an
+    // order is refused for certain (nothing published), and accepted again
+    // once it is back.
+    db.kill();
+    let http = reqwest::Client::new();
+    let order = order_request(None);
+    let refused = http
+        .post(format!("{}/api/pedidos", api.base))
+        .json(&order)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 503);
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert_eq!(problem["type"], "/problems/not-accepted", "{problem}");
+    db.resume().await;
+    eventually(Duration::from_secs(30), "accepted again", || async {
+        let r = http
+            .post(format!("{}/api/pedidos", api.base))
+            .json(&order)
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 202).then_some(())
+    })
+    .await;
+    assert_eq!(
+        st.depth(&p.procesamiento.dlq_url).await.0 + st.depth(&p.logistica.dlq_url).await.0,
+        0
+    );
 }
 
 #[tokio::test]
@@ -82,15 +118,8 @@ async fn localstack_unreachable_means_503_for_every_order_and_nothing_published(
     let st = stack().await;
     let p = pipeline(&st).await;
     let upstream = std::env::var("AWS_ENDPOINT_URL_SNS").expect("stack env");
-    let upstream = upstream
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_owned();
-    let mut proxy = Proxy::start(&upstream).await;
-    let sns = [(
-        "AWS_ENDPOINT_URL_SNS",
-        format!("http://127.0.0.1:{}", proxy.port),
-    )];
+    let mut proxy = FaultProxy::start(&upstream).await;
+    let sns = [("AWS_ENDPOINT_URL_SNS", proxy.url())];
     let api = Api::start(&st, &p.topic, &sns, true).await;
     let http = reqwest::Client::new();
 

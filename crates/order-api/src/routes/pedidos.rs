@@ -11,84 +11,43 @@ use axum::{Extension, Json};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::contract::{Event, EventPayload};
-use shared::orders_table::OrderRecord;
+use shared::orders_table::{Intake, KeyState, OrderRecord, Reservation, content_hash};
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::idempotency::{self, IdempotencyKey};
 use crate::problem::Problem;
+use crate::publisher::{Outcome, PublishFailure};
 use crate::request_id::RequestId;
 use crate::startup::AppState;
-use crate::validation::{parse_cancel_order, parse_create_order};
+pub use crate::validation::schema::{
+    AddressRequest, CancelOrderRequest, CreateOrderRequest, ItemRequest,
+};
+use crate::validation::{json_body, parse_cancel_order, parse_create_order_with_id};
 
-/// One line of a new order (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ItemRequest {
-    /// Product id: 1 to 64 printable ASCII characters without spaces.
-    #[schema(
+/// The route of new orders (part of an idempotency key's fingerprint).
+const CREATE_ROUTE: &str = "POST /api/pedidos";
+/// The route of cancellations.
+const CANCEL_ROUTE: &str = "POST /api/pedidos/{pedidoId}/cancelacion";
+
+/// The optional `Idempotency-Key` header of the commands.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyKeyHeader {
+    /// A client-chosen key (1 to 255 printable ASCII characters, e.g. a UUID;
+    /// a Structured Field string `"..."` or bare) making the request safe to
+    /// retry: a replay with the same request is answered as the first was and
+    /// applied once; the same key with another request is 422; while the
+    /// first is in progress, 409. Remembered for 24 hours.
+    #[param(
+        rename = "Idempotency-Key",
         min_length = 1,
-        max_length = 64,
-        pattern = "^[!-~]{1,64}$",
-        example = "SKU-001"
+        max_length = 255,
+        pattern = "^[ -~]{1,255}$",
+        example = "8e03978e-40d5-43e8-bc93-6894a57f9324"
     )]
-    pub sku: String,
-    /// Units: 1 to 1000.
-    #[schema(minimum = 1, maximum = 1000, example = 2)]
-    pub cantidad: u32,
-    /// Unit price: a decimal string > 0 with at most 2 decimals.
-    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$", example = "10000.50")]
-    pub precio_unitario: String,
-}
-
-/// Shipping address (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AddressRequest {
-    /// Street and number.
-    #[schema(min_length = 1, max_length = 200, example = "Av. Providencia 1234")]
-    pub calle: String,
-    /// City.
-    #[schema(min_length = 1, max_length = 100, example = "Santiago")]
-    pub ciudad: String,
-    /// Region.
-    #[schema(min_length = 1, max_length = 100, example = "RM")]
-    pub region: String,
-    /// Postal code.
-    #[schema(min_length = 1, max_length = 20, example = "7500000")]
-    pub codigo_postal: Option<String>,
-    /// Country.
-    #[schema(min_length = 1, max_length = 100, example = "CL")]
-    pub pais: String,
-}
-
-/// A new order (request schema). `total` must equal the sum of `cantidad × precioUnitario`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateOrderRequest {
-    /// Optional client-chosen order id: retrying a POST with the same id is applied once.
-    pub pedido_id: Option<Uuid>,
-    /// Customer id.
-    pub cliente_id: Uuid,
-    /// ISO 4217 currency, default CLP.
-    #[schema(pattern = "^[A-Z]{3}$", example = "CLP")]
-    pub moneda: Option<String>,
-    /// 1 to 100 items.
-    #[schema(min_items = 1, max_items = 100)]
-    pub items: Vec<ItemRequest>,
-    /// Order total as a decimal string.
-    #[schema(pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$", example = "25001.00")]
-    pub total: String,
-    /// Where to ship.
-    pub direccion_envio: AddressRequest,
-}
-
-/// A cancellation (request schema).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelOrderRequest {
-    /// Why the order is cancelled.
-    #[schema(min_length = 1, max_length = 500)]
-    pub motivo: String,
+    #[allow(dead_code)]
+    idempotency_key: Option<String>,
 }
 
 /// Answer to an accepted command.
@@ -123,46 +82,119 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PedidoId {
     }
 }
 
-/// Checks the content type and body, and parses the JSON.
-fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<serde_json::Value, ApiError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|mime| {
-            let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json"
-                || (mime.starts_with("application/") && mime.ends_with("+json"))
-        })
-        .unwrap_or(false);
-    if !is_json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::UnreadableBody(rejection.body_text())
-        }
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
-}
-
-async fn publish(state: &AppState, event: &Event) -> Result<(), ApiError> {
+/// Publishes the event, recording the publish in the metrics; the failure is
+/// logged in full here (with the request id from the span), the client only
+/// learns the outcome.
+async fn publish(state: &AppState, event: &Event) -> Result<(), PublishFailure> {
     let started = Instant::now();
     let result = state.publisher.publish(event).await;
-    state
-        .metrics
-        .record_publish(started.elapsed(), result.as_ref().err().map(|e| e.kind()));
-    result.map_err(|e| {
-        // Logged in full here (with the request id from the span); the client
-        // only learns that the order was not accepted.
-        tracing::error!(error = %e, kind = e.kind(), pedido_id = %event.pedido_id(), "publish failed: order NOT accepted");
-        ApiError::PublishFailed
-    })
+    state.metrics.record_publish(
+        started.elapsed(),
+        result.as_ref().err().map(|f| f.error.kind()),
+    );
+    if let Err(failure) = &result {
+        tracing::error!(
+            error = %failure.error,
+            kind = failure.error.kind(),
+            outcome = ?failure.outcome,
+            pedido_id = %event.pedido_id(),
+            "publish failed"
+        );
+    }
+    result
+}
+
+/// Runs a command (`event`) under its optional idempotency key: reserves the
+/// key, records the order at intake (new orders), publishes, and records the
+/// key's outcome.
+async fn submit(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+    fingerprint: &str,
+    event: Event,
+    estado: &'static str,
+) -> Result<Response, ApiError> {
+    let pedido_id = event.pedido_id();
+    let Some(key) = key else {
+        return submit_reserved(state, None, &event, estado).await;
+    };
+    match state
+        .orders
+        .reserve_key(key.as_str(), fingerprint, Utc::now(), state.key_lease)
+        .await
+    {
+        Ok(Reservation::Reserved) => {}
+        Ok(Reservation::Completed) => {
+            tracing::info!(pedido_id = %pedido_id, "idempotent replay answered as the first request");
+            return Ok(accepted(pedido_id, estado, event.event_id));
+        }
+        Ok(Reservation::InProgress) => return Err(ApiError::IdempotencyKeyInProgress),
+        Ok(Reservation::Mismatch) => return Err(ApiError::IdempotencyKeyMismatch),
+        Err(e) => {
+            tracing::error!(error = %e, pedido_id = %pedido_id, "reserving the idempotency key failed: NOT accepted");
+            return Err(ApiError::NotAccepted { pedido_id });
+        }
+    }
+    let result = submit_reserved(state, Some(key), &event, estado).await;
+    let key_outcome = match &result {
+        Ok(_) => Some(KeyState::Completed),
+        Err(ApiError::OutcomeUnknown { .. }) => Some(KeyState::Unknown),
+        // Nothing happened: the key may be used again.
+        Err(_) => None,
+    };
+    let recorded = match key_outcome {
+        Some(state_) => state.orders.finish_key(key.as_str(), state_).await,
+        None => state.orders.release_key(key.as_str()).await,
+    };
+    if let Err(e) = recorded {
+        // The lease runs out and the next replay takes the key over.
+        tracing::warn!(error = %e, pedido_id = %pedido_id, "recording the idempotency key's outcome failed");
+    }
+    result
+}
+
+async fn submit_reserved(
+    state: &AppState,
+    key: Option<&IdempotencyKey>,
+    event: &Event,
+    estado: &'static str,
+) -> Result<Response, ApiError> {
+    let pedido_id = event.pedido_id();
+    let mut created = None;
+    if let EventPayload::PedidoCreado(order) = &event.payload {
+        match state
+            .orders
+            .record_intake(order, key.map(IdempotencyKey::as_str), Utc::now())
+            .await
+        {
+            Ok(Intake::Created) => created = Some(order),
+            Ok(Intake::Existing) => {}
+            Ok(Intake::Conflict) => return Err(ApiError::PedidoConflict { pedido_id }),
+            Err(e) => {
+                tracing::error!(error = %e, pedido_id = %pedido_id, "recording the order at intake failed: NOT accepted");
+                return Err(ApiError::NotAccepted { pedido_id });
+            }
+        }
+    }
+    match publish(state, event).await {
+        Ok(()) => {
+            tracing::info!(pedido_id = %pedido_id, event_id = %event.event_id, estado, "accepted");
+            Ok(accepted(pedido_id, estado, event.event_id))
+        }
+        Err(failure) if failure.outcome == Outcome::NotPublished => match (created, &event.payload)
+        {
+            (Some(order), _) => {
+                if let Err(e) = state.orders.discard_intake(order).await {
+                    tracing::warn!(error = %e, pedido_id = %pedido_id, "removing the intake record of an order NOT accepted failed");
+                }
+                Err(ApiError::NotAccepted { pedido_id })
+            }
+            // An earlier request for this order may have been published.
+            (None, EventPayload::PedidoCreado(_)) => Err(ApiError::OutcomeUnknown { pedido_id }),
+            (None, EventPayload::PedidoCancelado(_)) => Err(ApiError::NotAccepted { pedido_id }),
+        },
+        Err(_) => Err(ApiError::OutcomeUnknown { pedido_id }),
+    }
 }
 
 fn accepted(pedido_id: Uuid, estado: &str, event_id: Uuid) -> Response {
@@ -185,15 +217,17 @@ fn accepted(pedido_id: Uuid, estado: &str, event_id: Uuid) -> Response {
 /// Accepts an order: validates it, publishes `PedidoCreado`, answers 202.
 #[utoipa::path(
     post, path = "/api/pedidos", tag = "pedidos",
+    params(IdempotencyKeyHeader),
     request_body(content = CreateOrderRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Order accepted and queued", body = Accepted,
+        (status = 202, description = "Order accepted and queued (or an idempotent replay, answered as the first request was); `GET` of the Location shows `RECIBIDO` at once", body = Accepted,
          headers(("Location" = String, description = "Where to read the order's state"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`pedido-conflict`: the pedidoId is recorded with other content, nothing published; or `idempotency-key-in-progress`: a request with this key is still running (retry after Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values, one entry per field", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Order NOT accepted; retry after Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values, one entry per field; or `idempotency-key-mismatch`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not-accepted`: certainly NOT accepted; `outcome-unknown`: may or may not be accepted, retry with the same Idempotency-Key or pedidoId (the body's `pedidoId`); `overloaded`. Retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn create_order(
@@ -202,27 +236,38 @@ pub async fn create_order(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
     let json = json_body(&headers, body)?;
-    let order = parse_create_order(&json, Utc::now()).map_err(ApiError::Validation)?;
-    let pedido_id = order.pedido_id();
-    let event = Event::new(request_id, EventPayload::PedidoCreado(order));
-    publish(&state, &event).await?;
-    tracing::info!(pedido_id = %pedido_id, event_id = %event.event_id, "order accepted");
-    Ok(accepted(pedido_id, "RECIBIDO", event.event_id))
+    let default_id = key
+        .as_ref()
+        .map_or_else(Uuid::new_v4, IdempotencyKey::pedido_id);
+    let order = parse_create_order_with_id(&json, Utc::now(), default_id)?;
+    // The client's pedidoId, or the one derived from the key: a replay names
+    // the same order, another pedidoId is another request.
+    let fingerprint = idempotency::fingerprint(
+        CREATE_ROUTE,
+        &[&order.pedido_id().to_string(), &content_hash(&order)],
+    );
+    let mut event = Event::new(request_id, EventPayload::PedidoCreado(order));
+    if let Some(key) = &key {
+        event.event_id = key.event_id(CREATE_ROUTE);
+    }
+    submit(&state, key.as_ref(), &fingerprint, event, "RECIBIDO").await
 }
 
 /// Requests the cancellation of an order: publishes `PedidoCancelado`, answers 202.
 #[utoipa::path(
     post, path = "/api/pedidos/{pedidoId}/cancelacion", tag = "pedidos",
-    params(("pedidoId" = Uuid, Path, description = "The order id")),
+    params(("pedidoId" = Uuid, Path, description = "The order id"), IdempotencyKeyHeader),
     request_body(content = CancelOrderRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Cancellation queued", body = Accepted),
-        (status = 400, description = "Malformed JSON or pedidoId", body = Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Cancellation queued (or an idempotent replay)", body = Accepted),
+        (status = 400, description = "Malformed JSON, pedidoId or Idempotency-Key", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency-key-in-progress`: a request with this key is still running", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body above 64 KiB", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid values", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Cancellation NOT accepted; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid values; or `idempotency-key-mismatch`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`not-accepted` or `outcome-unknown` (retry with the same Idempotency-Key); retry after Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn cancel_order(
@@ -232,16 +277,25 @@ pub async fn cancel_order(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
     let json = json_body(&headers, body)?;
-    let cancel = parse_cancel_order(pedido_id, &json).map_err(ApiError::Validation)?;
-    let event = Event::new(request_id, EventPayload::PedidoCancelado(cancel));
-    publish(&state, &event).await?;
-    tracing::info!(pedido_id = %pedido_id, event_id = %event.event_id, "cancellation accepted");
-    Ok(accepted(
-        pedido_id,
+    let cancel = parse_cancel_order(pedido_id, &json)?;
+    let fingerprint = idempotency::fingerprint(
+        CANCEL_ROUTE,
+        &[&pedido_id.to_string(), cancel.motivo.as_str()],
+    );
+    let mut event = Event::new(request_id, EventPayload::PedidoCancelado(cancel));
+    if let Some(key) = &key {
+        event.event_id = key.event_id(CANCEL_ROUTE);
+    }
+    submit(
+        &state,
+        key.as_ref(),
+        &fingerprint,
+        event,
         "CANCELACION_SOLICITADA",
-        event.event_id,
-    ))
+    )
+    .await
 }
 
 /// The order's state as the workers recorded it.
@@ -251,7 +305,7 @@ pub async fn cancel_order(
     responses(
         (status = 200, description = "The order's state", body = OrderRecord),
         (status = 400, description = "pedidoId is not a UUID", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Nothing recorded yet", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such order", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -1,4 +1,4 @@
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 
@@ -22,15 +22,33 @@ fn with(f: impl FnOnce(&mut Value)) -> Value {
     v
 }
 
+fn create(body: &Value) -> Result<PedidoCreado, ApiError> {
+    parse_create_order(body.to_string().as_bytes(), Utc::now())
+}
+
+fn cancel(pedido_id: Uuid, body: &Value) -> Result<PedidoCancelado, ApiError> {
+    parse_cancel_order(pedido_id, body.to_string().as_bytes())
+}
+
+/// The field errors of a rejected body, asserting they are a 422.
+fn field_errors(result: Result<impl std::fmt::Debug, ApiError>) -> Vec<FieldError> {
+    match result.expect_err("should be rejected") {
+        ApiError::Validation(errors) => errors,
+        other => panic!("not a validation error: {other:?}"),
+    }
+}
+
 /// The pointers of the errors for `body`, asserting it is rejected.
 fn pointers(body: &Value) -> Vec<String> {
-    let errors = parse_create_order(body, Utc::now()).expect_err("should be rejected");
-    errors.into_iter().map(|e| e.pointer).collect()
+    field_errors(create(body))
+        .into_iter()
+        .map(|e| e.pointer)
+        .collect()
 }
 
 #[test]
 fn accepts_a_valid_order_and_generates_an_id() {
-    let order = parse_create_order(&valid(), Utc::now()).expect("valid");
+    let order = create(&valid()).expect("valid");
     assert_eq!(order.total().to_string(), "25001.00");
     assert_eq!(order.items().len(), 2);
     assert!(!order.pedido_id().is_nil());
@@ -39,19 +57,15 @@ fn accepts_a_valid_order_and_generates_an_id() {
 #[test]
 fn keeps_the_clients_pedido_id() {
     let id = Uuid::new_v4();
-    let order =
-        parse_create_order(&with(|v| v["pedidoId"] = json!(id)), Utc::now()).expect("valid");
+    let order = create(&with(|v| v["pedidoId"] = json!(id))).expect("valid");
     assert_eq!(order.pedido_id(), id);
 }
 
 #[test]
 fn moneda_defaults_to_clp_and_must_be_iso() {
-    let order = parse_create_order(
-        &with(|v| {
-            v.as_object_mut().expect("object").remove("moneda");
-        }),
-        Utc::now(),
-    )
+    let order = create(&with(|v| {
+        v.as_object_mut().expect("object").remove("moneda");
+    }))
     .expect("valid");
     assert_eq!(order.moneda().as_str(), "CLP");
     for bad in [json!("clp"), json!("PESO"), json!(152)] {
@@ -61,14 +75,10 @@ fn moneda_defaults_to_clp_and_must_be_iso() {
 
 #[test]
 fn money_must_be_a_decimal_string_not_a_json_number() {
-    let errors = parse_create_order(
-        &with(|v| {
-            v["total"] = json!(25001);
-            v["items"][0]["precioUnitario"] = json!(10000.5);
-        }),
-        Utc::now(),
-    )
-    .expect_err("numbers are refused");
+    let errors = field_errors(create(&with(|v| {
+        v["total"] = json!(25001);
+        v["items"][0]["precioUnitario"] = json!(10000.5);
+    })));
     let mut pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
     pointers.sort_unstable();
     assert_eq!(pointers, ["/items/0/precioUnitario", "/total"]);
@@ -110,7 +120,7 @@ fn item_count_bounds() {
         v["items"] = json!(hundred.clone());
         v["total"] = json!("100");
     });
-    assert!(parse_create_order(&ok, Utc::now()).is_ok());
+    assert!(create(&ok).is_ok());
     let mut too_many = hundred;
     too_many.push(json!({"sku": "X", "cantidad": 1, "precioUnitario": "1"}));
     assert_eq!(
@@ -129,7 +139,7 @@ fn item_count_bounds() {
 #[test]
 fn sku_bounds() {
     let ok = with(|v| v["items"][0]["sku"] = json!("A".repeat(64)));
-    assert!(parse_create_order(&ok, Utc::now()).is_ok());
+    assert!(create(&ok).is_ok());
     for bad in [
         json!("A".repeat(65)),
         json!(""),
@@ -152,7 +162,7 @@ fn cantidad_bounds() {
         v["items"][1]["cantidad"] = json!(1000);
         v["total"] = json!("5020001.00");
     });
-    assert!(parse_create_order(&ok, Utc::now()).is_ok());
+    assert!(create(&ok).is_ok());
     for bad in [
         json!(0),
         json!(1001),
@@ -217,10 +227,9 @@ fn address_fields_are_required_non_empty_and_bounded() {
         );
     }
     assert!(
-        parse_create_order(
-            &with(|v| v["direccionEnvio"]["calle"] = json!("x".repeat(200))),
-            Utc::now()
-        )
+        create(&with(
+            |v| v["direccionEnvio"]["calle"] = json!("x".repeat(200))
+        ))
         .is_ok()
     );
     assert_eq!(
@@ -236,13 +245,7 @@ fn address_fields_are_required_non_empty_and_bounded() {
         ["/direccionEnvio/ciudad"]
     );
     // codigoPostal is optional but bounded.
-    assert!(
-        parse_create_order(
-            &with(|v| v["direccionEnvio"]["codigoPostal"] = Value::Null),
-            Utc::now()
-        )
-        .is_ok()
-    );
+    assert!(create(&with(|v| v["direccionEnvio"]["codigoPostal"] = Value::Null)).is_ok());
     assert_eq!(
         pointers(&with(
             |v| v["direccionEnvio"]["codigoPostal"] = json!("9".repeat(21))
@@ -257,10 +260,7 @@ fn address_fields_are_required_non_empty_and_bounded() {
 
 #[test]
 fn unicode_is_fine_in_text_fields() {
-    let order = parse_create_order(
-        &with(|v| v["direccionEnvio"]["ciudad"] = json!("Ñuñoa 🚚")),
-        Utc::now(),
-    );
+    let order = create(&with(|v| v["direccionEnvio"]["ciudad"] = json!("Ñuñoa 🚚")));
     assert!(order.is_ok());
 }
 
@@ -305,7 +305,7 @@ fn non_object_bodies_are_rejected() {
 #[test]
 fn cancel_needs_a_motivo() {
     let id = Uuid::new_v4();
-    assert!(parse_cancel_order(id, &json!({"motivo": "cliente se arrepintió"})).is_ok());
+    assert!(cancel(id, &json!({"motivo": "cliente se arrepintió"})).is_ok());
     for body in [
         json!({}),
         json!({"motivo": ""}),
@@ -313,9 +313,177 @@ fn cancel_needs_a_motivo() {
         json!({"motivo": 1}),
         json!([]),
     ] {
-        assert!(parse_cancel_order(id, &body).is_err(), "{body}");
+        assert!(cancel(id, &body).is_err(), "{body}");
     }
-    let errors =
-        parse_cancel_order(id, &json!({"motivo": "ok", "extra": 1})).expect_err("unknown field");
+    let errors = field_errors(cancel(id, &json!({"motivo": "ok", "extra": 1})));
     assert_eq!(errors[0].pointer, "/extra");
+}
+
+#[test]
+fn errors_come_in_field_order_with_unknown_members_first() {
+    let body = json!({"zz": 1, "clienteId": 5, "moneda": "x", "total": 1,
+                      "items": [null, {"sku": "A", "cantidad": 1, "precioUnitario": "1", "x": 0}],
+                      "direccionEnvio": {"calle": "c", "ciudad": "c", "region": "r", "pais": "p", "y": 0}});
+    let errors = field_errors(create(&body));
+    let found: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| (e.pointer.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("/zz", "unknown field"),
+            ("/clienteId", "must be a UUID string"),
+            (
+                "/moneda",
+                "must be an ISO 4217 code of 3 upper-case letters, e.g. \"CLP\""
+            ),
+            (
+                "/total",
+                "must be a decimal string such as \"10.50\", not a JSON number"
+            ),
+            ("/items/0", "must be a JSON object"),
+            ("/items/1/x", "unknown field"),
+            ("/direccionEnvio/y", "unknown field"),
+        ]
+    );
+}
+
+#[test]
+fn details_name_the_rule() {
+    let detail = |body: Value| {
+        let errors = field_errors(create(&body));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].detail.clone()
+    };
+    assert_eq!(
+        detail(with(|v| v["items"][0]["cantidad"] = json!("2"))),
+        "must be an integer from 1 to 1000"
+    );
+    assert_eq!(
+        detail(with(|v| v["items"][0]["cantidad"] = json!(0))),
+        "must be an integer from 1 to 1000"
+    );
+    assert_eq!(
+        detail(with(|v| v["clienteId"] = json!("123"))),
+        "must be a UUID such as \"6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11\""
+    );
+    assert_eq!(
+        detail(with(|v| v["clienteId"] = Value::Null)),
+        "is required"
+    );
+    assert_eq!(
+        detail(with(|v| v["items"][0]["sku"] = json!(["A"]))),
+        "must be a string"
+    );
+    assert_eq!(
+        detail(with(|v| v["total"] = json!({"amount": "1"}))),
+        "must be a decimal string such as \"10.50\""
+    );
+    assert_eq!(
+        detail(with(|v| v["items"] = json!("many"))),
+        "must be an array of items"
+    );
+    assert_eq!(
+        detail(with(|v| v["items"] = json!([]))),
+        "must have from 1 to 100 items"
+    );
+    assert_eq!(
+        detail(with(|v| v["direccionEnvio"]["calle"] = json!("a\u{202e}b"))),
+        "must not contain control, bidirectional-override or byte-order-mark characters"
+    );
+    assert!(
+        detail(with(|v| v["total"] = json!("25001.01"))).contains("does not equal the sum"),
+        "total mismatch"
+    );
+}
+
+#[test]
+fn null_counts_as_missing() {
+    // Optional members may be null; required ones may not.
+    let order = create(&with(|v| {
+        v["pedidoId"] = Value::Null;
+        v["moneda"] = Value::Null;
+    }))
+    .expect("valid");
+    assert_eq!(order.moneda().as_str(), "CLP");
+    for field in ["/items", "/direccionEnvio", "/total"] {
+        let key = &field[1..];
+        let errors = field_errors(create(&with(|v| v[key] = Value::Null)));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(
+            (errors[0].pointer.as_str(), errors[0].detail.as_str()),
+            (field, "is required")
+        );
+    }
+}
+
+#[test]
+fn text_that_is_not_json_is_malformed() {
+    for body in [
+        &b""[..],
+        b"{",
+        b"{\"a\":1}{",
+        b"\xef\xbb\xbf{}",
+        b"{\"total\": 1,}",
+        b"{\"total\": 1e999999}",
+        b"nul",
+        // Faults inside members that are skipped (unknown) or refused
+        // (wrong type) still make the document malformed.
+        b"{\"zz\": \"\\ud800\"}",
+        b"{\"zz\": \"\xff\"}",
+        b"{\"items\": {\"a\": [1,]}}",
+    ] {
+        let result = parse_create_order(body, Utc::now());
+        assert!(
+            matches!(result, Err(ApiError::MalformedJson(_))),
+            "{:?}: {result:?}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    assert!(matches!(
+        parse_cancel_order(Uuid::new_v4(), b"{\"motivo\": \"x\""),
+        Err(ApiError::MalformedJson(_))
+    ));
+}
+
+#[test]
+fn a_repeated_member_is_refused_where_it_is() {
+    let body = valid().to_string();
+    let repeated_total = body.replacen("\"total\":", "\"total\":\"1\",\"total\":", 1);
+    let errors = field_errors(parse_create_order(repeated_total.as_bytes(), Utc::now()));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].pointer, "");
+    assert_eq!(errors[0].detail, "duplicate field `total`");
+
+    let repeated_sku = body.replacen("\"sku\":", "\"sku\":\"X\",\"sku\":", 1);
+    let errors = field_errors(parse_create_order(repeated_sku.as_bytes(), Utc::now()));
+    assert_eq!(errors[0].pointer, "/items/0");
+    assert_eq!(errors[0].detail, "duplicate field `sku`");
+}
+
+#[test]
+fn cancel_reports_each_problem_at_its_pointer() {
+    let id = Uuid::new_v4();
+    let found = |body: Value| -> Vec<(String, String)> {
+        field_errors(cancel(id, &body))
+            .into_iter()
+            .map(|e| (e.pointer, e.detail))
+            .collect()
+    };
+    assert_eq!(found(json!({})), [("/motivo".into(), "is required".into())]);
+    assert_eq!(
+        found(json!({"motivo": 1, "a/b": 2})),
+        [
+            ("/a~1b".into(), "unknown field".into()),
+            ("/motivo".into(), "must be a string".into())
+        ]
+    );
+    assert_eq!(
+        found(Value::Null),
+        [(String::new(), "must be a JSON object".into())]
+    );
+    let cancelled = cancel(id, &json!({"motivo": "  sin stock  "})).expect("valid");
+    assert_eq!(cancelled.motivo.as_str(), "sin stock");
+    assert_eq!(cancelled.pedido_id, id);
 }

@@ -2,5 +2,8 @@
 //! real application against the local AWS stack (LocalStack + DynamoDB Local).
 
 mod helpers;
+mod idempotency;
+mod intake;
 mod local_stack;
 mod router;
+mod server;

@@ -1,7 +1,7 @@
 //! Router tests with `oneshot` and fakes: every status path, and that nothing
 //! is published for any invalid input.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::Body;
@@ -15,14 +15,14 @@ use uuid::Uuid;
 
 use crate::helpers::{fake_app, fake_app_with, valid_order};
 
-struct Answer {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Value,
-    raw: String,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) body: Value,
+    pub(crate) raw: String,
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
@@ -42,18 +42,18 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
     }
 }
 
-fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
+pub(crate) fn post_json(uri: &str, body: impl Into<Body>) -> Request<Body> {
     Request::post(uri)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body.into())
         .expect("request")
 }
 
-fn get(uri: &str) -> Request<Body> {
+pub(crate) fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).expect("request")
 }
 
-fn assert_problem(answer: &Answer, status: StatusCode) {
+pub(crate) fn assert_problem(answer: &Answer, status: StatusCode) {
     assert_eq!(answer.status, status, "{}", answer.raw);
     assert_eq!(
         answer
@@ -496,4 +496,254 @@ async fn openapi_document_describes_the_routes() {
         assert!(doc.body["paths"][path].is_object(), "missing {path}");
     }
     assert!(doc.body["components"]["schemas"]["CreateOrderRequest"].is_object());
+}
+
+/// A body that records whether it was ever read.
+fn watched_body(chunks: usize, chunk: usize) -> (Body, std::sync::Arc<AtomicBool>) {
+    let read = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = read.clone();
+    let stream = futures::stream::iter((0..chunks).map(move |_| {
+        flag.store(true, Ordering::SeqCst);
+        Ok::<_, std::io::Error>(vec![b' '; chunk])
+    }));
+    (Body::from_stream(stream), read)
+}
+
+#[tokio::test]
+async fn a_declared_length_above_64_kib_is_413_without_reading_the_body() {
+    let (app, publisher, _) = fake_app();
+    let (body, read) = watched_body(16, 64 * 1024);
+    let request = Request::post("/api/pedidos")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, 1024 * 1024)
+        .body(body)
+        .expect("request");
+    let answer = send(&app, request).await;
+    assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.body["type"], "/problems/payload-too-large");
+    assert!(!read.load(Ordering::SeqCst), "the body was read");
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn a_body_of_unknown_length_growing_past_64_kib_is_413() {
+    let (app, publisher, _) = fake_app();
+    let (body, read) = watched_body(9, 8 * 1024);
+    let answer = send(&app, post_json("/api/pedidos", body)).await;
+    assert_problem(&answer, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.body["type"], "/problems/payload-too-large");
+    assert!(read.load(Ordering::SeqCst));
+    // Just under the limit is read (and refused as JSON, not for its size).
+    let (body, _) = watched_body(8, 8 * 1024);
+    let answer = send(&app, post_json("/api/pedidos", body)).await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST);
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_400_after_the_body_read_timeout() {
+    let (app, publisher, _) = fake_app_with(&[
+        ("BODY_READ_TIMEOUT_SECS", "1"),
+        ("REQUEST_TIMEOUT_SECS", "20"),
+    ]);
+    let first =
+        futures::stream::once(async { Ok::<_, std::io::Error>(b"{\"clienteId\":".to_vec()) });
+    let body = Body::from_stream(futures::StreamExt::chain(first, futures::stream::pending()));
+    let started = std::time::Instant::now();
+    let answer = send(&app, post_json("/api/pedidos", body)).await;
+    assert_problem(&answer, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        answer.body["type"], "/problems/unreadable-body",
+        "{}",
+        answer.raw
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn a_request_over_the_timeout_is_503_overloaded_with_retry_after() {
+    let (app, publisher, _) = fake_app_with(&[("REQUEST_TIMEOUT_SECS", "1")]);
+    let _gate = publisher.hold();
+    let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.body["type"], "/problems/overloaded",
+        "{}",
+        answer.raw
+    );
+    assert_eq!(answer.headers[header::RETRY_AFTER], "5");
+    assert_eq!(publisher.started.load(Ordering::SeqCst), 1);
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn the_concurrency_limit_is_shared_by_every_api_route() {
+    let (app, publisher, _) = fake_app_with(&[("MAX_CONCURRENT_REQUESTS", "1")]);
+    let gate = publisher.hold();
+    let held = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, post_json("/api/pedidos", valid_order().to_string())).await }
+    });
+    publisher.wait_started(1).await;
+
+    // Another API route is shed while the order holds the only slot...
+    let shed = send(&app, get(&format!("/api/pedidos/{}", Uuid::new_v4()))).await;
+    assert_problem(&shed, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.body["type"], "/problems/overloaded", "{}", shed.raw);
+    assert_eq!(shed.headers[header::RETRY_AFTER], "5");
+    // ...operational routes are not limited.
+    assert_eq!(send(&app, get("/health/live")).await.status, StatusCode::OK);
+
+    gate.add_permits(1);
+    let answer = held.await.expect("join");
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    // The slot is free again.
+    let answer = send(&app, get(&format!("/api/pedidos/{}", Uuid::new_v4()))).await;
+    assert_problem(&answer, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_when_sane_and_made_otherwise() {
+    let (app, publisher, _) = fake_app();
+    let id_for = |value: Option<Vec<&str>>| {
+        let mut builder =
+            Request::post("/api/pedidos").header(header::CONTENT_TYPE, "application/json");
+        for v in value.unwrap_or_default() {
+            builder = builder.header("x-request-id", v);
+        }
+        builder
+            .body(Body::from(valid_order().to_string()))
+            .expect("request")
+    };
+    let longest = "a".repeat(128);
+    for (sent, kept) in [
+        (Some(vec!["shop:backend.42_x-y"]), true),
+        (Some(vec![longest.as_str()]), true),
+        (None, false),
+        (Some(vec![""]), false),
+        (Some(vec!["a b <script>"]), false),
+        (Some(vec!["a/b"]), false),
+        (Some(vec![&"a".repeat(129)]), false),
+        (Some(vec!["first", "second"]), false),
+    ] {
+        let answer = send(&app, id_for(sent.clone())).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+        let ids: Vec<&str> = answer
+            .headers
+            .get_all("x-request-id")
+            .iter()
+            .map(|v| v.to_str().expect("ascii"))
+            .collect();
+        assert_eq!(ids.len(), 1, "{sent:?}: {ids:?}");
+        if kept {
+            assert_eq!(Some(vec![ids[0]]), sent, "kept");
+        } else {
+            assert!(Uuid::try_parse(ids[0]).is_ok(), "{sent:?} got {}", ids[0]);
+        }
+        let correlation = publisher
+            .published
+            .lock()
+            .expect("lock")
+            .last()
+            .expect("published")
+            .correlation_id
+            .clone();
+        assert_eq!(correlation, ids[0], "the event carries the answered id");
+    }
+    // Errors carry an id too, even when a layer answered.
+    let request = Request::post("/api/pedidos")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, 1024 * 1024)
+        .header("x-request-id", "big-1")
+        .body(Body::empty())
+        .expect("request");
+    let answer = send(&app, request).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.headers["x-request-id"], "big-1");
+}
+
+#[tokio::test]
+async fn invented_methods_are_counted_as_other() {
+    let (app, _, _) = fake_app();
+    for i in 0..10_000 {
+        let method = format!("M{}", Uuid::new_v4().simple()).to_ascii_uppercase();
+        let path = if i % 2 == 0 { "/api/pedidos" } else { "/nope" };
+        let request = Request::builder()
+            .method(method.as_str())
+            .uri(path)
+            .body(Body::empty())
+            .expect("request");
+        let answer = send(&app, request).await;
+        assert!(
+            answer.status.is_client_error(),
+            "{method}: {}",
+            answer.status
+        );
+    }
+    let text = send(&app, get("/metrics")).await.raw;
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("order_api_http_requests_total{"))
+        .collect();
+    assert!(
+        text.contains(
+            r#"order_api_http_requests_total{method="OTHER",route="/api/pedidos",status="405"} 5000"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"order_api_http_requests_total{method="OTHER",route="unmatched",status="404"} 5000"#
+        ),
+        "{text}"
+    );
+    assert_eq!(series.len(), 2, "{series:?}");
+}
+
+#[tokio::test]
+async fn a_repeated_member_is_422_at_its_object() {
+    let (app, publisher, _) = fake_app();
+    let body = valid_order()
+        .to_string()
+        .replacen("\"total\":", "\"total\":\"1\",\"total\":", 1);
+    let answer = send(&app, post_json("/api/pedidos", body)).await;
+    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer.body["errors"][0]["pointer"], "", "{}", answer.raw);
+    assert_eq!(
+        answer.body["errors"][0]["detail"],
+        "duplicate field `total`"
+    );
+    assert_eq!(publisher.count(), 0);
+}
+
+#[tokio::test]
+async fn the_request_schemas_describe_the_same_shapes() {
+    let (app, _, _) = fake_app();
+    let doc = send(&app, get("/openapi.json")).await;
+    let schemas = &doc.body["components"]["schemas"];
+    let expected: Value =
+        serde_json::from_str(include_str!("request_schemas.json")).expect("fixture");
+    for name in [
+        "CreateOrderRequest",
+        "ItemRequest",
+        "AddressRequest",
+        "CancelOrderRequest",
+    ] {
+        assert_eq!(
+            schemas[name],
+            expected[name],
+            "{name} changed:\n{}",
+            serde_json::to_string_pretty(&schemas[name]).expect("json")
+        );
+    }
+    assert_eq!(
+        doc.body["paths"]["/api/pedidos"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+            ["$ref"],
+        "#/components/schemas/CreateOrderRequest"
+    );
 }

@@ -136,7 +136,14 @@ impl PedidoCreado {
         })
     }
 
-    /// The order's id.
+    /// The same order under another id (the API derives it from an
+    /// `Idempotency-Key` when the client sent no `pedidoId`).
+    pub fn with_pedido_id(mut self, pedido_id: Uuid) -> Self {
+        self.pedido_id = pedido_id;
+        self
+    }
+
+    /// The order id.
     pub fn pedido_id(&self) -> Uuid {
         self.pedido_id
     }

@@ -11,7 +11,7 @@ use super::OrdersTable;
 use super::error::{TableError, classify};
 use super::layout::{attr, s};
 use super::record::{OrderStatus, ShipmentStatus};
-use super::roles::{WorkerRole, applied_key, content_hash, tracking_number};
+use super::roles::{WorkerRole, application_counter, applied_key, content_hash, tracking_number};
 
 /// What applying an event did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,14 @@ pub enum ApplyOutcome {
     Duplicate,
     /// A different `PedidoCreado` was already recorded for this order.
     Conflict(String),
+}
+
+/// The result of one conditional write.
+enum Written {
+    /// Applied, or explained as a duplicate or conflict.
+    Done(ApplyOutcome),
+    /// procesamiento's `PedidoCreado` met a recorded cancellation.
+    AlreadyCancelled,
 }
 
 /// Builds one `UpdateItem` expression with `#name` placeholders for every attribute.
@@ -103,11 +111,15 @@ fn address(order: &crate::contract::PedidoCreado) -> AttributeValue {
 }
 
 impl OrdersTable {
-    /// Applies `event` for `role` in one conditional `UpdateItem`: the effect
-    /// and the dedup record are written together or not at all.
+    /// Applies `event` for `role` in one conditional `UpdateItem`: the effect,
+    /// the dedup record and the role's application counter are written
+    /// together or not at all.
     ///
-    /// Order-insensitive: a cancellation recorded first stays (`if_not_exists`
-    /// keeps `CANCELADO` when the creation arrives late).
+    /// The item may already exist: the API's intake record (`RECIBIDO` with
+    /// the content fingerprint), or the other role's or a cancellation's
+    /// writes. Order-insensitive: a cancellation recorded first stays
+    /// `CANCELADO`, and a late `PedidoCreado` keeps the cancellation's
+    /// timestamps (it takes a second write, only in that rare order).
     pub async fn apply(
         &self,
         role: WorkerRole,
@@ -115,19 +127,60 @@ impl OrdersTable {
         now: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<ApplyOutcome, TableError> {
+        match self.write(role, event, now, expires_at, false).await? {
+            Written::Done(outcome) => Ok(outcome),
+            Written::AlreadyCancelled => {
+                match self.write(role, event, now, expires_at, true).await? {
+                    Written::Done(outcome) => Ok(outcome),
+                    Written::AlreadyCancelled => Err(TableError::Unavailable {
+                        code: "ConditionRace".into(),
+                        message: "the order's cancellation state changed during the write".into(),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// One conditional write of `event`. `late`: procesamiento records a
+    /// `PedidoCreado` that arrives after the cancellation, leaving `estado`
+    /// alone (and requiring it to be `CANCELADO`).
+    async fn write(
+        &self,
+        role: WorkerRole,
+        event: &crate::contract::Event,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        late: bool,
+    ) -> Result<Written, TableError> {
         use crate::contract::EventPayload;
         let key = applied_key(role, event);
         let now_text = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut u = Update::new();
         u.set(attr::ACTUALIZADO_EN, s(&now_text));
         u.set_if_absent(attr::CREADO_EN, s(&now_text));
-        if let Some(at) = expires_at {
-            u.set_if_absent(
+        let recorded_by_procesamiento = matches!(
+            (&event.payload, role),
+            (EventPayload::PedidoCreado(_), WorkerRole::Procesamiento)
+        );
+        let mut removes = Vec::new();
+        match expires_at {
+            // procesamiento recording the order decides its lifetime: the
+            // intake record's provisional expiry (see `record_intake`) goes.
+            Some(at) if recorded_by_procesamiento => {
+                u.set(
+                    attr::EXPIRES_AT,
+                    AttributeValue::N(at.timestamp().to_string()),
+                );
+            }
+            None if recorded_by_procesamiento => removes.push(u.name(attr::EXPIRES_AT)),
+            Some(at) => u.set_if_absent(
                 attr::EXPIRES_AT,
                 AttributeValue::N(at.timestamp().to_string()),
-            );
+            ),
+            None => {}
         }
         let mut hash = None;
+        let mut conditions = Vec::new();
         match (&event.payload, role) {
             (EventPayload::PedidoCreado(order), WorkerRole::Procesamiento) => {
                 u.set(attr::CLIENTE_ID, s(order.cliente_id().to_string()));
@@ -144,14 +197,26 @@ impl OrdersTable {
                 );
                 u.set(attr::ITEMS, order_items(order));
                 u.set(attr::DIRECCION_ENVIO, address(order));
-                u.set_if_absent(attr::ESTADO, s(OrderStatus::Procesado.as_str()));
                 u.set(attr::PROCESADO_EN, s(&now_text));
+                let estado = u.name(attr::ESTADO);
+                let cancelado = u.value("cancelado", s(OrderStatus::Cancelado.as_str()));
+                if late {
+                    conditions.push(format!("{estado} = {cancelado}"));
+                } else {
+                    // `RECIBIDO` (the intake record) or nothing yet becomes
+                    // `PROCESADO`; a recorded cancellation is never undone.
+                    u.set(attr::ESTADO, s(OrderStatus::Procesado.as_str()));
+                    conditions.push(format!(
+                        "(attribute_not_exists({estado}) OR {estado} <> {cancelado})"
+                    ));
+                }
                 hash = Some(content_hash(order));
             }
             (EventPayload::PedidoCreado(order), WorkerRole::Logistica) => {
                 u.set(attr::ENVIO_TRACKING, s(tracking_number(order.pedido_id())));
                 u.set_if_absent(attr::ENVIO_ESTADO, s(ShipmentStatus::Programado.as_str()));
-                u.set(attr::ENVIO_ACTUALIZADO_EN, s(&now_text));
+                // A cancellation recorded first keeps its timestamp.
+                u.set_if_absent(attr::ENVIO_ACTUALIZADO_EN, s(&now_text));
                 hash = Some(content_hash(order));
             }
             (EventPayload::PedidoCancelado(cancel), WorkerRole::Procesamiento) => {
@@ -167,36 +232,47 @@ impl OrdersTable {
         let applied = u.name(attr::APPLIED_EVENTS);
         let key_value = u.value("key", s(&key));
         let key_set = u.value("keySet", AttributeValue::Ss(vec![key.clone()]));
-        let mut condition =
-            format!("(attribute_not_exists({applied}) OR NOT contains({applied}, {key_value}))");
+        let counter = u.name(application_counter(role));
+        let one = u.value("one", AttributeValue::N("1".into()));
+        conditions.push(format!(
+            "(attribute_not_exists({applied}) OR NOT contains({applied}, {key_value}))"
+        ));
         if let Some(hash) = &hash {
             u.set_if_absent(attr::CONTENT_HASH, s(hash));
             let hash_name = u.name(attr::CONTENT_HASH);
             let hash_value = format!(":{}", attr::CONTENT_HASH);
-            condition.push_str(&format!(
-                " AND (attribute_not_exists({hash_name}) OR {hash_name} = {hash_value})"
+            conditions.push(format!(
+                "(attribute_not_exists({hash_name}) OR {hash_name} = {hash_value})"
             ));
         }
-        let expression = format!("SET {} ADD {applied} {key_set}", u.sets.join(", "));
+        let remove = if removes.is_empty() {
+            String::new()
+        } else {
+            format!(" REMOVE {}", removes.join(", "))
+        };
+        let expression = format!(
+            "SET {}{remove} ADD {applied} {key_set}, {counter} {one}",
+            u.sets.join(", ")
+        );
         let result = self
             .client
             .update_item()
             .table_name(&self.name)
             .key(attr::PEDIDO_ID, s(event.pedido_id().to_string()))
             .update_expression(expression)
-            .condition_expression(condition)
+            .condition_expression(conditions.join(" AND "))
             .set_expression_attribute_names(Some(u.names))
             .set_expression_attribute_values(Some(u.values))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(ApplyOutcome::Applied),
+            Ok(_) => Ok(Written::Done(ApplyOutcome::Applied)),
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                self.explain_condition_failure(event.pedido_id(), &key, hash.as_deref())
+                self.explain_condition_failure(event.pedido_id(), &key, hash.as_deref(), late)
                     .await
             }
             Err(err) => Err(classify(&err)),
@@ -210,7 +286,8 @@ impl OrdersTable {
         pedido_id: Uuid,
         key: &str,
         hash: Option<&str>,
-    ) -> Result<ApplyOutcome, TableError> {
+        late: bool,
+    ) -> Result<Written, TableError> {
         let item = self
             .client
             .get_item()
@@ -226,14 +303,20 @@ impl OrdersTable {
             (hash, item.get(attr::CONTENT_HASH))
             && stored != expected
         {
-            return Ok(ApplyOutcome::Conflict(format!(
+            return Ok(Written::Done(ApplyOutcome::Conflict(format!(
                 "a different PedidoCreado was already recorded for pedidoId {pedido_id}"
-            )));
+            ))));
         }
         match item.get(attr::APPLIED_EVENTS) {
             Some(AttributeValue::Ss(keys)) if keys.iter().any(|k| k == key) => {
-                Ok(ApplyOutcome::Duplicate)
+                return Ok(Written::Done(ApplyOutcome::Duplicate));
             }
+            _ => {}
+        }
+        let cancelled = matches!(item.get(attr::ESTADO), Some(AttributeValue::S(estado)) if estado == OrderStatus::Cancelado.as_str());
+        match hash {
+            // A PedidoCreado for an order already cancelled: written again, late.
+            Some(_) if cancelled && !late => Ok(Written::AlreadyCancelled),
             // The item changed between the write and this read; the caller retries.
             _ => Err(TableError::Unavailable {
                 code: "ConditionRace".into(),

@@ -47,6 +47,20 @@ pub mod attr {
     pub const CANCELADO_EN: &str = "canceladoEn";
     /// (SS) `role#eventType#pedidoId` of every event applied to this item.
     pub const APPLIED_EVENTS: &str = "appliedEvents";
+    /// (N) how many events procesamiento applied to this order.
+    pub const APLICACIONES_PROCESAMIENTO: &str = "aplicacionesProcesamiento";
+    /// (N) how many events logistica applied to this order.
+    pub const APLICACIONES_LOGISTICA: &str = "aplicacionesLogistica";
+    /// (S, RFC 3339) when the API recorded the order at intake.
+    pub const RECIBIDO_EN: &str = "recibidoEn";
+    /// (S) the `Idempotency-Key` the order was created with, if any.
+    pub const IDEMPOTENCY_KEY: &str = "idempotencyKey";
+    /// Idempotency key records: (S) `EN_CURSO`, `COMPLETADO` or `DESCONOCIDO`.
+    pub const KEY_STATE: &str = "keyState";
+    /// Idempotency key records: (S) fingerprint of the request that used the key.
+    pub const KEY_FINGERPRINT: &str = "requestFingerprint";
+    /// Idempotency key records: (N, epoch ms) until when the holding request owns the key.
+    pub const KEY_LEASE_UNTIL: &str = "leaseUntil";
     /// (N, epoch seconds) optional expiry, the table's TTL attribute.
     pub const EXPIRES_AT: &str = "expiresAt";
 }

@@ -4,15 +4,19 @@
 
 mod apply;
 mod error;
+mod idempotency;
+mod intake;
 mod layout;
 mod record;
 mod roles;
 
 pub use apply::ApplyOutcome;
 pub use error::{TableError, classify};
+pub use idempotency::{KEY_PREFIX, KEY_TTL, KeyState, Reservation};
+pub use intake::Intake;
 pub use layout::{Item, attr};
 pub use record::{MalformedItem, OrderRecord, OrderStatus, Shipment, ShipmentStatus};
-pub use roles::{WorkerRole, applied_key, content_hash, tracking_number};
+pub use roles::{WorkerRole, application_counter, applied_key, content_hash, tracking_number};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;

@@ -40,6 +40,16 @@ impl std::fmt::Display for WorkerRole {
     }
 }
 
+/// The attribute counting the events `role` applied to an order (N), added to
+/// in the same conditional write as each effect: tests and operators read
+/// "applied once" as this counter, not as the dedup set.
+pub fn application_counter(role: WorkerRole) -> &'static str {
+    match role {
+        WorkerRole::Procesamiento => super::attr::APLICACIONES_PROCESAMIENTO,
+        WorkerRole::Logistica => super::attr::APLICACIONES_LOGISTICA,
+    }
+}
+
 /// The dedup record of an event for a role: `role#eventType#pedidoId`.
 /// Business-level, so a retried POST (new eventId, same pedidoId) is applied once.
 pub fn applied_key(role: WorkerRole, event: &crate::contract::Event) -> String {

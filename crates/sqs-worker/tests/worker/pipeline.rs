@@ -176,6 +176,13 @@ async fn duplicates_and_retried_posts_are_applied_once() {
                 format!("procesamiento#PedidoCreado#{id}")
             ]
         );
+        for role in WorkerRole::ALL {
+            assert_eq!(
+                st.applications(id, role).await,
+                1,
+                "{role} applied {id} once"
+            );
+        }
     }
     // Queues are empty: duplicates were deleted, not left to the DLQ.
     eventually(Duration::from_secs(10), "queues drained", || async {
@@ -215,6 +222,7 @@ async fn cancel_before_create_ends_cancelled_in_both_roles() {
         })
         .await;
     }
+    let cancelled = st.table.get(id).await.expect("read").expect("recorded");
     for q in [&p, &l] {
         st.send(q, &creado(id)).await;
     }
@@ -234,6 +242,21 @@ async fn cancel_before_create_ends_cancelled_in_both_roles() {
         "the late creation still records the data"
     );
     assert_eq!(record.total.as_deref(), Some("20001.00"));
+    // The late creation leaves the cancellation's timestamps alone.
+    assert!(cancelled.cancelado_en.is_some());
+    assert_eq!(record.cancelado_en, cancelled.cancelado_en);
+    assert_eq!(
+        envio.actualizado_en,
+        cancelled.envio.as_ref().and_then(|e| e.actualizado_en)
+    );
+    assert!(record.procesado_en.is_some());
+    for role in WorkerRole::ALL {
+        assert_eq!(
+            st.applications(id, role).await,
+            2,
+            "{role}: cancel and create, once each"
+        );
+    }
     wp.stop().await;
     wl.stop().await;
 }

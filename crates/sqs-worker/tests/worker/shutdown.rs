@@ -28,6 +28,11 @@ async fn assert_all_applied_once(st: &Stack, ids: &[Uuid]) {
             [format!("procesamiento#PedidoCreado#{id}")],
             "order {id}"
         );
+        assert_eq!(
+            st.applications(*id, WorkerRole::Procesamiento).await,
+            1,
+            "order {id} applied exactly once"
+        );
     }
 }
 

@@ -300,9 +300,9 @@ run "api_task_role_least_privilege" {
     condition = sort(flatten([
       for s in jsondecode(module.api.task_policy).Statement : s.Action
       ])) == tolist([
-      "dynamodb:DescribeTable", "dynamodb:GetItem", "kms:Decrypt", "kms:GenerateDataKey", "sns:GetTopicAttributes", "sns:Publish",
+      "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey", "sns:GetTopicAttributes", "sns:Publish",
     ])
-    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable) and use the data key."
+    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable), write its intake and idempotency records (UpdateItem, DeleteItem) and use the data key."
   }
 
   assert {
@@ -338,8 +338,15 @@ run "api_task_role_least_privilege" {
   }
 
   assert {
-    condition     = !strcontains(module.api.task_policy, "sqs:") && !strcontains(module.api.task_policy, "dynamodb:UpdateItem") && !strcontains(module.api.task_policy, "dynamodb:PutItem")
-    error_message = "The API must not touch the queues nor write the table."
+    condition = one([
+      for s in jsondecode(module.api.task_policy).Statement : s.Resource if contains(s.Action, "dynamodb:UpdateItem")
+    ]) == "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
+    error_message = "The API's table writes must be scoped to the orders table."
+  }
+
+  assert {
+    condition     = !strcontains(module.api.task_policy, "sqs:") && !strcontains(module.api.task_policy, "dynamodb:PutItem") && !strcontains(module.api.task_policy, "dynamodb:Batch") && !strcontains(module.api.task_policy, "dynamodb:Scan") && !strcontains(module.api.task_policy, "dynamodb:Query")
+    error_message = "The API must not touch the queues, put whole items, batch-write or scan the table."
   }
 }
 

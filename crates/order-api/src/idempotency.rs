@@ -98,6 +98,33 @@ pub fn fingerprint(route: &str, parts: &[&str]) -> String {
         .to_string()
 }
 
+/// A command sent with a key: the key, the route and the fingerprint of the
+/// request it is bound to (computed only when a key was sent).
+#[derive(Debug, Clone)]
+pub struct KeyedRequest {
+    /// The key.
+    pub key: IdempotencyKey,
+    /// See [`fingerprint`].
+    pub fingerprint: String,
+    route: &'static str,
+}
+
+impl KeyedRequest {
+    /// `key` bound to the request on `route` defined by `parts`.
+    pub fn new(key: IdempotencyKey, route: &'static str, parts: &[&str]) -> Self {
+        Self {
+            fingerprint: fingerprint(route, parts),
+            key,
+            route,
+        }
+    }
+
+    /// The event id of this request, the same for every replay.
+    pub fn event_id(&self) -> Uuid {
+        self.key.event_id(self.route)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

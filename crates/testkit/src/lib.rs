@@ -236,6 +236,38 @@ impl Stack {
         )
     }
 
+    /// Receives every message of a queue (leaving them in flight): polls
+    /// until at least `expected` arrived, then until three one-second polls
+    /// in a row bring nothing; 15 s at most. With `expected = 0`, it shows
+    /// that nothing arrived.
+    pub async fn receive_all(
+        &self,
+        url: &str,
+        expected: usize,
+    ) -> Vec<aws_sdk_sqs::types::Message> {
+        let mut messages = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        let mut quiet = 0;
+        while std::time::Instant::now() < deadline && (messages.len() < expected || quiet < 3) {
+            let out = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+                .send()
+                .await
+                .expect("receive");
+            let received = out.messages.unwrap_or_default();
+            quiet = if received.is_empty() { quiet + 1 } else { 0 };
+            messages.extend(received);
+        }
+        messages
+    }
+
     /// The raw item of an order.
     pub async fn item(&self, pedido_id: Uuid) -> Option<HashMap<String, AttributeValue>> {
         self.clients
@@ -273,15 +305,9 @@ impl Stack {
         pedido_id: Uuid,
         role: shared::orders_table::WorkerRole,
     ) -> u64 {
-        let counter = shared::orders_table::application_counter(role);
-        match self
-            .item(pedido_id)
+        self.item(pedido_id)
             .await
-            .and_then(|i| i.get(counter).cloned())
-        {
-            Some(AttributeValue::N(n)) => n.parse().expect("a counter is an integer"),
-            _ => 0,
-        }
+            .map_or(0, |item| shared::orders_table::applications(&item, role))
     }
 
     /// Every order item of the table (scan; idempotency-key records left
@@ -291,7 +317,7 @@ impl Stack {
             .await
             .into_iter()
             .filter(|item| {
-                matches!(item.get(attr::PEDIDO_ID), Some(AttributeValue::S(id)) if shared::orders_table::OrdersTable::is_order_key(id))
+                matches!(item.get(attr::PEDIDO_ID), Some(AttributeValue::S(id)) if shared::orders_table::is_order_id(id))
             })
             .collect()
     }

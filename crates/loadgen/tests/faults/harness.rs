@@ -219,13 +219,9 @@ pub async fn assert_each_applied_once(st: &Stack, expected: usize) {
     assert_eq!(items.len(), expected, "one item per order");
     for item in items {
         for role in shared::orders_table::WorkerRole::ALL {
-            let counter = shared::orders_table::application_counter(role);
-            let applied = match item.get(counter) {
-                Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.clone(),
-                _ => "0".to_owned(),
-            };
             assert_eq!(
-                applied, "1",
+                shared::orders_table::applications(&item, role),
+                1,
                 "each order applied by {role} exactly once: {item:?}"
             );
         }

@@ -117,8 +117,7 @@ async fn localstack_unreachable_means_503_for_every_order_and_nothing_published(
     let _serial = SERIAL.lock().await;
     let st = stack().await;
     let p = pipeline(&st).await;
-    let upstream = std::env::var("AWS_ENDPOINT_URL_SNS").expect("stack env");
-    let mut proxy = FaultProxy::start(&upstream).await;
+    let mut proxy = FaultProxy::start(&testkit::endpoint("SNS")).await;
     let sns = [("AWS_ENDPOINT_URL_SNS", proxy.url())];
     let api = Api::start(&st, &p.topic, &sns, true).await;
     let http = reqwest::Client::new();

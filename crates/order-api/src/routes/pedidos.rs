@@ -15,7 +15,7 @@ use shared::orders_table::{Intake, KeyState, OrderRecord, Reservation, content_h
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::idempotency::{self, IdempotencyKey};
+use crate::idempotency::{IdempotencyKey, KeyedRequest};
 use crate::problem::Problem;
 use crate::publisher::{Outcome, PublishFailure};
 use crate::request_id::RequestId;
@@ -109,18 +109,24 @@ async fn publish(state: &AppState, event: &Event) -> Result<(), PublishFailure> 
 /// key's outcome.
 async fn submit(
     state: &AppState,
-    key: Option<&IdempotencyKey>,
-    fingerprint: &str,
-    event: Event,
+    keyed: Option<KeyedRequest>,
+    mut event: Event,
     estado: &'static str,
 ) -> Result<Response, ApiError> {
     let pedido_id = event.pedido_id();
-    let Some(key) = key else {
+    let Some(keyed) = keyed else {
         return submit_reserved(state, None, &event, estado).await;
     };
+    event.event_id = keyed.event_id();
+    let key = &keyed.key;
     match state
         .orders
-        .reserve_key(key.as_str(), fingerprint, Utc::now(), state.key_lease)
+        .reserve_key(
+            key.as_str(),
+            &keyed.fingerprint,
+            Utc::now(),
+            state.key_lease,
+        )
         .await
     {
         Ok(Reservation::Reserved) => {}
@@ -244,15 +250,12 @@ pub async fn create_order(
     let order = parse_create_order_with_id(&json, Utc::now(), default_id)?;
     // The client's pedidoId, or the one derived from the key: a replay names
     // the same order, another pedidoId is another request.
-    let fingerprint = idempotency::fingerprint(
-        CREATE_ROUTE,
-        &[&order.pedido_id().to_string(), &content_hash(&order)],
-    );
-    let mut event = Event::new(request_id, EventPayload::PedidoCreado(order));
-    if let Some(key) = &key {
-        event.event_id = key.event_id(CREATE_ROUTE);
-    }
-    submit(&state, key.as_ref(), &fingerprint, event, "RECIBIDO").await
+    let keyed = key.map(|key| {
+        let parts = [order.pedido_id().to_string(), content_hash(&order)];
+        KeyedRequest::new(key, CREATE_ROUTE, &[&parts[0], &parts[1]])
+    });
+    let event = Event::new(request_id, EventPayload::PedidoCreado(order));
+    submit(&state, keyed, event, "RECIBIDO").await
 }
 
 /// Requests the cancellation of an order: publishes `PedidoCancelado`, answers 202.
@@ -280,22 +283,15 @@ pub async fn cancel_order(
     let key = IdempotencyKey::from_headers(&headers)?;
     let json = json_body(&headers, body)?;
     let cancel = parse_cancel_order(pedido_id, &json)?;
-    let fingerprint = idempotency::fingerprint(
-        CANCEL_ROUTE,
-        &[&pedido_id.to_string(), cancel.motivo.as_str()],
-    );
-    let mut event = Event::new(request_id, EventPayload::PedidoCancelado(cancel));
-    if let Some(key) = &key {
-        event.event_id = key.event_id(CANCEL_ROUTE);
-    }
-    submit(
-        &state,
-        key.as_ref(),
-        &fingerprint,
-        event,
-        "CANCELACION_SOLICITADA",
-    )
-    .await
+    let keyed = key.map(|key| {
+        KeyedRequest::new(
+            key,
+            CANCEL_ROUTE,
+            &[&pedido_id.to_string(), cancel.motivo.as_str()],
+        )
+    });
+    let event = Event::new(request_id, EventPayload::PedidoCancelado(cancel));
+    submit(&state, keyed, event, "CANCELACION_SOLICITADA").await
 }
 
 /// The order's state as the workers recorded it.

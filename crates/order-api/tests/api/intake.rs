@@ -72,32 +72,13 @@ impl Api {
     }
 }
 
-/// Every event that reached `queue` (waits until `expected` arrived, then a
-/// little for strays).
+/// Every event that reached `queue` (at least `expected`).
 async fn events(st: &Stack, queue: &QueuePair, expected: usize) -> Vec<Event> {
-    let mut events = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut quiet_polls = 0;
-    while Instant::now() < deadline && (events.len() < expected || quiet_polls < 2) {
-        let out = st
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&queue.url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive");
-        let messages = out.messages.unwrap_or_default();
-        if messages.is_empty() && events.len() >= expected {
-            quiet_polls += 1;
-        }
-        for m in messages {
-            events.push(Event::parse_message_body(m.body().expect("body")).expect("an event"));
-        }
-    }
-    events
+    st.receive_all(&queue.url, expected)
+        .await
+        .iter()
+        .map(|m| Event::parse_message_body(m.body().expect("body")).expect("an event"))
+        .collect()
 }
 
 /// Applies every event for both roles, as the two workers would.

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use order_api::Application;
 use shared::contract::{Event, EventPayload};
 use shared::orders_table::attr;
-use testkit::{Stack, order_request, stack};
+use testkit::{order_request, stack};
 use uuid::Uuid;
 
 use crate::helpers::settings;
@@ -22,27 +22,6 @@ async fn start(topic_arn: &str, table: &str) -> String {
     let addr = app.local_addr().expect("addr");
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     format!("http://{addr}")
-}
-
-/// Receives for a few seconds and returns everything that arrived.
-async fn drain(st: &Stack, queue_url: &str) -> Vec<Message> {
-    let mut messages = Vec::new();
-    for _ in 0..3 {
-        let out = st
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(queue_url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_attribute_names("All")
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .expect("receive");
-        messages.extend(out.messages.unwrap_or_default());
-    }
-    messages
 }
 
 #[tokio::test]
@@ -64,7 +43,7 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     let accepted: serde_json::Value = response.json().await.expect("json");
     let pedido_id = accepted["pedidoId"].as_str().expect("pedidoId").to_owned();
 
-    let messages = drain(&st, &q.url).await;
+    let messages = st.receive_all(&q.url, 1).await;
     assert_eq!(
         messages.len(),
         1,
@@ -179,7 +158,10 @@ async fn missing_topic_means_not_ready_and_503_for_orders() {
     .expect("POST");
     assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    assert!(drain(&st, &q.url).await.is_empty(), "nothing published");
+    assert!(
+        st.receive_all(&q.url, 0).await.is_empty(),
+        "nothing published"
+    );
 }
 
 #[tokio::test]
@@ -201,7 +183,7 @@ async fn fifo_topic_gets_group_and_deduplication_ids() {
             .expect("POST");
         assert_eq!(r.status(), 202);
     }
-    let messages = drain(&st, &q.url).await;
+    let messages = st.receive_all(&q.url, 1).await;
     assert_eq!(
         messages.len(),
         1,

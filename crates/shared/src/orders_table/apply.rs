@@ -272,8 +272,16 @@ impl OrdersTable {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                self.explain_condition_failure(event.pedido_id(), &key, hash.as_deref(), late)
-                    .await
+                // Only procesamiento's first write of a PedidoCreado is
+                // conditioned on the order not being cancelled.
+                let guards_cancellation = recorded_by_procesamiento && !late;
+                self.explain_condition_failure(
+                    event.pedido_id(),
+                    &key,
+                    hash.as_deref(),
+                    guards_cancellation,
+                )
+                .await
             }
             Err(err) => Err(classify(&err)),
         }
@@ -286,7 +294,7 @@ impl OrdersTable {
         pedido_id: Uuid,
         key: &str,
         hash: Option<&str>,
-        late: bool,
+        guards_cancellation: bool,
     ) -> Result<Written, TableError> {
         let item = self
             .client
@@ -314,15 +322,16 @@ impl OrdersTable {
             _ => {}
         }
         let cancelled = matches!(item.get(attr::ESTADO), Some(AttributeValue::S(estado)) if estado == OrderStatus::Cancelado.as_str());
-        match hash {
+        if guards_cancellation && cancelled {
             // A PedidoCreado for an order already cancelled: written again, late.
-            Some(_) if cancelled && !late => Ok(Written::AlreadyCancelled),
+            Ok(Written::AlreadyCancelled)
+        } else {
             // The item changed between the write and this read; the caller retries.
-            _ => Err(TableError::Unavailable {
+            Err(TableError::Unavailable {
                 code: "ConditionRace".into(),
                 message: "condition failed but the item shows neither duplicate nor conflict"
                     .into(),
-            }),
+            })
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
 
@@ -64,10 +65,6 @@ fn millis(at: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(at.timestamp_millis().to_string())
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(err: &E) -> bool {
-    err.code() == Some("ConditionalCheckFailedException")
-}
-
 impl OrdersTable {
     /// Reserves `key` for a request with `fingerprint`, holding it until
     /// `now + lease` (the longest the request can take).
@@ -115,13 +112,9 @@ impl OrdersTable {
         match result {
             Ok(_) => Ok(Reservation::Reserved),
             Err(err) => match err.as_service_error() {
-                Some(e) if e.is_conditional_check_failed_exception() => {
-                    let old = match e {
-                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => c.item().cloned(),
-                        _ => None,
-                    };
-                    match old {
-                        Some(item) => Ok(explain(&item, fingerprint)),
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    match failed.item() {
+                        Some(old) => Ok(explain(old, fingerprint)),
                         // Emulators without ReturnValuesOnConditionCheckFailure: read it.
                         None => self.read_key(key, fingerprint).await,
                     }
@@ -169,7 +162,8 @@ impl OrdersTable {
             .await
             .map(|_| ())
             .or_else(|err| match err.as_service_error() {
-                Some(e) if is_condition_failure(e) => Ok(()),
+                // Released or expired meanwhile: nothing left to record.
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
                 _ => Err(classify(&err)),
             })
     }

@@ -4,7 +4,6 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::OrdersTable;
 use super::error::{TableError, classify};
@@ -125,11 +124,5 @@ impl OrdersTable {
             }
             Err(err) => Err(classify(&err)),
         }
-    }
-
-    /// Whether a partition key names an order, not one of the idempotency
-    /// keys kept in the same table (for scans in tests and tooling).
-    pub fn is_order_key(pedido_id: &str) -> bool {
-        Uuid::try_parse(pedido_id).is_ok()
     }
 }

@@ -14,9 +14,11 @@ pub use apply::ApplyOutcome;
 pub use error::{TableError, classify};
 pub use idempotency::{KEY_PREFIX, KEY_TTL, KeyState, Reservation};
 pub use intake::Intake;
-pub use layout::{Item, attr};
+pub use layout::{Item, attr, is_order_id};
 pub use record::{MalformedItem, OrderRecord, OrderStatus, Shipment, ShipmentStatus};
-pub use roles::{WorkerRole, application_counter, applied_key, content_hash, tracking_number};
+pub use roles::{
+    WorkerRole, application_counter, applications, applied_key, content_hash, tracking_number,
+};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;

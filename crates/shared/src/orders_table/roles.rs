@@ -50,6 +50,14 @@ pub fn application_counter(role: WorkerRole) -> &'static str {
     }
 }
 
+/// How many events `role` applied to an order item (0 when none).
+pub fn applications(item: &super::Item, role: WorkerRole) -> u64 {
+    match item.get(application_counter(role)) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The dedup record of an event for a role: `role#eventType#pedidoId`.
 /// Business-level, so a retried POST (new eventId, same pedidoId) is applied once.
 pub fn applied_key(role: WorkerRole, event: &crate::contract::Event) -> String {

@@ -21,6 +21,9 @@ pub struct Settings {
     pub aws: AwsSettings,
     /// Most messages processed at once (`WORKER_CONCURRENCY`, default 32).
     pub concurrency: usize,
+    /// Most long polls in flight at once (`WORKER_POLLERS`, default 4): one
+    /// always, the others only while receives come back full.
+    pub pollers: usize,
     /// Long-poll wait (`SQS_WAIT_TIME_SECS`, default 20).
     pub wait_time: Duration,
     /// Visibility timeout requested on receive (`SQS_VISIBILITY_TIMEOUT_SECS`, default 60).
@@ -85,6 +88,7 @@ impl Settings {
         );
         let region = r.or_default("AWS_REGION", String::from("us-east-1"));
         let concurrency = r.number_in("WORKER_CONCURRENCY", 32_usize, 1..=1000);
+        let pollers = r.number_in("WORKER_POLLERS", 4_usize, 1..=16);
         let wait_time = r.seconds("SQS_WAIT_TIME_SECS", Duration::from_secs(20), 0..=20);
         let visibility_timeout = r.seconds(
             "SQS_VISIBILITY_TIMEOUT_SECS",
@@ -130,6 +134,7 @@ impl Settings {
             orders_table,
             aws,
             concurrency,
+            pollers,
             wait_time,
             visibility_timeout,
             shutdown_grace,

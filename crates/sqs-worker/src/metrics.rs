@@ -43,6 +43,8 @@ pub struct Metrics {
     pub handed_back: Counter,
     /// Handlers waiting for room in the (bounded) delete queue.
     pub delete_queue_waiting: Gauge<i64, AtomicI64>,
+    /// Messages deleted from the queue (done: applied, duplicate or dead-lettered).
+    pub deleted: Counter,
 }
 
 impl Metrics {
@@ -99,6 +101,12 @@ impl Metrics {
             "Handlers waiting for room in the delete queue (SQS deletes are behind)",
             delete_queue_waiting.clone(),
         );
+        let deleted = Counter::default();
+        registry.register(
+            "messages_deleted",
+            "Messages deleted from the queue (applied, duplicate or dead-lettered): done",
+            deleted.clone(),
+        );
         Arc::new(Self {
             registry,
             received,
@@ -112,6 +120,7 @@ impl Metrics {
             poll_errors,
             handed_back,
             delete_queue_waiting,
+            deleted,
         })
     }
 

@@ -231,6 +231,9 @@ async fn delete_batch(
         .await
     {
         Ok(out) => {
+            metrics
+                .deleted
+                .inc_by((batch.len() - out.failed.len()) as u64);
             let failed: Vec<Pending> = out
                 .failed
                 .iter()

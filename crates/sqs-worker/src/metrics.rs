@@ -41,8 +41,14 @@ pub struct Metrics {
     pub poll_errors: Counter,
     /// Messages handed back untouched because the store refuses this worker.
     pub handed_back: Counter,
-    /// Handlers waiting for room in the (bounded) delete queue.
-    pub delete_queue_waiting: Gauge<i64, AtomicI64>,
+    /// Processed messages awaiting deletion (receiving pauses above a bound).
+    pub delete_backlog: Gauge<i64, AtomicI64>,
+    /// Visibility extensions of held messages (the heartbeat).
+    pub visibility_extended: Counter,
+    /// Long polls in flight now.
+    pub polls_in_flight: Gauge<i64, AtomicI64>,
+    /// Times receiving paused because the delete backlog passed its bound.
+    pub receive_paused: Counter,
     /// Messages deleted from the queue (done: applied, duplicate or dead-lettered).
     pub deleted: Counter,
 }
@@ -95,11 +101,29 @@ impl Metrics {
             "Messages returned untouched because the table refuses this worker (configuration)",
             handed_back.clone(),
         );
-        let delete_queue_waiting = Gauge::<i64, AtomicI64>::default();
+        let delete_backlog = Gauge::<i64, AtomicI64>::default();
         registry.register(
-            "delete_queue_waiting",
-            "Handlers waiting for room in the delete queue (SQS deletes are behind)",
-            delete_queue_waiting.clone(),
+            "delete_backlog",
+            "Processed messages awaiting deletion (receiving pauses above a bound)",
+            delete_backlog.clone(),
+        );
+        let visibility_extended = Counter::default();
+        registry.register(
+            "visibility_extended",
+            "Visibility extensions of held messages (heartbeat)",
+            visibility_extended.clone(),
+        );
+        let polls_in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "polls_in_flight",
+            "Long polls (ReceiveMessage) in flight",
+            polls_in_flight.clone(),
+        );
+        let receive_paused = Counter::default();
+        registry.register(
+            "receive_paused",
+            "Times receiving paused because the delete backlog passed its bound",
+            receive_paused.clone(),
         );
         let deleted = Counter::default();
         registry.register(
@@ -119,7 +143,10 @@ impl Metrics {
             sqs_calls,
             poll_errors,
             handed_back,
-            delete_queue_waiting,
+            delete_backlog,
+            visibility_extended,
+            polls_in_flight,
+            receive_paused,
             deleted,
         })
     }

@@ -56,7 +56,7 @@ async fn twenty_thousand_orders_drain_with_no_redelivery_under_a_short_visibilit
     let m = w.metrics.clone();
     let n = ORDERS as u64;
     eventually(
-        Duration::from_secs(150),
+        Duration::from_secs(180),
         "every message deleted and the queue empty",
         || async {
             // Fail as soon as a redelivery shows, not at the timeout.

@@ -23,13 +23,27 @@ pub fn settings(
     queue: &QueuePair,
     extra: &[(&str, &str)],
 ) -> Settings {
+    let mut pairs = vec![
+        ("SQS_WAIT_TIME_SECS", "2"),
+        ("DELETE_BATCH_WINDOW_MS", "20"),
+    ];
+    pairs.extend_from_slice(extra);
+    production_settings(st, role, queue, &pairs)
+}
+
+/// Settings of a worker for `queue` with the production defaults (probe
+/// port 0) but for `extra`, which wins over them.
+pub fn production_settings(
+    st: &Stack,
+    role: WorkerRole,
+    queue: &QueuePair,
+    extra: &[(&str, &str)],
+) -> Settings {
     let mut pairs: Vec<(String, String)> = vec![
         ("SQS_QUEUE_URL".into(), queue.url.clone()),
         ("SQS_DLQ_URL".into(), queue.dlq_url.clone()),
         ("ORDERS_TABLE".into(), st.table.name().to_owned()),
         ("HEALTH_PORT".into(), "0".into()),
-        ("SQS_WAIT_TIME_SECS".into(), "2".into()),
-        ("DELETE_BATCH_WINDOW_MS".into(), "20".into()),
     ];
     pairs.extend(
         extra

@@ -5,6 +5,7 @@
 #![allow(clippy::print_stdout)]
 
 mod dlq_tools;
+mod drain;
 mod failures;
 mod fifo;
 mod helpers;

@@ -1,7 +1,8 @@
 //! FIFO queues: a batch is split into its message groups, which run
 //! concurrently while each group's messages run one after another in receive
 //! order; when one of them is returned for a retry (or could not be
-//! dead-lettered), the rest of its group goes back with it, never before it.
+//! dead-lettered), the rest of its group goes back with it, in the same
+//! request, never before it.
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 
@@ -36,25 +37,27 @@ impl Consumer {
     pub(super) async fn process_group(&self, group: Vec<Slotted>, deleter: &Deleter) {
         let mut rest = group.into_iter();
         while let Some((m, permit)) = rest.next() {
+            let receipt = m.receipt_handle().unwrap_or_default().to_owned();
             let retry_after = self.process(m, deleter).await;
             drop(permit);
             if let Some(delay) = retry_after {
-                // Later messages of the group must not overtake the failed one.
-                let receipts: Vec<String> = rest
-                    .map(|(m, _)| {
-                        let receipt = m.receipt_handle().unwrap_or_default().to_owned();
-                        self.held.forget(&receipt);
-                        receipt
-                    })
+                // Later messages of the group must not overtake the returned
+                // one: they go back with it, in the same request.
+                let later: Vec<String> = rest
+                    .map(|(m, _)| m.receipt_handle().unwrap_or_default().to_owned())
                     .collect();
-                if !receipts.is_empty() {
-                    tracing::info!(
-                        count = receipts.len(),
-                        "returning later messages of a failed FIFO group"
-                    );
-                    // They come back with the failed message, never before it.
-                    self.release(receipts, delay).await;
+                for r in &later {
+                    self.held.forget(r);
                 }
+                if !later.is_empty() {
+                    tracing::info!(
+                        count = later.len(),
+                        "returning later messages of a failed FIFO group with it"
+                    );
+                }
+                let mut receipts = vec![receipt];
+                receipts.extend(later);
+                self.release(receipts, delay).await;
                 return;
             }
         }

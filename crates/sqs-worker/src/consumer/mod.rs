@@ -259,37 +259,37 @@ impl Consumer {
             // succeeds: the next receive waits for the outcome of the last.
             let probation = self.refused_recently();
             let may_receive = !suspect && !paused && !backlogged;
+            // The first receive takes what slots are free; each further one
+            // waits for a full batch.
+            let batch = MAX_RECEIVE.min(concurrency);
             if may_receive && probation {
                 if tasks.is_empty() && polls.is_empty() {
                     let permit = rx
                         .spare
                         .take()
                         .or_else(|| slots.clone().try_acquire_owned().ok());
-                    if let Some(permit) = permit {
-                        polls.push(self.poll(vec![permit]).boxed());
+                    if let Some(mut permit) = permit {
+                        // One message: give back any other slot kept aside.
+                        let one = permit.split(1);
+                        polls.push(self.poll(vec![one.unwrap_or(permit)]).boxed());
                     }
                 }
             } else if may_receive {
                 while polls.len() < rx.pollers.target() {
-                    let mut permits: Vec<OwnedSemaphorePermit> =
-                        rx.spare.take().into_iter().collect();
-                    while permits.len() < MAX_RECEIVE {
-                        match slots.clone().try_acquire_owned() {
-                            Ok(p) => permits.push(p),
-                            Err(_) => break,
-                        }
-                    }
-                    if permits.is_empty() {
+                    let min = if polls.is_empty() { 1 } else { batch };
+                    let Some(permits) = poller::take_slots(&slots, &mut rx.spare, min) else {
                         break;
-                    }
+                    };
                     polls.push(self.poll(permits).boxed());
                 }
             }
-            let want_slot = may_receive
-                && !probation
-                && rx.spare.is_none()
-                && polls.len() < rx.pollers.target()
-                && slots.available_permits() == 0;
+            let need = if polls.is_empty() { 1 } else { batch };
+            let have = rx
+                .spare
+                .as_ref()
+                .map_or(0, OwnedSemaphorePermit::num_permits);
+            let want_slots =
+                may_receive && !probation && polls.len() < rx.pollers.target() && have < need;
             tokio::select! {
                 Some(polled) = polls.next(), if !polls.is_empty() => {
                     if let Err(e) = self.received(polled, &mut rx, &mut tasks, &deleter) {
@@ -298,7 +298,14 @@ impl Consumer {
                     }
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => task_ended(joined),
-                permit = slots.clone().acquire_owned(), if want_slot => rx.spare = permit.ok(),
+                permit = slots.clone().acquire_many_owned(u32::try_from(need - have).unwrap_or(1)), if want_slots => {
+                    if let Ok(p) = permit {
+                        match rx.spare.as_mut() {
+                            Some(spare) => spare.merge(p),
+                            None => rx.spare = Some(p),
+                        }
+                    }
+                }
                 () = deleter.wait_below(backlog_bound), if backlogged => {}
                 () = async { if let Some(at) = rx.resume_at { tokio::time::sleep_until(at).await } }, if paused => rx.resume_at = None,
                 () = shutdown.cancelled() => break,

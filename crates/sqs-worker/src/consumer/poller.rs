@@ -11,9 +11,11 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use shared::aws::{SdkFailure, classify_sdk_error};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Consumer, SQS_TRANSIENT_CODES};
 
@@ -54,6 +56,48 @@ impl Pollers {
     pub fn failed(&mut self) {
         self.target = 1;
     }
+}
+
+/// Takes concurrency slots for one receive: up to [`MAX_RECEIVE`] (starting
+/// with `spare`), one permit per message it may return, or none when fewer
+/// than `min` are free (what was taken is kept in `spare`). A receive beyond
+/// the first waits for a full batch of slots: asking SQS for a few messages
+/// at a time would cost more requests per message.
+pub fn take_slots(
+    slots: &Arc<Semaphore>,
+    spare: &mut Option<OwnedSemaphorePermit>,
+    min: usize,
+) -> Option<Vec<OwnedSemaphorePermit>> {
+    let mut taken = spare.take();
+    let have = taken.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+    let more = MAX_RECEIVE
+        .saturating_sub(have)
+        .min(slots.available_permits());
+    if more > 0
+        && let Ok(p) = slots
+            .clone()
+            .try_acquire_many_owned(u32::try_from(more).unwrap_or(1))
+    {
+        match taken.as_mut() {
+            Some(t) => t.merge(p),
+            None => taken = Some(p),
+        }
+    }
+    let total = taken.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
+    if total == 0 || total < min {
+        *spare = taken;
+        return None;
+    }
+    let mut rest = taken?;
+    let mut singles = Vec::with_capacity(total);
+    while rest.num_permits() > 1 {
+        match rest.split(1) {
+            Some(one) => singles.push(one),
+            None => break,
+        }
+    }
+    singles.push(rest);
+    Some(singles)
 }
 
 /// A finished long poll: the slots it was given, when it was sent, what it got.
@@ -126,6 +170,29 @@ mod tests {
         p.received(10, 10);
         p.failed();
         assert_eq!(p.target(), 1);
+    }
+
+    #[test]
+    fn slots_come_one_per_message_and_a_batch_at_a_time() {
+        let slots = Arc::new(Semaphore::new(25));
+        let mut spare = None;
+        let first = take_slots(&slots, &mut spare, 1).expect("free slots");
+        assert_eq!(first.len(), MAX_RECEIVE);
+        assert!(first.iter().all(|p| p.num_permits() == 1));
+        let second = take_slots(&slots, &mut spare, MAX_RECEIVE).expect("a full batch");
+        assert_eq!(slots.available_permits(), 5);
+        // Five free: not enough for a further receive; they are kept aside.
+        assert!(take_slots(&slots, &mut spare, MAX_RECEIVE).is_none());
+        assert_eq!(
+            spare.as_ref().map(OwnedSemaphorePermit::num_permits),
+            Some(5)
+        );
+        drop(first);
+        let third = take_slots(&slots, &mut spare, MAX_RECEIVE).expect("spare plus freed");
+        assert_eq!(third.len(), MAX_RECEIVE);
+        assert!(spare.is_none());
+        drop((second, third));
+        assert_eq!(slots.available_permits(), 25, "every slot returns");
     }
 
     #[test]

@@ -219,9 +219,16 @@ impl Consumer {
     }
 
     /// Stops holding the message and makes it visible again after `delay`.
+    /// On a FIFO queue the caller returns it together with the rest of its
+    /// group, in one request: returned alone first, it could be received
+    /// again on its own while the rest of its group is still held, and then
+    /// the rest could be received while it is.
     async fn return_to_queue(&self, receipt: &str, delay: Duration) {
         // First out of the heartbeat, so it does not extend what we return.
         self.held.forget(receipt);
+        if self.settings.fifo() {
+            return;
+        }
         self.metrics.sqs_call("change_visibility");
         let seconds = crate::visibility::seconds(delay);
         if let Err(e) = self

@@ -59,6 +59,18 @@ pub fn applier(st: &Stack, role: WorkerRole) -> Arc<TableApplier> {
     Arc::new(TableApplier::new(st.table.clone(), role, None))
 }
 
+/// The stack's SQS client, pointed at `endpoint` (e.g. a fault proxy in front of LocalStack).
+pub fn sqs_at(st: &Stack, endpoint: &str) -> aws_sdk_sqs::Client {
+    let conf = st
+        .clients
+        .sqs
+        .config()
+        .to_builder()
+        .endpoint_url(endpoint)
+        .build();
+    aws_sdk_sqs::Client::from_conf(conf)
+}
+
 /// Environment of a worker process for `queue`.
 pub fn process_env(st: &Stack, role: WorkerRole, queue: &QueuePair) -> Vec<(String, String)> {
     st.child_env(&[
@@ -105,7 +117,16 @@ pub struct Worker {
 
 impl Worker {
     pub async fn start(stack: &Stack, settings: Settings, handler: Arc<dyn ApplyEvent>) -> Self {
-        let app = Application::build_with(settings, stack.clients.sqs.clone(), handler)
+        Self::start_with_sqs(stack.clients.sqs.clone(), settings, handler).await
+    }
+
+    /// A worker whose SQS calls go through `sqs` (e.g. a fault proxy's client).
+    pub async fn start_with_sqs(
+        sqs: aws_sdk_sqs::Client,
+        settings: Settings,
+        handler: Arc<dyn ApplyEvent>,
+    ) -> Self {
+        let app = Application::build_with(settings, sqs, handler)
             .await
             .expect("build worker");
         let health = format!("http://{}", app.health_addr().expect("addr"));

@@ -4,6 +4,7 @@
 // Tests print the figures they measure.
 #![allow(clippy::print_stdout)]
 
+mod concurrency;
 mod dlq_tools;
 mod drain;
 mod failures;

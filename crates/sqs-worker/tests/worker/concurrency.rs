@@ -8,7 +8,7 @@ use shared::orders_table::WorkerRole;
 use testkit::fault_proxy::{FaultProxy, Mode};
 use uuid::Uuid;
 
-use crate::helpers::{Worker, applier, creado, eventually, settings, sqs_at, stack};
+use crate::helpers::{Instrumented, Worker, applier, creado, eventually, settings, sqs_at, stack};
 
 async fn sqs_proxy() -> FaultProxy {
     FaultProxy::start(&testkit::endpoint("SQS")).await
@@ -205,5 +205,51 @@ async fn a_fifo_group_stays_behind_a_message_that_cannot_be_dead_lettered() {
     );
     assert_eq!(st.applications(a, WorkerRole::Procesamiento).await, 1);
     assert_eq!(st.applications(b, WorkerRole::Procesamiento).await, 1);
+    w.stop().await;
+}
+
+#[tokio::test]
+async fn a_panic_while_processing_lets_the_message_go_and_the_worker_goes_on() {
+    let st = stack().await;
+    let q = st.queue("panic", 10, false).await;
+    let id = Uuid::new_v4();
+    st.send(&q, &creado(id)).await;
+    let recorder = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
+    recorder
+        .panic_first
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let w = Worker::start(
+        &st,
+        settings(
+            &st,
+            WorkerRole::Procesamiento,
+            &q,
+            &[
+                ("SQS_VISIBILITY_TIMEOUT_SECS", "5"),
+                ("SQS_WAIT_TIME_SECS", "1"),
+            ],
+        ),
+        std::sync::Arc::new(recorder),
+    )
+    .await;
+    // The panicking task's message is no longer held (no heartbeat keeps
+    // it): it reappears after its 5 s visibility timeout and is applied.
+    eventually(
+        Duration::from_secs(30),
+        "applied on its second delivery",
+        || async { (w.metrics.processed.get() == 1 && w.metrics.deleted.get() == 1).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        w.metrics.received.get(),
+        2,
+        "received twice: the panic, then the retry"
+    );
+    assert_eq!(st.applications(id, WorkerRole::Procesamiento).await, 1);
+    assert_eq!(
+        w.metrics.visibility_extended.get(),
+        0,
+        "the dead task's message was let go"
+    );
     w.stop().await;
 }

@@ -175,6 +175,8 @@ pub struct Instrumented {
     /// Every `apply` is refused (access denied) while `probe` passes: a
     /// fault the probe cannot see.
     pub refuse_writes: bool,
+    /// Panic in this many calls (from the start) before delegating.
+    pub panic_first: std::sync::atomic::AtomicUsize,
     /// (pedidoId, eventType, succeeded, when) of every call.
     pub calls: std::sync::Mutex<Vec<(Uuid, String, bool, Instant)>>,
 }
@@ -188,6 +190,7 @@ impl Instrumented {
             always_fail: false,
             outage_until: std::sync::Mutex::new(None),
             refuse_writes: false,
+            panic_first: std::sync::atomic::AtomicUsize::new(0),
             calls: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -208,6 +211,15 @@ impl ApplyEvent for Instrumented {
     fn apply<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<ApplyOutcome, TableError>> {
         Box::pin(async move {
             tokio::time::sleep(self.delay).await;
+            let panic = self
+                .panic_first
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            assert!(!panic, "injected panic while applying");
             let fail = self.always_fail
                 || self.in_outage()
                 || self

@@ -2,6 +2,7 @@
 //! accepted order reads back as processed (`PROCESADO`) and scheduled
 //! (`envio.estado = PROGRAMADO`), measuring what was lost and how long it took.
 
+pub mod item_size;
 pub mod progress;
 pub mod stats;
 

@@ -213,6 +213,9 @@ impl Consumer {
         };
         tracing::info!(role = %self.settings.role, queue = %self.settings.queue_url, concurrency, pollers = self.settings.pollers, "worker started");
 
+        // The loop is alive (for liveness) while it waits.
+        let mut alive = tokio::time::interval(Duration::from_secs(5));
+        alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut queues_checked = false;
         let mut fatal: Option<Misconfigured> = None;
         loop {
@@ -309,8 +312,7 @@ impl Consumer {
                 () = deleter.wait_below(backlog_bound), if backlogged => {}
                 () = async { if let Some(at) = rx.resume_at { tokio::time::sleep_until(at).await } }, if paused => rx.resume_at = None,
                 () = shutdown.cancelled() => break,
-                // The loop is alive (for liveness) while it waits.
-                () = tokio::time::sleep(Duration::from_secs(5)) => self.health.touch(),
+                _ = alive.tick() => self.health.touch(),
             }
         }
 

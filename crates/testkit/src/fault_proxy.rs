@@ -132,8 +132,8 @@ struct Shared {
 }
 
 /// How long an upstream connection may sit idle in the pool: well below the
-/// idle timeouts of the emulators' servers (DynamoDB Local's Jetty: 30 s),
-/// so a request is not sent on a connection the upstream is closing.
+/// idle timeouts of HTTP servers (tens of seconds), so a request is rarely
+/// sent on a connection the upstream is closing.
 const POOL_IDLE: Duration = Duration::from_secs(5);
 
 /// The accept loop and the connections it opened, while the proxy is up.

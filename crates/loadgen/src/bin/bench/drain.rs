@@ -162,6 +162,7 @@ pub struct Summary {
     /// Median CPU per message, µs.
     pub cpu_micros_per_message: f64,
     /// Largest peak RSS, MiB.
+    #[serde(rename = "peakRssMiB")]
     pub peak_rss_mib: f64,
     /// Median SQS requests per message.
     pub sqs_requests_per_message: f64,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: release builds, the local stack, then target/release/bench,
-# which writes bench/results.md and bench/results.json (see crates/loadgen/src/bin/bench.rs).
+# which writes bench/results.md and bench/results.json (see crates/loadgen/src/bin/bench/main.rs).
 # Arguments are passed to bench (e.g. --idle-secs 30). Stops the stack if it started it.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,7 +14,8 @@ fi
 stop_stack() { if ((started_stack)); then bash scripts/stack.sh down; fi; }
 trap stop_stack EXIT
 
-cargo build --release --locked -p order-api -p sqs-worker -p loadgen
+# loadgen's binaries include `bench` and `floor`, the minimal consumer the worker is held to.
+cargo build --release --locked -p order-api -p sqs-worker -p loadgen --bins
 # shellcheck disable=SC1091 # written by scripts/stack.sh
 set -a && . .local/stack.env && set +a
 target/release/bench --out bench/results "$@"

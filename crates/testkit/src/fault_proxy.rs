@@ -42,14 +42,33 @@
 //! gets the query protocol's `<ErrorResponse><Error><Type>..</Type><Code>..
 //! </Code><Message>..</Message></Error><RequestId>..</RequestId></ErrorResponse>`.
 //!
-//! Requests and answers are buffered whole (AWS requests are small); each
-//! request is forwarded on a new upstream connection. When the upstream
+//! # A latency line
+//!
+//! [`FaultProxy::with_latency`] puts a fixed delay on every answer of one
+//! endpoint ([`Mode::Hold`] for every request), to run code at the round trips
+//! of real AWS against the emulators (the bench runs the worker at +20 ms per
+//! SQS answer and +8 ms per DynamoDB answer). The other modes stay available
+//! on such a proxy.
+//!
+//! # Cost
+//!
+//! Requests and answers are buffered whole (AWS requests are small). Upstream
+//! connections are pooled and reused while the upstream keeps them alive
+//! (DynamoDB Local does; LocalStack answers `Connection: close`, so each of
+//! its requests gets a connection of its own, as it does without the proxy);
+//! [`FaultProxy::upstream_connections`] counts them. The client's own
+//! connections to the proxy are kept alive whatever the upstream does.
+//! A request cut on the client's side (its connection closed, the proxy
+//! [`FaultProxy::down`]) closes its upstream connection too. When the upstream
 //! cannot be reached the proxy closes the client's connection (the client
 //! sees a dispatch error, as it would without the proxy).
 
 use std::collections::HashMap;
-use std::pin::pin;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -57,7 +76,8 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -105,7 +125,16 @@ struct Shared {
     /// `host:port` of the endpoint behind the proxy.
     upstream: String,
     state: Mutex<State>,
+    /// Pooled HTTP/1.1 connections to the upstream.
+    client: Client<Connector, Full<Bytes>>,
+    /// Connections opened to the upstream so far.
+    opened: Arc<AtomicU64>,
 }
+
+/// How long an upstream connection may sit idle in the pool: well below the
+/// idle timeouts of HTTP servers (tens of seconds), so a request is rarely
+/// sent on a connection the upstream is closing.
+const POOL_IDLE: Duration = Duration::from_secs(5);
 
 /// The accept loop and the connections it opened, while the proxy is up.
 struct Running {
@@ -123,15 +152,46 @@ impl FaultProxy {
             .local_addr()
             .expect("the fault proxy's address")
             .port();
+        let upstream = upstream_authority(upstream);
+        let opened = Arc::new(AtomicU64::new(0));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(Connector {
+                upstream: upstream.clone(),
+                opened: Arc::clone(&opened),
+            });
         let mut proxy = FaultProxy {
             port,
             shared: Arc::new(Shared {
-                upstream: upstream_authority(upstream),
+                upstream,
                 state: Mutex::new(State::default()),
+                client,
+                opened,
             }),
             running: None,
         };
         proxy.listen(listener);
+        proxy
+    }
+
+    /// A latency line in front of `upstream`: every answer reaches the client
+    /// `delay` after the upstream gave it ([`Mode::Hold`] as the default mode;
+    /// `Mode::Pass` when `delay` is zero). The upstream acts at once, as if the
+    /// whole round trip were on the way back; for the throughput of a client
+    /// that waits for its answers, that is the same.
+    ///
+    /// ```no_run
+    /// # async fn example() {
+    /// use std::time::Duration;
+    /// use testkit::fault_proxy::FaultProxy;
+    /// // SQS 20 ms away: point AWS_ENDPOINT_URL_SQS at `sqs.url()`.
+    /// let sqs = FaultProxy::with_latency("http://127.0.0.1:4566", Duration::from_millis(20)).await;
+    /// # }
+    /// ```
+    pub async fn with_latency(upstream: &str, delay: Duration) -> FaultProxy {
+        let proxy = Self::start(upstream).await;
+        proxy.set(latency_mode(delay));
         proxy
     }
 
@@ -198,6 +258,12 @@ impl FaultProxy {
         self.state().total
     }
 
+    /// Connections opened to the upstream so far (fewer than the requests
+    /// forwarded when the upstream keeps connections alive).
+    pub fn upstream_connections(&self) -> u64 {
+        self.shared.opened.load(Ordering::Relaxed)
+    }
+
     /// Stops listening and cuts every open connection (connections are refused: "outcome certain, nothing sent").
     pub async fn down(&mut self) {
         if let Some(running) = self.running.take() {
@@ -255,6 +321,15 @@ impl std::fmt::Debug for FaultProxy {
             .field("upstream", &self.shared.upstream)
             .field("up", &self.running.is_some())
             .finish_non_exhaustive()
+    }
+}
+
+/// The mode of a latency line of `delay`.
+fn latency_mode(delay: Duration) -> Mode {
+    if delay.is_zero() {
+        Mode::Pass
+    } else {
+        Mode::Hold(delay)
     }
 }
 
@@ -354,7 +429,7 @@ enum ProxyError {
         source: std::io::Error,
     },
     #[error("exchanging with the upstream: {0}")]
-    Upstream(#[source] hyper::Error),
+    Upstream(#[source] BoxError),
     #[error(
         "the upstream answered; the connection is closed without relaying it (Mode::CloseAfterForward)"
     )]
@@ -414,14 +489,14 @@ async fn handle(
     let mode = lock(&shared.state).arrive(operation.as_deref());
     let protocol = Protocol::of(&parts.headers);
     match mode {
-        Mode::Pass => Ok(relay(forward(&shared.upstream, &parts, body).await?)),
+        Mode::Pass => Ok(relay(forward(shared, &parts, body).await?)),
         Mode::Hold(hold) => {
-            let answer = forward(&shared.upstream, &parts, body).await?;
+            let answer = forward(shared, &parts, body).await?;
             tokio::time::sleep(hold).await;
             Ok(relay(answer))
         }
         Mode::CloseAfterForward => {
-            forward(&shared.upstream, &parts, body).await?;
+            forward(shared, &parts, body).await?;
             Err(ProxyError::ClosedAfterForward)
         }
         Mode::Status(status) => {
@@ -571,55 +646,74 @@ fn without_hop_headers(headers: &HeaderMap) -> HeaderMap {
         .collect()
 }
 
-/// Sends the request to the upstream on a connection of its own and reads the whole answer.
-async fn forward(upstream: &str, parts: &Parts, body: Bytes) -> Result<Answer, ProxyError> {
-    let stream = TcpStream::connect(upstream)
-        .await
-        .map_err(|source| ProxyError::Connect {
-            upstream: upstream.to_owned(),
-            source,
-        })?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(ProxyError::Upstream)?;
+/// An error of the upstream exchange.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-    let mut request = Request::new(Full::new(body));
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = parts
+/// Opens the pool's connections to the upstream (whatever the URI says), counting them.
+#[derive(Clone)]
+struct Connector {
+    upstream: String,
+    opened: Arc<AtomicU64>,
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<TcpStream>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<TokioIo<TcpStream>>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Uri) -> Self::Future {
+        let (upstream, opened) = (self.upstream.clone(), Arc::clone(&self.opened));
+        Box::pin(async move {
+            let stream = TcpStream::connect(&upstream).await?;
+            let _ = stream.set_nodelay(true);
+            opened.fetch_add(1, Ordering::Relaxed);
+            Ok(TokioIo::new(stream))
+        })
+    }
+}
+
+/// Sends the request to the upstream (on a pooled connection when one is
+/// idle) and reads the whole answer. Dropping the future mid-exchange closes
+/// that connection (hyper drops a connection whose answer nobody awaits).
+async fn forward(shared: &Shared, parts: &Parts, body: Bytes) -> Result<Answer, ProxyError> {
+    let path = parts
         .uri
         .path_and_query()
-        .cloned()
-        .map_or_else(|| Uri::from_static("/"), Uri::from);
-    // The Host header stays the client's: it is part of the request's signature.
+        .map_or("/", hyper::http::uri::PathAndQuery::as_str);
+    let uri = Uri::try_from(format!("http://{}{path}", shared.upstream))
+        .map_err(|e| ProxyError::Upstream(e.into()))?;
+    let mut request = Request::new(Full::new(body));
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = uri;
+    // The Host header stays the client's: it is part of the request's
+    // signature (the pool only adds one when it is missing).
     *request.headers_mut() = without_hop_headers(&parts.headers);
 
-    let mut exchange = pin!(async move {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(ProxyError::Upstream)?;
-        let (head, body) = response.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(ProxyError::Upstream)?
-            .to_bytes();
-        Ok(Answer {
-            status: head.status,
-            headers: head.headers,
-            body,
-        })
-    });
-    // The connection is driven here, not spawned, so it ends with this request
-    // (or with the client connection when that is cut).
-    tokio::select! {
-        biased;
-        answer = &mut exchange => answer,
-        // The upstream closed the connection (LocalStack does after each
-        // answer): whatever it sent is in the exchange already, or an error.
-        _ = connection => exchange.await,
-    }
+    let response = shared.client.request(request).await.map_err(|e| {
+        if e.is_connect() {
+            ProxyError::Connect {
+                upstream: shared.upstream.clone(),
+                source: std::io::Error::other(e),
+            }
+        } else {
+            ProxyError::Upstream(e.into())
+        }
+    })?;
+    let (head, body) = response.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| ProxyError::Upstream(e.into()))?
+        .to_bytes();
+    Ok(Answer {
+        status: head.status,
+        headers: head.headers,
+        body,
+    })
 }
 
 fn relay(answer: Answer) -> Response<Full<Bytes>> {

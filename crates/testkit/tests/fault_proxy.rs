@@ -539,3 +539,182 @@ async fn down_refuses_and_cuts_a_long_poll_and_up_serves_again() {
         .await
         .expect("served again on the same port");
 }
+
+/// The median time of `calls` sequential calls of `call`.
+async fn median_time<F, Fut>(calls: usize, mut call: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut times = Vec::with_capacity(calls);
+    for _ in 0..calls {
+        let started = Instant::now();
+        call().await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+#[tokio::test]
+async fn a_latency_line_adds_its_delay_to_every_answer() {
+    let st = stack().await;
+    let queue = st.queue("fp", 5, false).await;
+    let id = Uuid::new_v4();
+    put(&st.clients.dynamodb, &st, id)
+        .await
+        .expect("put directly");
+    let get = |client: aws_sdk_dynamodb::Client| {
+        let table = st.table.name().to_owned();
+        async move {
+            let item = client
+                .get_item()
+                .table_name(table)
+                .key(attr::PEDIDO_ID, key(id))
+                .send()
+                .await
+                .expect("GetItem through the line")
+                .item;
+            assert!(item.is_some(), "the answer is relayed whole");
+        }
+    };
+    let receive = |client: aws_sdk_sqs::Client| {
+        let url = queue.url.clone();
+        async move {
+            client
+                .receive_message()
+                .queue_url(url)
+                .wait_time_seconds(0)
+                .send()
+                .await
+                .expect("ReceiveMessage through the line");
+        }
+    };
+    let patience = Patience::once(Duration::from_secs(5));
+
+    // A zero line is a plain relay; a 150 ms DynamoDB line and a 100 ms SQS
+    // line add that much to every call, and not much more.
+    let dynamodb_delay = Duration::from_millis(150);
+    let sqs_delay = Duration::from_millis(100);
+    let ddb_zero =
+        FaultProxy::with_latency(&endpoint("AWS_ENDPOINT_URL_DYNAMODB"), Duration::ZERO).await;
+    let ddb_line =
+        FaultProxy::with_latency(&endpoint("AWS_ENDPOINT_URL_DYNAMODB"), dynamodb_delay).await;
+    let sqs_zero =
+        FaultProxy::with_latency(&endpoint("AWS_ENDPOINT_URL_SQS"), Duration::ZERO).await;
+    let sqs_line = FaultProxy::with_latency(&endpoint("AWS_ENDPOINT_URL_SQS"), sqs_delay).await;
+    let (ddb_zero_client, ddb_line_client) = (
+        dynamodb(&ddb_zero, patience).await,
+        dynamodb(&ddb_line, patience).await,
+    );
+    let (sqs_zero_client, sqs_line_client) = (
+        sqs(&sqs_zero, patience).await,
+        sqs(&sqs_line, patience).await,
+    );
+    // Warm both paths (credentials, connections) before timing.
+    get(ddb_zero_client.clone()).await;
+    get(ddb_line_client.clone()).await;
+    receive(sqs_zero_client.clone()).await;
+    receive(sqs_line_client.clone()).await;
+
+    let slack = Duration::from_millis(100);
+    for (what, zero, line, delay) in [
+        (
+            "DynamoDB GetItem",
+            median_time(5, || get(ddb_zero_client.clone())).await,
+            median_time(5, || get(ddb_line_client.clone())).await,
+            dynamodb_delay,
+        ),
+        (
+            "SQS ReceiveMessage",
+            median_time(5, || receive(sqs_zero_client.clone())).await,
+            median_time(5, || receive(sqs_line_client.clone())).await,
+            sqs_delay,
+        ),
+    ] {
+        assert!(zero < delay, "{what}: a zero line adds nothing ({zero:?})");
+        assert!(
+            line >= delay && line < zero + delay + slack,
+            "{what}: {line:?} through the {delay:?} line, {zero:?} through the zero line"
+        );
+    }
+    assert_eq!(
+        ddb_line.seen("GetItem"),
+        6,
+        "every call went through the line"
+    );
+    assert_eq!(sqs_line.seen("ReceiveMessage"), 6);
+
+    // The line is a fault proxy: a rule still overrides the latency.
+    sqs_line.set_for_next("ReceiveMessage", Mode::Throttle, 1);
+    let err = sqs_line_client
+        .receive_message()
+        .queue_url(&queue.url)
+        .send()
+        .await
+        .expect_err("throttled by the rule");
+    assert_eq!(err.code(), Some("ThrottlingException"), "{err:?}");
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_while_the_upstream_keeps_them_alive() {
+    let st = stack().await;
+    let queue = st.queue("fp", 5, false).await;
+    let patience = Patience::once(Duration::from_secs(5));
+
+    // DynamoDB Local keeps connections alive: sequential calls share one.
+    let ddb = FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_DYNAMODB")).await;
+    let client = dynamodb(&ddb, patience).await;
+    for _ in 0..20 {
+        put(&client, &st, Uuid::new_v4())
+            .await
+            .expect("PutItem through a pooled connection");
+    }
+    assert_eq!(ddb.seen("PutItem"), 20);
+    assert_eq!(
+        ddb.upstream_connections(),
+        1,
+        "20 sequential requests on one kept-alive upstream connection"
+    );
+
+    // Concurrent calls open at most one connection each, then reuse them.
+    let concurrent = || {
+        futures::future::join_all((0..8).map(|_| {
+            let (client, st) = (client.clone(), &st);
+            async move {
+                put(&client, st, Uuid::new_v4())
+                    .await
+                    .expect("concurrent PutItem")
+            }
+        }))
+    };
+    concurrent().await;
+    let after_first = ddb.upstream_connections();
+    assert!(
+        after_first <= 8,
+        "{after_first} connections for 8 requests at once"
+    );
+    concurrent().await;
+    assert!(
+        ddb.upstream_connections() <= 8,
+        "{} connections after 16 requests, 8 at a time",
+        ddb.upstream_connections()
+    );
+
+    // LocalStack closes each connection after its answer: every request gets
+    // a fresh one, and none fails on a connection being closed.
+    let sqs_proxy = FaultProxy::start(&endpoint("AWS_ENDPOINT_URL_SQS")).await;
+    let client = sqs(&sqs_proxy, patience).await;
+    for i in 0..5 {
+        client
+            .send_message()
+            .queue_url(&queue.url)
+            .message_body(format!("m{i}"))
+            .send()
+            .await
+            .expect("SendMessage through the proxy");
+    }
+    assert_eq!(sqs_proxy.seen("SendMessage"), 5);
+    assert_eq!(sqs_proxy.upstream_connections(), 5);
+    assert_eq!(st.depth(&queue.url).await, (5, 0));
+}

@@ -257,14 +257,14 @@ pub fn latency_rows(
     rows
 }
 
-/// The worker's throughput with the latencies against its own at 0/0.
-pub fn latency_ratio_row(label: &str, direct: &Summary, remote: &Summary) -> Row {
-    let ratio = remote.throughput / direct.throughput;
+/// The worker's throughput with the latencies against its own in a baseline setting.
+pub fn latency_ratio_row(label: &str, base_label: &str, base: &Summary, remote: &Summary) -> Row {
+    let ratio = remote.throughput / base.throughput;
     checked(
-        format!("Worker throughput, {label} ÷ 0/0"),
+        format!("Worker throughput, {label} ÷ {base_label}"),
         format!(
             "{ratio:.2}× ({:.0} vs {:.0} msg/s)",
-            remote.throughput, direct.throughput
+            remote.throughput, base.throughput
         ),
         "≥ 0.8×",
         ratio >= MIN_LATENCY_RATIO,
@@ -330,6 +330,13 @@ pub async fn measure(st: &Stack, o: &Options, report: &mut Report) {
             sqs: Duration::ZERO,
             dynamodb: Duration::ZERO,
             direct: true,
+        },
+        // Through the latency lines with no delay: what the lines cost,
+        // so the next setting's ratio to it is the latency's effect alone.
+        Latency {
+            sqs: Duration::ZERO,
+            dynamodb: Duration::ZERO,
+            direct: false,
         },
         Latency {
             sqs: o.sqs_latency,
@@ -407,15 +414,21 @@ pub async fn measure(st: &Stack, o: &Options, report: &mut Report) {
         worker_at.push((label, worker));
     }
     let ratio = match worker_at.as_slice() {
-        [(_, direct), (label, remote)] => {
-            report.rows.push(latency_ratio_row(label, direct, remote));
-            remote.throughput / direct.throughput
+        [(_, direct), (lines_label, lines), (label, remote)] => {
+            report
+                .rows
+                .push(latency_ratio_row(label, "0/0", direct, remote));
+            report
+                .rows
+                .push(latency_ratio_row(label, lines_label, lines, remote));
+            remote.throughput / lines.throughput
         }
-        _ => unreachable!("two latencies"),
+        _ => unreachable!("three latency settings"),
     };
     let order = format!(
-        "0/0 first, then {}; at each, {} round(s): {} in odd rounds, reversed in even ones",
+        "0/0 first, then {} (the lines' own cost), then {}; at each, {} round(s): {} in odd rounds, reversed in even ones",
         latencies[1].label(),
+        latencies[2].label(),
         o.rounds,
         consumers
             .iter()
@@ -757,11 +770,16 @@ mod tests {
     #[test]
     fn the_latency_ratio_is_the_worker_against_itself() {
         let direct = summary(1000.0, 100.0, 9.0, 0.2);
-        let row = latency_ratio_row("+20/+8 ms", &direct, &summary(800.0, 100.0, 9.0, 0.2));
+        let row = latency_ratio_row(
+            "+20/+8 ms",
+            "0/0",
+            &direct,
+            &summary(800.0, 100.0, 9.0, 0.2),
+        );
         assert_eq!(row.figure, "Worker throughput, +20/+8 ms ÷ 0/0");
         assert_eq!(row.value, "0.80× (800 vs 1000 msg/s)");
         assert_eq!(row.met, Some(true));
-        let row = latency_ratio_row("x", &direct, &summary(790.0, 100.0, 9.0, 0.2));
+        let row = latency_ratio_row("x", "0/0", &direct, &summary(790.0, 100.0, 9.0, 0.2));
         assert_eq!(row.met, Some(false));
     }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 use loadgen::{LoadConfig, Pace};
 use testkit::{Stack, binary, free_port};
 
+use loadgen::item_size::{item_bytes, write_units};
+
 use crate::process::{Proc, wait_ok};
 use crate::report::{Report, checked, info};
 use crate::{api_env, worker_env};
@@ -54,5 +56,59 @@ pub async fn measure(st: &Stack, orders: usize, rate: f64, report: &mut Report) 
     report.json.insert(
         "endToEnd".into(),
         serde_json::to_value(&load).unwrap_or_default(),
+    );
+    item_sizes(st, report).await;
+}
+
+/// What DynamoDB bills an order's three writes at: the intake record's size,
+/// and the size of the orders above once both workers recorded their effects
+/// (each worker's write is billed at the larger of the item before and after
+/// it, at most the final size).
+async fn item_sizes(st: &Stack, report: &mut Report) {
+    let id = uuid::Uuid::new_v4();
+    let event = shared::contract::Event::parse_message_body(&testkit::creado(id)).expect("event");
+    let shared::contract::EventPayload::PedidoCreado(order) = &event.payload else {
+        unreachable!("creado() is a PedidoCreado")
+    };
+    st.table
+        .record_intake(order, None, chrono::Utc::now())
+        .await
+        .expect("intake write");
+    let intake = st.item(id).await.map_or(0, |item| item_bytes(&item));
+    let mut finals: Vec<usize> = st
+        .all_orders()
+        .await
+        .iter()
+        .filter(|item| {
+            item.get("envioEstado").is_some()
+                && item
+                    .get("estado")
+                    .and_then(|e| e.as_s().ok())
+                    .map(String::as_str)
+                    == Some("PROCESADO")
+        })
+        .map(item_bytes)
+        .collect();
+    finals.sort_unstable();
+    let (median, largest) = (
+        finals.get(finals.len() / 2).copied().unwrap_or(0),
+        finals.last().copied().unwrap_or(0),
+    );
+    let units = write_units(intake) + 2 * write_units(largest);
+    report.rows.push(info(
+        "DynamoDB item size (by DynamoDB's size rules)",
+        format!(
+            "intake record {intake} B; after both effects median {median} B, largest {largest} B ({} orders)",
+            finals.len()
+        ),
+    ));
+    report.rows.push(info(
+        "DynamoDB write units per order",
+        format!("{units} (intake, procesamiento, logística; 1 KB each)"),
+    ));
+    report.json.insert(
+        "itemSizes".into(),
+        serde_json::json!({"intakeBytes": intake, "finalMedianBytes": median, "finalLargestBytes": largest,
+                           "orders": finals.len(), "writeUnitsPerOrder": units}),
     );
 }

@@ -401,9 +401,9 @@ variable "worker_acceptable_latency_seconds" {
 }
 
 variable "worker_avg_processing_seconds" {
-  description = "Average time one worker task needs per message, in seconds (wall time of a batch divided by the messages it processed; with WORKER_CONCURRENCY > 1 this is below the latency of a single message)."
+  description = "Average time one worker task needs per message, in seconds: 1 / the task's throughput. The default, 0.002 (500 messages/s per task), is the worker's measured throughput at AWS-like round trips (+20 ms SQS, +8 ms DynamoDB; `make bench`, README \"Capacity and cost\"), which a 0.25 vCPU task sustains at about 60 % CPU."
   type        = number
-  default     = 0.1
+  default     = 0.002
   nullable    = false
 
   validation {

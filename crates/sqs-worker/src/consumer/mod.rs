@@ -133,6 +133,9 @@ pub struct Consumer {
     store_confirmed: Mutex<Instant>,
     /// Timeouts of the long poll (the client's are for ordinary calls).
     receive_timeouts: TimeoutConfig,
+    /// Cancelled when the worker stops receiving: work that waits in hand
+    /// (a FIFO message the DLQ refuses) gives its messages back then.
+    stopping: CancellationToken,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -175,6 +178,7 @@ impl Consumer {
             refusal: Mutex::new(None),
             store_confirmed: Mutex::new(Instant::now()),
             receive_timeouts,
+            stopping: CancellationToken::new(),
         }
     }
 
@@ -262,8 +266,9 @@ impl Consumer {
             // succeeds: the next receive waits for the outcome of the last.
             let probation = self.refused_recently();
             let may_receive = !suspect && !paused && !backlogged;
-            // The first receive takes what slots are free; each further one
-            // waits for a full batch.
+            // Every receive waits for a full batch of free slots: receiving
+            // a few messages at a time while processing is slow would cost
+            // more requests per message.
             let batch = MAX_RECEIVE.min(concurrency);
             if may_receive && probation {
                 if tasks.is_empty() && polls.is_empty() {
@@ -279,14 +284,13 @@ impl Consumer {
                 }
             } else if may_receive {
                 while polls.len() < rx.pollers.target() {
-                    let min = if polls.is_empty() { 1 } else { batch };
-                    let Some(permits) = poller::take_slots(&slots, &mut rx.spare, min) else {
+                    let Some(permits) = poller::take_slots(&slots, &mut rx.spare, batch) else {
                         break;
                     };
                     polls.push(self.poll(permits).boxed());
                 }
             }
-            let need = if polls.is_empty() { 1 } else { batch };
+            let need = batch;
             let have = rx
                 .spare
                 .as_ref()
@@ -317,6 +321,7 @@ impl Consumer {
         }
 
         self.health.stopping();
+        self.stopping.cancel();
         tracing::info!(
             in_flight = tasks.len(),
             grace_secs = self.settings.shutdown_grace.as_secs(),

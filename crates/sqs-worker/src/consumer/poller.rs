@@ -60,9 +60,9 @@ impl Pollers {
 
 /// Takes concurrency slots for one receive: up to [`MAX_RECEIVE`] (starting
 /// with `spare`), one permit per message it may return, or none when fewer
-/// than `min` are free (what was taken is kept in `spare`). A receive beyond
-/// the first waits for a full batch of slots: asking SQS for a few messages
-/// at a time would cost more requests per message.
+/// than `min` are free (what was taken is kept in `spare`). The consumer
+/// asks for a full batch: asking SQS for a few messages at a time would cost
+/// more requests per message.
 pub fn take_slots(
     slots: &Arc<Semaphore>,
     spare: &mut Option<OwnedSemaphorePermit>,

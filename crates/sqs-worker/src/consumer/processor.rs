@@ -16,6 +16,12 @@ use tracing::Instrument;
 use super::deleter::Deleter;
 use super::{Consumer, REFUSED_HANDBACK, dead_letter};
 
+/// Backoff of dead-lettering a FIFO message while the DLQ refuses it.
+const DLQ_RETRY: super::backoff::Backoff = super::backoff::Backoff {
+    base: Duration::from_millis(500),
+    max: Duration::from_secs(30),
+};
+
 /// What to do with a message after processing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -171,30 +177,47 @@ impl Consumer {
                 None
             }
             Verdict::Poison { reason, detail } => {
-                match dead_letter::send(
-                    &self.sqs,
-                    &self.settings,
-                    message,
-                    reason,
-                    &detail,
-                    &self.metrics,
-                )
-                .await
-                {
-                    Ok(()) => {
-                        self.metrics.dead_letter(reason);
-                        tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
-                        deleter.delete(receipt);
-                        None
-                    }
-                    Err(e) => {
-                        // Never drop it: leave it to the queue's redrive
-                        // policy. A FIFO group stays behind it (the caller
-                        // returns the rest of the group with it).
+                let mut attempt = 0_u32;
+                loop {
+                    attempt += 1;
+                    let sent = dead_letter::send(
+                        &self.sqs,
+                        &self.settings,
+                        message,
+                        reason,
+                        &detail,
+                        &self.metrics,
+                    )
+                    .await;
+                    let e = match sent {
+                        Ok(()) => {
+                            self.metrics.dead_letter(reason);
+                            tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
+                            deleter.delete(receipt);
+                            return None;
+                        }
+                        Err(e) => e,
+                    };
+                    if !self.settings.fifo() {
+                        // Never drop it: leave it to the queue's redrive policy.
                         tracing::error!(outcome = "dlq_send_failed", reason, error = %e, "could not dead-letter; returning the message so redrive moves it");
                         self.metrics.retried.inc();
                         self.return_to_queue(&receipt, Duration::ZERO).await;
-                        Some(Duration::ZERO)
+                        return Some(Duration::ZERO);
+                    }
+                    // FIFO: the group stays blocked behind it, in hand (the
+                    // heartbeat keeps the group invisible). Returning it would
+                    // count a receive against every message of the group, and
+                    // the redrive policy would dead-letter valid ones with it.
+                    let delay = DLQ_RETRY.delay(attempt);
+                    tracing::error!(outcome = "dlq_send_failed", reason, attempt, retry_in_ms = delay.as_millis() as u64, error = %e, "could not dead-letter; its FIFO group waits behind it");
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = self.stopping.cancelled() => {
+                            self.metrics.retried.inc();
+                            self.return_to_queue(&receipt, Duration::ZERO).await;
+                            return Some(Duration::ZERO);
+                        }
                     }
                 }
             }

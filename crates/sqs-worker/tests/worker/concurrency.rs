@@ -181,17 +181,26 @@ async fn a_fifo_group_stays_behind_a_message_that_cannot_be_dead_lettered() {
         applier(&st, WorkerRole::Procesamiento),
     )
     .await;
-    // The poison message is received again after its failed dead-lettering:
-    // the group's later messages must still wait behind it.
+    // Dead-lettering fails again and again: the group stays in hand behind
+    // the poison message, neither skipped nor returned (returning it would
+    // count receives against the valid messages too).
     eventually(
         Duration::from_secs(30),
         "dead-lettering failed twice",
-        || async { (w.metrics.retried.get() >= 2).then_some(()) },
+        || async {
+            // Each attempt tries twice (with its attributes, then minimal ones).
+            (proxy.seen("SendMessage") >= 4).then_some(())
+        },
     )
     .await;
     assert!(
         st.item(a).await.is_none() && st.item(b).await.is_none(),
         "a later message of the group overtook the one that could not be dead-lettered"
+    );
+    assert_eq!(
+        w.metrics.received.get(),
+        3,
+        "the group was not received again"
     );
     proxy.reset();
     eventually(Duration::from_secs(30), "the group done", || async {

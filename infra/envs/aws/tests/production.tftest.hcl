@@ -1025,9 +1025,9 @@ run "worker_autoscaling_backlog_per_task" {
   assert {
     condition = alltrue([
       for role, m in module.worker_autoscaling :
-      m.settings.min_capacity == 1 && m.settings.max_capacity == 10 && m.settings.target_value == 600
+      m.settings.min_capacity == 1 && m.settings.max_capacity == 10 && m.settings.target_value == 30000
     ])
-    error_message = "Defaults: 1-10 tasks, target backlog per task = 60 s / 0.1 s = 600 messages."
+    error_message = "Defaults: 1-10 tasks, target backlog per task = 60 s / 0.002 s (500 messages/s per task, measured) = 30000 messages."
   }
 
   assert {

@@ -20,33 +20,49 @@ pub async fn set_batch(
     delay: Duration,
     mut on_request: impl FnMut(),
 ) -> Result<(), String> {
-    let timeout = seconds(delay);
     let mut outcome = Ok(());
     for chunk in receipts.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(r)
-                    .visibility_timeout(timeout)
-                    .build()
-                    .ok()
-            })
-            .collect();
         on_request();
-        if let Err(e) = sqs
-            .change_message_visibility_batch()
-            .queue_url(queue_url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            outcome = Err(DisplayErrorContext(&e).to_string());
+        if let Err(e) = set_chunk(sqs, queue_url, chunk, delay).await {
+            outcome = Err(e);
         }
     }
     outcome
+}
+
+/// Sets the visibility of up to ten receipts to `delay` in one request;
+/// returns the positions (in `chunk`) of the entries SQS refused.
+pub async fn set_chunk(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    chunk: &[String],
+    delay: Duration,
+) -> Result<Vec<usize>, String> {
+    let timeout = seconds(delay);
+    let entries = chunk
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            ChangeMessageVisibilityBatchRequestEntry::builder()
+                .id(i.to_string())
+                .receipt_handle(r)
+                .visibility_timeout(timeout)
+                .build()
+                .ok()
+        })
+        .collect();
+    sqs.change_message_visibility_batch()
+        .queue_url(queue_url)
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .map(|out| {
+            out.failed
+                .iter()
+                .filter_map(|f| f.id.parse().ok())
+                .collect()
+        })
+        .map_err(|e| DisplayErrorContext(&e).to_string())
 }
 
 #[cfg(test)]

@@ -14,8 +14,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
@@ -137,7 +135,6 @@ pub async fn heartbeat(
     metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
-    let seconds = crate::visibility::seconds(held.visibility);
     loop {
         tokio::select! {
             () = tokio::time::sleep(held.tick()) => {}
@@ -152,33 +149,10 @@ pub async fn heartbeat(
             "extending the visibility of held messages"
         );
         for chunk in due.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| {
-                    ChangeMessageVisibilityBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .receipt_handle(r)
-                        .visibility_timeout(seconds)
-                        .build()
-                        .ok()
-                })
-                .collect();
             metrics.sqs_call("change_visibility_batch");
             let sent = Instant::now();
-            match sqs
-                .change_message_visibility_batch()
-                .queue_url(&queue_url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    let failed: Vec<usize> = out
-                        .failed
-                        .iter()
-                        .filter_map(|f| f.id.parse().ok())
-                        .collect();
+            match crate::visibility::set_chunk(&sqs, &queue_url, chunk, held.visibility).await {
+                Ok(failed) => {
                     for (i, receipt) in chunk.iter().enumerate() {
                         if failed.contains(&i) {
                             // Deleted or returned meanwhile, or the receipt
@@ -190,7 +164,7 @@ pub async fn heartbeat(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %DisplayErrorContext(&e), count = chunk.len(), "could not extend the visibility of held messages; trying again at the next beat");
+                    tracing::warn!(error = %e, count = chunk.len(), "could not extend the visibility of held messages; trying again at the next beat");
                 }
             }
         }

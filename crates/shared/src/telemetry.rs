@@ -20,10 +20,36 @@ fn filter() -> Targets {
     })
 }
 
+/// Logs every panic as an error event first (a JSON line in containers,
+/// inside the current span: a worker's message id and order id), then runs
+/// the default hook. Release builds abort on panic (`panic = "abort"`), so
+/// this line is what the logs keep of it.
+fn log_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            tracing::error!(panic = %message, location = %location, "panicked");
+            previous(info);
+        }));
+    });
+}
+
 /// Installs the global `tracing` subscriber: JSON lines when `LOG_FORMAT=json`
-/// or when stdout is not a terminal (containers), human-readable otherwise.
-/// Safe to call twice.
+/// or when stdout is not a terminal (containers), human-readable otherwise,
+/// and logs panics through it. Safe to call twice.
 pub fn init_tracing() {
+    log_panics();
     let json = match std::env::var("LOG_FORMAT").ok().as_deref() {
         Some("json") => true,
         Some("pretty" | "text") => false,

@@ -513,9 +513,10 @@ impl Consumer {
         }
     }
 
-    /// Spawns the processing of `receipts`; if it panics, the panic is
-    /// logged and the messages are let go (they reappear after their
-    /// visibility timeout; the redrive policy dead-letters one that always panics).
+    /// Spawns the processing of `receipts`; if it panics (in a build that
+    /// unwinds: release builds abort, after the panic hook logged it), the
+    /// messages are let go (they reappear after their visibility timeout;
+    /// the redrive policy dead-letters one that always panics).
     fn spawn_guarded(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,

@@ -25,19 +25,16 @@ async fn deletes_behind_pause_receiving_and_held_messages_outlive_their_visibili
     let proxy = sqs_proxy().await;
     // SQS refuses every delete (a 503 the SDK retries, then gives up on).
     proxy.set_for("DeleteMessageBatch", Mode::Status(503));
-    let w = Worker::start_with_sqs(
+    let w = Worker::start_role_via(
         sqs_at(&st, &proxy.url()),
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[
-                ("SQS_VISIBILITY_TIMEOUT_SECS", "5"),
-                ("WORKER_CONCURRENCY", "5"),
-                ("WORKER_POLLERS", "2"),
-            ],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        &st,
+        WorkerRole::Procesamiento,
+        &q,
+        &[
+            ("SQS_VISIBILITY_TIMEOUT_SECS", "5"),
+            ("WORKER_CONCURRENCY", "5"),
+            ("WORKER_POLLERS", "2"),
+        ],
     )
     .await;
     let started = Instant::now();
@@ -107,15 +104,12 @@ async fn extra_long_polls_run_only_while_receives_come_back_full() {
     // Every receive takes 300 ms on the way back: one poll at a time would
     // cap the worker at 10 messages per 300 ms.
     proxy.set_for("ReceiveMessage", Mode::Hold(Duration::from_millis(300)));
-    let w = Worker::start_with_sqs(
+    let w = Worker::start_role_via(
         sqs_at(&st, &proxy.url()),
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[("WORKER_POLLERS", "4"), ("SQS_WAIT_TIME_SECS", "1")],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        &st,
+        WorkerRole::Procesamiento,
+        &q,
+        &[("WORKER_POLLERS", "4"), ("SQS_WAIT_TIME_SECS", "1")],
     )
     .await;
     let started = Instant::now();
@@ -170,15 +164,12 @@ async fn a_fifo_group_stays_behind_a_message_that_cannot_be_dead_lettered() {
             message: "not allowed to send to the DLQ".into(),
         },
     );
-    let w = Worker::start_with_sqs(
+    let w = Worker::start_role_via(
         sqs_at(&st, &proxy.url()),
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[("SQS_WAIT_TIME_SECS", "1")],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        &st,
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_WAIT_TIME_SECS", "1")],
     )
     .await;
     // Dead-lettering fails again and again: the group stays in hand behind

@@ -5,7 +5,7 @@ use std::time::Duration;
 use shared::orders_table::WorkerRole;
 use uuid::Uuid;
 
-use crate::helpers::{Worker, applier, creado, eventually, settings, stack};
+use crate::helpers::{Worker, creado, eventually, stack};
 
 async fn redrive_case(manual: bool) {
     let st = stack().await;
@@ -26,12 +26,7 @@ async fn redrive_case(manual: bool) {
         .expect("redrive");
     println!("redrive: {report:?}");
     assert_eq!(report.moved, 3);
-    let w = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &q, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
+    let w = Worker::start_role(&st, WorkerRole::Procesamiento, &q, &[]).await;
     eventually(
         Duration::from_secs(20),
         "redriven messages processed",

@@ -92,12 +92,7 @@ fn poison_cases(id: Uuid) -> Vec<(&'static str, String)> {
 async fn poison_messages_go_to_the_dlq_at_once_with_their_reason() {
     let st = stack().await;
     let q = st.queue("poison", 5, false).await;
-    let w = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &q, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
+    let w = Worker::start_role(&st, WorkerRole::Procesamiento, &q, &[]).await;
 
     let conflict_id = Uuid::new_v4();
     st.send(&q, &creado(conflict_id)).await;

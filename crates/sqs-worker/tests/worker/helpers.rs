@@ -120,6 +120,28 @@ impl Worker {
         Self::start_with_sqs(stack.clients.sqs.clone(), settings, handler).await
     }
 
+    /// A worker for `role` on `queue` with the real applier on the stack's
+    /// table and the test settings plus `extra`.
+    pub async fn start_role(
+        st: &Stack,
+        role: WorkerRole,
+        queue: &QueuePair,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        Self::start_role_via(st.clients.sqs.clone(), st, role, queue, extra).await
+    }
+
+    /// [`Worker::start_role`] with its SQS calls going through `sqs` (e.g. a fault proxy's client).
+    pub async fn start_role_via(
+        sqs: aws_sdk_sqs::Client,
+        st: &Stack,
+        role: WorkerRole,
+        queue: &QueuePair,
+        extra: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with_sqs(sqs, settings(st, role, queue, extra), applier(st, role)).await
+    }
+
     /// A worker whose SQS calls go through `sqs` (e.g. a fault proxy's client).
     pub async fn start_with_sqs(
         sqs: aws_sdk_sqs::Client,

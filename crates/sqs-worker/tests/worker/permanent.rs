@@ -260,18 +260,14 @@ async fn a_write_rejected_for_one_item_dead_letters_that_message_alone() {
 async fn a_table_that_disappears_makes_a_busy_worker_not_ready_and_keeps_its_messages() {
     let st = stack().await;
     let q = st.queue("gone-busy", 2, false).await;
-    let w = Worker::start(
+    let w = Worker::start_role(
         &st,
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[
-                ("SQS_WAIT_TIME_SECS", "1"),
-                ("CONFIG_FAULT_LIMIT_SECS", "300"),
-            ],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        WorkerRole::Procesamiento,
+        &q,
+        &[
+            ("SQS_WAIT_TIME_SECS", "1"),
+            ("CONFIG_FAULT_LIMIT_SECS", "300"),
+        ],
     )
     .await;
     let http = reqwest::Client::new();
@@ -303,15 +299,11 @@ async fn a_table_that_disappears_makes_a_busy_worker_not_ready_and_keeps_its_mes
 async fn a_table_that_disappears_makes_an_idle_worker_not_ready() {
     let st = stack().await;
     let q = st.queue("gone-idle", 2, false).await;
-    let w = Worker::start(
+    let w = Worker::start_role(
         &st,
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[("SQS_WAIT_TIME_SECS", "1"), ("STORE_CHECK_SECS", "1")],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_WAIT_TIME_SECS", "1"), ("STORE_CHECK_SECS", "1")],
     )
     .await;
     let http = reqwest::Client::new();

@@ -36,10 +36,8 @@ async fn pipeline() -> Pipeline {
     let api = Api::build(api_settings).await.expect("api");
     let base = format!("http://{}", api.local_addr().expect("addr"));
     tokio::spawn(api.run_until_stopped(std::future::pending()));
-    let worker =
-        |role, q: &QueuePair| Worker::start(&st, settings(&st, role, q, &[]), applier(&st, role));
-    let wp = worker(WorkerRole::Procesamiento, &p).await;
-    let wl = worker(WorkerRole::Logistica, &l).await;
+    let wp = Worker::start_role(&st, WorkerRole::Procesamiento, &p, &[]).await;
+    let wl = Worker::start_role(&st, WorkerRole::Logistica, &l, &[]).await;
     Pipeline {
         st,
         p,
@@ -204,18 +202,8 @@ async fn cancel_before_create_ends_cancelled_in_both_roles() {
     for q in [&p, &l] {
         st.send(q, &cancelado(id)).await;
     }
-    let wp = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &p, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
-    let wl = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Logistica, &l, &[]),
-        applier(&st, WorkerRole::Logistica),
-    )
-    .await;
+    let wp = Worker::start_role(&st, WorkerRole::Procesamiento, &p, &[]).await;
+    let wl = Worker::start_role(&st, WorkerRole::Logistica, &l, &[]).await;
     for w in [&wp, &wl] {
         eventually(Duration::from_secs(20), "cancellation applied", || async {
             (w.metrics.processed.get() == 1).then_some(())
@@ -308,15 +296,11 @@ async fn deletes_are_batched() {
 async fn ready_once_its_queues_answer_not_ready_while_they_do_not() {
     let st = stack().await;
     let q = st.queue("ready", 5, false).await;
-    let w = Worker::start(
+    let w = Worker::start_role(
         &st,
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[("SQS_WAIT_TIME_SECS", "20")],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_WAIT_TIME_SECS", "20")],
     )
     .await;
     // Ready long before the first 20 s long poll on the empty queue returns.
@@ -339,12 +323,7 @@ async fn ready_once_its_queues_answer_not_ready_while_they_do_not() {
         arn: String::new(),
         dlq_url: q.dlq_url.clone(),
     };
-    let w = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &missing, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
+    let w = Worker::start_role(&st, WorkerRole::Procesamiento, &missing, &[]).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let ready = reqwest::get(format!("{}/health/ready", w.health))
         .await

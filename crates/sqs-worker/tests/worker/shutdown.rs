@@ -112,12 +112,7 @@ async fn messages_unfinished_after_the_grace_period_are_returned_at_once() {
     })
     .await;
 
-    let next = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &q, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
+    let next = Worker::start_role(&st, WorkerRole::Procesamiento, &q, &[]).await;
     eventually(
         Duration::from_secs(20),
         "another worker finishes them",
@@ -201,12 +196,7 @@ async fn sigterm_drains_and_exits_zero_and_nothing_is_lost() {
     println!("SIGTERM -> exit {status:?} in {:?}", sent.elapsed());
     assert!(status.success(), "exit status {status:?}");
 
-    let next = Worker::start(
-        &st,
-        settings(&st, WorkerRole::Procesamiento, &q, &[]),
-        applier(&st, WorkerRole::Procesamiento),
-    )
-    .await;
+    let next = Worker::start_role(&st, WorkerRole::Procesamiento, &q, &[]).await;
     eventually(Duration::from_secs(40), "every order recorded", || async {
         (recorded(&st, &ids).await == ids.len()).then_some(())
     })
@@ -237,15 +227,11 @@ async fn sigkill_mid_batch_loses_nothing() {
     let before = recorded(&st, &ids).await;
     println!("SIGKILL after {before}/100 orders were recorded");
 
-    let next = Worker::start(
+    let next = Worker::start_role(
         &st,
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[("SQS_VISIBILITY_TIMEOUT_SECS", "5")],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_VISIBILITY_TIMEOUT_SECS", "5")],
     )
     .await;
     eventually(Duration::from_secs(60), "every order recorded", || async {
@@ -267,15 +253,11 @@ async fn a_long_poll_outlives_the_ordinary_attempt_timeout() {
     // queue must complete as an empty receive, not time out.
     let st = stack().await;
     let q = st.queue("long-poll", 5, false).await;
-    let w = Worker::start(
+    let w = Worker::start_role(
         &st,
-        settings(
-            &st,
-            WorkerRole::Procesamiento,
-            &q,
-            &[("SQS_WAIT_TIME_SECS", "8")],
-        ),
-        applier(&st, WorkerRole::Procesamiento),
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_WAIT_TIME_SECS", "8")],
     )
     .await;
     let receives = |m: &sqs_worker::metrics::Metrics| {

@@ -176,29 +176,37 @@ impl Stack {
             .expect("send");
     }
 
-    /// Sends many bodies to a queue, ten per request.
+    /// Sends many bodies to a queue, ten per request, a few requests at
+    /// once (their order across requests is not kept: for standard queues).
     pub async fn send_all(&self, queue: &QueuePair, bodies: &[String]) {
-        for chunk in bodies.chunks(10) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .expect("entry")
-                })
-                .collect();
-            self.clients
-                .sqs
-                .send_message_batch()
-                .queue_url(&queue.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("send batch");
-        }
+        use futures::StreamExt;
+        /// `SendMessageBatch` requests in flight.
+        const SENDERS: usize = 8;
+        futures::stream::iter(bodies.chunks(10))
+            .for_each_concurrent(SENDERS, |chunk| async move {
+                let entries = chunk
+                    .iter()
+                    .enumerate()
+                    .map(|(i, body)| {
+                        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .message_body(body)
+                            .build()
+                            .expect("entry")
+                    })
+                    .collect();
+                let out = self
+                    .clients
+                    .sqs
+                    .send_message_batch()
+                    .queue_url(&queue.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .expect("send batch");
+                assert!(out.failed.is_empty(), "send batch: {:?}", out.failed);
+            })
+            .await;
     }
 
     /// Sends a raw body to a FIFO queue in `group`.

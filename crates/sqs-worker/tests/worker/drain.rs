@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use futures::StreamExt;
 use shared::orders_table::{WorkerRole, attr};
 use uuid::Uuid;
 
@@ -14,8 +13,6 @@ use crate::helpers::{Worker, applier, creado, eventually, production_settings, s
 
 /// Orders prefilled in the queue.
 const ORDERS: usize = 20_000;
-/// `SendMessageBatch` calls in flight while prefilling.
-const SENDERS: usize = 8;
 /// The redrive policy's `maxReceiveCount`. A healthy drain receives each
 /// message once; this is far above that, so every redelivery comes back to
 /// the worker, where `received` and `duplicates` count it. With 1, SQS would
@@ -32,12 +29,10 @@ async fn twenty_thousand_orders_drain_with_no_redelivery_under_a_short_visibilit
     let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
 
     let prefill = Instant::now();
-    futures::stream::iter(bodies.chunks(10))
-        .for_each_concurrent(SENDERS, |chunk| st.send_all(&q, chunk))
-        .await;
+    st.send_all(&q, &bodies).await;
     let prefill = prefill.elapsed();
     println!(
-        "prefill: {ORDERS} messages in {:.1} s ({:.0} msg/s, {SENDERS} batch senders)",
+        "prefill: {ORDERS} messages in {:.1} s ({:.0} msg/s)",
         prefill.as_secs_f64(),
         ORDERS as f64 / prefill.as_secs_f64()
     );

@@ -29,7 +29,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 use shared::orders_table::OrdersTable;
@@ -45,8 +44,6 @@ use crate::report::{Report, Row, checked, info, median, table};
 const DEADLINE: Duration = Duration::from_secs(600);
 /// How often a run's progress is checked.
 const POLL: Duration = Duration::from_millis(10);
-/// SendMessageBatch requests in flight while prefilling a queue.
-const PREFILL_CONCURRENCY: usize = 4;
 
 /// Targets.
 const MIN_OVER_FLOOR: f64 = 0.9;
@@ -614,34 +611,10 @@ async fn drain(
     }
 }
 
-/// Sends `n` fresh `PedidoCreado` to `queue`, ten per request, a few requests at once.
+/// Sends `n` fresh `PedidoCreado` to `queue`.
 async fn prefill(st: &Stack, queue: &QueuePair, n: usize) {
     let bodies: Vec<String> = (0..n).map(|_| creado(Uuid::new_v4())).collect();
-    futures::stream::iter(bodies.chunks(10))
-        .for_each_concurrent(PREFILL_CONCURRENCY, |chunk| async move {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, body)| {
-                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .build()
-                        .expect("entry")
-                })
-                .collect();
-            let out = st
-                .clients
-                .sqs
-                .send_message_batch()
-                .queue_url(&queue.url)
-                .set_entries(Some(entries))
-                .send()
-                .await
-                .expect("prefill the queue");
-            assert!(out.failed.is_empty(), "prefill: {:?}", out.failed);
-        })
-        .await;
+    st.send_all(queue, &bodies).await;
     assert_eq!(
         st.depth(&queue.url).await,
         (n as u64, 0),

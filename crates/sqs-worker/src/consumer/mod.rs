@@ -206,6 +206,10 @@ impl Consumer {
             beat_stop.clone(),
         ));
         let slots = Arc::new(Semaphore::new(concurrency));
+        // Every receive waits for a full batch of free slots: receiving a few
+        // messages at a time while processing is slow would cost more
+        // requests per message.
+        let batch = MAX_RECEIVE.min(concurrency);
         let mut tasks = JoinSet::new();
         let mut polls: FuturesUnordered<BoxFuture<'_, Polled>> = FuturesUnordered::new();
         let mut rx = Receiving {
@@ -266,10 +270,6 @@ impl Consumer {
             // succeeds: the next receive waits for the outcome of the last.
             let probation = self.refused_recently();
             let may_receive = !suspect && !paused && !backlogged;
-            // Every receive waits for a full batch of free slots: receiving
-            // a few messages at a time while processing is slow would cost
-            // more requests per message.
-            let batch = MAX_RECEIVE.min(concurrency);
             if may_receive && probation {
                 if tasks.is_empty() && polls.is_empty() {
                     let permit = rx
@@ -290,13 +290,12 @@ impl Consumer {
                     polls.push(self.poll(permits).boxed());
                 }
             }
-            let need = batch;
             let have = rx
                 .spare
                 .as_ref()
                 .map_or(0, OwnedSemaphorePermit::num_permits);
             let want_slots =
-                may_receive && !probation && polls.len() < rx.pollers.target() && have < need;
+                may_receive && !probation && polls.len() < rx.pollers.target() && have < batch;
             tokio::select! {
                 Some(polled) = polls.next(), if !polls.is_empty() => {
                     if let Err(e) = self.received(polled, &mut rx, &mut tasks, &deleter) {
@@ -305,7 +304,7 @@ impl Consumer {
                     }
                 }
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => task_ended(joined),
-                permit = slots.clone().acquire_many_owned(u32::try_from(need - have).unwrap_or(1)), if want_slots => {
+                permit = slots.clone().acquire_many_owned(u32::try_from(batch - have).unwrap_or(1)), if want_slots => {
                     if let Ok(p) = permit {
                         match rx.spare.as_mut() {
                             Some(spare) => spare.merge(p),

@@ -30,6 +30,10 @@ pub const ATTR_EVENT_VERSION: &str = "eventVersion";
 pub const ATTR_TOTAL: &str = "total";
 /// SNS/SQS message attribute carrying the correlation id (String).
 pub const ATTR_CORRELATION_ID: &str = "correlationId";
+/// SNS/SQS message attribute carrying the W3C trace context (String, when tracing is on).
+pub const ATTR_TRACEPARENT: &str = "traceparent";
+/// SNS/SQS message attribute carrying W3C vendor trace state (String, only when non-empty).
+pub const ATTR_TRACESTATE: &str = "tracestate";
 
 /// The kinds of event on the topic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shared::aws::AwsSettings;
 use shared::config::{ConfigError, ConfigReader, EnvSource, parse_arn, parse_resource_name};
+use shared::telemetry::TracingSettings;
 
 /// Everything order-api needs to start.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct Settings {
     /// (access denied, missing, key disabled) for this long
     /// (`CONFIG_FAULT_LIMIT_SECS`, default 60); transient failures never fail it.
     pub config_fault_limit: Duration,
+    /// Span export (the standard `OTEL_*` variables); `None` when tracing is off.
+    pub tracing: Option<TracingSettings>,
 }
 
 /// Time budgets of the AWS calls of one request (see [`Settings::budgets`]).
@@ -88,6 +91,7 @@ impl Settings {
             r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
         let mut aws = AwsSettings::new(region);
         aws.read_call_record_dir(&mut r);
+        let tracing = TracingSettings::read(&mut r, "order-api");
         r.finish()?;
         Ok(Self {
             host,
@@ -103,6 +107,7 @@ impl Settings {
             max_connections,
             readiness_cache,
             config_fault_limit,
+            tracing,
         })
     }
 

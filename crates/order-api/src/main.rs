@@ -25,7 +25,6 @@ fn main() -> ExitCode {
 }
 
 fn serve() -> ExitCode {
-    shared::telemetry::init_tracing();
     let settings = match Settings::from_env(&EnvSource::from_process()) {
         Ok(settings) => settings,
         Err(e) => {
@@ -33,6 +32,14 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let telemetry =
+        match shared::telemetry::init(settings.tracing.as_ref(), env!("CARGO_PKG_VERSION")) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("order-api: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -46,6 +53,8 @@ fn serve() -> ExitCode {
             .await?;
         Ok(())
     });
+    // The last spans (the drain's requests) go out before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => {
             tracing::info!("order-api stopped");

@@ -141,13 +141,20 @@ impl SnsPublisher {
         }
     }
 
-    async fn attempt(&self, event: &Event) -> Result<(), (PublishError, Outcome)> {
+    async fn attempt(
+        &self,
+        event: &Event,
+        trace: &[(&'static str, String)],
+    ) -> Result<(), (PublishError, Outcome)> {
         let mut request = self
             .client
             .publish()
             .topic_arn(&self.topic_arn)
             .message(event.to_json());
-        for (name, data_type, value) in message_attributes(event) {
+        let trace = trace
+            .iter()
+            .map(|(name, value)| (*name, "String", value.clone()));
+        for (name, data_type, value) in message_attributes(event).into_iter().chain(trace) {
             let attribute = MessageAttributeValue::builder()
                 .data_type(data_type)
                 .string_value(value)
@@ -271,21 +278,25 @@ impl EventPublisher for SnsPublisher {
     fn publish<'a>(&'a self, event: &'a Event) -> BoxFuture<'a, Result<(), PublishFailure>> {
         Box::pin(async move {
             let deadline = Instant::now() + self.budget.total;
+            // The publish span's context travels in the message attributes,
+            // so the workers' spans join this trace.
+            let trace = shared::telemetry::propagation::current_trace_fields();
             let mut maybe_taken = false;
             let mut attempt = 0;
             loop {
                 attempt += 1;
                 let remaining = deadline.saturating_duration_since(Instant::now());
-                let result = match tokio::time::timeout(remaining, self.attempt(event)).await {
-                    Ok(result) => result,
-                    Err(_) => Err((
-                        PublishError::Unavailable {
-                            code: "budget".into(),
-                            message: format!("publish budget of {:?} spent", self.budget.total),
-                        },
-                        Outcome::Unknown,
-                    )),
-                };
+                let result =
+                    match tokio::time::timeout(remaining, self.attempt(event, &trace)).await {
+                        Ok(result) => result,
+                        Err(_) => Err((
+                            PublishError::Unavailable {
+                                code: "budget".into(),
+                                message: format!("publish budget of {:?} spent", self.budget.total),
+                            },
+                            Outcome::Unknown,
+                        )),
+                    };
                 let (error, this_outcome) = match result {
                     Ok(()) => return Ok(()),
                     Err(failure) => failure,

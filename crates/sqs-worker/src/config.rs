@@ -5,6 +5,7 @@ use std::time::Duration;
 use shared::aws::AwsSettings;
 use shared::config::{ConfigError, ConfigReader, EnvSource, parse_http_url, parse_resource_name};
 use shared::orders_table::WorkerRole;
+use shared::telemetry::TracingSettings;
 
 /// Everything a worker needs to run.
 #[derive(Debug, Clone)]
@@ -55,6 +56,9 @@ pub struct Settings {
     /// Runtime threads (`WORKER_THREADS`, default 1): the work is I/O-bound, and one
     /// thread driving every in-flight message costs least CPU and memory.
     pub runtime_threads: usize,
+    /// Span export (the standard `OTEL_*` variables; service name
+    /// `sqs-worker-<role>` by default); `None` when tracing is off.
+    pub tracing: Option<TracingSettings>,
 }
 
 impl Settings {
@@ -126,6 +130,8 @@ impl Settings {
         let mut aws = AwsSettings::new(region);
         aws.sqs_long_poll = wait_time;
         aws.read_call_record_dir(&mut r);
+        let service_name = format!("sqs-worker-{}", role.unwrap_or(WorkerRole::Procesamiento));
+        let tracing = TracingSettings::read(&mut r, &service_name);
         r.finish()?;
         Ok(Self {
             role: role.unwrap_or(WorkerRole::Procesamiento),
@@ -147,6 +153,7 @@ impl Settings {
             store_check,
             order_ttl,
             runtime_threads,
+            tracing,
         })
     }
 

@@ -67,11 +67,18 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, ExitCode> {
 }
 
 fn run(role: Option<&str>) -> ExitCode {
-    shared::telemetry::init_tracing();
     let settings = match settings(role) {
         Ok(s) => s,
         Err(code) => return code,
     };
+    let telemetry =
+        match shared::telemetry::init(settings.tracing.as_ref(), env!("CARGO_PKG_VERSION")) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("sqs-worker: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let runtime = match runtime(settings.runtime_threads) {
         Ok(r) => r,
         Err(code) => return code,
@@ -85,6 +92,8 @@ fn run(role: Option<&str>) -> ExitCode {
     // The worker bounded its own shutdown; whatever is still running (an
     // abandoned SDK call's connection) must not delay the exit.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    // The drained messages' spans go out before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

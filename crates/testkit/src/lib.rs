@@ -7,6 +7,7 @@
 #![allow(clippy::missing_panics_doc)]
 
 pub mod fault_proxy;
+pub mod otlp;
 
 use std::collections::HashMap;
 use std::future::Future;

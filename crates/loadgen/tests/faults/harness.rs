@@ -14,27 +14,45 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub struct Proc {
     pub child: Child,
     pub name: String,
+    /// Where its stdout (the log lines) and stderr go.
+    pub log: PathBuf,
 }
 
 impl Proc {
     pub fn spawn(program: &Path, args: &[&str], env: Vec<(String, String)>, name: &str) -> Self {
-        let log = std::env::temp_dir().join(format!("faults-{name}-{}.log", std::process::id()));
-        let stderr = std::fs::File::create(&log)
-            .map(Stdio::from)
-            .unwrap_or_else(|_| Stdio::null());
+        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log =
+            std::env::temp_dir().join(format!("faults-{name}-{}-{n}.log", std::process::id()));
+        let file = std::fs::File::create(&log).ok();
+        let stdout = file
+            .as_ref()
+            .and_then(|f| f.try_clone().ok())
+            .map_or_else(Stdio::null, Stdio::from);
+        let stderr = file.map_or_else(Stdio::null, Stdio::from);
         let child = Command::new(program)
             .args(args)
             .env_clear()
             .envs(env)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(stderr)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
         Self {
             child,
             name: name.to_owned(),
+            log,
         }
+    }
+
+    /// The log lines written so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 
     pub fn signal(&self, signal: &str) {
@@ -84,8 +102,8 @@ async fn http_ok(url: &str) -> bool {
 
 /// An order-api process.
 pub struct Api {
-    /// Kept for its `Drop`: the process dies with the test.
-    _proc: Proc,
+    /// The process; it dies with the test.
+    pub proc: Proc,
     pub base: String,
 }
 
@@ -115,7 +133,7 @@ impl Api {
             async move { http_ok(&url).await.then_some(()) }
         })
         .await;
-        Self { _proc: proc, base }
+        Self { proc, base }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Fault and bad-input suite: the whole pipeline (order-api and both workers
-//! as real processes) under bursts, crashes, outages and hostile input.
+//! as real processes) under bursts, crashes, outages and hostile input; and
+//! the same processes traced, as production runs them (`traces`).
 //! Each test prints the figure it measured. Needs the local AWS stack.
 
 // Tests print the figures they measure.
@@ -10,3 +11,4 @@ mod bad_messages;
 mod burst;
 mod harness;
 mod outages;
+mod traces;

@@ -12,6 +12,8 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::contract::{Event, EventPayload};
 use shared::orders_table::{Intake, KeyState, OrderRecord, Reservation, content_hash};
+use shared::telemetry::traced;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -87,7 +89,35 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PedidoId {
 /// learns the outcome.
 async fn publish(state: &AppState, event: &Event) -> Result<(), PublishFailure> {
     let started = Instant::now();
-    let result = state.publisher.publish(event).await;
+    let span = traced(|| {
+        tracing::info_span!(
+            "publish",
+            otel.name = "publish pedidos",
+            otel.kind = "producer",
+            otel.status_code = tracing::field::Empty,
+            messaging.system = "aws_sns",
+            messaging.operation.type = "send",
+            pedido_id = %event.pedido_id(),
+            event_type = event.event_type().as_str(),
+            outcome = tracing::field::Empty,
+        )
+    });
+    let result = state
+        .publisher
+        .publish(event)
+        .instrument(span.clone())
+        .await;
+    span.record(
+        "outcome",
+        match &result {
+            Ok(()) => "published",
+            Err(f) if f.outcome == Outcome::NotPublished => "not_published",
+            Err(_) => "unknown",
+        },
+    );
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
     state.metrics.record_publish(
         started.elapsed(),
         result.as_ref().err().map(|f| f.error.kind()),
@@ -168,9 +198,20 @@ async fn submit_reserved(
     let pedido_id = event.pedido_id();
     let mut created = None;
     if let EventPayload::PedidoCreado(order) = &event.payload {
+        let span = traced(|| {
+            tracing::info_span!(
+                "intake",
+                otel.name = "record intake",
+                otel.kind = "client",
+                db.system.name = "aws.dynamodb",
+                db.operation.name = "PutItem",
+                pedido_id = %pedido_id,
+            )
+        });
         match state
             .orders
             .record_intake(order, key.map(IdempotencyKey::as_str), Utc::now())
+            .instrument(span)
             .await
         {
             Ok(Intake::Created) => created = Some(order),

@@ -1,12 +1,16 @@
 //! Per-request observation: the request's span (with its id, method and
-//! route, so every log line of the request carries them), the
+//! route, so every log line of the request carries them; the server span of
+//! the trace, continuing the caller's W3C `traceparent`), the
 //! "request finished" log line and the request counter.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::middleware::Next;
 use axum::response::Response;
+use shared::contract::{ATTR_TRACEPARENT, ATTR_TRACESTATE};
+use shared::telemetry::propagation::{TraceCarrier, continue_trace};
 use tracing::Instrument;
 
 use crate::request_id::RequestId;
@@ -27,10 +31,24 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().clone();
     request.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        otel.name = format!("{method} {route}"),
+        otel.kind = "server",
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    continue_trace(&span, carrier(request.headers()));
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -40,4 +58,18 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     });
     state.metrics.record_request(&method, &route, status);
     response
+}
+
+/// The caller's trace context: exactly one `traceparent` header (W3C: two
+/// are invalid) and the `tracestate` headers joined.
+fn carrier(headers: &HeaderMap) -> TraceCarrier<'_> {
+    let mut parents = headers.get_all(ATTR_TRACEPARENT).iter();
+    let traceparent = match (parents.next(), parents.next()) {
+        (Some(only), None) => only.to_str().ok(),
+        _ => None,
+    };
+    TraceCarrier {
+        traceparent,
+        tracestate: headers.get(ATTR_TRACESTATE).and_then(|v| v.to_str().ok()),
+    }
 }

@@ -52,10 +52,18 @@ impl Backlog {
     }
 }
 
+/// A receipt awaiting deletion, with the message's `delete` span (a
+/// disabled span while tracing is off), which ends when the delete does.
+#[derive(Debug)]
+struct Pending {
+    receipt: String,
+    span: tracing::Span,
+}
+
 /// Sends receipts to the background deleter.
 #[derive(Debug, Clone)]
 pub struct Deleter {
-    tx: mpsc::UnboundedSender<String>,
+    tx: mpsc::UnboundedSender<Pending>,
     backlog: Arc<Backlog>,
     held: Arc<Held>,
     metrics: Arc<Metrics>,
@@ -110,11 +118,22 @@ impl Deleter {
         )
     }
 
-    /// Queues a processed message's receipt handle for deletion (never waits).
+    /// Queues a processed message's receipt handle for deletion (never
+    /// waits). A `delete` span, child of the current (message) span, runs
+    /// until SQS confirms the deletion.
     pub fn delete(&self, receipt: String) {
         self.held.deleting(&receipt);
         self.backlog.add(&self.metrics);
-        if self.tx.send(receipt).is_err() {
+        let span = shared::telemetry::traced(|| {
+            tracing::info_span!(
+                "delete",
+                otel.name = "delete message",
+                otel.kind = "client",
+                messaging.operation.type = "settle",
+                outcome = tracing::field::Empty,
+            )
+        });
+        if self.tx.send(Pending { receipt, span }).is_err() {
             self.backlog.done(1, &self.metrics);
             tracing::error!(
                 "deleter stopped before a delete was queued; the message will be redelivered and deduplicated"
@@ -171,7 +190,7 @@ async fn run(
     target: Target,
     window: Duration,
     in_flight: usize,
-    mut rx: mpsc::UnboundedReceiver<String>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
 ) {
     let mut sending = JoinSet::new();
     loop {
@@ -205,7 +224,7 @@ async fn run(
 
 /// Deletes one batch, retrying what SQS could not delete (with backoff)
 /// until every entry is deleted or rejected.
-async fn delete_until_done(target: Target, mut batch: Vec<String>) {
+async fn delete_until_done(target: Target, mut batch: Vec<Pending>) {
     let backoff = Backoff {
         base: Duration::from_millis(200),
         max: Duration::from_secs(5),
@@ -222,14 +241,14 @@ async fn delete_until_done(target: Target, mut batch: Vec<String>) {
 }
 
 /// Deletes one batch; returns the entries to try again.
-async fn delete_batch(target: &Target, batch: Vec<String>, attempt: u32) -> Vec<String> {
+async fn delete_batch(target: &Target, batch: Vec<Pending>, attempt: u32) -> Vec<Pending> {
     let entries: Vec<DeleteMessageBatchRequestEntry> = batch
         .iter()
         .enumerate()
-        .filter_map(|(i, receipt)| {
+        .filter_map(|(i, pending)| {
             DeleteMessageBatchRequestEntry::builder()
                 .id(i.to_string())
-                .receipt_handle(receipt)
+                .receipt_handle(&pending.receipt)
                 .build()
                 .ok()
         })
@@ -257,23 +276,25 @@ async fn delete_batch(target: &Target, batch: Vec<String>, attempt: u32) -> Vec<
         }
     }
     let mut done = 0;
-    for (receipt, failure) in batch.into_iter().zip(failed) {
+    for (pending, failure) in batch.into_iter().zip(failed) {
         match failure {
             None => {
                 target.metrics.deleted.inc();
-                target.held.forget(&receipt);
+                target.held.forget(&pending.receipt);
+                pending.span.record("outcome", "deleted");
                 done += 1;
             }
             Some(f) if f.sender_fault => {
                 // Typically an expired receipt handle: the message is visible again
                 // and its redelivery will be a duplicate. Nothing is lost.
-                tracing::warn!(code = %f.code, "delete rejected for one message; its redelivery will be recognised as a duplicate");
-                target.held.forget(&receipt);
+                pending.span.in_scope(|| tracing::warn!(code = %f.code, "delete rejected for one message; its redelivery will be recognised as a duplicate"));
+                pending.span.record("outcome", "rejected");
+                target.held.forget(&pending.receipt);
                 done += 1;
             }
             Some(f) => {
                 tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
-                retry.push(receipt);
+                retry.push(pending);
             }
         }
     }

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use shared::aws::SdkFailure;
-use shared::contract::Event;
+use shared::contract::{ATTR_TRACEPARENT, ATTR_TRACESTATE, Event};
 use shared::orders_table::{ApplyOutcome, TableError};
+use shared::telemetry::propagation::{TraceCarrier, continue_trace};
 use tracing::Instrument;
 
 use super::deleter::Deleter;
@@ -47,6 +48,20 @@ pub enum Verdict {
     },
 }
 
+/// The trace context the API put in the message's attributes.
+fn trace_carrier(message: &Message) -> TraceCarrier<'_> {
+    let attribute = |name: &str| {
+        message
+            .message_attributes()
+            .and_then(|a| a.get(name))
+            .and_then(|v| v.string_value())
+    };
+    TraceCarrier {
+        traceparent: attribute(ATTR_TRACEPARENT),
+        tracestate: attribute(ATTR_TRACESTATE),
+    }
+}
+
 /// How often the message was received (`ApproximateReceiveCount`, 1 when absent).
 pub(super) fn receive_count(message: &Message) -> u32 {
     message
@@ -65,6 +80,19 @@ impl Drop for InFlightGauge<'_> {
     }
 }
 
+impl Verdict {
+    /// The outcome recorded on the message's span.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Verdict::Done(ApplyOutcome::Duplicate) => "duplicate",
+            Verdict::Done(_) => "applied",
+            Verdict::Poison { .. } => "dead_lettered",
+            Verdict::Retry(_) => "retried",
+            Verdict::Refused { .. } => "handed_back",
+        }
+    }
+}
+
 impl Consumer {
     /// Processes one message to its end; returns the delay after which it
     /// reappears when it was returned to the queue (a retry, a hand-back, a
@@ -80,12 +108,37 @@ impl Consumer {
             event_id = tracing::field::Empty,
             correlation_id = tracing::field::Empty,
             event_type = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            otel.name = tracing::field::Empty,
+            otel.kind = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            messaging.system = tracing::field::Empty,
+            messaging.operation.type = tracing::field::Empty,
         );
+        if shared::telemetry::tracing_enabled() {
+            // The consumer span of the trace the API started: it continues
+            // the publish span carried in the message attributes.
+            span.record(
+                "otel.name",
+                format!("process {}", self.settings.role).as_str(),
+            );
+            span.record("otel.kind", "consumer");
+            span.record("messaging.system", "aws_sqs");
+            span.record("messaging.operation.type", "process");
+            continue_trace(&span, trace_carrier(&message));
+        }
         async {
             self.metrics.in_flight.inc();
             let _gauge = InFlightGauge(self);
             let started = Instant::now();
             let verdict = self.judge(&message).await;
+            if shared::telemetry::tracing_enabled() {
+                let span = tracing::Span::current();
+                span.record("outcome", verdict.outcome());
+                if !matches!(verdict, Verdict::Done(_)) {
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
             let retry_after = self.act(&message, verdict, deleter).await;
             self.metrics
                 .processing_seconds
@@ -114,7 +167,16 @@ impl Consumer {
         span.record("event_type", event.event_type().as_str());
 
         let started = Instant::now();
-        match self.handler.apply(&event).await {
+        let apply = shared::telemetry::traced(|| {
+            tracing::info_span!(
+                "apply",
+                otel.name = "apply event",
+                otel.kind = "client",
+                db.system.name = "aws.dynamodb",
+                db.operation.name = "UpdateItem",
+            )
+        });
+        match self.handler.apply(&event).instrument(apply).await {
             Ok(ApplyOutcome::Conflict(detail)) => Verdict::Poison {
                 reason: "conflicting_duplicate",
                 detail,

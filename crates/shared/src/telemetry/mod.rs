@@ -1,0 +1,208 @@
+//! Logging and tracing set up by the binaries: JSON log lines (or
+//! human-readable ones on a terminal), panics logged, and, when the
+//! `OTEL_*` variables ask for it, OpenTelemetry spans made from the
+//! `tracing` spans and exported over OTLP/HTTP, with the trace id on every
+//! log line. While tracing is off no OpenTelemetry code runs at all.
+
+mod log_format;
+pub mod propagation;
+mod settings;
+
+use std::io::IsTerminal;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub use settings::{Sampling, TracingSettings};
+
+/// Whether spans are being exported (set once, by [`init`]).
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+/// Whether tracing is on in this process: code that only exists for traces
+/// (child spans, trace context in messages) checks this first.
+pub fn tracing_enabled() -> bool {
+    TRACING.load(Ordering::Relaxed)
+}
+
+/// A span made only while tracing is on (a disabled span otherwise, which
+/// costs nothing): `traced(|| tracing::info_span!("publish", ...))`.
+pub fn traced(make: impl FnOnce() -> tracing::Span) -> tracing::Span {
+    if tracing_enabled() {
+        make()
+    } else {
+        tracing::Span::none()
+    }
+}
+
+/// Why tracing could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the OTLP trace exporter: {0}")]
+pub struct TelemetryError(#[from] opentelemetry_otlp::ExporterBuildError);
+
+/// Handle on the installed telemetry: call [`Telemetry::shutdown`] before
+/// exiting, so the spans still buffered are sent.
+#[derive(Debug)]
+#[must_use = "call shutdown() before exiting, or the last spans are lost"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the buffered spans (bounded by the exporter's timeout) and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "flushing the last spans failed");
+        }
+    }
+}
+
+fn sampler(sampling: Sampling) -> Sampler {
+    match sampling {
+        Sampling::AlwaysOn => Sampler::AlwaysOn,
+        Sampling::AlwaysOff => Sampler::AlwaysOff,
+        Sampling::Ratio(r) => Sampler::TraceIdRatioBased(r),
+        Sampling::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        Sampling::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        Sampling::ParentBasedRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+/// The tracer provider exporting to `settings.traces_endpoint`, its spans
+/// batched on the SDK's own thread (a blocking HTTP client: it needs no
+/// async runtime and outlives the application's).
+fn provider(
+    settings: &TracingSettings,
+    version: &str,
+) -> Result<SdkTracerProvider, TelemetryError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(settings.traces_endpoint.clone())
+        .build()?;
+    let resource = Resource::builder()
+        .with_service_name(settings.service_name.clone())
+        .with_attribute(KeyValue::new("service.version", version.to_owned()))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_sampler(sampler(settings.sampling))
+        .with_resource(resource)
+        .build())
+}
+
+/// The log filter from `RUST_LOG` (`info` when unset), in the simple
+/// `level` / `target=level,...` syntax. An invalid value falls back to `info`
+/// and says so, rather than silencing the logs.
+fn filter() -> Targets {
+    let Ok(spec) = std::env::var("RUST_LOG") else {
+        return Targets::new().with_default(LevelFilter::INFO);
+    };
+    Targets::from_str(&spec).unwrap_or_else(|e| {
+        eprintln!("RUST_LOG={spec:?} is invalid ({e}); logging at info");
+        Targets::new().with_default(LevelFilter::INFO)
+    })
+}
+
+/// Logs every panic as an error event first (a JSON line in containers,
+/// inside the current span: a worker's message id and order id), then runs
+/// the default hook. Release builds abort on panic (`panic = "abort"`), so
+/// this line is what the logs keep of it.
+fn log_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            tracing::error!(panic = %message, location = %location, "panicked");
+            previous(info);
+        }));
+    });
+}
+
+/// Installs the global `tracing` subscriber with logs only (the command-line
+/// tools). Safe to call twice.
+pub fn init_tracing() {
+    let _logs_only = install(None);
+}
+
+/// Installs the global `tracing` subscriber: JSON lines when `LOG_FORMAT=json`
+/// or when stdout is not a terminal (containers), human-readable otherwise;
+/// panics logged through it; and, with `tracing` settings, spans exported
+/// over OTLP with the trace id on every log line. `version` becomes the
+/// spans' `service.version`. Only the first call in a process installs
+/// anything.
+pub fn init(tracing: Option<&TracingSettings>, version: &str) -> Result<Telemetry, TelemetryError> {
+    let provider = tracing.map(|s| provider(s, version)).transpose()?;
+    Ok(install(provider))
+}
+
+fn install(provider: Option<SdkTracerProvider>) -> Telemetry {
+    log_panics();
+    let json = match std::env::var("LOG_FORMAT").ok().as_deref() {
+        Some("json") => true,
+        Some("pretty" | "text") => false,
+        _ => !std::io::stdout().is_terminal(),
+    };
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("ecomexpress"))
+            .with_threads(false)
+            .with_location(false)
+    });
+    let (json_logs, text_logs) = if json {
+        let format = tracing_subscriber::fmt::format()
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false);
+        let layer =
+            tracing_subscriber::fmt::layer()
+                .json()
+                .event_format(log_format::WithTraceIds {
+                    inner: format,
+                    json: true,
+                });
+        (Some(layer), None)
+    } else {
+        let layer = tracing_subscriber::fmt::layer().event_format(log_format::WithTraceIds {
+            inner: tracing_subscriber::fmt::format(),
+            json: false,
+        });
+        (None, Some(layer))
+    };
+    let installed = tracing_subscriber::registry()
+        .with(filter())
+        .with(otel)
+        .with(log_format::RememberDispatch)
+        .with(json_logs)
+        .with(text_logs)
+        .try_init()
+        .is_ok();
+    if installed && provider.is_some() {
+        TRACING.store(true, Ordering::Relaxed);
+    }
+    Telemetry {
+        provider: provider.filter(|_| installed),
+    }
+}

@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help stack-up stack-down stack-status run demo test rehearsal bench fmt lint tf-check clean
+.PHONY: help stack-up stack-down stack-status run demo traces test rehearsal bench fmt lint tf-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Targets:"} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,6 +23,9 @@ run: ## Stack + release build + order-api (:8080) and both sqs-workers; Ctrl-C s
 
 demo: ## POST 3 sample orders to a running 'make run' and follow their state
 	@bash scripts/demo.sh
+
+traces: ## Receive OTLP on 127.0.0.1:4318 and print each trace as a tree (run with OTEL_EXPORTER_OTLP_ENDPOINT set)
+	@cargo run -q --release -p loadgen --bin trace-view
 
 test: ## What CI runs: fmt/validate checks, cargo test, clippy, terraform test (starts the stack if needed)
 	@bash scripts/test.sh all

@@ -35,6 +35,10 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     let response = http
         .post(format!("{base}/api/pedidos"))
         .header("x-request-id", "it-correlation-1")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
         .json(&order_request(None))
         .send()
         .await
@@ -70,6 +74,14 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     assert_eq!(
         attributes.get("total").map(|a| a.data_type.as_str()),
         Some("Number")
+    );
+    // Tracing is off in this process: no trace context travels, even though
+    // the request sent one.
+    let mut names: Vec<&str> = attributes.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["correlationId", "eventType", "eventVersion", "total"]
     );
 }
 

@@ -130,6 +130,7 @@ provider "aws" {{
         # retried by the provider without end).
         "enable_redrive_allow_policy": False,
         "enable_worker_autoscaling": False,
+        "enable_api_autoscaling": False,
     }
     from pathlib import Path
 

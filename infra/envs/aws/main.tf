@@ -37,6 +37,33 @@ locals {
 
   sns_via_service = "sns.${local.region}.amazonaws.com"
   sqs_via_service = "sqs.${local.region}.amazonaws.com"
+
+  # Observability: the collector sidecar of every task (modules/ecs-service,
+  # otel.tf) sends traces to X-Ray and the metrics below to CloudWatch, in
+  # this namespace, each with the Role and Service dimensions. The dashboard
+  # (dashboard.tf) reads them back by the same names.
+  metrics_namespace    = "EComExpress"
+  otel_collector_image = "public.ecr.aws/aws-observability/aws-otel-collector:${var.otel_collector_version}"
+  otel_service_names = merge(
+    { api = "order-api" },
+    { for role in local.worker_roles : role => "sqs-worker-${role}" },
+  )
+
+  # Metric name (as the collector's Prometheus receiver names it: counters
+  # keep `_total`) => label sets exported as extra dimensions ([] = Role and
+  # Service only). Names and labels: crates/order-api/src/metrics.rs and
+  # crates/sqs-worker/src/metrics.rs.
+  api_metrics = {
+    order_api_http_requests_total          = [["method", "route", "status"]]
+    order_api_sns_publish_duration_seconds = [[]]
+    order_api_sns_publish_failures_total   = [[], ["kind"]]
+  }
+  worker_metrics = {
+    sqs_worker_messages_processed_total     = [[]]
+    sqs_worker_messages_duplicate_total     = [[]]
+    sqs_worker_messages_retried_total       = [[]]
+    sqs_worker_messages_dead_lettered_total = [[], ["name"]]
+  }
 }
 
 ################################################################################
@@ -293,8 +320,13 @@ module "api" {
   cpu                = var.api_cpu
   memory             = var.api_memory
   cpu_architecture   = var.cpu_architecture
-  desired_count      = var.api_desired_count
   container_port     = 8080
+
+  # Initial count: Application Auto Scaling owns it afterwards (with
+  # enable_api_autoscaling = false it simply stays), so Terraform ignores its
+  # drift. See the moved block below.
+  desired_count = var.api_desired_count
+  autoscaled    = true
 
   environment = {
     SNS_TOPIC_ARN = module.messaging.topic_arn
@@ -324,6 +356,25 @@ module "api" {
 
   task_policy_json      = local.api_task_policy
   wait_for_steady_state = var.wait_for_steady_state
+
+  otel_sidecar = {
+    enabled              = var.enable_otel_sidecar
+    image                = local.otel_collector_image
+    service_name         = local.otel_service_names["api"]
+    role                 = "api"
+    traces_sampler_ratio = var.otel_traces_sampler_ratio
+    metrics_port         = 8080 # PORT: /metrics is served with the API
+    metrics_namespace    = local.metrics_namespace
+    metrics              = local.api_metrics
+  }
+}
+
+# The API service became autoscaled (module.api's autoscaled = true, so that
+# Application Auto Scaling owns its desired count): keep the running service
+# instead of replacing it.
+moved {
+  from = module.api.aws_ecs_service.this[0]
+  to   = module.api.aws_ecs_service.autoscaled[0]
 }
 
 module "worker" {
@@ -373,6 +424,17 @@ module "worker" {
 
   task_policy_json      = local.worker_task_policies[each.key]
   wait_for_steady_state = var.wait_for_steady_state
+
+  otel_sidecar = {
+    enabled              = var.enable_otel_sidecar
+    image                = local.otel_collector_image
+    service_name         = local.otel_service_names[each.key]
+    role                 = each.key
+    traces_sampler_ratio = var.otel_traces_sampler_ratio
+    metrics_port         = 8080 # HEALTH_PORT: /health/* and /metrics
+    metrics_namespace    = local.metrics_namespace
+    metrics              = local.worker_metrics
+  }
 }
 
 ################################################################################
@@ -402,6 +464,9 @@ module "alb" {
   # reachable) is for monitoring; such an outage shows as 503s in the
   # api-5xx-rate alarm.
   health_check_path = "/health/live"
+  # The API serves its Prometheus metrics on the same port as the API; only
+  # the collector sidecar reads them, on localhost. The ALB answers 404.
+  blocked_path_patterns = ["/metrics", "/metrics/*"]
 
   access_logs_bucket_name    = "${var.name_prefix}-alb-logs-${local.account_id}-${local.region}"
   access_logs_retention_days = var.alb_access_logs_retention_days
@@ -424,6 +489,23 @@ module "worker_autoscaling" {
   target_backlog_per_task    = local.target_backlog_per_task
   scale_in_cooldown_seconds  = var.worker_scale_in_cooldown_seconds
   scale_out_cooldown_seconds = var.worker_scale_out_cooldown_seconds
+}
+
+################################################################################
+# API autoscaling on requests per task
+################################################################################
+
+module "api_autoscaling" {
+  source = "../../modules/api-autoscaling"
+  count  = var.enable_api_autoscaling ? 1 : 0
+
+  cluster_name             = aws_ecs_cluster.this.name
+  service_name             = module.api.service_name
+  load_balancer_arn_suffix = module.alb.lb_arn_suffix
+  target_group_arn_suffix  = module.alb.target_group_arn_suffix
+  min_capacity             = var.api_min_capacity
+  max_capacity             = var.api_max_capacity
+  target_requests_per_task = var.api_target_requests_per_task
 }
 
 ################################################################################
@@ -454,6 +536,9 @@ module "alarms" {
   load_balancer_arn_suffix       = module.alb.lb_arn_suffix
   target_group_arn_suffix        = module.alb.target_group_arn_suffix
   api_5xx_rate_threshold_percent = var.api_5xx_rate_alarm_percent
+
+  api_p99_latency_threshold_seconds = var.api_p99_latency_alarm_seconds
+  table_name                        = module.messaging.table_name
 
   cluster_name = aws_ecs_cluster.this.name
   running_below_desired_services = merge(

@@ -93,3 +93,28 @@ output "delivery_dlq_urls" {
   description = "SNS subscription dead-letter queue URL per worker role: order events SNS could not deliver to that role's queue (alarm <prefix>-<role>-delivery-dlq-not-empty)."
   value       = module.messaging.delivery_dlq_urls
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard of the pipeline: orders by status, SNS publish latency, API p99 and 5xx, requests per task, worker outcomes per role, queue age and depth, DLQ depth, DynamoDB throttles."
+  value       = aws_cloudwatch_dashboard.this.dashboard_name
+}
+
+output "dashboard_url" {
+  description = "Console URL of the CloudWatch dashboard."
+  value       = "https://${local.region}.${local.console_domain}/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.this.dashboard_name}"
+}
+
+output "metrics_namespace" {
+  description = "CloudWatch namespace of the services' own metrics (collector sidecar, dimensions Role and Service)."
+  value       = local.metrics_namespace
+}
+
+output "metrics_log_group_names" {
+  description = "Log group per service receiving the collector's metrics in embedded metric format (empty without the sidecar)."
+  value = {
+    for k, name in merge(
+      { api = module.api.metrics_log_group_name },
+      { for role, m in module.worker : role => m.metrics_log_group_name },
+    ) : k => name if name != null
+  }
+}

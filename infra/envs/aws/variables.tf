@@ -274,7 +274,7 @@ variable "api_memory" {
 }
 
 variable "api_desired_count" {
-  description = "Number of API tasks (2 or more spreads them over Availability Zones)."
+  description = "Initial number of API tasks (2 or more spreads them over Availability Zones). Application Auto Scaling owns the count afterwards (between api_min_capacity and api_max_capacity), so Terraform ignores its drift; with enable_api_autoscaling = false it stays at this initial value."
   type        = number
   default     = 2
   nullable    = false
@@ -282,6 +282,11 @@ variable "api_desired_count" {
   validation {
     condition     = var.api_desired_count >= 1 && var.api_desired_count <= 100 && floor(var.api_desired_count) == var.api_desired_count
     error_message = "api_desired_count must be a whole number between 1 and 100."
+  }
+
+  validation {
+    condition     = var.api_desired_count >= var.api_min_capacity && var.api_desired_count <= var.api_max_capacity
+    error_message = "api_desired_count must lie between api_min_capacity and api_max_capacity."
   }
 }
 
@@ -442,6 +447,93 @@ variable "worker_scale_out_cooldown_seconds" {
 }
 
 ################################################################################
+# API autoscaling (requests per task)
+################################################################################
+
+variable "enable_api_autoscaling" {
+  description = "Scale the API service with Application Auto Scaling, target tracking on the ALB's requests per task (production: keep true; false leaves the service at api_desired_count). Exists for `make rehearsal` (scripts/rehearsal.sh), which applies this root to moto: there Application Auto Scaling targets never finish creating, so the rehearsal sets it false."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "api_min_capacity" {
+  description = "Minimum number of API tasks (2 or more keeps one per Availability Zone through a zone failure)."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.api_min_capacity >= 1 && var.api_min_capacity <= 100 && floor(var.api_min_capacity) == var.api_min_capacity
+    error_message = "api_min_capacity must be a whole number between 1 and 100."
+  }
+}
+
+variable "api_max_capacity" {
+  description = "Maximum number of API tasks (>= api_min_capacity)."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.api_max_capacity >= 1 && var.api_max_capacity <= 100 && floor(var.api_max_capacity) == var.api_max_capacity
+    error_message = "api_max_capacity must be a whole number between 1 and 100."
+  }
+
+  validation {
+    condition     = var.api_max_capacity >= var.api_min_capacity
+    error_message = "api_max_capacity must be greater than or equal to api_min_capacity."
+  }
+}
+
+variable "api_target_requests_per_task" {
+  description = "Target of the API's target tracking: requests per task per minute (ALBRequestCountPerTarget, the ALB's RequestCountPerTarget summed over a minute). The default, 9000 (150 requests/s), is 60 % of what one 0.5 vCPU task is planned to serve (250 orders/s at 70 % CPU, README \"Capacity and cost\"), leaving room for a burst while target tracking adds tasks (a few minutes)."
+  type        = number
+  default     = 9000
+  nullable    = false
+
+  validation {
+    condition     = var.api_target_requests_per_task >= 60 && var.api_target_requests_per_task <= 1000000
+    error_message = "api_target_requests_per_task must be between 60 and 1000000 requests per task per minute."
+  }
+}
+
+################################################################################
+# Observability: collector sidecar (traces to X-Ray, metrics to CloudWatch)
+################################################################################
+
+variable "enable_otel_sidecar" {
+  description = "Run an AWS Distro for OpenTelemetry collector next to every service (not essential: if it stops, the service keeps serving): the services then export their traces to it (OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318) and it sends them to X-Ray; it scrapes each service's Prometheus /metrics on localhost every 60 s into the CloudWatch namespace EComExpress (embedded metric format, through a KMS-encrypted log group per service, /ecs/<prefix>/<service>/metrics) that the dashboard shows. It needs outbound access to public.ecr.aws (NAT) to pull its image, and to X-Ray and CloudWatch Logs (NAT or the xray and logs interface endpoints). false: no sidecar, no OTEL_* variables, no tracing and no custom metrics (the AWS metrics on the dashboard remain)."
+  type        = bool
+  default     = true
+  nullable    = false
+}
+
+variable "otel_collector_version" {
+  description = "Version tag of the collector image public.ecr.aws/aws-observability/aws-otel-collector (a released vX.Y.Z; pin it, never latest). v0.50.0 is the latest release found when this was written; its digest could not be checked from a machine without internet access: check it (and prefer pinning a digest in a private mirror) before production."
+  type        = string
+  default     = "v0.50.0"
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+$", var.otel_collector_version))
+    error_message = "otel_collector_version must be a release tag such as v0.50.0."
+  }
+}
+
+variable "otel_traces_sampler_ratio" {
+  description = "OTEL_TRACES_SAMPLER_ARG of the services (sampler parentbased_traceidratio): the fraction of new traces recorded; a request that arrives with a sampled trace context is always recorded. 0.05 records 1 order in 20 (X-Ray bills per trace recorded and scanned)."
+  type        = number
+  default     = 0.05
+  nullable    = false
+
+  validation {
+    condition     = var.otel_traces_sampler_ratio >= 0 && var.otel_traces_sampler_ratio <= 1
+    error_message = "otel_traces_sampler_ratio must be between 0 and 1."
+  }
+}
+
+################################################################################
 # Messaging and data
 ################################################################################
 
@@ -547,6 +639,18 @@ variable "queue_oldest_message_age_alarm_seconds" {
   validation {
     condition     = var.queue_oldest_message_age_alarm_seconds >= 60 && var.queue_oldest_message_age_alarm_seconds <= 1209600
     error_message = "queue_oldest_message_age_alarm_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "api_p99_latency_alarm_seconds" {
+  description = "Alarm when the p99 of the API's response time (ALB TargetResponseTime, per minute) is above this many seconds in 3 of 5 minutes. The API answers in milliseconds when SNS and DynamoDB are healthy; its slowest answer is bounded by REQUEST_TIMEOUT_SECS (10 s)."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.api_p99_latency_alarm_seconds > 0 && var.api_p99_latency_alarm_seconds <= 60
+    error_message = "api_p99_latency_alarm_seconds must be greater than 0 and at most 60."
   }
 }
 

@@ -5,6 +5,10 @@ locals {
 
   alarm_arn_pattern = "arn:${var.partition}:cloudwatch:${var.region}:${var.account_id}:alarm:${var.name_prefix}-*"
 
+  # Conditions that must hold in this many of the last evaluation_periods
+  # minutes (errors that come and go, not a single bad minute).
+  sustained_datapoints = min(3, var.evaluation_periods)
+
   topic_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -234,6 +238,108 @@ resource "aws_cloudwatch_metric_alarm" "api_unhealthy_targets" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.actions
   ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+# 5xx the load balancer generates itself (502/503/504: no healthy target,
+# connection refused or reset by a task, target timeout), which the tasks'
+# own 5xx rate never counts. The ALB publishes the count only when it is
+# above 0: no datapoint means no such error. An isolated 502 (a connection
+# closing as it is reused) is noise; errors in 3 of 5 minutes are not.
+resource "aws_cloudwatch_metric_alarm" "api_elb_5xx" {
+  alarm_name          = "${var.name_prefix}-api-elb-5xx"
+  alarm_description   = "The API load balancer answered 5xx itself (502/503/504) in ${local.sustained_datapoints} of the last ${var.evaluation_periods} minutes: no healthy API task, tasks refusing or resetting connections, or requests timing out. Check unhealthy targets, the API tasks' logs and stopped-task reasons."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "HTTPCode_ELB_5XX_Count"
+  dimensions          = { LoadBalancer = var.load_balancer_arn_suffix }
+  statistic           = "Sum"
+  period              = 60
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = local.sustained_datapoints
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+# p99 of the time from the request leaving the ALB to the task's answer
+# starting. No request in a minute means no datapoint: not breaching (an idle
+# API is not slow).
+resource "aws_cloudwatch_metric_alarm" "api_p99_latency" {
+  alarm_name          = "${var.name_prefix}-api-p99-latency"
+  alarm_description   = "p99 of the API's response time (ALB TargetResponseTime) above ${var.api_p99_latency_threshold_seconds} s in ${local.sustained_datapoints} of the last ${var.evaluation_periods} minutes: SNS publishes or DynamoDB calls slow (see the dashboard's publish latency and throttles), or the API tasks saturated (requests per task, CPU)."
+  namespace           = "AWS/ApplicationELB"
+  metric_name         = "TargetResponseTime"
+  dimensions          = { LoadBalancer = var.load_balancer_arn_suffix, TargetGroup = var.target_group_arn_suffix }
+  extended_statistic  = "p99"
+  period              = 60
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = local.sustained_datapoints
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.api_p99_latency_threshold_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+################################################################################
+# Orders table
+################################################################################
+
+# Requests DynamoDB throttled on the orders table (reads and writes, table and
+# indexes). DynamoDB publishes these only when something was throttled: no
+# datapoint means none. The SDKs retry throttled calls, so a stray one is
+# absorbed; throttling in 3 of 5 minutes makes the API refuse orders (503)
+# and the workers retry.
+resource "aws_cloudwatch_metric_alarm" "table_throttles" {
+  alarm_name          = "${var.name_prefix}-orders-table-throttles"
+  alarm_description   = "DynamoDB throttled requests on ${var.table_name} in ${local.sustained_datapoints} of the last ${var.evaluation_periods} minutes: the API refuses orders (503) and the workers retry. On-demand tables throttle above twice their previous peak or on a hot partition: set warm throughput or ramp up (README, Capacity and cost)."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = local.sustained_datapoints
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  metric_query {
+    id          = "m1"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/DynamoDB"
+      metric_name = "ReadThrottleEvents"
+      period      = 60
+      stat        = "Sum"
+      dimensions  = { TableName = var.table_name }
+    }
+  }
+
+  metric_query {
+    id          = "m2"
+    return_data = false
+
+    metric {
+      namespace   = "AWS/DynamoDB"
+      metric_name = "WriteThrottleEvents"
+      period      = 60
+      stat        = "Sum"
+      dimensions  = { TableName = var.table_name }
+    }
+  }
+
+  metric_query {
+    id          = "e1"
+    expression  = "FILL(m1, 0) + FILL(m2, 0)"
+    label       = "Throttled read and write events"
+    return_data = true
+  }
 
   tags = var.tags
 }

@@ -17,6 +17,9 @@ output "alarm_names" {
     queue_oldest_message_age = { for k, a in aws_cloudwatch_metric_alarm.queue_oldest_message_age : k => a.alarm_name }
     api_5xx_rate             = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
     api_unhealthy_targets    = aws_cloudwatch_metric_alarm.api_unhealthy_targets.alarm_name
+    api_elb_5xx              = aws_cloudwatch_metric_alarm.api_elb_5xx.alarm_name
+    api_p99_latency          = aws_cloudwatch_metric_alarm.api_p99_latency.alarm_name
+    table_throttles          = aws_cloudwatch_metric_alarm.table_throttles.alarm_name
     tasks_below_desired      = { for k, a in aws_cloudwatch_metric_alarm.tasks_below_desired : k => a.alarm_name }
   }
 }
@@ -30,14 +33,18 @@ output "alarms" {
       values(aws_cloudwatch_metric_alarm.queue_oldest_message_age),
       [aws_cloudwatch_metric_alarm.sns_notifications_failed],
       [aws_cloudwatch_metric_alarm.api_5xx_rate, aws_cloudwatch_metric_alarm.api_unhealthy_targets],
+      [aws_cloudwatch_metric_alarm.api_elb_5xx, aws_cloudwatch_metric_alarm.api_p99_latency],
+      [aws_cloudwatch_metric_alarm.table_throttles],
       values(aws_cloudwatch_metric_alarm.tasks_below_desired),
       ) : a.alarm_name => {
       namespace           = a.namespace
       metric_name         = a.metric_name
       dimensions          = a.dimensions
       statistic           = a.statistic
+      extended_statistic  = a.extended_statistic
       period              = a.period
       evaluation_periods  = a.evaluation_periods
+      datapoints_to_alarm = a.datapoints_to_alarm
       treat_missing_data  = a.treat_missing_data
       comparison_operator = a.comparison_operator
       threshold           = a.threshold

@@ -127,6 +127,29 @@ variable "api_5xx_rate_threshold_percent" {
   }
 }
 
+variable "api_p99_latency_threshold_seconds" {
+  description = "Alarm when the p99 of the API's response time (ALB TargetResponseTime, per minute) is above this many seconds."
+  type        = number
+  default     = 1
+  nullable    = false
+
+  validation {
+    condition     = var.api_p99_latency_threshold_seconds > 0 && var.api_p99_latency_threshold_seconds <= 60
+    error_message = "api_p99_latency_threshold_seconds must be greater than 0 and at most 60."
+  }
+}
+
+variable "table_name" {
+  description = "Name of the DynamoDB orders table (TableName dimension of the throttle alarm)."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{3,255}$", var.table_name))
+    error_message = "table_name must be a DynamoDB table name (3-255 letters, digits, _ . -), not an ARN."
+  }
+}
+
 variable "cluster_name" {
   description = "ECS cluster name (ClusterName dimension of Container Insights)."
   type        = string

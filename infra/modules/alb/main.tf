@@ -234,6 +234,34 @@ resource "aws_lb_listener" "https" {
   tags = var.tags
 }
 
+# Paths the ALB answers itself with 404, before the default forward: internal
+# endpoints of the tasks (the API's Prometheus /metrics, which the collector
+# sidecar scrapes on localhost) are never reachable through the load balancer.
+resource "aws_lb_listener_rule" "blocked_paths" {
+  count = length(var.blocked_path_patterns) > 0 ? 1 : 0
+
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 1
+
+  action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "application/json"
+      message_body = jsonencode({ type = "about:blank", title = "Not Found", status = 404 })
+      status_code  = "404"
+    }
+  }
+
+  condition {
+    path_pattern {
+      values = var.blocked_path_patterns
+    }
+  }
+
+  tags = var.tags
+}
+
 resource "aws_wafv2_web_acl_association" "this" {
   count = var.waf_web_acl_arn == null ? 0 : 1
 

@@ -66,6 +66,15 @@ output "settings" {
       ssl_policy      = aws_lb_listener.https.ssl_policy
       certificate_arn = aws_lb_listener.https.certificate_arn
     }
+    # On the HTTPS listener, the only one (port 80 is not open).
+    blocked_paths = [for r in aws_lb_listener_rule.blocked_paths : {
+      priority      = r.priority
+      path_patterns = flatten([for c in r.condition : [for p in c.path_pattern : p.values]])
+      action_type   = r.action[0].type
+      status_code   = r.action[0].fixed_response[0].status_code
+      content_type  = r.action[0].fixed_response[0].content_type
+      message_body  = r.action[0].fixed_response[0].message_body
+    }]
     target_group = {
       target_type       = aws_lb_target_group.this.target_type
       protocol          = aws_lb_target_group.this.protocol

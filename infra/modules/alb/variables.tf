@@ -130,6 +130,18 @@ variable "health_check_path" {
   }
 }
 
+variable "blocked_path_patterns" {
+  description = "Path patterns (ALB syntax: case-sensitive, * and ? wildcards, query string not included) the HTTPS listener answers with a fixed 404 instead of forwarding: endpoints of the targets that must stay internal, e.g. [\"/metrics\", \"/metrics/*\"]. At most 5 (one listener rule); empty = none."
+  type        = list(string)
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.blocked_path_patterns) <= 5 && alltrue([for p in var.blocked_path_patterns : startswith(p, "/") && length(p) <= 128])
+    error_message = "blocked_path_patterns: at most 5 patterns, each starting with '/' and at most 128 characters."
+  }
+}
+
 variable "health_check_interval_seconds" {
   description = "Seconds between target health checks (5-300)."
   type        = number

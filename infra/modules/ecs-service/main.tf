@@ -49,9 +49,18 @@ locals {
     ]
   })
 
-  environment = [for k in sort(keys(var.environment)) : { name = k, value = var.environment[k] }]
+  # The application reads the standard OpenTelemetry variables; without
+  # OTEL_EXPORTER_OTLP_ENDPOINT it exports nothing, so they are set only with
+  # the collector sidecar.
+  app_environment = merge(var.environment, local.otel_enabled ? {
+    OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:${local.otel_otlp_port}"
+    OTEL_SERVICE_NAME           = local.otel_service_name
+    OTEL_TRACES_SAMPLER         = "parentbased_traceidratio"
+    OTEL_TRACES_SAMPLER_ARG     = tostring(var.otel_sidecar.traces_sampler_ratio)
+  } : {})
+  environment = [for k in sort(keys(local.app_environment)) : { name = k, value = local.app_environment[k] }]
 
-  container_definitions = jsonencode([{
+  app_container = {
     name      = local.container_name
     image     = var.image
     essential = true
@@ -103,7 +112,18 @@ locals {
         "max-buffer-size" = "25m"
       }
     }
-  }])
+  }
+
+  # The collector starts first and, at shutdown, stops after the application
+  # (ECS stops containers in reverse dependency order), so the last spans are
+  # flushed. START only: the application never waits for the collector to be
+  # healthy; if the collector dies, spans are dropped and serving goes on.
+  app_depends_on = local.otel_enabled ? [{ containerName = local.otel_container_name, condition = "START" }] : []
+
+  container_definitions = jsonencode(concat(
+    [merge(local.app_container, length(local.app_depends_on) > 0 ? { dependsOn = local.app_depends_on } : {})],
+    local.otel_enabled ? [local.otel_container] : [],
+  ))
 }
 
 ################################################################################
@@ -112,6 +132,19 @@ locals {
 
 resource "aws_cloudwatch_log_group" "this" {
   name              = var.log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.log_kms_key_arn
+
+  tags = var.tags
+}
+
+# Metrics of the collector sidecar in CloudWatch embedded metric format: the
+# EMF log events land here and CloudWatch extracts the metrics from them.
+# Created here, so the collector never needs logs:CreateLogGroup.
+resource "aws_cloudwatch_log_group" "metrics" {
+  count = local.otel_exports_metrics ? 1 : 0
+
+  name              = local.metrics_log_group_name
   retention_in_days = var.log_retention_days
   kms_key_id        = var.log_kms_key_arn
 
@@ -150,6 +183,16 @@ resource "aws_iam_role_policy" "task" {
   name   = "application"
   role   = aws_iam_role.task.id
   policy = var.task_policy_json
+}
+
+# What the collector sidecar calls, on the same task role (a task has one).
+# Kept apart from the application's policy so each reads on its own.
+resource "aws_iam_role_policy" "otel_collector" {
+  count = local.otel_enabled ? 1 : 0
+
+  name   = "otel-collector-sidecar"
+  role   = aws_iam_role.task.id
+  policy = local.otel_task_policy
 }
 
 ################################################################################
@@ -234,6 +277,18 @@ resource "aws_ecs_task_definition" "this" {
       condition     = var.load_balancer == null || var.container_port != null
       error_message = "load_balancer requires container_port."
     }
+
+    precondition {
+      condition     = !local.otel_enabled || !local.otel_exports_metrics || local.otel_metrics_port != null
+      error_message = "otel_sidecar.metrics needs otel_sidecar.metrics_port (or container_port): the port the application serves its Prometheus metrics on."
+    }
+
+    # The sidecar's share comes out of the task size: its hard memory limit
+    # and CPU units must leave the application most of the task.
+    precondition {
+      condition     = !local.otel_enabled || (var.otel_sidecar.memory * 2 <= var.memory && var.otel_sidecar.cpu * 2 <= var.cpu)
+      error_message = "otel_sidecar.memory and otel_sidecar.cpu may take at most half of the task's memory and cpu."
+    }
   }
 }
 
@@ -284,7 +339,8 @@ resource "aws_ecs_service" "this" {
 
   tags = var.tags
 
-  depends_on = [aws_iam_role_policy.execution, aws_iam_role_policy.task]
+  # The metrics log group and the collector's policy exist before any task runs.
+  depends_on = [aws_iam_role_policy.execution, aws_iam_role_policy.task, aws_iam_role_policy.otel_collector, aws_cloudwatch_log_group.metrics]
 }
 
 # Same service, but Application Auto Scaling owns desired_count. Terraform's
@@ -338,5 +394,6 @@ resource "aws_ecs_service" "autoscaled" {
     ignore_changes = [desired_count]
   }
 
-  depends_on = [aws_iam_role_policy.execution, aws_iam_role_policy.task]
+  # The metrics log group and the collector's policy exist before any task runs.
+  depends_on = [aws_iam_role_policy.execution, aws_iam_role_policy.task, aws_iam_role_policy.otel_collector, aws_cloudwatch_log_group.metrics]
 }

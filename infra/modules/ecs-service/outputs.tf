@@ -67,9 +67,30 @@ output "task_policy" {
   value       = aws_iam_role_policy.task.policy
 }
 
+output "otel_collector_policy" {
+  description = "The inline policy JSON of the collector sidecar on the task role (X-Ray, the metrics log group), or null without the sidecar."
+  value       = local.otel_enabled ? aws_iam_role_policy.otel_collector[0].policy : null
+}
+
+output "metrics_log_group_name" {
+  description = "Log group of the collector's EMF metrics, or null when the sidecar exports no metrics."
+  value       = local.otel_exports_metrics ? aws_cloudwatch_log_group.metrics[0].name : null
+}
+
+output "metrics_log_group_arn" {
+  description = "ARN of the metrics log group (without the :* suffix), or null when the sidecar exports no metrics."
+  value       = local.otel_exports_metrics ? local.metrics_log_group_arn : null
+}
+
+output "otel_service_name" {
+  description = "OTEL_SERVICE_NAME of the application (the Service dimension of its metrics, its name in X-Ray), or null without the sidecar."
+  value       = local.otel_enabled ? local.otel_service_name : null
+}
+
 output "settings" {
   description = "Effective security and deployment settings of the service, task definition, log group and security group (for reviews and tests)."
   value = {
+    autoscaled               = var.autoscaled
     launch_type              = local.service.launch_type
     platform_version         = local.service.platform_version
     assign_public_ip         = local.service.network_configuration[0].assign_public_ip
@@ -86,6 +107,11 @@ output "settings" {
     network_mode             = aws_ecs_task_definition.this.network_mode
     log_group_kms_key_id     = aws_cloudwatch_log_group.this.kms_key_id
     log_retention_days       = aws_cloudwatch_log_group.this.retention_in_days
+    metrics_log_groups = [for g in aws_cloudwatch_log_group.metrics : {
+      name           = g.name
+      kms_key_id     = g.kms_key_id
+      retention_days = g.retention_in_days
+    }]
     ingress_rules = [for r in aws_vpc_security_group_ingress_rule.from_load_balancer : {
       referenced_security_group_id = r.referenced_security_group_id
       cidr_ipv4                    = r.cidr_ipv4

@@ -363,3 +363,92 @@ variable "tags" {
   default     = {}
   nullable    = false
 }
+
+variable "otel_sidecar" {
+  description = <<-EOT
+    OpenTelemetry collector sidecar (AWS Distro for OpenTelemetry) in the task: traces the application sends over OTLP/HTTP to localhost:4318 go to X-Ray; the application's Prometheus metrics, scraped on localhost, go to CloudWatch (EMF) in `metrics_namespace`, through a log group this module creates (`metrics_log_group_name`, default `<log_group_name>/metrics`, same KMS key and retention as the container logs). With `enabled`, the application container also gets OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME (`service_name`, default `name`), OTEL_TRACES_SAMPLER = parentbased_traceidratio and OTEL_TRACES_SAMPLER_ARG (`traces_sampler_ratio`), and the task role a second inline policy for the collector (X-Ray, and writing that log group).
+    `metrics` maps each exported metric, named as the collector's Prometheus receiver names it (counters keep `_total`, a histogram is its family name), to the label sets it is exported with, each added to the Role (`role`, default `service_name`) and Service dimensions: `[[]]` = Role and Service only. Only these metrics are scraped and exported; empty = no metrics pipeline.
+    Sizing (`cpu` units, `memory` hard limit and `memory_reservation` in MiB) comes out of the task's cpu/memory; the collector is not essential: if it stops, the application keeps serving.
+  EOT
+  type = object({
+    enabled                 = optional(bool, true)
+    image                   = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.50.0")
+    cpu                     = optional(number, 64)
+    memory                  = optional(number, 256)
+    memory_reservation      = optional(number, 128)
+    service_name            = optional(string)
+    role                    = optional(string)
+    traces_sampler_ratio    = optional(number, 0.05)
+    metrics_port            = optional(number)
+    metrics_path            = optional(string, "/metrics")
+    scrape_interval_seconds = optional(number, 60)
+    metrics_namespace       = optional(string, "EComExpress")
+    metrics_log_group_name  = optional(string)
+    metrics                 = optional(map(list(list(string))), {})
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = can(regex("^[^\\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$", var.otel_sidecar.image)) && !endswith(var.otel_sidecar.image, ":latest")
+    error_message = "otel_sidecar.image must be <repository>:<tag> or <repository>@sha256:<digest>, with a tag other than \"latest\"."
+  }
+
+  validation {
+    condition     = var.otel_sidecar.traces_sampler_ratio >= 0 && var.otel_sidecar.traces_sampler_ratio <= 1
+    error_message = "otel_sidecar.traces_sampler_ratio is the fraction of new traces sampled: between 0 and 1."
+  }
+
+  validation {
+    condition = (
+      var.otel_sidecar.cpu >= 0 && floor(var.otel_sidecar.cpu) == var.otel_sidecar.cpu &&
+      var.otel_sidecar.memory >= 128 && var.otel_sidecar.memory_reservation >= 32 && var.otel_sidecar.memory >= var.otel_sidecar.memory_reservation &&
+      floor(var.otel_sidecar.memory) == var.otel_sidecar.memory && floor(var.otel_sidecar.memory_reservation) == var.otel_sidecar.memory_reservation
+    )
+    error_message = "otel_sidecar: cpu a whole number of CPU units >= 0; memory (hard limit) >= 128 MiB and >= memory_reservation >= 32 MiB, whole MiB."
+  }
+
+  validation {
+    condition     = var.otel_sidecar.scrape_interval_seconds >= 10 && var.otel_sidecar.scrape_interval_seconds <= 300 && floor(var.otel_sidecar.scrape_interval_seconds) == var.otel_sidecar.scrape_interval_seconds
+    error_message = "otel_sidecar.scrape_interval_seconds must be a whole number between 10 and 300."
+  }
+
+  validation {
+    condition     = var.otel_sidecar.metrics_port == null || try(var.otel_sidecar.metrics_port >= 1024 && var.otel_sidecar.metrics_port <= 65535 && floor(var.otel_sidecar.metrics_port) == var.otel_sidecar.metrics_port, false)
+    error_message = "otel_sidecar.metrics_port must be null (container_port) or a whole number between 1024 and 65535."
+  }
+
+  validation {
+    condition     = startswith(var.otel_sidecar.metrics_path, "/") && can(regex("^[A-Za-z0-9/_.-]+$", var.otel_sidecar.metrics_path))
+    error_message = "otel_sidecar.metrics_path must be an absolute path such as /metrics."
+  }
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_./#-]{1,255}$", var.otel_sidecar.metrics_namespace)) && !startswith(var.otel_sidecar.metrics_namespace, "AWS/")
+    error_message = "otel_sidecar.metrics_namespace must be a custom CloudWatch namespace (1-255 letters, digits, _ . / # -, not starting with AWS/)."
+  }
+
+  validation {
+    condition     = var.otel_sidecar.metrics_log_group_name == null || can(regex("^[A-Za-z0-9_./#-]{1,512}$", coalesce(var.otel_sidecar.metrics_log_group_name, "x")))
+    error_message = "otel_sidecar.metrics_log_group_name must be null or 1-512 characters of letters, digits and _ - / . #."
+  }
+
+  validation {
+    condition = alltrue([
+      for m, sets in var.otel_sidecar.metrics :
+      can(regex("^[a-zA-Z_][a-zA-Z0-9_]*$", m)) && length(sets) > 0 &&
+      alltrue([for s in sets : length(s) <= 28 && alltrue([for l in s : can(regex("^[a-zA-Z_][a-zA-Z0-9_]*$", l)) && !contains(["Role", "Service"], l)])])
+    ])
+    error_message = "otel_sidecar.metrics: keys are Prometheus metric names ([a-zA-Z_][a-zA-Z0-9_]*), each with at least one label set ([] for none) of label names other than Role and Service (at most 28 labels, CloudWatch allows 30 dimensions)."
+  }
+
+  validation {
+    condition     = var.otel_sidecar.service_name == null || can(regex("^[A-Za-z0-9_.-]{1,64}$", coalesce(var.otel_sidecar.service_name, "x")))
+    error_message = "otel_sidecar.service_name must be null or 1-64 letters, digits, _ . -."
+  }
+
+  validation {
+    condition     = var.otel_sidecar.role == null || can(regex("^[A-Za-z0-9_.-]{1,64}$", coalesce(var.otel_sidecar.role, "x")))
+    error_message = "otel_sidecar.role must be null or 1-64 letters, digits, _ . -."
+  }
+}

@@ -722,30 +722,38 @@ run "containers_hardened" {
 
   assert {
     condition = { for e in jsondecode(module.api.container_definitions)[0].environment : e.name => e.value } == {
-      AWS_REGION    = "us-east-1"
-      LOG_FORMAT    = "json"
-      ORDERS_TABLE  = "ecomexpress-pedidos"
-      PORT          = "8080"
-      SNS_TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
+      AWS_REGION                  = "us-east-1"
+      LOG_FORMAT                  = "json"
+      ORDERS_TABLE                = "ecomexpress-pedidos"
+      OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
+      OTEL_SERVICE_NAME           = "order-api"
+      OTEL_TRACES_SAMPLER         = "parentbased_traceidratio"
+      OTEL_TRACES_SAMPLER_ARG     = "0.05"
+      PORT                        = "8080"
+      SNS_TOPIC_ARN               = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
     }
-    error_message = "API environment must be SNS_TOPIC_ARN, ORDERS_TABLE, AWS_REGION, PORT=8080, LOG_FORMAT=json."
+    error_message = "API environment must be SNS_TOPIC_ARN, ORDERS_TABLE, AWS_REGION, PORT=8080, LOG_FORMAT=json and, for the collector sidecar, OTLP to localhost:4318 as order-api with 5 % parent-based sampling."
   }
 
   assert {
     condition = alltrue([
       for role, m in module.worker :
       { for e in jsondecode(m.container_definitions)[0].environment : e.name => e.value } == {
-        AWS_REGION          = "us-east-1"
-        HEALTH_PORT         = "8080"
-        LOG_FORMAT          = "json"
-        ORDERS_TABLE        = "ecomexpress-pedidos"
-        SHUTDOWN_GRACE_SECS = "25"
-        SQS_DLQ_URL         = module.messaging.dlq_urls[role]
-        SQS_QUEUE_URL       = module.messaging.queue_urls[role]
-        WORKER_ROLE         = role
+        AWS_REGION                  = "us-east-1"
+        HEALTH_PORT                 = "8080"
+        LOG_FORMAT                  = "json"
+        ORDERS_TABLE                = "ecomexpress-pedidos"
+        OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
+        OTEL_SERVICE_NAME           = "sqs-worker-${role}"
+        OTEL_TRACES_SAMPLER         = "parentbased_traceidratio"
+        OTEL_TRACES_SAMPLER_ARG     = "0.05"
+        SHUTDOWN_GRACE_SECS         = "25"
+        SQS_DLQ_URL                 = module.messaging.dlq_urls[role]
+        SQS_QUEUE_URL               = module.messaging.queue_urls[role]
+        WORKER_ROLE                 = role
       }
     ])
-    error_message = "Each worker must get its own role, queue and DLQ."
+    error_message = "Each worker must get its own role, queue and DLQ, and export its traces to the sidecar as sqs-worker-<role>."
   }
 
   assert {
@@ -904,8 +912,65 @@ run "alarms" {
   command = plan
 
   assert {
-    condition     = length(module.alarms.alarms) == 12
-    error_message = "Expected 12 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, 3 services below desired."
+    condition     = length(module.alarms.alarms) == 15
+    error_message = "Expected 15 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, ALB 5xx, API p99 latency, orders table throttles, 3 services below desired."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].namespace == "AWS/ApplicationELB" &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].metric_name == "HTTPCode_ELB_5XX_Count" &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].dimensions == tomap({ LoadBalancer = "app/ecomexpress-api/50dc6c495c0c9188" }) &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].statistic == "Sum" &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].period == 60 &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].evaluation_periods == 5 &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].datapoints_to_alarm == 3 &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-api-elb-5xx"].treat_missing_data == "notBreaching"
+    )
+    error_message = "The ALB's own 5xx (HTTPCode_ELB_5XX_Count of the load balancer) must alarm when present in 3 of 5 minutes; no datapoint means no error."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-api-p99-latency"].metric_name == "TargetResponseTime" &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].extended_statistic == "p99" &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].statistic == null &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].dimensions == tomap({
+        LoadBalancer = "app/ecomexpress-api/50dc6c495c0c9188"
+        TargetGroup  = "targetgroup/ecomexpress-api/73e2d6bc24d8a067"
+      }) &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].threshold == 1 &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].datapoints_to_alarm == 3 &&
+      module.alarms.alarms["ecomexpress-api-p99-latency"].treat_missing_data == "notBreaching"
+    )
+    error_message = "The API must alarm on the p99 of TargetResponseTime above api_p99_latency_alarm_seconds (1 s) in 3 of 5 minutes; an idle API (no datapoint) is not slow."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-orders-table-throttles"].expressions == ["FILL(m1, 0) + FILL(m2, 0)"] &&
+      { for id, m in module.alarms.alarms["ecomexpress-orders-table-throttles"].metrics : id => "${m.namespace}/${m.metric_name}/${m.stat}" } == {
+        m1 = "AWS/DynamoDB/ReadThrottleEvents/Sum"
+        m2 = "AWS/DynamoDB/WriteThrottleEvents/Sum"
+      } &&
+      alltrue([for id, m in module.alarms.alarms["ecomexpress-orders-table-throttles"].metrics : m.dimensions == tomap({ TableName = "ecomexpress-pedidos" })]) &&
+      module.alarms.alarms["ecomexpress-orders-table-throttles"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-orders-table-throttles"].datapoints_to_alarm == 3 &&
+      module.alarms.alarms["ecomexpress-orders-table-throttles"].treat_missing_data == "notBreaching"
+    )
+    error_message = "The orders table must alarm on read + write throttle events in 3 of 5 minutes (DynamoDB publishes them only when it throttles)."
+  }
+
+  assert {
+    condition = (
+      output.alarm_names.api_elb_5xx == "ecomexpress-api-elb-5xx" &&
+      output.alarm_names.api_p99_latency == "ecomexpress-api-p99-latency" &&
+      output.alarm_names.table_throttles == "ecomexpress-orders-table-throttles"
+    )
+    error_message = "alarm_names must list the ALB 5xx, p99 latency and table throttle alarms."
   }
 
   assert {
@@ -1151,5 +1216,453 @@ run "vpc_endpoints_only_egress" {
       sort([for r in m.settings.egress_rules : coalesce(r.cidr_ipv4, r.prefix_list_id)]) == tolist(["10.20.0.0/16", "pl-02cd2c6b", "pl-63a5400a"])
     ])
     error_message = "Egress must follow task_egress_cidr_blocks and task_egress_prefix_list_ids."
+  }
+}
+
+################################################################################
+# Observability: collector sidecar (traces to X-Ray, metrics to CloudWatch EMF)
+################################################################################
+
+run "otel_sidecar" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      length(jsondecode(m.container_definitions)) == 2 &&
+      jsondecode(m.container_definitions)[1].name == "otel-collector" &&
+      jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.50.0" &&
+      jsondecode(m.container_definitions)[1].essential == false
+    ])
+    error_message = "Every task definition needs the collector sidecar, from the pinned ADOT image, not essential (the service keeps serving if it stops)."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[0].dependsOn == [{ containerName = "otel-collector", condition = "START" }]
+    ])
+    error_message = "The application may wait for the collector to start (it then stops first and its last spans are flushed), never for it to be healthy."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[1].user == "65532:65532" &&
+      jsondecode(m.container_definitions)[1].readonlyRootFilesystem == true &&
+      jsondecode(m.container_definitions)[1].privileged == false &&
+      jsondecode(m.container_definitions)[1].linuxParameters == { initProcessEnabled = true, capabilities = { add = [], drop = ["ALL"] } } &&
+      jsondecode(m.container_definitions)[1].portMappings == []
+    ])
+    error_message = "The sidecar is hardened like the application: non-root, read-only root filesystem, no privileges or capabilities, no port mapping."
+  }
+
+  # Sizing: 64 CPU units, 128 MiB reserved, 256 MiB hard limit, counted in
+  # the task's size and at most half of it (worker tasks: 256 / 512).
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[1].cpu == 64 &&
+      jsondecode(m.container_definitions)[1].memoryReservation == 128 &&
+      jsondecode(m.container_definitions)[1].memory == 256 &&
+      jsondecode(m.container_definitions)[1].memory * 2 <= (name == "api" ? var.api_memory : var.worker_memory) &&
+      jsondecode(m.container_definitions)[1].cpu * 2 <= (name == "api" ? var.api_cpu : var.worker_cpu)
+    ])
+    error_message = "The sidecar reserves 64 CPU units and 128 MiB with a 256 MiB hard limit, at most half of each task."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsondecode(m.container_definitions)[1].logConfiguration.logDriver == "awslogs" &&
+      jsondecode(m.container_definitions)[1].logConfiguration.options["awslogs-group"] == m.log_group_name &&
+      jsondecode(m.container_definitions)[1].logConfiguration.options["awslogs-stream-prefix"] == "ecs" &&
+      jsondecode(m.container_definitions)[1].logConfiguration.options["mode"] == "non-blocking"
+    ])
+    error_message = "The sidecar logs with its own log configuration (awslogs, non-blocking) into the service's log group, in streams of its own (ecs/otel-collector/<task>)."
+  }
+
+  # The collector configuration as deployed (AOT_CONFIG_CONTENT).
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      [for e in jsondecode(m.container_definitions)[1].environment : e.name] == ["AOT_CONFIG_CONTENT"] &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.otlp == { protocols = { http = { endpoint = "localhost:4318" } } }
+    ])
+    error_message = "The collector receives OTLP over HTTP on localhost:4318 only (no gRPC, nothing reachable from outside the task)."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.global == { scrape_interval = "60s", scrape_timeout = "10s" } &&
+      length(yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs) == 1 &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs[0].metrics_path == "/metrics" &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs[0].static_configs == [{
+        targets = ["localhost:8080"]
+        labels  = { Role = name == "api" ? "api" : name, Service = name == "api" ? "order-api" : "sqs-worker-${name}" }
+      }]
+    ])
+    error_message = "The collector scrapes the application's /metrics on localhost:8080 (PORT / HEALTH_PORT) every 60 s, labelled with the service's Role and Service."
+  }
+
+  # Only the exported series are kept: the keep regex is anchored by
+  # Prometheus and lists each declared metric.
+  assert {
+    condition = (
+      yamldecode(one(jsondecode(module.api.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs[0].metric_relabel_configs == [{
+        source_labels = ["__name__"]
+        action        = "keep"
+        regex         = "order_api_http_requests_total(_bucket|_sum|_count)?|order_api_sns_publish_duration_seconds(_bucket|_sum|_count)?|order_api_sns_publish_failures_total(_bucket|_sum|_count)?"
+      }]
+    )
+    error_message = "The API's scrape keeps only the request counter, the publish latency histogram and the publish failures."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).service.pipelines == {
+        traces = {
+          receivers  = ["otlp"]
+          processors = ["memory_limiter", "resourcedetection", "batch/traces"]
+          exporters  = ["awsxray"]
+        }
+        metrics = {
+          receivers  = ["prometheus"]
+          processors = ["memory_limiter", "resourcedetection", "cumulativetodelta", "batch/metrics"]
+          exporters  = ["awsemf"]
+        }
+      } &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).processors.resourcedetection.detectors == ["ecs"] &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).processors.cumulativetodelta == { initial_value = "keep" } &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).processors.memory_limiter.limit_mib < 256 &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsxray == { region = "us-east-1" }
+    ])
+    error_message = "Traces: OTLP -> X-Ray; metrics: Prometheus -> cumulative-to-delta -> EMF; both batched, with ECS resource attributes, under a memory limit below the container's."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.namespace == "EComExpress" &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.log_group_name == m.metrics_log_group_name &&
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.dimension_rollup_option == "NoDimensionRollup" &&
+      !can(yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.log_retention) &&
+      !can(yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.tags)
+    ])
+    error_message = "EMF metrics go to the EComExpress namespace through the service's own metrics log group, without roll-ups; no log_retention or tags, which would make the exporter change the group."
+  }
+
+  assert {
+    condition = {
+      for d in yamldecode(one(jsondecode(module.api.container_definitions)[1].environment).value).exporters.awsemf.metric_declarations :
+      one(d.metric_name_selectors) => d.dimensions
+      } == {
+      "^order_api_http_requests_total$"          = [["Role", "Service", "method", "route", "status"]]
+      "^order_api_sns_publish_duration_seconds$" = [["Role", "Service"]]
+      "^order_api_sns_publish_failures_total$"   = [["Role", "Service"], ["Role", "Service", "kind"]]
+    }
+    error_message = "API metrics: requests by method, route and status; publish latency; publish failures (total and by kind); all with Role and Service."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, m in module.worker : {
+        for d in yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.metric_declarations :
+        one(d.metric_name_selectors) => d.dimensions
+        } == {
+        "^sqs_worker_messages_dead_lettered_total$" = [["Role", "Service"], ["Role", "Service", "name"]]
+        "^sqs_worker_messages_duplicate_total$"     = [["Role", "Service"]]
+        "^sqs_worker_messages_processed_total$"     = [["Role", "Service"]]
+        "^sqs_worker_messages_retried_total$"       = [["Role", "Service"]]
+      }
+    ])
+    error_message = "Worker metrics: applied, duplicate, retried and dead-lettered (total and by reason), with Role and Service."
+  }
+
+  assert {
+    condition = (
+      output.metrics_log_group_names == {
+        api           = "/ecs/ecomexpress/order-api/metrics"
+        logistica     = "/ecs/ecomexpress/worker-logistica/metrics"
+        procesamiento = "/ecs/ecomexpress/worker-procesamiento/metrics"
+      } &&
+      alltrue([
+        for name, m in merge({ api = module.api }, module.worker) :
+        m.settings.metrics_log_groups == [{ name = m.metrics_log_group_name, kms_key_id = module.kms_platform.key_arn, retention_days = 365 }]
+      ])
+    )
+    error_message = "Each service gets its metrics log group under /ecs/<prefix>/ (covered by the platform key policy), KMS-encrypted with the platform key, 365 days like the container logs."
+  }
+
+  # Least privilege of the sidecar, on the task role, apart from the
+  # application's own policy.
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      jsonencode({ for s in jsondecode(m.otel_collector_policy).Statement : s.Sid => { Action = sort(flatten([s.Action])), Resource = s.Resource, Effect = s.Effect } }) == jsonencode({
+        SendTracesToXRay = {
+          Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+          Resource = "*"
+          Effect   = "Allow"
+        }
+        WriteEmfMetricsLogGroup = {
+          Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+          Resource = "${m.metrics_log_group_arn}:*"
+          Effect   = "Allow"
+        }
+      })
+    ])
+    error_message = "The sidecar may only send to X-Ray (Resource * is required: X-Ray has no resource-level permissions) and write log streams of its own metrics log group."
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      m.metrics_log_group_arn == "arn:aws:logs:us-east-1:123456789012:log-group:${m.metrics_log_group_name}" &&
+      !strcontains(m.otel_collector_policy, "CreateLogGroup") &&
+      !strcontains(m.otel_collector_policy, "cloudwatch:") &&
+      !strcontains(m.task_policy, "xray:") && !strcontains(m.task_policy, "logs:")
+    ])
+    error_message = "No logs:CreateLogGroup (Terraform creates the group), no cloudwatch:PutMetricData (EMF needs none), and nothing of the sidecar in the application's policy."
+  }
+
+  # The dashboard reads exactly what the collectors export: every custom
+  # metric it graphs is declared, with the same dimension names, by the
+  # collector of the service its Service dimension names.
+  assert {
+    condition = alltrue(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
+        for row in try(w.properties.metrics, []) : contains(
+          [
+            for d in yamldecode(one(jsondecode(lookup({
+              "order-api"                = module.api
+              "sqs-worker-procesamiento" = module.worker["procesamiento"]
+              "sqs-worker-logistica"     = module.worker["logistica"]
+            }, row[5]).container_definitions)[1].environment).value).exporters.awsemf.metric_declarations :
+            true if contains(d.metric_name_selectors, "^${row[1]}$") && contains([for ds in d.dimensions : jsonencode(ds)], jsonencode([row[2], row[4]]))
+          ],
+          true
+        ) if can(tostring(row[0])) && row[0] == "EComExpress"
+      ]
+    ]))
+    error_message = "A custom metric on the dashboard is not exported by the collector of its service with Role and Service dimensions."
+  }
+}
+
+run "otel_sidecar_disabled" {
+  command = plan
+
+  variables {
+    enable_otel_sidecar = false
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      length(jsondecode(m.container_definitions)) == 1 &&
+      !can(jsondecode(m.container_definitions)[0].dependsOn) &&
+      length([for e in jsondecode(m.container_definitions)[0].environment : e if startswith(e.name, "OTEL_")]) == 0 &&
+      m.otel_collector_policy == null && m.metrics_log_group_name == null && m.settings.metrics_log_groups == []
+    ])
+    error_message = "enable_otel_sidecar = false: no sidecar, no OTEL_* variables (the services export nothing), no collector policy, no metrics log group."
+  }
+
+  assert {
+    condition     = output.metrics_log_group_names == {} && output.dashboard_name == "ecomexpress-pipeline"
+    error_message = "Without the sidecar there is no metrics log group; the dashboard (AWS metrics) remains."
+  }
+}
+
+run "otel_sampler_ratio" {
+  command = plan
+
+  variables {
+    otel_traces_sampler_ratio = 1
+    otel_collector_version    = "v0.49.0"
+  }
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api }, module.worker) :
+      one([for e in jsondecode(m.container_definitions)[0].environment : e.value if e.name == "OTEL_TRACES_SAMPLER_ARG"]) == "1" &&
+      jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
+    ])
+    error_message = "OTEL_TRACES_SAMPLER_ARG and the collector image tag must follow the variables."
+  }
+}
+
+################################################################################
+# Dashboard
+################################################################################
+
+run "dashboard" {
+  command = plan
+
+  assert {
+    condition = (
+      output.dashboard_name == "ecomexpress-pipeline" &&
+      output.dashboard_url == "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/ecomexpress-pipeline" &&
+      output.metrics_namespace == "EComExpress"
+    )
+    error_message = "The dashboard's name and console URL must be output."
+  }
+
+  # Orders accepted / refused: the request counter of POST /api/pedidos, one
+  # line per status.
+  assert {
+    condition = contains(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
+        for row in try(w.properties.metrics, []) : try(row[0].expression, "")
+      ]
+    ]), "SEARCH('{EComExpress,Role,Service,method,route,status} MetricName=\"order_api_http_requests_total\" Role=\"api\" method=\"POST\" route=\"/api/pedidos\"', 'Sum', 60)")
+    error_message = "The dashboard must graph POST /api/pedidos by status (order_api_http_requests_total)."
+  }
+
+  assert {
+    condition = alltrue([
+      for want in [
+        "EComExpress order_api_sns_publish_duration_seconds Role=api Service=order-api Average",
+        "AWS/ApplicationELB TargetResponseTime LoadBalancer=app/ecomexpress-api/50dc6c495c0c9188 TargetGroup=targetgroup/ecomexpress-api/73e2d6bc24d8a067 p99",
+        "AWS/ApplicationELB HTTPCode_ELB_5XX_Count LoadBalancer=app/ecomexpress-api/50dc6c495c0c9188 Sum",
+        "AWS/ApplicationELB HTTPCode_Target_5XX_Count LoadBalancer=app/ecomexpress-api/50dc6c495c0c9188 TargetGroup=targetgroup/ecomexpress-api/73e2d6bc24d8a067 Sum",
+        "AWS/DynamoDB ReadThrottleEvents TableName=ecomexpress-pedidos Sum",
+        "AWS/DynamoDB WriteThrottleEvents TableName=ecomexpress-pedidos Sum",
+        "AWS/SQS ApproximateAgeOfOldestMessage QueueName=ecomexpress-procesamiento Maximum",
+        "AWS/SQS ApproximateAgeOfOldestMessage QueueName=ecomexpress-logistica Maximum",
+        "AWS/SQS ApproximateNumberOfMessagesVisible QueueName=ecomexpress-procesamiento Maximum",
+        "AWS/SQS ApproximateNumberOfMessagesVisible QueueName=ecomexpress-logistica Maximum",
+        "AWS/SQS ApproximateNumberOfMessagesVisible QueueName=ecomexpress-procesamiento-dlq Maximum",
+        "AWS/SQS ApproximateNumberOfMessagesVisible QueueName=ecomexpress-logistica-dlq Maximum",
+        "EComExpress sqs_worker_messages_processed_total Role=procesamiento Service=sqs-worker-procesamiento Sum",
+        "EComExpress sqs_worker_messages_duplicate_total Role=procesamiento Service=sqs-worker-procesamiento Sum",
+        "EComExpress sqs_worker_messages_retried_total Role=procesamiento Service=sqs-worker-procesamiento Sum",
+        "EComExpress sqs_worker_messages_dead_lettered_total Role=procesamiento Service=sqs-worker-procesamiento Sum",
+        "EComExpress sqs_worker_messages_processed_total Role=logistica Service=sqs-worker-logistica Sum",
+        "EComExpress sqs_worker_messages_duplicate_total Role=logistica Service=sqs-worker-logistica Sum",
+        "EComExpress sqs_worker_messages_retried_total Role=logistica Service=sqs-worker-logistica Sum",
+        "EComExpress sqs_worker_messages_dead_lettered_total Role=logistica Service=sqs-worker-logistica Sum",
+      ] :
+      contains(flatten([
+        for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
+          for row in try(w.properties.metrics, []) : join(" ", concat(
+            [row[0], row[1]],
+            [for i in range(2, length(row) - 1, 2) : "${row[i]}=${row[i + 1]}"],
+            [try(row[length(row) - 1].stat, w.properties.stat)],
+          )) if can(tostring(row[0]))
+        ]
+      ]), want)
+    ])
+    error_message = "The dashboard must graph publish latency, API p99 and 5xx from the ALB, DynamoDB throttles, queue age and depth and DLQ depth per role, and each worker's applied / duplicate / retried / dead-lettered messages."
+  }
+
+  assert {
+    condition = contains(flatten([
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
+        for row in try(w.properties.metrics, []) : try(row[0].expression, "")
+      ]
+    ]), "SEARCH('{AWS/DynamoDB,Operation,TableName} MetricName=\"ThrottledRequests\" TableName=\"ecomexpress-pedidos\"', 'Sum', 60)")
+    error_message = "The dashboard must graph ThrottledRequests of the orders table, per operation."
+  }
+
+  assert {
+    condition = alltrue([
+      for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets :
+      try(w.properties.region == "us-east-1" && w.properties.period == 60, w.type == "text")
+    ])
+    error_message = "Every graph is in the stack's Region, per minute."
+  }
+}
+
+################################################################################
+# ALB: /metrics is internal
+################################################################################
+
+run "alb_blocks_metrics" {
+  command = plan
+
+  assert {
+    condition = module.alb.settings.blocked_paths == [{
+      priority      = 1
+      path_patterns = ["/metrics", "/metrics/*"]
+      action_type   = "fixed-response"
+      status_code   = "404"
+      content_type  = "application/json"
+      message_body  = "{\"status\":404,\"title\":\"Not Found\",\"type\":\"about:blank\"}"
+    }]
+    error_message = "The HTTPS listener (the only one) must answer /metrics and /metrics/* itself with 404, ahead of the forward to the API."
+  }
+
+  assert {
+    condition = alltrue([
+      for p in ["/health/live", "/api/pedidos", "/api/*", "/*", "/openapi.json"] :
+      !contains(module.alb.settings.blocked_paths[0].path_patterns, p)
+    ])
+    error_message = "Only /metrics is blocked: the health check and the API stay reachable."
+  }
+}
+
+################################################################################
+# API autoscaling
+################################################################################
+
+run "api_autoscaling" {
+  command = plan
+
+  assert {
+    condition = module.api_autoscaling[0].settings == {
+      resource_id            = "service/ecomexpress/ecomexpress-order-api"
+      scalable_dimension     = "ecs:service:DesiredCount"
+      min_capacity           = 2
+      max_capacity           = 10
+      policy_type            = "TargetTrackingScaling"
+      target_value           = 9000
+      scale_in_cooldown      = 300
+      scale_out_cooldown     = 60
+      predefined_metric_type = "ALBRequestCountPerTarget"
+      resource_label         = "app/ecomexpress-api/50dc6c495c0c9188/targetgroup/ecomexpress-api/73e2d6bc24d8a067"
+    }
+    error_message = "The API scales between 2 and 10 tasks on ALBRequestCountPerTarget of its target group (label <lb suffix>/<tg suffix>), target 9000 requests per task per minute."
+  }
+
+  assert {
+    condition     = module.api.settings.autoscaled && alltrue([for role, m in module.worker : m.settings.autoscaled])
+    error_message = "Terraform must leave the services' desired count to Application Auto Scaling."
+  }
+}
+
+run "api_autoscaling_variables" {
+  command = plan
+
+  variables {
+    api_min_capacity             = 3
+    api_max_capacity             = 30
+    api_desired_count            = 4
+    api_target_requests_per_task = 6000
+  }
+
+  assert {
+    condition = (
+      module.api_autoscaling[0].settings.min_capacity == 3 &&
+      module.api_autoscaling[0].settings.max_capacity == 30 &&
+      module.api_autoscaling[0].settings.target_value == 6000
+    )
+    error_message = "Capacity bounds and target must follow the variables."
+  }
+}
+
+# The rehearsal on moto (scripts/rehearsal.sh, tools/rehearsal/bootstrap.py)
+# turns it off: Application Auto Scaling targets never finish creating there.
+run "api_autoscaling_off" {
+  command = plan
+
+  variables {
+    enable_api_autoscaling = false
+  }
+
+  assert {
+    condition     = length(module.api_autoscaling) == 0 && module.api.settings.autoscaled
+    error_message = "enable_api_autoscaling = false must drop the scalable target and policy (the service keeps its initial count)."
   }
 }

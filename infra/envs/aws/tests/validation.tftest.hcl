@@ -187,3 +187,61 @@ run "no_task_egress_rejected" {
   }
   expect_failures = [var.task_egress_prefix_list_ids]
 }
+
+run "otel_sampler_ratio_above_one_rejected" {
+  command = plan
+  variables {
+    otel_traces_sampler_ratio = 1.5
+  }
+  expect_failures = [var.otel_traces_sampler_ratio]
+}
+
+run "otel_sampler_ratio_negative_rejected" {
+  command = plan
+  variables {
+    otel_traces_sampler_ratio = -0.1
+  }
+  expect_failures = [var.otel_traces_sampler_ratio]
+}
+
+run "otel_collector_version_latest_rejected" {
+  command = plan
+  variables {
+    otel_collector_version = "latest"
+  }
+  expect_failures = [var.otel_collector_version]
+}
+
+run "api_max_capacity_below_min_rejected" {
+  command = plan
+  variables {
+    api_min_capacity  = 4
+    api_max_capacity  = 3
+    api_desired_count = 4
+  }
+  expect_failures = [var.api_max_capacity]
+}
+
+run "api_desired_count_above_max_rejected" {
+  command = plan
+  variables {
+    api_desired_count = 12
+  }
+  expect_failures = [var.api_desired_count]
+}
+
+run "api_target_requests_zero_rejected" {
+  command = plan
+  variables {
+    api_target_requests_per_task = 0
+  }
+  expect_failures = [var.api_target_requests_per_task]
+}
+
+run "api_p99_latency_alarm_zero_rejected" {
+  command = plan
+  variables {
+    api_p99_latency_alarm_seconds = 0
+  }
+  expect_failures = [var.api_p99_latency_alarm_seconds]
+}

@@ -4,7 +4,8 @@
 # Usage: scripts/test.sh [all|lint|tf]
 #   all   (default) cargo fmt --check, terraform fmt -check, terraform validate,
 #         cargo test (unit, integration and the fault suite), the production
-#         rehearsal on moto (scripts/rehearsal.sh), schemathesis,
+#         rehearsal on moto (scripts/rehearsal.sh), schemathesis, the API
+#         reference in headless Chromium (scripts/browser-check.sh),
 #         cargo clippy -D warnings, terraform test, hadolint + checkov
 #         (Dockerfiles, infra), and the release build the images make.
 #         Needs the local stack: if it is not up, it is started (in the
@@ -237,6 +238,7 @@ all)
   step "cargo test --workspace --locked" cargo_test
   step "production rehearsal on moto (IAM enforced)" bash scripts/rehearsal.sh
   step "schemathesis against order-api's /openapi.json" bash scripts/schemathesis.sh
+  step "API reference in headless Chromium (/docs, nothing loaded from outside)" bash scripts/browser-check.sh
   step "cargo clippy --workspace --all-targets --locked -- -D warnings" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
   step "terraform test: ${TF_TEST_DIRS[*]:-none}" tf_test_logged

@@ -9,10 +9,10 @@ use crate::routes::{ops, pedidos};
 /// The API description served at `/openapi.json`.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "E-ComExpress order API", description = "Accepts orders and cancellations, publishes them as events, and serves each order's state."),
+    info(title = "E-ComExpress order API", description = "Accepts orders and cancellations, publishes them as events, and serves each order's state. The events are described by the AsyncAPI document at `/asyncapi.json`; this document is browsable at `/docs`."),
     paths(
         pedidos::create_order, pedidos::cancel_order, pedidos::get_order,
-        ops::live, ops::ready, ops::metrics, ops::openapi,
+        ops::live, ops::ready, ops::metrics, ops::openapi, ops::asyncapi,
     ),
     components(schemas(
         pedidos::CreateOrderRequest, pedidos::ItemRequest, pedidos::AddressRequest,

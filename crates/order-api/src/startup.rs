@@ -116,7 +116,14 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         .route("/health/live", get(ops::live))
         .route("/health/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(ops::openapi));
+        .route("/openapi.json", get(ops::openapi))
+        .route(
+            "/asyncapi.json",
+            get(ops::asyncapi).layer(axum::Extension(ops::AsyncApiJson::new(
+                &settings.sns_topic_arn,
+            ))),
+        )
+        .merge(crate::routes::docs::swagger_ui());
     api.merge(ops)
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

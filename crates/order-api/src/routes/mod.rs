@@ -1,4 +1,5 @@
 //! HTTP handlers.
 
+pub mod docs;
 pub mod ops;
 pub mod pedidos;

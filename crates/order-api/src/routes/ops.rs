@@ -1,9 +1,10 @@
-//! Operational endpoints: health, metrics, OpenAPI document.
+//! Operational endpoints: health, metrics, the OpenAPI and AsyncAPI documents.
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use utoipa::OpenApi;
 
 use crate::readiness::ReadinessReport;
@@ -62,4 +63,29 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::openapi::ApiDoc::openapi())
+}
+
+/// The AsyncAPI document, serialized once when the router is built.
+#[derive(Debug, Clone)]
+pub struct AsyncApiJson(Bytes);
+
+impl AsyncApiJson {
+    /// The document for the events published to `topic_arn`.
+    pub fn new(topic_arn: &str) -> Self {
+        let document = shared::contract::asyncapi::document(Some(topic_arn));
+        // Serializing a `serde_json::Value` cannot fail.
+        Self(serde_json::to_vec(&document).unwrap_or_default().into())
+    }
+}
+
+/// The AsyncAPI 3.0 document of the events this API publishes: the topic,
+/// `PedidoCreado` and `PedidoCancelado` with their payloads and message
+/// attributes, this API's `send` and the workers' `receive` operations;
+/// generated from the event contract's types.
+#[utoipa::path(
+    get, path = "/asyncapi.json", tag = "ops",
+    responses((status = 200, description = "AsyncAPI 3.0 document", content_type = "application/json"))
+)]
+pub async fn asyncapi(Extension(document): Extension<AsyncApiJson>) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], document.0).into_response()
 }

@@ -8,7 +8,9 @@
 //! The contract may only grow backwards-compatibly: readers ignore unknown
 //! fields, and a newer `eventVersion` is rejected with a typed error.
 
+pub mod asyncapi;
 pub mod pedido;
+pub mod schema;
 pub mod values;
 
 use std::fmt;

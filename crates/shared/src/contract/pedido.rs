@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::values::{Amount, BoundedText, Currency, Quantity, Sku, ValueError};
@@ -22,7 +23,7 @@ pub const MIN_ITEMS: usize = 1;
 pub const MAX_ITEMS: usize = 100;
 
 /// One line of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LineItem {
     /// Product identifier.
@@ -34,33 +35,46 @@ pub struct LineItem {
 }
 
 /// Where logistics ships the order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DireccionEnvio {
     /// Street and number.
+    #[schema(inline)]
     pub calle: Street,
     /// City.
+    #[schema(inline)]
     pub ciudad: PlaceName,
     /// Region or state.
+    #[schema(inline)]
     pub region: PlaceName,
-    /// Postal code, when the country uses one.
+    /// Postal code, when the country uses one (absent, never null, when it does not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(inline, nullable = false)]
     pub codigo_postal: Option<PostalCode>,
     /// Country (ISO 3166 code or name).
+    #[schema(inline)]
     pub pais: PlaceName,
 }
 
 /// `PedidoCreado.data`: an accepted order. Can only exist with 1..=100 items
 /// whose subtotals add up exactly to `total`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", try_from = "PedidoCreadoWire")]
 pub struct PedidoCreado {
+    /// The order's id (the key every consumer deduplicates on, with the event type).
     pedido_id: Uuid,
+    /// The customer's id.
     cliente_id: Uuid,
+    /// When the order was placed (RFC 3339, UTC).
     fecha: DateTime<Utc>,
+    /// The order total: exactly the sum of `cantidad × precioUnitario` over the items.
     total: Amount,
+    /// The currency of every amount in the order (readers take CLP when it is absent).
     moneda: Currency,
+    /// The line items: 1 to 100.
+    #[schema(min_items = 1, max_items = 100)]
     items: Vec<LineItem>,
+    /// Where logistics ships the order.
     direccion_envio: DireccionEnvio,
 }
 
@@ -194,12 +208,13 @@ pub fn check_total(total: Amount, items: &[LineItem]) -> Result<(), OrderRuleErr
 }
 
 /// `PedidoCancelado.data`: the customer or the shop cancelled an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PedidoCancelado {
     /// The cancelled order.
     pub pedido_id: Uuid,
     /// Why it was cancelled.
+    #[schema(inline)]
     pub motivo: Motivo,
 }
 

@@ -34,17 +34,19 @@ pub(super) struct WithTraceIds<F> {
 }
 
 /// The trace id and span id (hex) of the innermost span around `event`.
-fn ids<S, N>(ctx: &FmtContext<'_, S, N>) -> Option<(String, String)>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'w> FormatFields<'w> + 'static,
-{
+/// Looked up in the subscriber, not in the log layer's view: a span can be
+/// traced while `RUST_LOG` keeps it out of the log lines.
+fn ids(event: &Event<'_>) -> Option<(String, String)> {
     if !super::tracing_enabled() {
         return None;
     }
-    let span = ctx.event_scope()?.next()?;
     let dispatch = DISPATCH.get()?.upgrade()?;
-    let context = tracing_opentelemetry::get_otel_context(&span.id(), &dispatch)?;
+    let span = match event.parent() {
+        Some(parent) => parent.clone(),
+        None if event.is_contextual() => dispatch.current_span().id()?.clone(),
+        None => return None,
+    };
+    let context = tracing_opentelemetry::get_otel_context(&span, &dispatch)?;
     let otel_span = context.span();
     let span_context = otel_span.span_context();
     span_context.is_valid().then(|| {
@@ -67,7 +69,7 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let Some((trace_id, span_id)) = ids(ctx) else {
+        let Some((trace_id, span_id)) = ids(event) else {
             return self.inner.format_event(ctx, writer, event);
         };
         if !self.json {

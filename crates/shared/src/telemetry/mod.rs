@@ -17,7 +17,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterFn, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -140,6 +141,24 @@ fn log_panics() {
     });
 }
 
+/// What becomes part of a trace, whatever `RUST_LOG` says: this
+/// workspace's spans down to `info` (the request, intake, publish, message,
+/// apply and delete spans) and its warnings and errors, as span events.
+/// Dependencies (the AWS SDK, hyper) add nothing. Decided once per callsite.
+fn traced_callsites() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    filter_fn(|meta| {
+        let krate = meta.target().split("::").next().unwrap_or_default();
+        let ours = ["order_api", "sqs_worker", "shared"].contains(&krate);
+        let level = if meta.is_span() {
+            tracing::Level::INFO
+        } else {
+            tracing::Level::WARN
+        };
+        ours && *meta.level() <= level
+    })
+    .with_max_level_hint(LevelFilter::INFO)
+}
+
 /// Installs the global `tracing` subscriber with logs only (the command-line
 /// tools). Safe to call twice.
 pub fn init_tracing() {
@@ -169,6 +188,7 @@ fn install(provider: Option<SdkTracerProvider>) -> Telemetry {
             .with_tracer(p.tracer("ecomexpress"))
             .with_threads(false)
             .with_location(false)
+            .with_filter(traced_callsites())
     });
     let (json_logs, text_logs) = if json {
         let format = tracing_subscriber::fmt::format()
@@ -176,23 +196,26 @@ fn install(provider: Option<SdkTracerProvider>) -> Telemetry {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false);
-        let layer =
-            tracing_subscriber::fmt::layer()
-                .json()
-                .event_format(log_format::WithTraceIds {
-                    inner: format,
-                    json: true,
-                });
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .event_format(log_format::WithTraceIds {
+                inner: format,
+                json: true,
+            })
+            .with_filter(filter());
         (Some(layer), None)
     } else {
-        let layer = tracing_subscriber::fmt::layer().event_format(log_format::WithTraceIds {
-            inner: tracing_subscriber::fmt::format(),
-            json: false,
-        });
+        let layer = tracing_subscriber::fmt::layer()
+            .event_format(log_format::WithTraceIds {
+                inner: tracing_subscriber::fmt::format(),
+                json: false,
+            })
+            .with_filter(filter());
         (None, Some(layer))
     };
+    // Each output has its own filter: `RUST_LOG` chooses the log lines, not
+    // which spans are traced.
     let installed = tracing_subscriber::registry()
-        .with(filter())
         .with(otel)
         .with(log_format::RememberDispatch)
         .with(json_logs)

@@ -89,7 +89,14 @@ locals {
   )
 
   otel_exporters = merge(
-    { awsxray = { region = var.region } },
+    {
+      awsxray = {
+        region = var.region
+        # X-Ray annotations (searchable: `annotation.pedido_id = "<id>"`):
+        # the span attributes the services set on every order's spans.
+        indexed_attributes = ["pedido_id", "role", "outcome", "event_type"]
+      }
+    },
     local.otel_exports_metrics ? {
       awsemf = {
         region          = var.region

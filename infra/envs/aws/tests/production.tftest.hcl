@@ -1337,7 +1337,7 @@ run "otel_sidecar" {
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).processors.resourcedetection.detectors == ["ecs"] &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).processors.cumulativetodelta == { initial_value = "keep" } &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).processors.memory_limiter.limit_mib < 256 &&
-      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsxray == { region = "us-east-1" }
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsxray == { region = "us-east-1", indexed_attributes = ["pedido_id", "role", "outcome", "event_type"] }
     ])
     error_message = "Traces: OTLP -> X-Ray; metrics: Prometheus -> cumulative-to-delta -> EMF; both batched, with ECS resource attributes, under a memory limit below the container's."
   }

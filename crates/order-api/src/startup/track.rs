@@ -36,18 +36,25 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
         request_id = %id,
         method = %method,
         route = %route,
-        otel.name = format!("{method} {route}"),
-        otel.kind = "server",
+        otel.name = tracing::field::Empty,
+        otel.kind = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
         otel.status_code = tracing::field::Empty,
     );
-    continue_trace(&span, carrier(request.headers()));
+    let traced = shared::telemetry::tracing_enabled();
+    if traced {
+        span.record("otel.name", format!("{method} {route}").as_str());
+        span.record("otel.kind", "server");
+        continue_trace(&span, carrier(request.headers()));
+    }
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
-    span.record("http.response.status_code", status);
-    if status >= 500 {
-        span.record("otel.status_code", "ERROR");
+    if traced {
+        span.record("http.response.status_code", status);
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
     }
     span.in_scope(|| {
         tracing::info!(

@@ -183,23 +183,57 @@ fn install(provider: Option<SdkTracerProvider>) -> Telemetry {
         Some("pretty" | "text") => false,
         _ => !std::io::stdout().is_terminal(),
     };
-    let otel = provider.as_ref().map(|p| {
-        tracing_opentelemetry::layer()
-            .with_tracer(p.tracer("ecomexpress"))
-            .with_threads(false)
-            .with_location(false)
-            .with_filter(traced_callsites())
-    });
-    let (json_logs, text_logs) = if json {
-        let format = tracing_subscriber::fmt::format()
+    let installed = match &provider {
+        None => install_logs(json),
+        Some(provider) => install_logs_and_traces(json, provider),
+    };
+    if installed && provider.is_some() {
+        TRACING.store(true, Ordering::Relaxed);
+    }
+    Telemetry {
+        provider: provider.filter(|_| installed),
+    }
+}
+
+/// JSON lines: the event's fields flat, the current span's fields under `span`.
+fn json_format() -> tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json> {
+    tracing_subscriber::fmt::format()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+}
+
+/// Logs only, `RUST_LOG` filtering everything: with tracing off the
+/// subscriber is exactly this, and tracing costs nothing.
+fn install_logs(json: bool) -> bool {
+    let registry = tracing_subscriber::registry().with(filter());
+    if json {
+        let layer = tracing_subscriber::fmt::layer()
             .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false);
+            .event_format(json_format());
+        registry.with(layer).try_init().is_ok()
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer())
+            .try_init()
+            .is_ok()
+    }
+}
+
+/// Logs and traces, each output with its own filter: `RUST_LOG` chooses the
+/// log lines, not which spans are traced. Log lines get the trace id.
+fn install_logs_and_traces(json: bool, provider: &SdkTracerProvider) -> bool {
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("ecomexpress"))
+        .with_threads(false)
+        .with_location(false)
+        .with_filter(traced_callsites());
+    let (json_logs, text_logs) = if json {
         let layer = tracing_subscriber::fmt::layer()
             .json()
             .event_format(log_format::WithTraceIds {
-                inner: format,
+                inner: json_format(),
                 json: true,
             })
             .with_filter(filter());
@@ -213,19 +247,11 @@ fn install(provider: Option<SdkTracerProvider>) -> Telemetry {
             .with_filter(filter());
         (None, Some(layer))
     };
-    // Each output has its own filter: `RUST_LOG` chooses the log lines, not
-    // which spans are traced.
-    let installed = tracing_subscriber::registry()
+    tracing_subscriber::registry()
         .with(otel)
         .with(log_format::RememberDispatch)
         .with(json_logs)
         .with(text_logs)
         .try_init()
-        .is_ok();
-    if installed && provider.is_some() {
-        TRACING.store(true, Ordering::Relaxed);
-    }
-    Telemetry {
-        provider: provider.filter(|_| installed),
-    }
+        .is_ok()
 }

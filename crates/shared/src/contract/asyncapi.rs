@@ -8,6 +8,8 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::orders_table::WorkerRole;
+
 use super::{
     ATTR_CORRELATION_ID, ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_TOTAL, ATTR_TRACEPARENT,
     ATTR_TRACESTATE, CURRENT_EVENT_VERSION, Event, EventPayload, EventType,
@@ -42,7 +44,7 @@ const SAMPLE_CANCELADO: &str = include_str!("../../tests/fixtures/pedido_cancela
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscriber {
     /// The role (`sqs-worker --role`), also its queue's name after the prefix.
-    pub role: &'static str,
+    pub role: WorkerRole,
     /// What the role does with the events.
     pub summary: &'static str,
     /// The event types of the subscription's filter policy on `eventType`
@@ -53,12 +55,12 @@ pub struct Subscriber {
 /// The topic's queue subscribers, one per worker role.
 pub const SUBSCRIBERS: [Subscriber; 2] = [
     Subscriber {
-        role: "procesamiento",
+        role: WorkerRole::Procesamiento,
         summary: "Records the order and its state (estado PROCESADO or CANCELADO) in the orders table.",
         event_types: &EventType::ALL,
     },
     Subscriber {
-        role: "logistica",
+        role: WorkerRole::Logistica,
         summary: "Schedules the shipment (envío PROGRAMADO with a tracking number) or cancels it.",
         event_types: &EventType::ALL,
     },
@@ -98,15 +100,15 @@ impl Names {
         if self.fifo { ".fifo" } else { "" }
     }
 
-    fn queue(&self, role: &str) -> String {
+    fn queue(&self, role: WorkerRole) -> String {
         format!("{}-{role}{}", self.prefix, self.suffix())
     }
 
-    fn dlq(&self, role: &str) -> String {
+    fn dlq(&self, role: WorkerRole) -> String {
         format!("{}-{role}-dlq{}", self.prefix, self.suffix())
     }
 
-    fn delivery_dlq(&self, role: &str) -> String {
+    fn delivery_dlq(&self, role: WorkerRole) -> String {
         format!("{}-{role}-delivery-dlq{}", self.prefix, self.suffix())
     }
 }
@@ -250,7 +252,7 @@ fn operations(names: &Names) -> Value {
         let queue = names.queue(subscriber.role);
         let dlq = names.dlq(subscriber.role);
         operations.insert(
-            format!("receive{}", capitalized(subscriber.role)),
+            format!("receive{}", capitalized(subscriber.role.as_str())),
             json!({
                 "action": "receive",
                 "channel": channel,

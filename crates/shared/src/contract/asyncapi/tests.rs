@@ -510,7 +510,7 @@ fn the_subscribers_follow_the_messaging_module() {
         .iter()
         .map(|s| {
             (
-                s.role.to_owned(),
+                s.role.as_str().to_owned(),
                 s.event_types.iter().map(|t| t.as_str()).collect(),
             )
         })
@@ -530,7 +530,8 @@ fn the_subscribers_follow_the_messaging_module() {
 
     let doc = document(None);
     for subscriber in SUBSCRIBERS {
-        let operation = &doc["operations"][format!("receive{}", capitalized(subscriber.role))];
+        let operation =
+            &doc["operations"][format!("receive{}", capitalized(subscriber.role.as_str()))];
         assert_eq!(operation["action"], json!("receive"));
         let expected: Vec<Value> = message_refs(subscriber.event_types);
         assert_eq!(

@@ -19,6 +19,10 @@ fn find<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Option<&'a 
         .find(|s| s.service == service && s.name == name)
 }
 
+fn find_in<'a>(spans: &[&'a ReceivedSpan], name: &str) -> Option<&'a ReceivedSpan> {
+    spans.iter().copied().find(|s| s.name == name)
+}
+
 /// Checks one worker's spans of `trace`: the consumer span is the child of
 /// the API's publish span and holds the order, role and outcome; the apply
 /// and delete spans are its children.
@@ -34,6 +38,7 @@ fn assert_worker_spans(trace: &[ReceivedSpan], role: &str, publish: &ReceivedSpa
     assert_eq!(process.attribute("pedido_id"), Some(pedido));
     assert_eq!(process.attribute("role"), Some(role));
     assert_eq!(process.attribute("outcome"), Some("applied"));
+    assert!(!process.error, "an applied message is no error");
     assert_eq!(process.attribute("event_type"), Some("PedidoCreado"));
     for (name, outcome) in [("apply event", None), ("delete message", Some("deleted"))] {
         let span = find(trace, &service, name)
@@ -108,6 +113,23 @@ async fn one_post_is_one_trace_through_the_api_and_both_workers() {
     assert_eq!(answer.status(), 202);
     let answer = post(untraced_id, None).await.expect("POST");
     assert_eq!(answer.status(), 202);
+    // A poison message that carries a trace context (as a redriven one
+    // does): its span continues that trace and says it was dead-lettered.
+    let poison_trace = format!("{:032x}", uuid::Uuid::new_v4().as_u128());
+    let traceparent = aws_sdk_sqs::types::MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(format!("00-{poison_trace}-{caller_span}-01"))
+        .build()
+        .expect("attribute");
+    st.clients
+        .sqs
+        .send_message()
+        .queue_url(&p.procesamiento.url)
+        .message_body("not an event")
+        .message_attributes("traceparent", traceparent)
+        .send()
+        .await
+        .expect("send the poison message");
 
     for worker in &workers {
         eventually(Duration::from_secs(30), "both orders applied", || async {
@@ -115,13 +137,38 @@ async fn one_post_is_one_trace_through_the_api_and_both_workers() {
         })
         .await;
     }
-    // Both workers' spans of both orders (3 spans each) and the API's (3 each).
+    eventually(
+        Duration::from_secs(30),
+        "the poison message dead-lettered",
+        || async { (st.depth(&p.procesamiento.dlq_url).await.0 == 1).then_some(()) },
+    )
+    .await;
+    // Both workers' spans of both orders (3 spans each), the API's (3 each),
+    // and the poison message's (its span and its delete).
     let spans = eventually(Duration::from_secs(20), "every span exported", || async {
         let spans = receiver.spans();
-        (spans.len() >= 18).then_some(spans)
+        (spans.len() >= 20).then_some(spans)
     })
     .await;
     assert!(receiver.rejected().is_empty(), "{:?}", receiver.rejected());
+    let poison: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.trace_id == poison_trace)
+        .collect();
+    assert_eq!(
+        poison.len(),
+        2,
+        "the message's span and its delete: {poison:#?}"
+    );
+    let process = find_in(&poison, "process procesamiento").expect("the message's span");
+    assert_eq!(
+        process.parent_span_id, caller_span,
+        "continues the attribute's trace"
+    );
+    assert_eq!(process.attribute("outcome"), Some("dead_lettered"));
+    assert!(process.error, "a dead-lettered message is an error");
+    let delete = find_in(&poison, "delete message").expect("its delete");
+    assert_eq!(delete.parent_span_id, process.span_id);
 
     for (pedido, parent) in [(traced_id, Some(caller_span)), (untraced_id, None)] {
         let pedido = pedido.to_string();

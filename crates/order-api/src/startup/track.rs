@@ -68,7 +68,8 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
 }
 
 /// The caller's trace context: exactly one `traceparent` header (W3C: two
-/// are invalid) and the `tracestate` headers joined.
+/// are invalid) and the first `tracestate` header (W3C allows splitting it
+/// over several; the later parts, vendor state only, are then dropped).
 fn carrier(headers: &HeaderMap) -> TraceCarrier<'_> {
     let mut parents = headers.get_all(ATTR_TRACEPARENT).iter();
     let traceparent = match (parents.next(), parents.next()) {

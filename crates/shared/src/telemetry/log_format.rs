@@ -1,6 +1,6 @@
 //! The trace and span ids on every log line written inside a traced span:
 //! a JSON line gets `"trace_id"` and `"span_id"` first, a human-readable one
-//! a `trace_id=` prefix. While tracing is off, lines are written unchanged.
+//! a `trace_id=` prefix. Installed only while tracing is on.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -37,9 +37,6 @@ pub(super) struct WithTraceIds<F> {
 /// Looked up in the subscriber, not in the log layer's view: a span can be
 /// traced while `RUST_LOG` keeps it out of the log lines.
 fn ids(event: &Event<'_>) -> Option<(String, String)> {
-    if !super::tracing_enabled() {
-        return None;
-    }
     let dispatch = DISPATCH.get()?.upgrade()?;
     let span = match event.parent() {
         Some(parent) => parent.clone(),

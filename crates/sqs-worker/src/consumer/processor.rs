@@ -81,13 +81,14 @@ impl Drop for InFlightGauge<'_> {
 }
 
 impl Verdict {
-    /// The outcome recorded on the message's span.
+    /// The outcome recorded on the message's span, in the words of the
+    /// `outcome` field of the log line [`Consumer::act`] writes.
     fn outcome(&self) -> &'static str {
         match self {
             Verdict::Done(ApplyOutcome::Duplicate) => "duplicate",
             Verdict::Done(_) => "applied",
             Verdict::Poison { .. } => "dead_lettered",
-            Verdict::Retry(_) => "retried",
+            Verdict::Retry(_) => "retry",
             Verdict::Refused { .. } => "handed_back",
         }
     }
@@ -132,14 +133,20 @@ impl Consumer {
             let _gauge = InFlightGauge(self);
             let started = Instant::now();
             let verdict = self.judge(&message).await;
+            let outcome = verdict.outcome();
+            let retry_after = self.act(&message, verdict, deleter).await;
             if shared::telemetry::tracing_enabled() {
+                // A poison message comes back with a delay only when the DLQ refused it.
+                let outcome = match (outcome, retry_after) {
+                    ("dead_lettered", Some(_)) => "dlq_send_failed",
+                    _ => outcome,
+                };
                 let span = tracing::Span::current();
-                span.record("outcome", verdict.outcome());
-                if !matches!(verdict, Verdict::Done(_)) {
+                span.record("outcome", outcome);
+                if !matches!(outcome, "applied" | "duplicate") {
                     span.record("otel.status_code", "ERROR");
                 }
             }
-            let retry_after = self.act(&message, verdict, deleter).await;
             self.metrics
                 .processing_seconds
                 .observe(started.elapsed().as_secs_f64());

@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help stack-up stack-down stack-status run demo traces test rehearsal bench fmt lint tf-check clean
+.PHONY: help stack-up stack-down stack-status run demo traces test images rehearsal bench fmt lint tf-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Targets:"} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,6 +29,9 @@ traces: ## Receive OTLP on 127.0.0.1:4318 and print each trace as a tree (run wi
 
 test: ## What CI runs: fmt/validate checks, cargo test, clippy, terraform test (starts the stack if needed)
 	@bash scripts/test.sh all
+
+images: ## Build localhost/ecomexpress/{order-api,sqs-worker}:dev with podman from Dockerfile.api/.worker (local bases)
+	@bash scripts/images.sh
 
 rehearsal: ## Apply infra/envs/aws to moto (IAM enforced), run the services with exactly their task roles' policies
 	@bash scripts/rehearsal.sh

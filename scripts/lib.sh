@@ -1,4 +1,4 @@
-# Helpers shared by scripts/stack.sh and scripts/rehearsal.sh (sourced; the
+# Helpers shared by the scripts (sourced; the
 # caller defines log()).
 # shellcheck shell=bash
 
@@ -36,4 +36,38 @@ venv_install() {
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --no-input --disable-pip-version-check -r "$reqs"
   printf '%s\n' "$want" >"$venv/.installed"
+}
+
+# podman's flags for building and running containers on this kind of machine:
+# crun fails on its hybrid cgroup layout (runc works), and podman's default
+# ulimits exceed the sandbox's hard limits. Harmless elsewhere.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+PODMAN_FLAGS=(--runtime runc --ulimit nofile=20000:20000 --ulimit nproc=4096:4096)
+
+# Installs Debian's podman, runc and mmdebstrap when one is missing (root only).
+ensure_podman() {
+  local missing=() cmd
+  for cmd in podman runc mmdebstrap; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  ((EUID == 0)) || {
+    log "missing ${missing[*]} and this is not root: apt-get install -y podman runc mmdebstrap"
+    return 1
+  }
+  log "installing Debian's ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc mmdebstrap >/dev/null
+}
+
+# The commit the images' sources are at: HEAD, with -dirty when Cargo.toml,
+# Cargo.lock or crates/ have uncommitted changes; "unknown" outside git.
+source_revision() {
+  local rev
+  rev=$(git rev-parse HEAD 2>/dev/null) || {
+    echo unknown
+    return 0
+  }
+  [[ -z $(git status --porcelain --untracked-files=no -- Cargo.toml Cargo.lock crates) ]] || rev+=-dirty
+  echo "$rev"
 }

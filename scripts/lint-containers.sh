@@ -3,7 +3,11 @@
 #   1. hadolint  Dockerfile.api Dockerfile.worker   (config: .hadolint.yaml)
 #   2. checkov   --framework dockerfile, 0 failed checks required
 #                (skips only inline: `#checkov:skip=CKV_...:reason`)
-#   3. the Elastic Beanstalk Dockerrun.aws.json files parse and have the keys
+#   3. the base images are the build arguments RUST_IMAGE / RUNTIME_IMAGE,
+#      whose defaults are pinned by version tag and sha256 digest (checkov's
+#      CKV_DOCKER_7 cannot see through a build argument, so it is skipped
+#      inline and checked here);
+#   4. the Elastic Beanstalk Dockerrun.aws.json files parse and have the keys
 #      the Docker platform needs.
 # Every step runs, then the script exits non-zero if any of them found anything.
 #
@@ -92,7 +96,36 @@ else
   log "checkov: 0 failed checks"
 fi
 
-# 3. Dockerrun.aws.json (Elastic Beanstalk, Docker platform, version 1).
+# 3. The base images are build arguments (make images passes local ones):
+# their defaults must be pinned by a version tag and the digest, and every
+# FROM must name either such an argument or an earlier stage.
+bases_ok=1
+for f in "${DOCKERFILES[@]}"; do
+  for arg in RUST_IMAGE RUNTIME_IMAGE; do
+    default=$(sed -n "s/^ARG $arg=\(.*\)\$/\1/p" "$f")
+    if [[ ! $default =~ ^[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$ ]] || [[ $default == *:latest@* ]]; then
+      log "$f: ARG $arg=${default:-<missing>} is not pinned by version tag and sha256 digest"
+      bases_ok=0
+    fi
+  done
+  stages=()
+  while read -r from image _as stage; do
+    [[ $from == FROM ]] || continue
+    # shellcheck disable=SC2016 # the literal text ${RUST_IMAGE}
+    if [[ $image != '${RUST_IMAGE}' && $image != '${RUNTIME_IMAGE}' && " ${stages[*]} " != *" $image "* ]]; then
+      log "$f: FROM $image is neither \${RUST_IMAGE}, \${RUNTIME_IMAGE} nor an earlier stage"
+      bases_ok=0
+    fi
+    stages+=("$stage")
+  done <"$f"
+done
+if ((bases_ok)); then
+  log "base images: build arguments pinned by tag and digest in ${DOCKERFILES[*]}"
+else
+  FAILED+=(bases)
+fi
+
+# 4. Dockerrun.aws.json (Elastic Beanstalk, Docker platform, version 1).
 dockerrun_ok=1
 for f in "${DOCKERRUN_FILES[@]}"; do
   if [[ ! -f $f ]]; then

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds the release binaries exactly as the container images do, then checks
-# what the images rely on:
-#   1. the `cargo build` line of Dockerfile.api / Dockerfile.worker (and their
-#      `cargo chef cook` line) is the expected one, and that very command is run
-#      here, one invocation per binary as in the images (the workspace release
+# Checks the release binaries the container images carry, outside any
+# container:
+#   1. Dockerfile.api and Dockerfile.worker share their builder stage word for
+#      word (so one build serves both images), and its `cargo chef cook` and
+#      `cargo build` lines are the expected ones (the workspace release
 #      profile: thin LTO, 4 codegen units, stripped, panic = abort);
 #   2. `<bin> --version` prints the workspace version, which is also the
 #      Dockerfiles' default org.opencontainers.image.version label;
@@ -13,11 +13,14 @@
 #      HEALTH_PORT wins over PORT;
 #   4. the binaries need no shared library beyond what the distroless `cc`
 #      runtime image has (glibc, libgcc_s);
-# and prints the binaries' sizes and the build times.
+# and prints the binaries' sizes.
 #
-# A cold build (empty target/) took ~9 min on 2 busy cores (order-api ~5.5 min,
-# then sqs-worker ~4 min on the shared dependencies); later runs rebuild only
-# what changed. Needs cargo and python3; starts nothing but its own python3
+# The binaries: copied out of localhost/ecomexpress/{order-api,sqs-worker}:$IMAGE_TAG
+# (`make images`) when both images exist, so nothing is compiled twice; with
+# RELEASE_BINARIES=images (what `make test` sets) a missing image is an error.
+# Otherwise (RELEASE_BINARIES=cargo, or no podman) they are built here with
+# the Dockerfiles' own `cargo build` line (~9 min cold on 2 cores).
+# Needs python3 (and podman or cargo); starts nothing but its own python3
 # servers, which it stops on exit.
 # Usage: scripts/release-check.sh
 set -euo pipefail
@@ -57,38 +60,74 @@ VERSION=$(cargo metadata --format-version 1 --no-deps --locked |
   python3 -c 'import json, sys; print({p["name"]: p["version"] for p in json.load(sys.stdin)["packages"]}["order-api"])')
 
 # ---------------------------------------------------------------------------
-# 1. the Dockerfiles' cargo commands, then the same build here
+# 1. the Dockerfiles' shared builder stage, then the binaries
 # ---------------------------------------------------------------------------
+builder_stage() { sed -n '/^# ---- chef/,/^# ---- runtime/p' "$1"; }
+for df in Dockerfile.api Dockerfile.worker; do
+  [[ -f $df ]] || die "missing $df"
+done
+[[ -n $(builder_stage Dockerfile.api) ]] || die "Dockerfile.api has no '# ---- chef' .. '# ---- runtime' builder stage"
+diff <(builder_stage Dockerfile.api) <(builder_stage Dockerfile.worker) >&2 ||
+  die "Dockerfile.api and Dockerfile.worker build differently (the builder stage must be the same text in both)"
+want_build="cargo build --release --locked -p order-api -p sqs-worker"
+want_cook="cargo chef cook --release --locked -p order-api -p sqs-worker --recipe-path recipe.json"
+got_build=$(sed -n 's/^RUN \(cargo build .*\)$/\1/p' Dockerfile.api)
+got_cook=$(sed -n 's/^RUN \(cargo chef cook .*\)$/\1/p' Dockerfile.api)
+[[ $got_build == "$want_build" ]] ||
+  die "the images build with '${got_build:-<no RUN cargo build line>}', expected '$want_build'"
+[[ $got_cook == "$want_cook" ]] ||
+  die "the images cook with '${got_cook:-<no RUN cargo chef cook line>}', expected '$want_cook'"
 for bin in "${BINS[@]}"; do
   df=${DOCKERFILE[$bin]}
-  [[ -f $df ]] || die "missing $df"
-  want_build="cargo build --release --locked -p $bin --bin $bin"
-  want_cook="cargo chef cook --release --locked -p $bin --bin $bin --recipe-path recipe.json"
-  got_build=$(sed -n 's/^RUN \(cargo build .*\)$/\1/p' "$df")
-  got_cook=$(sed -n 's/^RUN \(cargo chef cook .*\)$/\1/p' "$df")
-  [[ $got_build == "$want_build" ]] ||
-    die "$df builds with '${got_build:-<no RUN cargo build line>}', expected '$want_build'"
-  [[ $got_cook == "$want_cook" ]] ||
-    die "$df cooks with '${got_cook:-<no RUN cargo chef cook line>}', expected '$want_cook'"
   got_version=$(sed -n 's/^ARG VERSION=\(.*\)$/\1/p' "$df")
   [[ $got_version == "$VERSION" ]] ||
     die "$df labels the image version '${got_version}', the workspace is at $VERSION (update ARG VERSION)"
+  grep -q "^COPY --from=builder /app/target/release/$bin /usr/local/bin/$bin\$" "$df" ||
+    die "$df does not copy /app/target/release/$bin into the runtime stage"
 done
-log "Dockerfile.api and Dockerfile.worker build with the expected commands (version $VERSION)"
+log "Dockerfile.api and Dockerfile.worker share one builder stage with the expected commands (version $VERSION)"
 
-declare -A BUILD_SECS
-for bin in "${BINS[@]}"; do
-  log "$ cargo build --release --locked -p $bin --bin $bin"
-  s=$SECONDS
-  cargo build --release --locked -p "$bin" --bin "$bin"
-  BUILD_SECS[$bin]=$((SECONDS - s))
-done
+TAG=${IMAGE_TAG:-dev}
+MODE=${RELEASE_BINARIES:-}
+if [[ -z $MODE ]]; then
+  MODE=cargo
+  if command -v podman >/dev/null; then
+    podman image exists "localhost/ecomexpress/order-api:$TAG" &&
+      podman image exists "localhost/ecomexpress/sqs-worker:$TAG" && MODE=images
+  fi
+fi
+BIN_DIR=$WORK/bin
+mkdir -p "$BIN_DIR"
+case $MODE in
+  images)
+    for bin in "${BINS[@]}"; do
+      image=localhost/ecomexpress/$bin:$TAG
+      podman image exists "$image" 2>/dev/null || die "$image not built (make images)"
+      ctr=$(podman create --pull=never "$image")
+      podman cp "$ctr:/usr/local/bin/$bin" "$BIN_DIR/$bin" || {
+        podman rm -f "$ctr" >/dev/null
+        die "could not copy /usr/local/bin/$bin out of $image"
+      }
+      podman rm -f "$ctr" >/dev/null
+      log "$bin copied out of $image ($(podman image inspect --format '{{index .Labels "org.opencontainers.image.revision"}}' "$image"))"
+    done
+    ;;
+  cargo)
+    log "$ $want_build"
+    s=$SECONDS
+    read -ra build_cmd <<<"$want_build"
+    "${build_cmd[@]}"
+    log "built in $((SECONDS - s)) s"
+    for bin in "${BINS[@]}"; do cp "$TARGET_DIR/release/$bin" "$BIN_DIR/"; done
+    ;;
+  *) die "RELEASE_BINARIES=$MODE: expected images or cargo" ;;
+esac
 
 # ---------------------------------------------------------------------------
 # 2. --version
 # ---------------------------------------------------------------------------
 for bin in "${BINS[@]}"; do
-  exe="$TARGET_DIR/release/$bin"
+  exe="$BIN_DIR/$bin"
   [[ -x $exe ]] || die "$exe was not built"
   out=$("$exe" --version)
   [[ $out == "$bin $VERSION" ]] || die "$bin --version printed '$out', expected '$bin $VERSION'"
@@ -159,7 +198,7 @@ expect_health() {
     shift
   done
   local bin=$2
-  err=$(env -u PORT -u HEALTH_PORT "${envs[@]}" "$TARGET_DIR/release/$bin" healthcheck 2>&1) || rc=$?
+  err=$(env -u PORT -u HEALTH_PORT "${envs[@]}" "$BIN_DIR/$bin" healthcheck 2>&1) || rc=$?
   if ((rc != want_rc)); then
     die "$bin healthcheck ($label) exited $rc, expected $want_rc; output: ${err:-<none>}"
   fi
@@ -196,7 +235,7 @@ expect_health 0 "" "no HEALTH_PORT, PORT=$OK_PORT" \
 # ---------------------------------------------------------------------------
 if command -v ldd >/dev/null; then
   for bin in "${BINS[@]}"; do
-    libs=$(ldd "$TARGET_DIR/release/$bin" | awk '{print $1}' | sed 's|.*/||' | sort -u | tr '\n' ' ')
+    libs=$(ldd "$BIN_DIR/$bin" | awk '{print $1}' | sed 's|.*/||' | sort -u | tr '\n' ' ')
     for lib in $libs; do
       case $lib in
         linux-vdso.so.* | ld-linux*.so.* | libc.so.* | libm.so.* | libgcc_s.so.* | libpthread.so.* | libdl.so.* | librt.so.*) ;;
@@ -213,10 +252,10 @@ fi
 # sizes and times
 # ---------------------------------------------------------------------------
 echo
-printf '%-11s %12s %9s %10s\n' binary bytes MiB "build (s)"
+printf '%-11s %12s %9s\n' binary bytes MiB
 for bin in "${BINS[@]}"; do
-  bytes=$(stat -c %s "$TARGET_DIR/release/$bin")
-  printf '%-11s %12d %9.1f %10d\n' "$bin" "$bytes" "$(python3 -c "print($bytes / 1048576)")" "${BUILD_SECS[$bin]}"
+  bytes=$(stat -c %s "$BIN_DIR/$bin")
+  printf '%-11s %12d %9.1f\n' "$bin" "$bytes" "$(python3 -c "print($bytes / 1048576)")"
 done
 echo
 log "all release checks passed in $((SECONDS - START)) s"

@@ -7,7 +7,9 @@
 #         rehearsal on moto (scripts/rehearsal.sh), schemathesis, the API
 #         reference in headless Chromium (scripts/browser-check.sh),
 #         cargo clippy -D warnings, terraform test, hadolint + checkov
-#         (Dockerfiles, infra), and the release build the images make.
+#         (Dockerfiles, infra), the container images (scripts/images.sh) run
+#         against the stack (scripts/images-check.sh), and the release
+#         binaries copied out of them (scripts/release-check.sh).
 #         Needs the local stack: if it is not up, it is started (in the
 #         background, while the tests compile) and stopped again at exit.
 #         A stack that was already up is left running.
@@ -244,7 +246,11 @@ all)
   step "terraform test: ${TF_TEST_DIRS[*]:-none}" tf_test_logged
   step "hadolint + checkov: Dockerfiles and Beanstalk templates" bash scripts/lint-containers.sh
   step "checkov: infra (the LocalStack root excluded)" checkov_infra
-  step "release binaries as the images build them: --version, healthcheck" bash scripts/release-check.sh
+  step "container images: make images (podman, local bases)" bash scripts/images.sh
+  step "containers on the local stack: ready, order processed, non-root, healthcheck, podman stop" \
+    bash scripts/images-check.sh
+  step "release binaries from the images: --version, healthcheck, shared libraries" \
+    env RELEASE_BINARIES=images bash scripts/release-check.sh
   ;;
 lint)
   step "cargo fmt --all --check" cargo fmt --all --check

@@ -105,10 +105,10 @@ case $MODE in
       podman image exists "$image" 2>/dev/null || die "$image not built (make images)"
       ctr=$(podman create --pull=never "$image")
       podman cp "$ctr:/usr/local/bin/$bin" "$BIN_DIR/$bin" || {
-        podman rm -f "$ctr" >/dev/null
+        podman rm -f "$ctr" >/dev/null 2>&1
         die "could not copy /usr/local/bin/$bin out of $image"
       }
-      podman rm -f "$ctr" >/dev/null
+      podman rm -f "$ctr" >/dev/null 2>&1
       log "$bin copied out of $image ($(podman image inspect --format '{{index .Labels "org.opencontainers.image.revision"}}' "$image"))"
     done
     ;;

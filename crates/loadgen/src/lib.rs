@@ -41,6 +41,12 @@ pub struct LoadConfig {
     pub deadline: Duration,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// How many more times an order answered 503 or 429 is posted, as a
+    /// client following the API's contract does: the same body and
+    /// `Idempotency-Key` (the order id), after the answer's `Retry-After`
+    /// (1 s when absent, at most 5 s). 0: the first answer counts, and no
+    /// `Idempotency-Key` is sent.
+    pub retries: u32,
 }
 
 /// Why a run could not be carried out at all.
@@ -60,8 +66,10 @@ pub enum LoadError {
 pub struct Report {
     /// Orders posted.
     pub posted: usize,
-    /// Answered 202.
+    /// Answered 202 (after retries, when [`LoadConfig::retries`] allows them).
     pub accepted: usize,
+    /// Accepted orders that were answered 503 or 429 first and posted again.
+    pub retried: usize,
     /// Not accepted, by HTTP status (`error` when no answer came).
     pub rejected: BTreeMap<String, usize>,
     /// Accepted but not processed by both workers within the deadline.
@@ -92,12 +100,17 @@ impl Report {
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
         format!(
-            "posted      {posted}\naccepted    {accepted}\nrejected    {rej} {detail}\nlost        {lost}\n\
+            "posted      {posted}\naccepted    {accepted}{retried}\nrejected    {rej} {detail}\nlost        {lost}\n\
              end-to-end  p50 {e50:.1} ms  p90 {e90:.1} ms  p99 {e99:.1} ms  max {emax:.1} ms\n\
              api         p50 {a50:.2} ms  p99 {a99:.2} ms\n\
              throughput  {pt:.1} orders/s posted, {et:.1} orders/s end to end ({secs:.1} s in all)",
             posted = self.posted,
             accepted = self.accepted,
+            retried = if self.retried > 0 {
+                format!(" ({} after a retry)", self.retried)
+            } else {
+                String::new()
+            },
             rej = self.rejected_total(),
             detail = if rejected.is_empty() {
                 String::new()
@@ -141,20 +154,51 @@ struct Accepted {
 }
 
 enum PostResult {
-    Accepted(Uuid, SystemTime, Duration),
+    /// The order, when it was first posted, the last POST's latency, and
+    /// whether it took more than one POST.
+    Accepted(Uuid, SystemTime, Duration, bool),
     Rejected(String, Duration),
 }
 
-async fn post_one(client: &reqwest::Client, url: &str) -> PostResult {
+/// Longest wait between two POSTs of one order.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+async fn post_one(client: &reqwest::Client, url: &str, retries: u32) -> PostResult {
     let id = Uuid::new_v4();
     let body = sample_order(id);
+    let key = id.to_string();
     let sent_at = SystemTime::now();
-    let started = Instant::now();
-    match client.post(url).json(&body).send().await {
-        Ok(r) if r.status().as_u16() == 202 => PostResult::Accepted(id, sent_at, started.elapsed()),
-        Ok(r) => PostResult::Rejected(r.status().as_u16().to_string(), started.elapsed()),
-        Err(_) => PostResult::Rejected("error".into(), started.elapsed()),
+    let mut attempt = 0;
+    loop {
+        let mut request = client.post(url).json(&body);
+        if retries > 0 {
+            request = request.header("Idempotency-Key", &key);
+        }
+        let started = Instant::now();
+        let answer = request.send().await;
+        let latency = started.elapsed();
+        match answer {
+            Ok(r) if r.status().as_u16() == 202 => {
+                return PostResult::Accepted(id, sent_at, latency, attempt > 0);
+            }
+            Ok(r) if attempt < retries && matches!(r.status().as_u16(), 429 | 503) => {
+                attempt += 1;
+                tokio::time::sleep(retry_after(&r).min(MAX_RETRY_WAIT)).await;
+            }
+            Ok(r) => return PostResult::Rejected(r.status().as_u16().to_string(), latency),
+            Err(_) => return PostResult::Rejected("error".into(), latency),
+        }
     }
+}
+
+/// The answer's `Retry-After` in seconds; 1 s when absent or not a number.
+fn retry_after(answer: &reqwest::Response) -> Duration {
+    answer
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(Duration::from_secs(1), Duration::from_secs)
 }
 
 /// When both effects were recorded, if they were.
@@ -185,7 +229,7 @@ pub async fn run(config: &LoadConfig) -> Result<Report, LoadError> {
                 .map(|_| {
                     let (client, url, progress) = (&client, &post_url, &progress);
                     async move {
-                        let r = post_one(client, url).await;
+                        let r = post_one(client, url, config.retries).await;
                         progress.tick(matches!(r, PostResult::Accepted(..)));
                         r
                     }
@@ -210,8 +254,9 @@ pub async fn run(config: &LoadConfig) -> Result<Report, LoadError> {
                     .await
                     .map_err(|e| LoadError::Config(e.to_string()))?;
                 let (client, url, progress) = (client.clone(), post_url.clone(), progress.clone());
+                let retries = config.retries;
                 tasks.spawn(async move {
-                    let r = post_one(&client, &url).await;
+                    let r = post_one(&client, &url, retries).await;
                     progress.tick(matches!(r, PostResult::Accepted(..)));
                     drop(permit);
                     r
@@ -229,11 +274,13 @@ pub async fn run(config: &LoadConfig) -> Result<Report, LoadError> {
 
     let mut accepted: HashMap<Uuid, Accepted> = HashMap::new();
     let mut rejected: BTreeMap<String, usize> = BTreeMap::new();
+    let mut retried = 0;
     let mut api_latencies = Vec::with_capacity(results.len());
     for r in results {
         match r {
-            PostResult::Accepted(id, sent_at, latency) => {
+            PostResult::Accepted(id, sent_at, latency, was_retried) => {
                 api_latencies.push(latency);
+                retried += usize::from(was_retried);
                 accepted.insert(id, Accepted { sent_at });
             }
             PostResult::Rejected(status, latency) => {
@@ -293,6 +340,7 @@ pub async fn run(config: &LoadConfig) -> Result<Report, LoadError> {
     Ok(Report {
         posted: config.orders,
         accepted: accepted_count,
+        retried,
         rejected,
         lost,
         end_to_end: Percentiles::of(&mut e2e),

@@ -1,6 +1,8 @@
-//! `loadgen --url URL --orders N [--rate R | --concurrency C] [--deadline-secs S] [--json FILE] [--quiet]`
+//! `loadgen --url URL --orders N [--rate R | --concurrency C] [--deadline-secs S] [--retries N] [--json FILE] [--quiet]`
 //!
 //! Exits 1 when any accepted order was lost (not processed within the deadline).
+//! `--retries N` posts an order answered 503 or 429 again, up to N more times,
+//! with the same body and `Idempotency-Key`, after its `Retry-After`.
 
 // A command-line tool answers on stdout.
 #![allow(clippy::print_stdout)]
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use loadgen::{LoadConfig, Pace};
 
-const USAGE: &str = "usage: loadgen --url URL --orders N [--rate ORDERS_PER_SEC | --concurrency C] [--deadline-secs S] [--json FILE] [--quiet]";
+const USAGE: &str = "usage: loadgen --url URL --orders N [--rate ORDERS_PER_SEC | --concurrency C] [--deadline-secs S] [--retries N] [--json FILE] [--quiet]";
 
 fn parse(args: &[String]) -> Result<(LoadConfig, Option<String>), String> {
     let mut config = LoadConfig {
@@ -19,6 +21,7 @@ fn parse(args: &[String]) -> Result<(LoadConfig, Option<String>), String> {
         pace: Pace::Concurrency(16),
         deadline: Duration::from_secs(60),
         progress: true,
+        retries: 0,
     };
     let mut json = None;
     let mut it = args.iter();
@@ -51,6 +54,11 @@ fn parse(args: &[String]) -> Result<(LoadConfig, Option<String>), String> {
                         .parse()
                         .map_err(|_| "--deadline-secs must be a whole number")?,
                 )
+            }
+            "--retries" => {
+                config.retries = value()?
+                    .parse()
+                    .map_err(|_| "--retries must be a whole number")?
             }
             "--json" => json = Some(value()?),
             "--quiet" => config.progress = false,

@@ -14,6 +14,7 @@ fn config(api: &Api, orders: usize, pace: Pace, deadline_secs: u64) -> LoadConfi
         pace,
         deadline: Duration::from_secs(deadline_secs),
         progress: false,
+        retries: 0,
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn measure(st: &Stack, orders: usize, rate: f64, report: &mut Report) 
         pace: Pace::Rate(rate),
         deadline: Duration::from_secs(120),
         progress: false,
+        retries: 0,
     })
     .await
     .expect("loadgen");

@@ -41,11 +41,13 @@ pub struct LoadConfig {
     pub deadline: Duration,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// How many more times an order answered 503 or 429 is posted, as a
-    /// client following the API's contract does: the same body and
-    /// `Idempotency-Key` (the order id), after the answer's `Retry-After`
-    /// (1 s when absent, at most 5 s). 0: the first answer counts, and no
-    /// `Idempotency-Key` is sent.
+    /// How many more times an order is posted after a retryable answer, as a
+    /// client following the API's contract does: 503 (not accepted, or
+    /// outcome unknown), 429, and 409 (the same `Idempotency-Key` still in
+    /// progress: a refused attempt may hold its key until the lease runs
+    /// out). Each retry sends the same body and `Idempotency-Key` (the order
+    /// id) after the answer's `Retry-After` (1 s when absent, at most 5 s).
+    /// 0: the first answer counts, and no `Idempotency-Key` is sent.
     pub retries: u32,
 }
 
@@ -68,7 +70,7 @@ pub struct Report {
     pub posted: usize,
     /// Answered 202 (after retries, when [`LoadConfig::retries`] allows them).
     pub accepted: usize,
-    /// Accepted orders that were answered 503 or 429 first and posted again.
+    /// Accepted orders that were answered 503, 429 or 409 first and posted again.
     pub retried: usize,
     /// Not accepted, by HTTP status (`error` when no answer came).
     pub rejected: BTreeMap<String, usize>,
@@ -181,7 +183,7 @@ async fn post_one(client: &reqwest::Client, url: &str, retries: u32) -> PostResu
             Ok(r) if r.status().as_u16() == 202 => {
                 return PostResult::Accepted(id, sent_at, latency, attempt > 0);
             }
-            Ok(r) if attempt < retries && matches!(r.status().as_u16(), 429 | 503) => {
+            Ok(r) if attempt < retries && matches!(r.status().as_u16(), 409 | 429 | 503) => {
                 attempt += 1;
                 tokio::time::sleep(retry_after(&r).min(MAX_RETRY_WAIT)).await;
             }

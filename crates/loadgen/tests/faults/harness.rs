@@ -10,6 +10,12 @@ use testkit::{QueuePair, Stack, binary, eventually, free_port};
 /// The heavy tests share two cores: run them one at a time so timings mean something.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// How many more times the tests' shop client posts an order after a
+/// retryable answer (503, 429, or 409 while its key is in progress), each
+/// after its Retry-After (at most 5 s): enough to outlast the lease a refused
+/// attempt may leave on its Idempotency-Key (REQUEST_TIMEOUT_SECS + 1 = 11 s).
+pub const RETRIES: u32 = 20;
+
 /// A child process, killed when dropped.
 pub struct Proc {
     pub child: Child,

@@ -6,7 +6,9 @@ use loadgen::{LoadConfig, Pace};
 use testkit::fault_proxy::{FaultProxy, Mode};
 use testkit::{eventually, order_request, stack};
 
-use crate::harness::{Api, PrivateDynamo, SERIAL, WorkerProc, assert_each_applied_once, pipeline};
+use crate::harness::{
+    Api, PrivateDynamo, RETRIES, SERIAL, WorkerProc, assert_each_applied_once, pipeline,
+};
 
 #[tokio::test]
 async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
@@ -46,7 +48,7 @@ async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
             pace: Pace::Rate(20.0),
             deadline: Duration::from_secs(120),
             progress: false,
-            retries: 3,
+            retries: RETRIES,
         };
         async move { loadgen::run(&cfg).await }
     });
@@ -123,10 +125,8 @@ async fn a_client_retrying_503s_gets_every_order_accepted_and_applied_once() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
     let p = pipeline(&st).await;
-    // The API's table calls go through a proxy that refuses the next two
-    // UpdateItem calls (both attempts of the first order's first write): that
-    // POST is answered 503, and loadgen, retrying as the contract says (same
-    // order, same Idempotency-Key, after Retry-After), gets it accepted.
+    // The API's table calls go through a fault proxy; the shop retries as the
+    // contract says (same order, same Idempotency-Key, after Retry-After).
     let proxy = FaultProxy::start(&testkit::endpoint("DYNAMODB")).await;
     let api = Api::start(
         &st,
@@ -137,22 +137,36 @@ async fn a_client_retrying_503s_gets_every_order_accepted_and_applied_once() {
     .await;
     let _wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &[]).await;
     let _wl = WorkerProc::start(&st, "logistica", &p.logistica, &[]).await;
-    proxy.set_for_next("UpdateItem", Mode::Status(503), 2);
-    let report = loadgen::run(&LoadConfig {
+    let load = |orders| LoadConfig {
         base_url: api.base.clone(),
-        orders: 20,
+        orders,
         pace: Pace::Concurrency(1),
         deadline: Duration::from_secs(60),
         progress: false,
-        retries: 3,
-    })
-    .await
-    .expect("run");
-    println!("20 orders, the first refused once:\n{}", report.summary());
+        retries: RETRIES,
+    };
+
+    // 1. Both attempts of the first order's first write (its key's
+    // reservation) refused: 503, nothing recorded; the retry is accepted.
+    proxy.set_for_next("UpdateItem", Mode::Status(503), 2);
+    let report = loadgen::run(&load(10)).await.expect("run");
+    println!("10 orders, the first refused once:\n{}", report.summary());
     assert!(proxy.seen("UpdateItem") >= 2, "the refusals were hit");
     assert_eq!(report.rejected_total(), 0, "{}", report.summary());
-    assert_eq!(report.accepted, 20, "{}", report.summary());
+    assert_eq!(report.accepted, 10, "{}", report.summary());
     assert_eq!(report.retried, 1, "{}", report.summary());
+
+    // 2. The reservation applied but its answer late (past the 0.5 s attempt
+    // timeout): the key stays held until its lease runs out, the API answers
+    // 409 in progress meanwhile, and the shop's retries get the order accepted.
+    proxy.set_for_next("UpdateItem", Mode::Hold(Duration::from_secs(2)), 1);
+    let report = loadgen::run(&load(10)).await.expect("run");
+    println!(
+        "10 orders, the first one's reservation answered late:\n{}",
+        report.summary()
+    );
+    assert_eq!(report.rejected_total(), 0, "{}", report.summary());
+    assert_eq!(report.accepted, 10, "{}", report.summary());
     assert!(report.lost.is_empty(), "{} orders lost", report.lost.len());
     assert_each_applied_once(&st, 20).await;
 }

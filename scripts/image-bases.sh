@@ -63,8 +63,6 @@ SLIM_EXCLUDES=(
   --dpkgopt='path-exclude=/usr/share/locale/*'
 )
 
-have_image() { podman image exists "$1"; }
-
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/image-bases.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -179,18 +177,16 @@ command -v podman >/dev/null || die "podman not found (scripts/images.sh install
 command -v mmdebstrap >/dev/null || die "mmdebstrap not found (scripts/images.sh installs it)"
 ((EUID == 0)) || die "making the bases needs root (mmdebstrap --mode=root, ownership in the rootfs)"
 
-if [[ ${REBUILD_BASES:-0} == 1 ]] || ! have_image "$BUILDER_IMAGE"; then
-  s=$SECONDS
-  make_builder
-  log "$BUILDER_IMAGE made in $((SECONDS - s))s"
-else
-  log "$BUILDER_IMAGE exists (REBUILD_BASES=1 makes it again)"
-fi
-if [[ ${REBUILD_BASES:-0} == 1 ]] || ! have_image "$RUNTIME_BASE_IMAGE"; then
-  s=$SECONDS
-  make_runtime
-  log "$RUNTIME_BASE_IMAGE made in $((SECONDS - s))s"
-else
-  log "$RUNTIME_BASE_IMAGE exists (REBUILD_BASES=1 makes it again)"
-fi
+# ensure_base IMAGE MAKER: runs MAKER unless IMAGE exists (or REBUILD_BASES=1).
+ensure_base() {
+  local image=$1 maker=$2 s=$SECONDS
+  if [[ ${REBUILD_BASES:-0} != 1 ]] && podman image exists "$image"; then
+    log "$image exists (REBUILD_BASES=1 makes it again)"
+    return 0
+  fi
+  "$maker"
+  log "$image made in $((SECONDS - s))s"
+}
+ensure_base "$BUILDER_IMAGE" make_builder
+ensure_base "$RUNTIME_BASE_IMAGE" make_runtime
 printf '%s\n%s\n' "$BUILDER_IMAGE" "$RUNTIME_BASE_IMAGE"

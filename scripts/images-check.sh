@@ -64,10 +64,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 # ---------------------------------------------------------------------------
 # 1. the images themselves
 # ---------------------------------------------------------------------------

@@ -45,8 +45,7 @@ ensure_podman
 mapfile -t BASES < <(bash scripts/image-bases.sh)
 ((${#BASES[@]} == 2)) || die "scripts/image-bases.sh did not name two bases"
 
-VERSION=$(cargo metadata --format-version 1 --no-deps --locked |
-  python3 -c 'import json, sys; print({p["name"]: p["version"] for p in json.load(sys.stdin)["packages"]}["order-api"])')
+VERSION=$(workspace_version)
 REVISION=$(source_revision)
 CREATED=$(git log -1 --format=%cI 2>/dev/null || echo unknown)
 

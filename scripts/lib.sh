@@ -71,3 +71,14 @@ source_revision() {
   [[ -z $(git status --porcelain --untracked-files=no -- Cargo.toml Cargo.lock crates) ]] || rev+=-dirty
   echo "$rev"
 }
+
+# The workspace's version (order-api's, which every crate shares).
+workspace_version() {
+  cargo metadata --format-version 1 --no-deps --locked |
+    python3 -c 'import json, sys; print({p["name"]: p["version"] for p in json.load(sys.stdin)["packages"]}["order-api"])'
+}
+
+# A TCP port free on 127.0.0.1 right now.
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}

@@ -27,6 +27,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 BINS=(order-api sqs-worker)
 declare -A DOCKERFILE=([order-api]=Dockerfile.api [sqs-worker]=Dockerfile.worker)
@@ -54,10 +56,7 @@ cleanup() {
 trap cleanup EXIT
 
 START=$SECONDS
-TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --locked |
-  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-VERSION=$(cargo metadata --format-version 1 --no-deps --locked |
-  python3 -c 'import json, sys; print({p["name"]: p["version"] for p in json.load(sys.stdin)["packages"]}["order-api"])')
+VERSION=$(workspace_version)
 
 # ---------------------------------------------------------------------------
 # 1. the Dockerfiles' shared builder stage, then the binaries
@@ -118,7 +117,9 @@ case $MODE in
     read -ra build_cmd <<<"$want_build"
     "${build_cmd[@]}"
     log "built in $((SECONDS - s)) s"
-    for bin in "${BINS[@]}"; do cp "$TARGET_DIR/release/$bin" "$BIN_DIR/"; done
+    target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+    for bin in "${BINS[@]}"; do cp "$target_dir/release/$bin" "$BIN_DIR/"; done
     ;;
   *) die "RELEASE_BINARIES=$MODE: expected images or cargo" ;;
 esac
@@ -137,10 +138,6 @@ done
 # ---------------------------------------------------------------------------
 # 3. healthcheck
 # ---------------------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
 # start_server STATUS: answers STATUS to GET /health/live (404 elsewhere) on a
 # free 127.0.0.1 port; sets SERVER_PORT.
 start_server() {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Production rehearsal: apply the production Terraform root (infra/envs/aws,
-# as it ships) to a moto server that enforces IAM, then run order-api and both
-# sqs-workers as processes holding exactly their ECS task roles' policies and
-# drive the pipeline end to end.
+# as it ships) to a moto server that enforces IAM, then run order-api, its
+# outbox relay (`order-api relay`) and both sqs-workers as processes holding
+# exactly their ECS task roles' policies and drive the pipeline end to end.
 #
 # Usage: scripts/rehearsal.sh        (make rehearsal; a step of make test)
 #
@@ -18,9 +18,10 @@
 #      .local/rehearsal/principals.json, create one IAM user per task role with
 #      the same documents (moto's authorization limits compensated in these
 #      users only), env files .local/rehearsal/env/*.env, prove enforcement;
-#   4. order-api + both workers with those credentials: readiness, orders,
-#      both effects in DynamoDB, GET, cancellation, poison -> DLQ with reason,
-#      SIGTERM -> exit 0;
+#   4. order-api + the relay + both workers with those credentials: readiness,
+#      orders, both effects in DynamoDB, GET, cancellation, an order accepted
+#      by an API that cannot reach SNS and published by the relay, poison ->
+#      DLQ with reason, SIGTERM -> exit 0;
 #   5. the permission contract (crates/rehearsal): every AWS operation the
 #      services performed here, and those the integration tests recorded in
 #      AWS_CALL_RECORD_DIR, checked against the policies read back in 3 with

@@ -3,13 +3,16 @@
 #   1. the local stack (scripts/stack.sh up), unless it is already up;
 #   2. cargo build --release of order-api (and sqs-worker when it exists and
 #      takes --role);
-#   3. order-api on PORT (default 8080) and, when built, two workers:
+#   3. order-api on PORT (default 8080), its outbox relay (`order-api relay`:
+#      publishes what the API has not within RELAY_STALE_SECS; health and
+#      metrics on RELAY_HEALTH_PORT, 8083) and, when built, two workers:
 #      --role procesamiento (HEALTH_PORT 8081) and --role logistica (8082);
-#   4. waits for GET /health/ready, prints the URL and a sample curl.
+#   4. waits for GET /health/ready of each, prints the URLs and a sample curl.
 # Ctrl-C stops every process started here (and the stack if started here).
 #
 # Environment: PORT (8080), HOST (127.0.0.1), READY_TIMEOUT (60 s),
-# PROCESAMIENTO_HEALTH_PORT (8081), LOGISTICA_HEALTH_PORT (8082), RUST_LOG.
+# PROCESAMIENTO_HEALTH_PORT (8081), LOGISTICA_HEALTH_PORT (8082),
+# RELAY_HEALTH_PORT (8083), RELAY_STALE_SECS (relay default, 10), RUST_LOG.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +23,7 @@ HOST=${HOST:-127.0.0.1}
 READY_TIMEOUT=${READY_TIMEOUT:-60}
 PROCESAMIENTO_HEALTH_PORT=${PROCESAMIENTO_HEALTH_PORT:-8081}
 LOGISTICA_HEALTH_PORT=${LOGISTICA_HEALTH_PORT:-8082}
+RELAY_HEALTH_PORT=${RELAY_HEALTH_PORT:-8083}
 
 log() { printf 'run: %s\n' "$*" >&2; }
 die() {
@@ -109,13 +113,16 @@ if [[ $has_worker == True && -x $worker_bin ]]; then
 fi
 
 # 3. processes
-ports=("$PORT")
+ports=("$PORT" "$RELAY_HEALTH_PORT")
 ((with_workers)) && ports+=("$PROCESAMIENTO_HEALTH_PORT" "$LOGISTICA_HEALTH_PORT")
 for p in "${ports[@]}"; do
   port_open "$p" && die "port $p is already in use (another 'make run'?)"
 done
 
 start order-api env HOST="$HOST" PORT="$PORT" "$api_bin"
+# Same binary and settings (topic, table, endpoints from .local/stack.env);
+# PORT is its health and metrics port. RELAY_STALE_SECS passes through.
+start relay env HOST="$HOST" PORT="$RELAY_HEALTH_PORT" "$api_bin" relay
 if ((with_workers)); then
   start procesamiento env -u PORT SQS_QUEUE_URL="$PROCESAMIENTO_QUEUE_URL" SQS_DLQ_URL="$PROCESAMIENTO_DLQ_URL" \
     HEALTH_PORT="$PROCESAMIENTO_HEALTH_PORT" "$worker_bin" --role procesamiento
@@ -133,7 +140,7 @@ check_alive() {
     kill -0 "${PIDS[$i]}" 2>/dev/null || die "${NAMES[$i]} exited during start-up (see its output above)"
   done
 }
-urls=("http://127.0.0.1:$PORT/health/ready")
+urls=("http://127.0.0.1:$PORT/health/ready" "http://127.0.0.1:$RELAY_HEALTH_PORT/health/ready")
 ((with_workers)) && urls+=("http://127.0.0.1:$PROCESAMIENTO_HEALTH_PORT/health/ready" "http://127.0.0.1:$LOGISTICA_HEALTH_PORT/health/ready")
 deadline=$((SECONDS + READY_TIMEOUT))
 for url in "${urls[@]}"; do
@@ -148,6 +155,7 @@ API_URL="http://127.0.0.1:$PORT"
 cat <<EOF
 
   order-api ready at $API_URL   (OpenAPI/metrics/health under the same host)
+  outbox relay: http://127.0.0.1:$RELAY_HEALTH_PORT/health/ready  /metrics (outbox_oldest_pending_age_seconds, outbox_relay_published_total)
 $( ((with_workers)) && echo "  workers: procesamiento http://127.0.0.1:$PROCESAMIENTO_HEALTH_PORT  logistica http://127.0.0.1:$LOGISTICA_HEALTH_PORT")
 
   Try it (in another terminal):

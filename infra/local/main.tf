@@ -10,4 +10,14 @@ module "messaging" {
   # DynamoDB Local has no continuous backups: UpdateContinuousBackups fails
   # with UnknownOperationException, so point-in-time recovery stays off here.
   table_point_in_time_recovery = false
+
+  # DynamoDB Local: the provider reads the outbox index back without its
+  # name and would try to delete it on every re-apply (variables.tf).
+  table_ignore_index_drift = true
+}
+
+# The table of a stack applied before table_ignore_index_drift existed.
+moved {
+  from = module.messaging.aws_dynamodb_table.pedidos
+  to   = module.messaging.aws_dynamodb_table.pedidos_emulator[0]
 }

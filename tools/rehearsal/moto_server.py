@@ -1,4 +1,5 @@
-"""moto_server, with one fix to its signature check (run with .local/moto-venv's python).
+"""moto_server, with two fixes (run with .local/moto-venv's python): its
+signature check, and DynamoDB requests served one at a time.
 
 moto re-computes each request's SigV4 signature to authenticate it. For a
 form-encoded body (the query protocol: SNS, IAM, EC2, ...) werkzeug has
@@ -8,6 +9,12 @@ space as "%20": the payload hash differs and every such request that carries
 a space (e.g. sns:Publish of an order with an address) is refused with
 SignatureDoesNotMatch. Here the raw body is kept per request and given to
 the signature check; nothing else changes (the check itself still runs).
+
+DynamoDB applies each write to an item atomically, its condition included;
+moto serves requests on threads and evaluates a conditional UpdateItem as
+read, check, write without a lock, so two workers adding to the same item's
+string set at the same moment can lose one addition. DynamoDB requests
+(X-Amz-Target DynamoDB_*) are therefore served one at a time here.
 
 Usage: python moto_server.py -H 127.0.0.1 -p PORT   (moto_server's arguments)
 """
@@ -23,6 +30,7 @@ from moto.iam import access_control
 from moto.moto_server import werkzeug_app
 
 _request = threading.local()
+_dynamodb = threading.Lock()
 
 _dispatch = werkzeug_app.DomainDispatcherApplication.__call__
 
@@ -34,6 +42,9 @@ def _call(self, environ, start_response):
         body = environ["wsgi.input"].read(int(length))
         environ["wsgi.input"] = io.BytesIO(body)
         _request.body = body
+    if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        with _dynamodb:
+            return _dispatch(self, environ, start_response)
     return _dispatch(self, environ, start_response)
 
 

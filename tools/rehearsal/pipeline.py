@@ -1,6 +1,7 @@
-"""The pipeline on the rehearsal stack: order-api and both workers as
-processes with the rehearsal principals' credentials (env/*.env), driven
-over HTTP and checked in DynamoDB and the DLQs with the admin credentials.
+"""The pipeline on the rehearsal stack: order-api, its outbox relay
+(`order-api relay`) and both workers as processes with the rehearsal
+principals' credentials (env/*.env), driven over HTTP and checked in DynamoDB
+and the DLQs with the admin credentials.
 
 Usage: python pipeline.py --api-bin PATH --worker-bin PATH --log-dir DIR
 """
@@ -28,6 +29,9 @@ ORDERS = 3
 READY_TIMEOUT = 30
 EFFECT_TIMEOUT = 45
 STOP_TIMEOUT = 30
+# The relay publishes what is still unpublished this long after it was
+# recorded (production default 10 s; shorter here to keep the run short).
+RELAY_STALE_SECS = 3
 
 CHECKED: list[str] = []
 
@@ -55,14 +59,14 @@ def read_env(path: Path) -> dict[str, str]:
 
 
 class Service:
-    def __init__(self, name: str, argv: list[str], extra: dict[str, str], port: int, log_dir: Path):
+    def __init__(self, name: str, argv: list[str], extra: dict[str, str], port: int, log_dir: Path, env_name: str | None = None):
         self.name = name
         self.port = port
         # A clean environment: the env file and the run settings only (the
         # caller's AWS_* variables, e.g. test.sh's LocalStack endpoints, must
         # not leak in).
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
-        env |= read_env(state_dir() / "env" / f"{name}.env")
+        env |= read_env(state_dir() / "env" / f"{env_name or name}.env")
         env |= {"LOG_FORMAT": "json", "RUST_LOG": os.environ.get("REHEARSAL_RUST_LOG", "info")} | extra
         # The services' own AWS calls feed the permission contract too.
         if os.environ.get("REHEARSAL_CALLS_DIR"):
@@ -133,7 +137,9 @@ def order_request(pedido_id: str, n: int) -> dict:
     }
 
 
-def wait_until(what: str, timeout: float, probe, services):
+def wait_until(what: str, timeout: float, probe, services, describe=None):
+    """Polls `probe` until it returns something truthy; on timeout, dies
+    with what `describe()` (if given) says about the state reached."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -144,7 +150,13 @@ def wait_until(what: str, timeout: float, probe, services):
         if last:
             return last
         time.sleep(0.3)
-    die(f"timed out after {timeout}s waiting for {what}")
+    detail = ""
+    if describe is not None:
+        try:
+            detail = f"; state reached:\n{describe()}"
+        except Exception as e:  # noqa: BLE001 - diagnostics only
+            detail = f"; (could not describe the state: {e})"
+    die(f"timed out after {timeout}s waiting for {what}{detail}")
 
 
 def get_item(ddb, table: str, pedido_id: str) -> dict:
@@ -198,6 +210,22 @@ def main() -> None:
         api_port = free_port()
         api = Service("order-api", [args.api_bin], {"PORT": str(api_port), "HOST": "127.0.0.1"}, api_port, log_dir)
         services.append(api)
+        # The outbox relay: the same binary's subcommand, as the relay task role.
+        relay_port = free_port()
+        relay = Service(
+            "relay",
+            [args.api_bin, "relay"],
+            {
+                "PORT": str(relay_port),
+                "HOST": "127.0.0.1",
+                "RELAY_STALE_SECS": str(RELAY_STALE_SECS),
+                "RELAY_POLL_SECS": "1",
+                "SHUTDOWN_GRACE_SECS": "5",
+            },
+            relay_port,
+            log_dir,
+        )
+        services.append(relay)
         workers = {}
         for role in ("procesamiento", "logistica"):
             port = free_port()
@@ -218,7 +246,10 @@ def main() -> None:
                 lambda svc=svc: _ready(svc),
                 services,
             )
-        checked("order-api, worker procesamiento and worker logistica ready (/health/ready) with only their task roles' permissions")
+        checked(
+            "order-api, the outbox relay (order-api relay), worker procesamiento and worker logistica ready (/health/ready) "
+            "with only their task roles' permissions"
+        )
 
         # 2. Orders through SNS -> SQS -> both workers -> DynamoDB.
         ids = [str(uuid.uuid4()) for _ in range(ORDERS)]
@@ -231,7 +262,7 @@ def main() -> None:
                 die(f"GET right after the 202 answered {status} {body}; order-api log:\n{api.tail()}")
         checked(
             f"POST /api/pedidos: {ORDERS} orders accepted (202, estado RECIBIDO) and shown by GET at once: "
-            "intake record (dynamodb:UpdateItem) and sns:Publish as the API principal"
+            "intake record (dynamodb:PutItem) and sns:Publish as the API principal"
         )
 
         # An Idempotency-Key: the replay answers as the first request did.
@@ -253,7 +284,13 @@ def main() -> None:
             )
             return items if done else None
 
-        items = wait_until("both workers' effects in DynamoDB", EFFECT_TIMEOUT, both_effects, services)
+        items = wait_until(
+            "both workers' effects in DynamoDB",
+            EFFECT_TIMEOUT,
+            both_effects,
+            services,
+            describe=lambda: "\n".join(json.dumps(get_item(ddb, table, pid))[:1500] for pid in ids),
+        )
         for pid, i in items.items():
             if not s(i, "envioTracking") or s(i, "clienteId") != "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11" or not s(i, "contenidoHash"):
                 die(f"order {pid} recorded incompletely: {i}")
@@ -275,26 +312,28 @@ def main() -> None:
                 die(f"GET /api/pedidos/{pid} answered {status} {body}")
         checked("GET /api/pedidos/{id}: PROCESADO with envio PROGRAMADO and tracking, totals exact (dynamodb:GetItem as the API principal)")
 
-        # A retried POST (same pedidoId, new eventId) is applied once: the
-        # conditional UpdateItem fails and both workers count a duplicate.
+        # A retried POST of a processed order (same pedidoId, no key: the
+        # retry an outcome-unknown answer asks for) only confirms it: 202 with
+        # the same pedidoId, and nothing written to the item (no TTL re-added,
+        # no new event published). Checked after the relay's deadline, so a
+        # publish by the relay would have shown too.
         retried = ids[1]
-        before = applied(get_item(ddb, table, retried))
+        before = get_item(ddb, table, retried)
         status, _, body = http("POST", api.url("/api/pedidos"), order_request(retried, 2))
-        if status != 202:
+        if status != 202 or not isinstance(body, dict) or body.get("pedidoId") != retried:
             die(f"retried POST /api/pedidos answered {status} {body}")
-        wait_until(
-            "both workers counting the retried order as a duplicate",
-            EFFECT_TIMEOUT,
-            lambda: all(metric(w, "sqs_worker_messages_duplicate_total") >= 1 for w in workers.values()),
-            services,
-        )
+        time.sleep(RELAY_STALE_SECS + 3)
         after = get_item(ddb, table, retried)
-        if applied(after) != before:
-            die(f"the retried order changed appliedEvents: {before} -> {applied(after)}")
+        if after != before:
+            changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            die(f"the retried POST of a processed order changed its item: {changed}: {before} -> {after}")
         counts = (s(after, "aplicacionesProcesamiento"), s(after, "aplicacionesLogistica"))
         if counts != ("1", "1"):
             die(f"the retried order was applied {counts} times (procesamiento, logistica)")
-        checked("retried POST with the same pedidoId applied once (each role's counter is 1): ConditionalCheckFailed -> duplicate in both workers")
+        checked(
+            "retried POST of a processed order (same pedidoId): 202 with the same pedidoId, the item left exactly as it was "
+            f"(nothing re-published, even after RELAY_STALE_SECS={RELAY_STALE_SECS}), each role's counter 1"
+        )
 
         # The subscriptions' filter policies (eventType) keep other events
         # out of both queues: had this reached a queue, a worker would
@@ -330,6 +369,56 @@ def main() -> None:
         if status != 200 or body.get("estado") != "CANCELADO" or (body.get("envio") or {}).get("estado") != "CANCELADO":
             die(f"GET after cancellation answered {status} {body}")
         checked("POST /api/pedidos/{id}/cancelacion: estado CANCELADO and envio CANCELADO recorded by both workers, shown by GET")
+
+        # 3b. An order only the relay publishes: a second API process, as the
+        # API principal, whose SNS endpoint refuses connections (what an API
+        # task that cannot reach SNS, or dies before its publish, leaves
+        # behind). It still accepts the order (DynamoDB is all intake needs);
+        # the relay finds it in the outbox index and publishes it.
+        dead_sns = free_port()  # nothing listens there
+        cut_port = free_port()
+        cut = Service(
+            "order-api-without-sns",
+            [args.api_bin],
+            {"PORT": str(cut_port), "HOST": "127.0.0.1", "AWS_ENDPOINT_URL_SNS": f"http://127.0.0.1:{dead_sns}"},
+            cut_port,
+            log_dir,
+            env_name="order-api",
+        )
+        services.append(cut)
+        wait_until("order-api-without-sns /health/live", READY_TIMEOUT, lambda: _live(cut), services)
+        published_before = metric(relay, "outbox_relay_published_total")
+        orphan = str(uuid.uuid4())
+        status, _, body = http("POST", cut.url("/api/pedidos"), order_request(orphan, 3), timeout=20)
+        if status != 202 or not isinstance(body, dict) or body.get("pedidoId") != orphan:
+            die(f"POST /api/pedidos with SNS unreachable answered {status} {body}; log:\n{cut.tail()}")
+
+        def orphan_applied():
+            i = get_item(ddb, table, orphan)
+            done = (
+                s(i, "estado") == "PROCESADO"
+                and s(i, "envioEstado") == "PROGRAMADO"
+                and {f"procesamiento#PedidoCreado#{orphan}", f"logistica#PedidoCreado#{orphan}"} <= applied(i)
+            )
+            return i if done else None
+
+        wait_until(
+            "the relay's publish of the order the API could not publish",
+            EFFECT_TIMEOUT + RELAY_STALE_SECS,
+            orphan_applied,
+            services,
+            describe=lambda: f"item {json.dumps(get_item(ddb, table, orphan))[:1500]}\nrelay log:\n{relay.tail(15)}",
+        )
+        if metric(relay, "outbox_relay_published_total") <= published_before:
+            die(f"the order reached both workers but the relay counted no publish; relay log:\n{relay.tail()}")
+        status, _, body = http("GET", api.url(f"/api/pedidos/{orphan}"))
+        if status != 200 or body.get("estado") != "PROCESADO":
+            die(f"GET of the relay-published order answered {status} {body}")
+        checked(
+            "an order accepted (202) by an API whose SNS is unreachable was published by the relay "
+            f"(after RELAY_STALE_SECS={RELAY_STALE_SECS}, outbox_relay_published_total rose) and applied by both workers: "
+            "dynamodb:Query of the outbox index, BatchGetItem, UpdateItem and sns:Publish as the relay principal"
+        )
 
         # 4. Poison messages straight into the main queues (admin key).
         poison = {
@@ -399,7 +488,7 @@ def main() -> None:
                 die(f"{svc.name} still running {STOP_TIMEOUT}s after SIGTERM; log tail:\n{svc.tail()}")
             if rc != 0:
                 die(f"{svc.name} exited with {rc} after SIGTERM; log tail:\n{svc.tail()}")
-        checked(f"SIGTERM: order-api and both workers exited 0 within {STOP_TIMEOUT}s")
+        checked(f"SIGTERM: order-api (both processes), the relay and both workers exited 0 within {STOP_TIMEOUT}s")
 
         # 6. No call of the services was refused.
         denied = []
@@ -430,6 +519,14 @@ def metric(svc: Service, name: str) -> float:
         if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def _live(svc: Service) -> bool:
+    try:
+        status, _, _ = http("GET", svc.url("/health/live"), timeout=3)
+        return status == 200
+    except (OSError, ValueError):
+        return False
 
 
 def _ready(svc: Service) -> bool:

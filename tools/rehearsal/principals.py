@@ -40,7 +40,9 @@ def as_list(v):
 
 
 def task_role_name(prefix: str, label: str) -> str:
-    return f"{prefix}-order-api-task" if label == "order-api" else f"{prefix}-worker-{label}-task"
+    if label in ("order-api", "relay"):
+        return f"{prefix}-{label}-task"
+    return f"{prefix}-worker-{label}-task"
 
 
 def role_documents(iam, role: str) -> list[tuple[str, dict]]:
@@ -150,7 +152,13 @@ def main() -> None:
     sqs = admin("sqs")
     table_arn = admin("dynamodb").describe_table(TableName=table_name)["Table"]["TableArn"]
 
-    specs = [("order-api", "order-api", None, {"topic": topic_arn, "table": table_arn})]
+    # (label, binary as the call records name it, worker role, resources).
+    # The relay is the order-api binary's `relay` subcommand, under a task
+    # role of its own; its calls are recorded as binary `outbox-relay`.
+    specs = [
+        ("order-api", "order-api", None, {"topic": topic_arn, "table": table_arn}),
+        ("relay", "outbox-relay", None, {"topic": topic_arn, "table": table_arn}),
+    ]
     for role in ("procesamiento", "logistica"):
         if role not in queue_urls or role not in dlq_urls:
             die(f"terraform outputs have no queue for role {role}")
@@ -204,12 +212,12 @@ def main() -> None:
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL": ep,
         }
-        if binary == "order-api":
+        if binary in ("order-api", "outbox-relay"):
             base |= {"SNS_TOPIC_ARN": topic_arn, "ORDERS_TABLE": table_name}
         else:
             base |= {"WORKER_ROLE": role, "SQS_QUEUE_URL": queue_urls[role], "SQS_DLQ_URL": dlq_urls[role], "ORDERS_TABLE": table_name}
         env_file(label, base)
-    log(f"wrote {state_dir() / 'env'}/{{order-api,procesamiento,logistica}}.env")
+    log(f"wrote {state_dir() / 'env'}/{{order-api,relay,procesamiento,logistica}}.env")
 
     # Enforcement: calls outside each role's policies must be refused.
     def as_user(label, service):
@@ -232,8 +240,40 @@ def main() -> None:
         lambda: as_user("logistica", "dynamodb").delete_item(TableName=table_name, Key={"pedidoId": {"S": "x"}}),
     )
     expect_refused(
-        "order-api user: dynamodb:PutItem on the orders table (it writes only with conditional UpdateItem)",
-        lambda: as_user("order-api", "dynamodb").put_item(TableName=table_name, Item={"pedidoId": {"S": "x"}}),
+        "order-api user: dynamodb:Scan of the orders table",
+        lambda: as_user("order-api", "dynamodb").scan(TableName=table_name, Limit=1),
+    )
+    expect_refused(
+        "order-api user: dynamodb:Query of the outbox index (the relay's)",
+        lambda: as_user("order-api", "dynamodb").query(
+            TableName=table_name,
+            IndexName=out.get("outbox_index_name", "outbox-pendientes"),
+            KeyConditionExpression="outboxShard = :s",
+            ExpressionAttributeValues={":s": {"S": "0"}},
+        ),
+    )
+    # The relay: the outbox index, BatchGetItem, UpdateItem and Publish only.
+    # (moto checks DynamoDB against Resource "*", so that Query is allowed on
+    # the index only is proven by the permission contract, not here.)
+    expect_refused(
+        "relay user: dynamodb:GetItem on the orders table",
+        lambda: as_user("relay", "dynamodb").get_item(TableName=table_name, Key={"pedidoId": {"S": "x"}}),
+    )
+    expect_refused(
+        "relay user: dynamodb:Scan of the orders table",
+        lambda: as_user("relay", "dynamodb").scan(TableName=table_name, Limit=1),
+    )
+    expect_refused(
+        "relay user: dynamodb:DescribeTable",
+        lambda: as_user("relay", "dynamodb").describe_table(TableName=table_name),
+    )
+    expect_refused(
+        "relay user: dynamodb:PutItem on the orders table",
+        lambda: as_user("relay", "dynamodb").put_item(TableName=table_name, Item={"pedidoId": {"S": "x"}}),
+    )
+    expect_refused(
+        "relay user: sqs:ReceiveMessage on the procesamiento queue",
+        lambda: as_user("relay", "sqs").receive_message(QueueUrl=queue_urls["procesamiento"], WaitTimeSeconds=0),
     )
 
 

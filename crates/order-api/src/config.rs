@@ -59,10 +59,19 @@ pub struct Budgets {
     pub publish: crate::publisher::PublishBudget,
 }
 
-impl Settings {
-    /// Reads and validates the environment, naming every missing or invalid variable.
-    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
-        let mut r = ConfigReader::new(env);
+/// The variables the API and the relay both read: where they listen, the
+/// topic, the table and the region.
+pub(crate) struct Common {
+    pub host: IpAddr,
+    pub port: u16,
+    pub sns_topic_arn: String,
+    pub orders_table: String,
+    pub region: String,
+}
+
+impl Common {
+    /// Reads `HOST`, `PORT`, `SNS_TOPIC_ARN`, `ORDERS_TABLE` and `AWS_REGION`.
+    pub(crate) fn read(r: &mut ConfigReader<'_>) -> Self {
         let sns_topic_arn = r.required(
             "SNS_TOPIC_ARN",
             "the ARN of the SNS topic order events are published to",
@@ -70,12 +79,30 @@ impl Settings {
         );
         let orders_table = r.required(
             "ORDERS_TABLE",
-            "the name of the DynamoDB table the workers record orders in",
+            "the name of the DynamoDB table holding the orders and their events",
             parse_resource_name,
         );
-        let region = r.or_default("AWS_REGION", String::from("us-east-1"));
-        let host = r.or_default("HOST", IpAddr::from([0, 0, 0, 0]));
-        let port = r.or_default("PORT", 8080_u16);
+        Self {
+            region: r.or_default("AWS_REGION", String::from("us-east-1")),
+            host: r.or_default("HOST", IpAddr::from([0, 0, 0, 0])),
+            port: r.or_default("PORT", 8080_u16),
+            sns_topic_arn,
+            orders_table,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads and validates the environment, naming every missing or invalid variable.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        let mut r = ConfigReader::new(env);
+        let Common {
+            host,
+            port,
+            sns_topic_arn,
+            orders_table,
+            region,
+        } = Common::read(&mut r);
         let request_timeout = r.seconds("REQUEST_TIMEOUT_SECS", Duration::from_secs(10), 1..=120);
         let max_concurrent_requests =
             r.number_in("MAX_CONCURRENT_REQUESTS", 512_usize, 1..=100_000);
@@ -126,6 +153,7 @@ impl Settings {
                 total: t * 4 / 10,
                 attempt: (t * 2 / 10).min(Duration::from_secs(5)),
                 max_attempts: 3,
+                retry_unknown: false,
             },
         }
     }

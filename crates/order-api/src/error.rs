@@ -39,15 +39,16 @@ pub enum ApiError {
     /// Route exists, method does not.
     #[error("method not allowed")]
     MethodNotAllowed,
-    /// The event was certainly not published: the order was NOT accepted.
-    #[error("event not published")]
+    /// The command was certainly not recorded: NOT accepted.
+    #[error("command not recorded")]
     NotAccepted {
         /// The order concerned.
         pedido_id: uuid::Uuid,
     },
-    /// The publish may or may not have been taken: retry with the same
-    /// `Idempotency-Key` or `pedidoId` (the workers deduplicate).
-    #[error("publish outcome unknown")]
+    /// The record's write may or may not have landed (or no decision came
+    /// before the request's deadline): retry with the same `Idempotency-Key`
+    /// or `pedidoId`, which is answered as the first request, never applied twice.
+    #[error("outcome unknown")]
     OutcomeUnknown {
         /// The order concerned.
         pedido_id: uuid::Uuid,
@@ -55,6 +56,18 @@ pub enum ApiError {
     /// The `pedidoId` is already recorded with different content.
     #[error("pedidoId already used for another order")]
     PedidoConflict {
+        /// The order concerned.
+        pedido_id: uuid::Uuid,
+    },
+    /// A cancellation of an order the table has never seen.
+    #[error("cancellation of an unknown order")]
+    UnknownOrder {
+        /// The order concerned.
+        pedido_id: uuid::Uuid,
+    },
+    /// A cancellation with another reason is already recorded.
+    #[error("order already cancelled for another reason")]
+    CancellationConflict {
         /// The order concerned.
         pedido_id: uuid::Uuid,
     },
@@ -139,7 +152,7 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "not-accepted",
                 "NOT accepted",
-                "the request could not be queued and was NOT accepted; retry later (with the same Idempotency-Key or pedidoId to stay idempotent)",
+                "the request could not be recorded and was NOT accepted; retry later (with the same Idempotency-Key or pedidoId to stay idempotent)",
             )
             .with_pedido_id(*pedido_id)
             .retry_after(RETRY_AFTER_SECS),
@@ -155,7 +168,21 @@ impl ApiError {
                 StatusCode::CONFLICT,
                 "pedido-conflict",
                 "pedidoId already used",
-                "this pedidoId is already recorded with different content; nothing was published",
+                "this pedidoId is already recorded with different content; nothing was written or published",
+            )
+            .with_pedido_id(*pedido_id),
+            ApiError::UnknownOrder { pedido_id } => Problem::new(
+                StatusCode::NOT_FOUND,
+                "order-not-found",
+                "Order not found",
+                "no order is recorded under this pedidoId, so there is nothing to cancel; nothing was written or published",
+            )
+            .with_pedido_id(*pedido_id),
+            ApiError::CancellationConflict { pedido_id } => Problem::new(
+                StatusCode::CONFLICT,
+                "cancellation-conflict",
+                "Already cancelled",
+                "a cancellation of this order with another motivo is already recorded; nothing was written",
             )
             .with_pedido_id(*pedido_id),
             ApiError::InvalidIdempotencyKey(reason) => Problem::new(

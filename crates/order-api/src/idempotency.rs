@@ -152,6 +152,13 @@ mod tests {
             assert!(IdempotencyKey::parse(bad).is_err(), "{bad:?}");
         }
         assert!(IdempotencyKey::parse(&[b'k'; 255]).is_ok());
+        // The refusal states the limit this module enforces.
+        match IdempotencyKey::parse(&[b'k'; MAX_LEN + 1]) {
+            Err(ApiError::InvalidIdempotencyKey(reason)) => {
+                assert!(reason.contains(&MAX_LEN.to_string()), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

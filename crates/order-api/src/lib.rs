@@ -4,12 +4,14 @@
 pub mod config;
 pub mod error;
 pub mod idempotency;
+pub mod intake;
 pub mod metrics;
 pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod publisher;
 pub mod readiness;
+pub mod relay;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

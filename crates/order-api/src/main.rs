@@ -1,11 +1,13 @@
-//! order-api binary: `order-api` serves; `order-api healthcheck` probes a
-//! running instance (container health checks); `order-api --version`.
+//! order-api binary: `order-api` serves; `order-api relay` runs the outbox
+//! relay; `order-api healthcheck` probes a running instance (container health
+//! checks, either mode); `order-api --version`.
 
 // A command-line tool answers on stdout.
 #![allow(clippy::print_stdout)]
 
 use std::process::ExitCode;
 
+use order_api::relay::{Relay, RelaySettings};
 use order_api::{Application, Settings};
 use shared::config::EnvSource;
 
@@ -16,8 +18,11 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("healthcheck") => shared::process::healthcheck("order-api", &["PORT"]),
+        Some("relay") => relay(),
         Some(other) => {
-            eprintln!("unknown argument {other:?}; usage: order-api [--version | healthcheck]");
+            eprintln!(
+                "unknown argument {other:?}; usage: order-api [--version | relay | healthcheck]"
+            );
             ExitCode::from(2)
         }
         None => serve(),
@@ -63,6 +68,47 @@ fn serve() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "order-api failed");
             eprintln!("order-api: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn relay() -> ExitCode {
+    let settings = match RelaySettings::from_env(&EnvSource::from_process()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("order-api relay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry =
+        match shared::telemetry::init(settings.tracing.as_ref(), env!("CARGO_PKG_VERSION")) {
+            Ok(telemetry) => telemetry,
+            Err(e) => {
+                eprintln!("order-api relay: {e}");
+                return ExitCode::from(2);
+            }
+        };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("order-api relay: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let relay = Relay::build(settings).await?;
+        relay
+            .run_until_stopped(shared::process::shutdown_signal())
+            .await?;
+        Ok(())
+    });
+    telemetry.shutdown();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "order-api relay failed");
+            eprintln!("order-api relay: {e:#}");
             ExitCode::FAILURE
         }
     }

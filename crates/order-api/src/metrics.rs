@@ -58,6 +58,8 @@ pub struct Metrics {
     pub publish_duration: Histogram,
     /// Failed publishes by kind.
     pub publish_failures: Family<FailureLabels, Counter>,
+    /// Publishes left to the relay because too many were in flight.
+    pub publishes_skipped: Counter,
 }
 
 impl Metrics {
@@ -82,11 +84,18 @@ impl Metrics {
             "SNS publishes that failed",
             publish_failures.clone(),
         );
+        let publishes_skipped = Counter::default();
+        registry.register(
+            "sns_publishes_left_to_relay",
+            "Publishes not tried after the answer because too many were in flight (the relay publishes those events)",
+            publishes_skipped.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
             publish_duration,
             publish_failures,
+            publishes_skipped,
         })
     }
 
@@ -111,6 +120,11 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts a publish left to the relay.
+    pub fn record_publish_skipped(&self) {
+        self.publishes_skipped.inc();
     }
 
     /// The OpenMetrics text exposition.

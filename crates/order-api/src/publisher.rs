@@ -99,6 +99,10 @@ pub struct PublishBudget {
     pub attempt: Duration,
     /// Most attempts.
     pub max_attempts: u32,
+    /// Whether to try again after an attempt SNS may have taken. The API
+    /// does not (the relay publishes what no worker received, so a second
+    /// attempt would only add a duplicate); the relay does.
+    pub retry_unknown: bool,
 }
 
 /// [`EventPublisher`] on an SNS topic (Standard or FIFO).
@@ -183,36 +187,11 @@ impl SnsPublisher {
 
 /// Whether a failed SNS call may have been taken by SNS.
 pub fn outcome<E>(err: &SdkError<E, aws_sdk_sns::config::http::HttpResponse>) -> Outcome {
-    match err {
-        SdkError::ConstructionFailure(_) => Outcome::NotPublished,
-        // A connect timeout, or a connection never established.
-        SdkError::DispatchFailure(failure)
-            if failure.is_timeout()
-                || failure
-                    .as_connector_error()
-                    .is_some_and(|e| never_connected(e)) =>
-        {
-            Outcome::NotPublished
-        }
-        SdkError::ServiceError(service) if service.raw().status().is_client_error() => {
-            Outcome::NotPublished
-        }
-        _ => Outcome::Unknown,
+    if shared::aws::may_have_landed(err) {
+        Outcome::Unknown
+    } else {
+        Outcome::NotPublished
     }
-}
-
-/// Whether the error chain shows the connection was never established.
-fn never_connected(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.downcast_ref::<hyper_util::client::legacy::Error>()
-            .is_some_and(hyper_util::client::legacy::Error::is_connect)
-        {
-            return true;
-        }
-        source = e.source();
-    }
-    false
 }
 
 /// The message attributes subscriptions filter on.
@@ -310,6 +289,7 @@ impl EventPublisher for SnsPublisher {
                 let delay = backoff(attempt);
                 let transient = matches!(error, PublishError::Unavailable { .. });
                 if !transient
+                    || (maybe_taken && !self.budget.retry_unknown)
                     || attempt >= self.budget.max_attempts
                     || Instant::now() + delay + self.budget.attempt.min(remaining) > deadline
                 {

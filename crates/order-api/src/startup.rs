@@ -31,10 +31,10 @@ use crate::routes::{ops, pedidos};
 
 mod layer_errors;
 pub mod server;
-mod track;
+pub mod track;
 
 /// Largest accepted request body.
-pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+pub const BODY_LIMIT_BYTES: usize = shared::contract::values::MAX_BODY_BYTES;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -50,6 +50,16 @@ pub struct AppState {
     /// How long a request holds its idempotency key: past the request
     /// timeout, so a key is only taken over from a request that is over.
     pub key_lease: std::time::Duration,
+    /// How the intake record's conditional write is tried.
+    pub write_budget: shared::orders_table::WriteBudget,
+    /// How long a request waits for its command's decision before it answers
+    /// `outcome-unknown` (just before the outer request timeout).
+    pub answer_deadline: std::time::Duration,
+    /// The commands' tasks (decision, then publish): they outlive a request
+    /// cut short, and shutdown waits for them.
+    pub tasks: tokio_util::task::TaskTracker,
+    /// Publishes in flight after their answers (at most `MAX_CONCURRENT_REQUESTS`).
+    pub publishes: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -65,12 +75,22 @@ impl AppState {
             settings.readiness_cache,
             settings.config_fault_limit,
         ));
+        let budgets = settings.budgets();
         Self {
             publisher,
             orders,
             readiness,
             metrics: Metrics::new(),
             key_lease: settings.request_timeout + std::time::Duration::from_secs(1),
+            write_budget: shared::orders_table::WriteBudget {
+                total: budgets.store_total,
+                max_attempts: 3,
+            },
+            answer_deadline: settings.request_timeout * 9 / 10,
+            tasks: tokio_util::task::TaskTracker::new(),
+            publishes: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent_requests,
+            )),
         }
     }
 }
@@ -143,11 +163,37 @@ pub fn router(settings: &Settings, state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The DynamoDB client of the API's requests, from `base`: its calls fit a
+/// request's budget (see [`Settings::budgets`]); two attempts each (the
+/// intake record's own write retries itself, see `WriteBudget`).
+pub fn table_client(
+    base: &aws_sdk_dynamodb::Client,
+    settings: &Settings,
+) -> aws_sdk_dynamodb::Client {
+    let budgets = settings.budgets();
+    let config = base
+        .config()
+        .to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(budgets.store_attempt)
+                .operation_attempt_timeout(budgets.store_attempt)
+                .operation_timeout(budgets.store_total)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
 /// A bound, ready-to-run order-api.
 pub struct Application {
     listener: TcpListener,
     router: Router,
     limits: server::ConnectionLimits,
+    tasks: tokio_util::task::TaskTracker,
+    /// The longest a command's task may still run at shutdown (its publish).
+    task_drain: std::time::Duration,
 }
 
 impl Application {
@@ -168,22 +214,8 @@ impl Application {
             &settings.sns_topic_arn,
             budgets.publish,
         ));
-        // The table calls of a request fit its budget (see `Settings::budgets`).
-        let dynamodb = clients
-            .dynamodb
-            .config()
-            .to_builder()
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(budgets.store_attempt)
-                    .operation_attempt_timeout(budgets.store_attempt)
-                    .operation_timeout(budgets.store_total)
-                    .build(),
-            )
-            .retry_config(RetryConfig::standard().with_max_attempts(2))
-            .build();
         let orders = Arc::new(OrdersTable::new(
-            aws_sdk_dynamodb::Client::from_conf(dynamodb),
+            table_client(&clients.dynamodb, &settings),
             &settings.orders_table,
         ));
         Self::build_with(settings, publisher, orders).await
@@ -197,6 +229,8 @@ impl Application {
     ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(settings.host, settings.port)).await?;
         let state = AppState::new(&settings, publisher, orders);
+        let tasks = state.tasks.clone();
+        let task_drain = settings.budgets().publish.total + std::time::Duration::from_secs(1);
         let router = router(&settings, state);
         let limits = server::ConnectionLimits {
             max_connections: settings.max_connections,
@@ -207,6 +241,8 @@ impl Application {
             listener,
             router,
             limits,
+            tasks,
+            task_drain,
         })
     }
 
@@ -228,6 +264,19 @@ impl Application {
             keep_alive_timeout_secs = self.limits.idle_timeout.as_secs(),
             "order-api listening"
         );
-        server::serve(self.listener, self.router, self.limits, shutdown).await
+        server::serve(self.listener, self.router, self.limits, shutdown).await?;
+        // Commands accepted before the stop still publish their events (what
+        // does not, the relay publishes).
+        self.tasks.close();
+        if tokio::time::timeout(self.task_drain, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.tasks.len(),
+                "publishes still running at the end of the drain; the relay publishes those events"
+            );
+        }
+        Ok(())
     }
 }

@@ -65,8 +65,25 @@ impl Principal {
         }
     }
 
+    /// Whether `call` was made by this principal's process: same binary and
+    /// same role (a role-less principal serves only role-less calls, so a
+    /// process recording under a role no principal has is never checked
+    /// against another role's policies: `check` reports it instead).
     fn serves(&self, call: &CallRecord) -> bool {
-        call.binary == self.binary && (self.role.is_none() || self.role == call.role)
+        call.binary == self.binary && self.role == call.role
+    }
+
+    /// The production ARN of a resource label; `<label>/index/<name>` (a
+    /// request on a table's index) is the labelled table's ARN +
+    /// `/index/<name>`, which IAM authorizes index requests against.
+    pub fn resource_arn(&self, label: &str) -> Option<String> {
+        if let Some(arn) = self.resources.get(label) {
+            return Some(arn.clone());
+        }
+        let (base, index) = label.split_once("/index/")?;
+        self.resources
+            .get(base)
+            .map(|arn| format!("{arn}/index/{index}"))
     }
 }
 
@@ -205,7 +222,7 @@ pub fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, I
                 resource: resource.to_owned(),
                 why,
             };
-            let Some(arn) = principal.resources.get(label) else {
+            let Some(arn) = principal.resource_arn(label) else {
                 report.violations.push(violation(
                     label,
                     format!(
@@ -215,6 +232,7 @@ pub fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, I
                 ));
                 continue;
             };
+            let arn = &arn;
             match evaluate(&policies, &action, arn) {
                 Decision::Allowed { conditional } => {
                     used.insert((action.clone(), arn.clone()));
@@ -239,6 +257,24 @@ pub fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, I
             }
         }
         unused_grants(principal, &policies, &used, &mut report);
+    }
+    // Calls of a process no principal stands for would go unchecked.
+    let unserved: BTreeSet<(&str, Option<&str>)> = calls
+        .iter()
+        .filter(|c| !principals.iter().any(|p| p.serves(c)))
+        .map(|c| (c.binary.as_str(), c.role.as_deref()))
+        .collect();
+    for (binary, role) in unserved {
+        report.violations.push(Violation {
+            who: match role {
+                Some(role) => format!("{binary} ({role})"),
+                None => binary.to_owned(),
+            },
+            operation: "-".into(),
+            action: "-".into(),
+            resource: "-".into(),
+            why: "recorded calls of a process no task role of the deployment stands for (principals.json), so they were not checked".into(),
+        });
     }
     Ok(report)
 }
@@ -384,6 +420,92 @@ mod tests {
             text.iter()
                 .any(|t| t.starts_with("sqs-worker (logistica)") && t.contains("no recorded call")),
             "{text:#?}"
+        );
+    }
+
+    fn relay_call(operation: &str, resource: &str) -> CallRecord {
+        CallRecord {
+            binary: "outbox-relay".into(),
+            role: None,
+            service: "dynamodb".into(),
+            operation: operation.into(),
+            resource: resource.into(),
+            arn: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_relay_may_query_the_outbox_index_only() {
+        let report = check(&principals(FIXED), &calls()).expect("check");
+        assert!(
+            report.allowed.iter().any(|l| l
+                == "outbox-relay: Query (dynamodb:Query) on \
+                    arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos/index/outbox-pendientes"),
+            "{:#?}",
+            report.allowed
+        );
+        let mut records = calls();
+        // A Query without IndexName reads the table; GetItem, Scan and
+        // DescribeTable are the API's or nobody's.
+        records.push(relay_call("Query", "table"));
+        records.push(relay_call("GetItem", "table"));
+        records.push(relay_call("Scan", "table"));
+        records.push(relay_call("DescribeTable", "table"));
+        // The API's process never queries the index.
+        records.push(CallRecord {
+            binary: "order-api".into(),
+            ..relay_call("Query", "table/index/outbox-pendientes")
+        });
+        let report = check(&principals(FIXED), &records).expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos";
+        let mut want = vec![format!(
+            "order-api: Query (dynamodb:Query) on {table}/index/outbox-pendientes: \
+             not allowed by role ecomexpress-order-api-task"
+        )];
+        for op in ["DescribeTable", "GetItem", "Query", "Scan"] {
+            want.push(format!(
+                "outbox-relay: {op} (dynamodb:{op}) on {table}: not allowed by role ecomexpress-relay-task"
+            ));
+        }
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn the_relay_is_checked_against_its_own_role() {
+        // Without the relay's records, its principal has nothing recorded.
+        let mut records = calls();
+        records.retain(|c| c.binary != "outbox-relay");
+        let report = check(&principals(FIXED), &records).expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter()
+                .any(|t| t.starts_with("outbox-relay") && t.contains("no recorded call")),
+            "{text:#?}"
+        );
+        // A role-less principal does not take the calls of a process with a role.
+        let mut records = calls();
+        records.push(CallRecord {
+            binary: "order-api".into(),
+            role: Some("relay".into()),
+            ..relay_call("Query", "table/index/outbox-pendientes")
+        });
+        let report = check(&principals(FIXED), &records).expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            [
+                "order-api (relay): - (-) on -: recorded calls of a process no task role of the \
+              deployment stands for (principals.json), so they were not checked"
+            ],
+        );
+        assert!(
+            !report
+                .allowed
+                .iter()
+                .any(|l| l.starts_with("order-api: Query")),
+            "{:#?}",
+            report.allowed
         );
     }
 

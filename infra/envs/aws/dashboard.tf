@@ -2,8 +2,8 @@
 # CloudWatch dashboard: the pipeline on one page
 #
 # Custom metrics come from the collector sidecars (namespace EComExpress,
-# dimensions Role and Service, names as in local.api_metrics and
-# local.worker_metrics); the rest are the AWS metrics of the ALB, SQS and
+# dimensions Role and Service, names as in local.api_metrics,
+# local.relay_metrics and local.worker_metrics); the rest are the AWS metrics of the ALB, SQS and
 # DynamoDB. Every graph is per minute.
 ################################################################################
 
@@ -15,7 +15,8 @@ locals {
   tg_dimensions = concat(local.lb_dimensions, ["TargetGroup", module.alb.target_group_arn_suffix])
 
   # [namespace, metric, dimension name, value, ...] of a custom metric.
-  api_metric = ["Role", "api", "Service", local.otel_service_names["api"]]
+  api_metric   = ["Role", "api", "Service", local.otel_service_names["api"]]
+  relay_metric = ["Role", "relay", "Service", local.otel_service_names["relay"]]
 
   # The orders endpoint by status, whatever statuses occur (202 accepted,
   # 4xx refused, 503 not accepted or outcome unknown): one line each.
@@ -244,6 +245,32 @@ locals {
             [for role in local.sorted_roles : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.delivery_dlq_names[role], { label = "${role} subscription DLQ" }]],
           )
           yAxis = { left = { min = 0, label = "messages" } }
+        }
+      },
+      {
+        # The outbox: how long the oldest accepted event has waited to be
+        # published (0 = nothing pending), what the relay published (events
+        # the API did not publish within relay_stale_seconds), its failures
+        # and the stored events it could not read (skipped: never published).
+        type   = "metric"
+        x      = 0
+        y      = 26
+        width  = 24
+        height = 6
+        properties = {
+          title   = "Outbox: oldest unpublished event and relay publishes"
+          region  = local.region
+          view    = "timeSeries"
+          stacked = false
+          period  = 60
+          metrics = [
+            concat([local.metrics_namespace, "outbox_oldest_pending_age_seconds"], local.relay_metric, [{ stat = "Maximum", label = "oldest unpublished event (s)" }]),
+            concat([local.metrics_namespace, "outbox_relay_published_total"], local.relay_metric, [{ stat = "Sum", label = "published by the relay", yAxis = "right" }]),
+            concat([local.metrics_namespace, "outbox_relay_publish_failures_total"], local.relay_metric, [{ stat = "Sum", label = "relay publish failures", yAxis = "right" }]),
+            concat([local.metrics_namespace, "outbox_relay_unreadable_events_total"], local.relay_metric, [{ stat = "Sum", label = "stored events unreadable (skipped)", yAxis = "right" }]),
+          ]
+          annotations = { horizontal = [{ label = "alarm", value = var.outbox_oldest_pending_age_alarm_seconds }] }
+          yAxis       = { left = { min = 0, label = "seconds" }, right = { min = 0, label = "events" } }
         }
       },
     ],

@@ -22,7 +22,7 @@ locals {
 
   log_group_prefix = "/ecs/${var.name_prefix}"
   log_group_names = merge(
-    { api = "${local.log_group_prefix}/order-api" },
+    { api = "${local.log_group_prefix}/order-api", relay = "${local.log_group_prefix}/relay" },
     { for role in local.worker_roles : role => "${local.log_group_prefix}/worker-${role}" },
   )
 
@@ -45,7 +45,7 @@ locals {
   metrics_namespace    = "EComExpress"
   otel_collector_image = "public.ecr.aws/aws-observability/aws-otel-collector:${var.otel_collector_version}"
   otel_service_names = merge(
-    { api = "order-api" },
+    { api = "order-api", relay = "outbox-relay" },
     { for role in local.worker_roles : role => "sqs-worker-${role}" },
   )
 
@@ -57,6 +57,13 @@ locals {
     order_api_http_requests_total          = [["method", "route", "status"]]
     order_api_sns_publish_duration_seconds = [[]]
     order_api_sns_publish_failures_total   = [[], ["kind"]]
+  }
+  # The outbox relay (`order-api relay`, same names in its metrics module).
+  relay_metrics = {
+    outbox_oldest_pending_age_seconds    = [[]]
+    outbox_relay_published_total         = [[]]
+    outbox_relay_publish_failures_total  = [[]]
+    outbox_relay_unreadable_events_total = [[]]
   }
   worker_metrics = {
     sqs_worker_messages_processed_total     = [[]]
@@ -105,10 +112,10 @@ module "kms_data" {
       actions               = ["kms:DescribeKey"]
     },
     {
-      # The API publishes to the encrypted topic.
+      # The API and the outbox relay publish to the encrypted topic.
       sid                   = "AllowApiTaskRoleViaSns"
       principal_type        = "AWS"
-      principal_identifiers = [module.api.task_role_arn]
+      principal_identifiers = [module.api.task_role_arn, module.relay.task_role_arn]
       actions               = ["kms:GenerateDataKey", "kms:Decrypt"]
       conditions = [{
         test     = "StringEquals"
@@ -178,7 +185,7 @@ module "messaging" {
 
   name_prefix                = var.name_prefix
   kms_key_arn                = module.kms_data.key_arn
-  topic_publisher_arns       = [module.api.task_role_arn]
+  topic_publisher_arns       = [module.api.task_role_arn, module.relay.task_role_arn]
   visibility_timeout_seconds = var.queue_visibility_timeout_seconds
   max_receive_count          = var.max_receive_count
   table_deletion_protection  = var.table_deletion_protection
@@ -242,13 +249,74 @@ locals {
         Resource = module.messaging.table_arn
       },
       {
-        # The intake record and Idempotency-Key records: conditional
-        # UpdateItem before publishing; DeleteItem removes a record of a
-        # request that certainly did nothing. Never PutItem, BatchWrite or scans.
+        # The intake record is the outbox (issue 20): a conditional PutItem
+        # creates it with the event; conditional UpdateItem writes the
+        # Idempotency-Key records and cancellations and marks events
+        # published; DeleteItem releases a key its request holds. Never
+        # BatchWrite, Query or Scan.
         Sid      = "RecordOrderIntake"
         Effect   = "Allow"
-        Action   = ["dynamodb:DeleteItem", "dynamodb:UpdateItem"]
+        Action   = ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
         Resource = module.messaging.table_arn
+      },
+      {
+        Sid       = "EncryptEventsForTheTopic"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = module.kms_data.key_arn
+        Condition = { StringEquals = { "kms:ViaService" = local.sns_via_service } }
+      },
+    ]
+  })
+
+  # The outbox relay (crates/order-api/src/relay, binary name `outbox-relay`
+  # in the call records): reads the recent entries of the sparse index only
+  # (never a Scan, never a Query of the table), reads the events still
+  # stored on those orders (BatchGetItem), publishes them, and keeps its lease
+  # and checkpoints on one item with conditional UpdateItem. No PutItem,
+  # DeleteItem, GetItem or DescribeTable: its readiness is the lease write.
+  relay_task_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "PublishOrderEvents"
+        Effect   = "Allow"
+        Action   = "sns:Publish"
+        Resource = module.messaging.topic_arn
+      },
+      {
+        Sid      = "FindRecordedEvents"
+        Effect   = "Allow"
+        Action   = "dynamodb:Query"
+        Resource = module.messaging.outbox_index_arn
+      },
+      {
+        Sid      = "ReadStoredEvents"
+        Effect   = "Allow"
+        Action   = "dynamodb:BatchGetItem"
+        Resource = module.messaging.table_arn
+      },
+      {
+        # The lease and checkpoints item, and the one mark the relay sets on an
+        # order it published (relayPublicados): only its own attributes, never
+        # an order's data (IAM's fine-grained access control for DynamoDB;
+        # dynamodb:Attributes needs ReturnValues NONE or UPDATED_*).
+        Sid      = "LeaseCheckpointsAndMarks"
+        Effect   = "Allow"
+        Action   = "dynamodb:UpdateItem"
+        Resource = module.messaging.table_arn
+        Condition = {
+          "ForAllValues:StringEquals" = {
+            "dynamodb:Attributes" = concat(
+              ["pedidoId", "relayPublicados", "relayOwner", "relayLeaseUntil"],
+              [for shard in range(8) : "relayDone${shard}"],
+              [for shard in range(8) : "relaySwept${shard}"],
+            )
+          }
+          StringEqualsIfExists = {
+            "dynamodb:ReturnValues" = ["NONE", "UPDATED_OLD", "UPDATED_NEW"]
+          }
+        }
       },
       {
         Sid       = "EncryptEventsForTheTopic"
@@ -375,6 +443,80 @@ module "api" {
 moved {
   from = module.api.aws_ecs_service.this[0]
   to   = module.api.aws_ecs_service.autoscaled[0]
+}
+
+# The outbox relay: the order-api image's `relay` subcommand. It publishes
+# every accepted order event the API has not published within
+# relay_stale_seconds (SNS down or slow, an API task killed between its write
+# and its publish). One task drains far more than the API accepts, so no
+# autoscaling; relays that overlap (a deployment) are safe: claims are
+# conditional writes. No load balancer, no port: only its collector reads
+# /metrics on localhost.
+module "relay" {
+  source = "../../modules/ecs-service"
+
+  name        = "${var.name_prefix}-relay"
+  cluster_arn = aws_ecs_cluster.this.arn
+  region      = local.region
+  account_id  = local.account_id
+  partition   = local.partition
+
+  image              = "${module.ecr["order-api"].repository_url}:${var.api_image_tag}"
+  ecr_repository_arn = module.ecr["order-api"].repository_arn
+  command            = ["relay"]
+  cpu                = var.relay_cpu
+  memory             = var.relay_memory
+  cpu_architecture   = var.cpu_architecture
+
+  desired_count = 1
+  # The new task starts before the old one stops (both may run for a
+  # moment; claims keep that safe), so a deployment leaves no minute
+  # without a relay, nor without the age metric its alarm requires.
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+
+  environment = {
+    SNS_TOPIC_ARN       = module.messaging.topic_arn
+    ORDERS_TABLE        = module.messaging.table_name
+    AWS_REGION          = local.region
+    PORT                = "8080"
+    LOG_FORMAT          = "json"
+    RELAY_STALE_SECS    = tostring(var.relay_stale_seconds)
+    RELAY_POLL_SECS     = tostring(var.relay_poll_seconds)
+    SHUTDOWN_GRACE_SECS = tostring(var.relay_shutdown_grace_seconds)
+  }
+
+  # `order-api healthcheck` probes /health/live on PORT, which the relay serves.
+  health_check = {
+    command = ["CMD", "/usr/local/bin/order-api", "healthcheck"]
+  }
+  stop_timeout_seconds = var.container_stop_timeout_seconds
+
+  vpc_id                 = var.vpc_id
+  subnet_ids             = var.private_subnet_ids
+  egress_cidr_blocks     = var.task_egress_cidr_blocks
+  egress_prefix_list_ids = var.task_egress_prefix_list_ids
+
+  log_group_name     = local.log_group_names["relay"]
+  log_retention_days = var.log_retention_days
+  log_kms_key_arn    = module.kms_platform.key_arn
+
+  task_policy_json      = local.relay_task_policy
+  wait_for_steady_state = var.wait_for_steady_state
+
+  otel_sidecar = {
+    enabled              = var.enable_otel_sidecar
+    image                = local.otel_collector_image
+    service_name         = local.otel_service_names["relay"]
+    role                 = "relay"
+    traces_sampler_ratio = var.otel_traces_sampler_ratio
+    metrics_port         = 8080 # PORT: /health/* and /metrics
+    # Two samples per alarm period: a late scrape never leaves a minute
+    # without data (the age alarm treats missing data as breaching).
+    scrape_interval_seconds = 30
+    metrics_namespace       = local.metrics_namespace
+    metrics                 = local.relay_metrics
+  }
 }
 
 module "worker" {
@@ -540,9 +682,18 @@ module "alarms" {
   api_p99_latency_threshold_seconds = var.api_p99_latency_alarm_seconds
   table_name                        = module.messaging.table_name
 
+  # Only with the collector sidecars: without them the relay's age metric
+  # does not exist, and a missing-data-breaching alarm would never clear.
+  outbox_oldest_pending_age = var.enable_otel_sidecar ? {
+    namespace         = local.metrics_namespace
+    metric_name       = "outbox_oldest_pending_age_seconds"
+    dimensions        = { Role = "relay", Service = local.otel_service_names["relay"] }
+    threshold_seconds = var.outbox_oldest_pending_age_alarm_seconds
+  } : null
+
   cluster_name = aws_ecs_cluster.this.name
   running_below_desired_services = merge(
-    { api = module.api.service_name },
+    { api = module.api.service_name, relay = module.relay.service_name },
     { for role in local.worker_roles : "worker-${role}" => module.worker[role].service_name },
   )
 }

@@ -38,15 +38,20 @@ output "table_name" {
   value       = module.messaging.table_name
 }
 
+output "outbox_index_name" {
+  description = "Sparse index of the orders table holding the order events not yet published (the outbox relay queries it)."
+  value       = module.messaging.outbox_index_name
+}
+
 output "cluster_name" {
   description = "Name of the ECS cluster."
   value       = aws_ecs_cluster.this.name
 }
 
 output "service_names" {
-  description = "ECS service names: api and one per worker role."
+  description = "ECS service names: api, relay (the outbox relay) and one per worker role."
   value = merge(
-    { api = module.api.service_name },
+    { api = module.api.service_name, relay = module.relay.service_name },
     { for role, m in module.worker : role => m.service_name },
   )
 }
@@ -54,7 +59,7 @@ output "service_names" {
 output "log_group_names" {
   description = "CloudWatch log group per service."
   value = merge(
-    { api = module.api.log_group_name },
+    { api = module.api.log_group_name, relay = module.relay.log_group_name },
     { for role, m in module.worker : role => m.log_group_name },
   )
 }
@@ -113,7 +118,7 @@ output "metrics_log_group_names" {
   description = "Log group per service receiving the collector's metrics in embedded metric format (empty without the sidecar)."
   value = {
     for k, name in merge(
-      { api = module.api.metrics_log_group_name },
+      { api = module.api.metrics_log_group_name, relay = module.relay.metrics_log_group_name },
       { for role, m in module.worker : role => m.metrics_log_group_name },
     ) : k => name if name != null
   }

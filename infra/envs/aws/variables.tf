@@ -329,6 +329,74 @@ variable "worker_shutdown_grace_seconds" {
   }
 }
 
+variable "relay_cpu" {
+  description = "CPU units of the outbox relay's task (256, 512, 1024, 2048, 4096). One 0.25 vCPU task publishes well above the API's intake."
+  type        = number
+  default     = 256
+  nullable    = false
+
+  validation {
+    condition     = contains([256, 512, 1024, 2048, 4096], var.relay_cpu)
+    error_message = "relay_cpu must be one of 256, 512, 1024, 2048, 4096."
+  }
+}
+
+variable "relay_memory" {
+  description = "Memory (MiB) of the outbox relay's task; a valid Fargate size for relay_cpu (same table as api_memory)."
+  type        = number
+  default     = 512
+  nullable    = false
+
+  validation {
+    condition = (
+      var.relay_cpu == 256 ? contains([512, 1024, 2048], var.relay_memory) :
+      var.relay_memory % 1024 == 0 && var.relay_memory >= var.relay_cpu * 2 && var.relay_memory <= (var.relay_cpu == 4096 ? 30720 : var.relay_cpu * 8)
+    )
+    error_message = "relay_memory is not a valid Fargate memory size for relay_cpu (see the api_memory description)."
+  }
+}
+
+variable "relay_stale_seconds" {
+  description = "RELAY_STALE_SECS of the outbox relay: an accepted order event still unpublished after this many seconds is published by the relay (the API normally publishes it at once)."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.relay_stale_seconds >= 1 && var.relay_stale_seconds <= 120 && floor(var.relay_stale_seconds) == var.relay_stale_seconds
+    error_message = "relay_stale_seconds must be a whole number between 1 and 120 (the relay's sweep runs RELAY_SWEEP_LAG_SECS = 300 s behind now, above it)."
+  }
+
+  validation {
+    condition     = var.relay_stale_seconds < var.outbox_oldest_pending_age_alarm_seconds
+    error_message = "relay_stale_seconds must be below outbox_oldest_pending_age_alarm_seconds, otherwise every event the relay publishes on time trips the alarm."
+  }
+}
+
+variable "relay_poll_seconds" {
+  description = "RELAY_POLL_SECS of the outbox relay: how often it queries the outbox index for stale events."
+  type        = number
+  default     = 2
+  nullable    = false
+
+  validation {
+    condition     = var.relay_poll_seconds >= 1 && var.relay_poll_seconds <= 60 && floor(var.relay_poll_seconds) == var.relay_poll_seconds
+    error_message = "relay_poll_seconds must be a whole number between 1 and 60."
+  }
+}
+
+variable "relay_shutdown_grace_seconds" {
+  description = "SHUTDOWN_GRACE_SECS of the outbox relay: after SIGTERM it claims nothing new and finishes the batch in flight for up to this long."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.relay_shutdown_grace_seconds >= 1 && var.relay_shutdown_grace_seconds <= 115 && floor(var.relay_shutdown_grace_seconds) == var.relay_shutdown_grace_seconds
+    error_message = "relay_shutdown_grace_seconds must be a whole number between 1 and 115 (it must fit below the 120 s Fargate stop timeout)."
+  }
+}
+
 variable "container_stop_timeout_seconds" {
   description = "ECS stopTimeout of every container: time between SIGTERM and SIGKILL (Fargate maximum 120). Must be above worker_shutdown_grace_seconds so a worker can drain before being killed."
   type        = number
@@ -343,6 +411,11 @@ variable "container_stop_timeout_seconds" {
   validation {
     condition     = var.container_stop_timeout_seconds > var.worker_shutdown_grace_seconds
     error_message = "container_stop_timeout_seconds must be greater than worker_shutdown_grace_seconds, otherwise ECS kills workers in the middle of their graceful shutdown."
+  }
+
+  validation {
+    condition     = var.container_stop_timeout_seconds > var.relay_shutdown_grace_seconds
+    error_message = "container_stop_timeout_seconds must be greater than relay_shutdown_grace_seconds, otherwise ECS kills the relay in the middle of its graceful shutdown."
   }
 }
 
@@ -639,6 +712,18 @@ variable "queue_oldest_message_age_alarm_seconds" {
   validation {
     condition     = var.queue_oldest_message_age_alarm_seconds >= 60 && var.queue_oldest_message_age_alarm_seconds <= 1209600
     error_message = "queue_oldest_message_age_alarm_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "outbox_oldest_pending_age_alarm_seconds" {
+  description = "Alarm when the oldest accepted order event not yet published is older than this many seconds for 2 consecutive minutes (the relay's outbox_oldest_pending_age_seconds; no datapoint counts as breaching: no relay reports). Needs enable_otel_sidecar (the metric comes from the relay's collector)."
+  type        = number
+  default     = 60
+  nullable    = false
+
+  validation {
+    condition     = var.outbox_oldest_pending_age_alarm_seconds >= 10 && var.outbox_oldest_pending_age_alarm_seconds <= 86400
+    error_message = "outbox_oldest_pending_age_alarm_seconds must be between 10 and 86400."
   }
 }
 

@@ -345,6 +345,38 @@ resource "aws_cloudwatch_metric_alarm" "table_throttles" {
 }
 
 ################################################################################
+# Outbox: order events accepted but not yet published
+################################################################################
+
+# The relay reports the age of the oldest unpublished event of the orders
+# table (0 when nothing is pending; it publishes what is older than
+# RELAY_STALE_SECS). Above the threshold, events are stuck: SNS refuses or is
+# unreachable, or the relay fails. No datapoint is breaching: then no relay
+# reports at all (service down, crash loop, collector stopped), and nobody
+# publishes what the API could not. Two consecutive minutes, so a single
+# late scrape does not page.
+resource "aws_cloudwatch_metric_alarm" "outbox_oldest_pending_age" {
+  count = var.outbox_oldest_pending_age == null ? 0 : 1
+
+  alarm_name          = "${var.name_prefix}-outbox-oldest-pending-age"
+  alarm_description   = "An accepted order event has been waiting to be published to ${var.topic_name} for more than ${var.outbox_oldest_pending_age.threshold_seconds} s, or no relay reports ${var.outbox_oldest_pending_age.metric_name} (missing data is breaching). Orders are still accepted (202) but reach no worker. Check the relay's /health/ready and logs (publish failures by kind), the SNS topic and the relay service's running tasks."
+  namespace           = var.outbox_oldest_pending_age.namespace
+  metric_name         = var.outbox_oldest_pending_age.metric_name
+  dimensions          = var.outbox_oldest_pending_age.dimensions
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 2
+  datapoints_to_alarm = 2
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.outbox_oldest_pending_age.threshold_seconds
+  treat_missing_data  = "breaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+################################################################################
 # ECS services running fewer tasks than desired
 ################################################################################
 

@@ -162,6 +162,22 @@ variable "running_below_desired_services" {
   nullable    = false
 }
 
+variable "outbox_oldest_pending_age" {
+  description = "The outbox relay's gauge of the age (seconds) of the oldest order event not yet published (`outbox_oldest_pending_age_seconds`, exported by its collector sidecar as a custom metric with these dimensions), and the age above which to alarm. Missing data is breaching: no datapoint means no relay (or no collector) is reporting, so nothing vouches that events get published. null = no such alarm (the metric is not exported)."
+  type = object({
+    namespace         = string
+    metric_name       = string
+    dimensions        = map(string)
+    threshold_seconds = number
+  })
+  default = null
+
+  validation {
+    condition     = var.outbox_oldest_pending_age == null || try(var.outbox_oldest_pending_age.threshold_seconds >= 10 && var.outbox_oldest_pending_age.threshold_seconds <= 86400, false)
+    error_message = "outbox_oldest_pending_age.threshold_seconds must be between 10 and 86400."
+  }
+}
+
 variable "evaluation_periods" {
   description = "Number of 1-minute periods a condition must hold before an alarm fires (DLQ alarms fire on the first datapoint)."
   type        = number

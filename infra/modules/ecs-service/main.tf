@@ -121,7 +121,11 @@ locals {
   app_depends_on = local.otel_enabled ? [{ containerName = local.otel_container_name, condition = "START" }] : []
 
   container_definitions = jsonencode(concat(
-    [merge(local.app_container, length(local.app_depends_on) > 0 ? { dependsOn = local.app_depends_on } : {})],
+    [merge(
+      local.app_container,
+      var.command == null ? {} : { command = var.command },
+      length(local.app_depends_on) > 0 ? { dependsOn = local.app_depends_on } : {},
+    )],
     local.otel_enabled ? [local.otel_container] : [],
   ))
 }

@@ -90,14 +90,17 @@ output "otel_service_name" {
 output "settings" {
   description = "Effective security and deployment settings of the service, task definition, log group and security group (for reviews and tests)."
   value = {
-    autoscaled               = var.autoscaled
-    launch_type              = local.service.launch_type
-    platform_version         = local.service.platform_version
-    assign_public_ip         = local.service.network_configuration[0].assign_public_ip
-    subnets                  = local.service.network_configuration[0].subnets
-    circuit_breaker_enable   = local.service.deployment_circuit_breaker[0].enable
-    circuit_breaker_rollback = local.service.deployment_circuit_breaker[0].rollback
-    enable_execute_command   = local.service.enable_execute_command
+    autoscaled                         = var.autoscaled
+    launch_type                        = local.service.launch_type
+    platform_version                   = local.service.platform_version
+    assign_public_ip                   = local.service.network_configuration[0].assign_public_ip
+    subnets                            = local.service.network_configuration[0].subnets
+    circuit_breaker_enable             = local.service.deployment_circuit_breaker[0].enable
+    circuit_breaker_rollback           = local.service.deployment_circuit_breaker[0].rollback
+    enable_execute_command             = local.service.enable_execute_command
+    desired_count                      = local.service.desired_count
+    deployment_minimum_healthy_percent = local.service.deployment_minimum_healthy_percent
+    deployment_maximum_percent         = local.service.deployment_maximum_percent
     load_balancers = [for lb in local.service.load_balancer : {
       target_group_arn = lb.target_group_arn
       container_name   = lb.container_name

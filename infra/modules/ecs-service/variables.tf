@@ -132,6 +132,17 @@ variable "environment" {
   }
 }
 
+variable "command" {
+  description = "Arguments of the application container after the image's ENTRYPOINT (the image's CMD when null), e.g. [\"relay\"] to run the order-api image's outbox relay."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.command == null || try(length(var.command) > 0 && alltrue([for a in var.command : length(a) > 0]), false)
+    error_message = "command must be null or a non-empty list of non-empty arguments."
+  }
+}
+
 variable "container_port" {
   description = "TCP port the container listens on for traffic from the load balancer; null for services without inbound traffic (workers)."
   type        = number

@@ -5,6 +5,10 @@ locals {
   topic_name = "${var.name_prefix}-pedidos-eventos${local.suffix}"
   table_name = "${var.name_prefix}-pedidos"
 
+  # The outbox's sparse index (issue 20): only items with an event still
+  # unpublished carry its keys, so the relay reads the backlog, never the table.
+  outbox_index_name = "outbox-pendientes"
+
   roles = toset(keys(var.event_types_by_queue))
 
   queue_names = { for role in local.roles : role => "${var.name_prefix}-${role}${local.suffix}" }
@@ -297,7 +301,16 @@ resource "aws_sns_topic_subscription" "high_value_email" {
 # DynamoDB: order state
 ################################################################################
 
+# The same table twice, one instance in all: `pedidos` everywhere but on
+# DynamoDB Local, `pedidos_emulator` there (table_ignore_index_drift; see the
+# lifecycle block). lifecycle cannot be conditional, hence two resources.
+locals {
+  table = var.table_ignore_index_drift ? aws_dynamodb_table.pedidos_emulator[0] : aws_dynamodb_table.pedidos[0]
+}
+
 resource "aws_dynamodb_table" "pedidos" {
+  count = var.table_ignore_index_drift ? 0 : 1
+
   name         = local.table_name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "pedidoId"
@@ -305,6 +318,30 @@ resource "aws_dynamodb_table" "pedidos" {
   attribute {
     name = "pedidoId"
     type = "S"
+  }
+
+  # Outbox index keys, on every order item: outboxShard ("0".."7", from the
+  # id, so writes spread over partitions) and outboxDesde (epoch ms of the
+  # item's last recorded event).
+  attribute {
+    name = "outboxShard"
+    type = "S"
+  }
+
+  attribute {
+    name = "outboxDesde"
+    type = "N"
+  }
+
+  # The outbox relay reads, per shard, the entries recorded between its
+  # checkpoint and now - RELAY_STALE_SECS, then the events still stored on
+  # those items (BatchGetItem): the index carries keys only. On demand like
+  # the table.
+  global_secondary_index {
+    name            = local.outbox_index_name
+    hash_key        = "outboxShard"
+    range_key       = "outboxDesde"
+    projection_type = "KEYS_ONLY"
   }
 
   ttl {
@@ -328,4 +365,73 @@ resource "aws_dynamodb_table" "pedidos" {
   deletion_protection_enabled = var.table_deletion_protection
 
   tags = var.tags
+}
+
+resource "aws_dynamodb_table" "pedidos_emulator" {
+  count = var.table_ignore_index_drift ? 1 : 0
+
+  name         = local.table_name
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "pedidoId"
+
+  attribute {
+    name = "pedidoId"
+    type = "S"
+  }
+
+  # Outbox index keys, on every order item: outboxShard ("0".."7", from the
+  # id, so writes spread over partitions) and outboxDesde (epoch ms of the
+  # item's last recorded event).
+  attribute {
+    name = "outboxShard"
+    type = "S"
+  }
+
+  attribute {
+    name = "outboxDesde"
+    type = "N"
+  }
+
+  # The outbox relay reads, per shard, the entries recorded between its
+  # checkpoint and now - RELAY_STALE_SECS, then the events still stored on
+  # those items (BatchGetItem): the index carries keys only. On demand like
+  # the table.
+  global_secondary_index {
+    name            = local.outbox_index_name
+    hash_key        = "outboxShard"
+    range_key       = "outboxDesde"
+    projection_type = "KEYS_ONLY"
+  }
+
+  ttl {
+    enabled        = var.table_ttl_enabled
+    attribute_name = var.table_ttl_enabled ? "expiresAt" : ""
+  }
+
+  point_in_time_recovery {
+    enabled = var.table_point_in_time_recovery
+  }
+
+  # Without this block DynamoDB encrypts with the AWS owned key (always on).
+  dynamic "server_side_encryption" {
+    for_each = local.use_cmk ? [var.kms_key_arn] : []
+    content {
+      enabled     = true
+      kms_key_arn = server_side_encryption.value
+    }
+  }
+
+  deletion_protection_enabled = var.table_deletion_protection
+
+  tags = var.tags
+
+  # DynamoDB Local answers DescribeTable of an on-demand table without the
+  # index's ProvisionedThroughput, and the AWS provider (< 6.x,
+  # hashicorp/terraform-provider-aws#41110) then reads the index back
+  # without its name and plans to delete it, which fails ("Invalid global
+  # secondary index name"). The index is created with the table; later
+  # changes to it need a fresh emulator (make stack-down && make stack-up).
+  lifecycle {
+    ignore_changes = [global_secondary_index]
+  }
 }

@@ -3,6 +3,11 @@ output "topic_arn" {
   value       = aws_sns_topic.this.arn
 }
 
+output "topic_policy" {
+  description = "The order-events topic's resource policy JSON (who may publish)."
+  value       = aws_sns_topic_policy.this.policy
+}
+
 output "topic_name" {
   description = "Name of the order-events SNS topic (ends in .fifo when fifo = true)."
   value       = aws_sns_topic.this.name
@@ -39,13 +44,23 @@ output "dlq_names" {
 }
 
 output "table_name" {
-  description = "Name of the DynamoDB orders table (hash key pedidoId, TTL attribute expiresAt)."
-  value       = aws_dynamodb_table.pedidos.name
+  description = "Name of the DynamoDB orders table (hash key pedidoId, TTL attribute expiresAt, sparse index outbox-pendientes)."
+  value       = local.table.name
 }
 
 output "table_arn" {
   description = "ARN of the DynamoDB orders table."
-  value       = aws_dynamodb_table.pedidos.arn
+  value       = local.table.arn
+}
+
+output "outbox_index_name" {
+  description = "Name of the orders table's sparse outbox index (hash key outboxShard S, range key outboxDesde N, keys only): the items with an event not yet published."
+  value       = local.outbox_index_name
+}
+
+output "outbox_index_arn" {
+  description = "ARN of the outbox index (<table ARN>/index/outbox-pendientes): the only resource the relay may Query."
+  value       = "${local.table.arn}/index/${local.outbox_index_name}"
 }
 
 output "delivery_dlq_urls" {

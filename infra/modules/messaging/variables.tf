@@ -191,6 +191,13 @@ variable "table_ttl_enabled" {
   nullable    = false
 }
 
+variable "table_ignore_index_drift" {
+  description = "DynamoDB Local only: the AWS provider reads an on-demand table's GSI back from DynamoDB Local without its name and would try to delete it on every later apply (hashicorp/terraform-provider-aws#41110). true = the table is created with its outbox index and later index changes are ignored (resource aws_dynamodb_table.pedidos_emulator). Keep false on AWS."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
 variable "table_deletion_protection" {
   description = "Enable deletion protection on the orders table (set true in production)."
   type        = bool

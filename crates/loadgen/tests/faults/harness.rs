@@ -1,5 +1,6 @@
-//! Processes of the pipeline and a private DynamoDB Local. (Making LocalStack
-//! unreachable is `testkit::fault_proxy::FaultProxy`'s `down`.)
+//! Processes of the pipeline (order-api, its outbox relay, the workers), a
+//! queue that counts SNS deliveries per order, and a private DynamoDB Local.
+//! (Making LocalStack unreachable is `testkit::fault_proxy::FaultProxy`'s `down`.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -106,16 +107,59 @@ async fn http_ok(url: &str) -> bool {
         .is_ok_and(|r| r.status().is_success())
 }
 
-/// An order-api process.
+/// An order-api process, and the outbox relay that runs beside it in
+/// production (`order-api relay`), unless started alone.
 pub struct Api {
     /// The process; it dies with the test.
     pub proc: Proc,
     pub base: String,
+    /// The relay started with it (`None` from [`Api::start_alone`]).
+    pub relay: Option<RelayProc>,
+}
+
+/// The `AWS_ENDPOINT_URL_*` entries of `overrides`: the endpoints the API
+/// was given (a fault proxy, a private DynamoDB) are its relay's too.
+fn endpoints<'a>(overrides: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+    overrides
+        .iter()
+        .filter(|(k, _)| k.starts_with("AWS_ENDPOINT_URL_"))
+        .cloned()
+        .collect()
 }
 
 impl Api {
-    /// Starts order-api on a free port; waits until it is live (and ready when `wait_ready`).
+    /// Starts order-api on a free port, and its relay ([`RelayProc`], with
+    /// the test settings and the same AWS endpoints); waits until both are
+    /// live (and the API ready when `wait_ready`).
     pub async fn start(
+        st: &Stack,
+        topic: &str,
+        overrides: &[(&str, String)],
+        wait_ready: bool,
+    ) -> Self {
+        Self::start_with_relay(st, topic, overrides, &endpoints(overrides), wait_ready).await
+    }
+
+    /// [`Api::start`], the relay with `relay_overrides` instead of the API's endpoints.
+    pub async fn start_with_relay(
+        st: &Stack,
+        topic: &str,
+        overrides: &[(&str, String)],
+        relay_overrides: &[(&str, String)],
+        wait_ready: bool,
+    ) -> Self {
+        let mut api = Self::start_alone(st, topic, overrides, wait_ready).await;
+        api.relay = Some(RelayProc::start(st, topic, relay_overrides).await);
+        api
+    }
+
+    /// Its relay (started by [`Api::start`]).
+    pub fn relay(&self) -> &RelayProc {
+        self.relay.as_ref().expect("started with a relay")
+    }
+
+    /// Starts order-api alone (no relay); see [`Api::start`].
+    pub async fn start_alone(
         st: &Stack,
         topic: &str,
         overrides: &[(&str, String)],
@@ -139,7 +183,111 @@ impl Api {
             async move { http_ok(&url).await.then_some(()) }
         })
         .await;
+        Self {
+            proc,
+            base,
+            relay: None,
+        }
+    }
+
+    /// A counter or gauge from the API's /metrics, summed over its labels (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        metric(&self.base, name).await
+    }
+
+    /// Its publishes that SNS took (tried, less those that failed).
+    pub async fn published(&self) -> u64 {
+        let tried = self
+            .metric("order_api_sns_publish_duration_seconds_count")
+            .await;
+        let failed = self.metric("order_api_sns_publish_failures_total").await;
+        (tried - failed).max(0.0) as u64
+    }
+}
+
+/// The samples of `name` from the OpenMetrics text at `base`/metrics, summed
+/// over their labels; 0 when absent.
+async fn metric(base: &str, name: &str) -> f64 {
+    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
+        return 0.0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => labelled.split_once('}')?.1,
+                None => rest.strip_prefix(' ')?,
+            };
+            value.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum()
+}
+
+/// The relay's settings in the tests: an event still stored 2 s after it was
+/// recorded is published by the relay, which looks every second.
+pub const RELAY_TEST_SETTINGS: [(&str, &str); 2] =
+    [("RELAY_STALE_SECS", "2"), ("RELAY_POLL_SECS", "1")];
+
+/// An outbox relay process (`order-api relay`).
+pub struct RelayProc {
+    pub proc: Proc,
+    /// Its health and metrics endpoints.
+    pub base: String,
+}
+
+impl RelayProc {
+    /// Starts `order-api relay` on a free port with [`RELAY_TEST_SETTINGS`]
+    /// and `overrides`; waits until it is live.
+    pub async fn start(st: &Stack, topic: &str, overrides: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let mut extra = vec![
+            ("SNS_TOPIC_ARN", topic.to_owned()),
+            ("ORDERS_TABLE", st.table.name().to_owned()),
+            ("HOST", "127.0.0.1".to_owned()),
+            ("PORT", port.to_string()),
+        ];
+        extra.extend(
+            RELAY_TEST_SETTINGS
+                .iter()
+                .map(|(k, v)| (*k, (*v).to_owned())),
+        );
+        extra.extend(overrides.iter().cloned());
+        let proc = Proc::spawn(
+            &binary("order-api"),
+            &["relay"],
+            st.child_env(&extra),
+            "outbox-relay",
+        );
+        let base = format!("http://127.0.0.1:{port}");
+        let url = format!("{base}/health/live");
+        eventually(Duration::from_secs(20), "outbox relay up", || {
+            let url = url.clone();
+            async move { http_ok(&url).await.then_some(()) }
+        })
+        .await;
         Self { proc, base }
+    }
+
+    /// A counter or gauge from its /metrics (0 when absent), e.g.
+    /// `outbox_relay_published_total`, `outbox_relay_leader`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        metric(&self.base, name).await
+    }
+
+    /// Events it published so far.
+    pub async fn published(&self) -> u64 {
+        self.metric("outbox_relay_published_total").await as u64
+    }
+
+    /// Passes it ran while holding the lease.
+    pub async fn passes(&self) -> u64 {
+        self.metric("outbox_relay_passes_total").await as u64
+    }
+
+    /// Whether it holds the lease.
+    pub async fn is_leader(&self) -> bool {
+        self.metric("outbox_relay_leader").await >= 1.0
     }
 }
 
@@ -216,39 +364,179 @@ pub async fn pipeline(st: &Stack) -> Pipeline {
     }
 }
 
-/// Checks that every order was applied by both roles exactly once.
-/// Every accepted order applied by both roles exactly once (the counters).
-/// Intake records no worker touched are left out: those of requests answered
-/// "NOT accepted" whose write still landed (they expire by TTL).
+/// Every order recorded applied by both roles exactly once (the counters),
+/// and no event left to publish. An intake record no worker has applied yet
+/// (an order whose publish failed: the relay publishes it) is waited for, up
+/// to 60 s; then the table must hold exactly `expected` orders.
 pub async fn assert_each_applied_once(st: &Stack, expected: usize) {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    let (items, pending): (Vec<_>, Vec<_>) = st
-        .all_orders()
-        .await
-        .into_iter()
-        .partition(|item| item.contains_key(shared::orders_table::attr::APPLIED_EVENTS));
-    for item in &pending {
-        assert!(
-            matches!(item.get(shared::orders_table::attr::ESTADO), Some(AttributeValue::S(e)) if e == "RECIBIDO")
-                && item.contains_key(shared::orders_table::attr::EXPIRES_AT),
-            "an order no worker applied must be a pending intake record: {item:?}"
-        );
-    }
-    if !pending.is_empty() {
-        println!(
-            "{} intake records of orders NOT accepted (expire by TTL)",
-            pending.len()
-        );
-    }
+    use shared::orders_table::{WorkerRole, applications, attr};
+    let applied_by_both = |item: &std::collections::HashMap<String, _>| {
+        WorkerRole::ALL
+            .iter()
+            .all(|role| applications(item, *role) >= 1)
+    };
+    let items = eventually(
+        Duration::from_secs(60),
+        "every recorded order applied by both roles",
+        || async {
+            let items = st.all_orders().await;
+            items.iter().all(applied_by_both).then_some(items)
+        },
+    )
+    .await;
     assert_eq!(items.len(), expected, "one item per order");
     for item in items {
-        for role in shared::orders_table::WorkerRole::ALL {
+        for role in WorkerRole::ALL {
             assert_eq!(
-                shared::orders_table::applications(&item, role),
+                applications(&item, role),
                 1,
                 "each order applied by {role} exactly once: {item:?}"
             );
         }
+        for event in [attr::EVENTO_CREADO, attr::EVENTO_CANCELADO] {
+            assert!(
+                !item.contains_key(event),
+                "an applied event is removed from the outbox: {item:?}"
+            );
+        }
+    }
+}
+
+/// A queue subscribed to a topic with no filter policy (raw delivery), read
+/// and emptied in the background: how many times SNS delivered each order's
+/// events, i.e. how many times they were published.
+pub struct DeliveryCounter {
+    seen: std::sync::Arc<std::sync::Mutex<Deliveries>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Deliveries {
+    per_order: std::collections::HashMap<uuid::Uuid, u32>,
+    total: u64,
+    last_at: Option<Instant>,
+}
+
+impl DeliveryCounter {
+    pub async fn start(st: &Stack, topic: &str) -> Self {
+        let queue = st.queue("count", 1000, false).await;
+        st.clients
+            .sns
+            .subscribe()
+            .topic_arn(topic)
+            .protocol("sqs")
+            .endpoint(&queue.arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .expect("subscribe the counting queue");
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Deliveries::default()));
+        let (sqs, url, counts) = (st.clients.sqs.clone(), queue.url, seen.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let received = match sqs
+                    .receive_message()
+                    .queue_url(&url)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(1)
+                    .send()
+                    .await
+                {
+                    Ok(out) => out.messages.unwrap_or_default(),
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        continue;
+                    }
+                };
+                if received.is_empty() {
+                    continue;
+                }
+                let mut entries = Vec::new();
+                {
+                    let mut d = counts.lock().expect("counts");
+                    for (i, m) in received.iter().enumerate() {
+                        let id = m
+                            .body()
+                            .and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok())
+                            .and_then(|v| v["data"]["pedidoId"].as_str().map(str::to_owned))
+                            .and_then(|id| uuid::Uuid::try_parse(&id).ok())
+                            .unwrap_or_else(|| panic!("a delivery without a pedidoId: {m:?}"));
+                        *d.per_order.entry(id).or_default() += 1;
+                        d.total += 1;
+                        d.last_at = Some(Instant::now());
+                        if let Some(handle) = m.receipt_handle() {
+                            entries.push(
+                                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                                    .id(i.to_string())
+                                    .receipt_handle(handle)
+                                    .build()
+                                    .expect("entry"),
+                            );
+                        }
+                    }
+                }
+                // A delete that fails lets the message come back, counted twice: loudly.
+                let deleted = sqs
+                    .delete_message_batch()
+                    .queue_url(&url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .expect("delete the counted deliveries");
+                assert!(deleted.failed.is_empty(), "{:?}", deleted.failed);
+            }
+        });
+        Self { seen, task }
+    }
+
+    fn deliveries(&self) -> std::sync::MutexGuard<'_, Deliveries> {
+        assert!(!self.task.is_finished(), "the delivery counter stopped");
+        self.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Deliveries counted so far.
+    pub fn total(&self) -> u64 {
+        self.deliveries().total
+    }
+
+    /// Deliveries per order so far.
+    pub fn per_order(&self) -> std::collections::HashMap<uuid::Uuid, u32> {
+        self.deliveries().per_order.clone()
+    }
+
+    /// Waits until nothing was delivered for `quiet` (at most `limit`).
+    pub async fn settle(&self, quiet: Duration, limit: Duration) {
+        eventually(limit, "SNS deliveries settle", || async {
+            let last = self.deliveries().last_at;
+            last.is_none_or(|at| at.elapsed() >= quiet).then_some(())
+        })
+        .await;
+    }
+
+    /// "N orders published once, M twice, ..." for the report, and the most
+    /// publishes of any order of `orders` (0 when one was never delivered).
+    pub fn histogram(&self, orders: &[uuid::Uuid]) -> (String, u32) {
+        let per_order = self.per_order();
+        let mut by_count = std::collections::BTreeMap::<u32, usize>::new();
+        for id in orders {
+            *by_count
+                .entry(per_order.get(id).copied().unwrap_or(0))
+                .or_default() += 1;
+        }
+        let text = by_count
+            .iter()
+            .map(|(times, n)| format!("{n} orders published {times}x"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        (text, by_count.keys().copied().max().unwrap_or(0))
+    }
+}
+
+impl Drop for DeliveryCounter {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -281,8 +569,16 @@ fn dynamodb_local_jar() -> PathBuf {
 
 impl PrivateDynamo {
     pub async fn start() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("faults-ddb-{}", uuid::Uuid::new_v4().simple()));
+        // On tmpfs when there is one: it survives the process being killed
+        // like a disk, without a disk's syncs (4x the writes per second of
+        // an ext4 /tmp on the 2-core runners, enough for 20 orders/s).
+        let shm = Path::new("/dev/shm");
+        let base = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
+        let dir = base.join(format!("faults-ddb-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("db dir");
         let mut db = Self {
             proc: None,

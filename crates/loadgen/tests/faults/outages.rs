@@ -1,4 +1,5 @@
-//! DynamoDB down for 20 s during a burst; LocalStack unreachable from the API.
+//! DynamoDB down for 20 s during a burst; a client retrying refusals;
+//! LocalStack unreachable from the API and its relay.
 
 use std::time::Duration;
 
@@ -127,11 +128,13 @@ async fn a_client_retrying_503s_gets_every_order_accepted_and_applied_once() {
     let p = pipeline(&st).await;
     // The API's table calls go through a fault proxy; the shop retries as the
     // contract says (same order, same Idempotency-Key, after Retry-After).
+    // (The relay's table calls go straight to DynamoDB: the refusals are the API's.)
     let proxy = FaultProxy::start(&testkit::endpoint("DYNAMODB")).await;
-    let api = Api::start(
+    let api = Api::start_with_relay(
         &st,
         &p.topic,
         &[("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())],
+        &[],
         true,
     )
     .await;
@@ -172,17 +175,20 @@ async fn a_client_retrying_503s_gets_every_order_accepted_and_applied_once() {
 }
 
 #[tokio::test]
-async fn localstack_unreachable_means_503_for_every_order_and_nothing_published() {
+async fn localstack_unreachable_orders_are_still_accepted_and_published_once_it_returns() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
     let p = pipeline(&st).await;
+    // The API and its relay reach SNS through the proxy.
     let mut proxy = FaultProxy::start(&testkit::endpoint("SNS")).await;
     let sns = [("AWS_ENDPOINT_URL_SNS", proxy.url())];
     let api = Api::start(&st, &p.topic, &sns, true).await;
+    let wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &[]).await;
+    let wl = WorkerProc::start(&st, "logistica", &p.logistica, &[]).await;
     let http = reqwest::Client::new();
 
+    // Accepting an order depends on DynamoDB alone.
     proxy.down().await;
-    let mut unavailable = 0;
     for _ in 0..30 {
         let r = http
             .post(format!("{}/api/pedidos", api.base))
@@ -190,28 +196,37 @@ async fn localstack_unreachable_means_503_for_every_order_and_nothing_published(
             .send()
             .await
             .expect("POST");
-        assert_eq!(r.status(), 503, "not accepted while SNS is unreachable");
-        assert!(r.headers().contains_key("retry-after"));
-        assert_eq!(r.headers()["content-type"], "application/problem+json");
-        unavailable += 1;
+        assert_eq!(r.status(), 202, "accepted while SNS is unreachable");
     }
     let ready = http
         .get(format!("{}/health/ready", api.base))
         .send()
         .await
         .expect("ready");
-    assert_eq!(ready.status(), 503, "not ready while SNS is unreachable");
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        st.depth(&p.procesamiento.url).await,
-        (0, 0),
+        ready.status(),
+        503,
+        "/health/ready names SNS (the load balancer probes /health/live)"
+    );
+    let relay = api.relay();
+    eventually(
+        Duration::from_secs(20),
+        "the relay tried to publish them",
+        || async {
+            (relay.metric("outbox_relay_publish_failures_total").await > 0.0).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        st.depth(&p.procesamiento.url).await.0
+            + wp.counter("sqs_worker_messages_processed_total").await,
+        0,
         "nothing was published"
     );
-    println!(
-        "LocalStack unreachable: {unavailable}/30 orders answered 503 with Retry-After, 0 published"
-    );
+    println!("LocalStack unreachable: 30/30 orders answered 202, 0 published");
 
     proxy.up().await;
+    let back = std::time::Instant::now();
     let mut accepted = 0;
     for _ in 0..20 {
         let r = http
@@ -224,15 +239,21 @@ async fn localstack_unreachable_means_503_for_every_order_and_nothing_published(
             accepted += 1;
         }
     }
-    assert_eq!(
-        accepted, 20,
-        "orders flow again once LocalStack is reachable"
-    );
+    assert_eq!(accepted, 20, "orders flow on once LocalStack is reachable");
     eventually(
-        Duration::from_secs(20),
-        "the 20 new orders reach the queue",
-        || async { (st.depth(&p.procesamiento.url).await.0 == 20).then_some(()) },
+        Duration::from_secs(30),
+        "the 50 orders applied by both roles",
+        || async {
+            (wp.counter("sqs_worker_messages_processed_total").await == 50
+                && wl.counter("sqs_worker_messages_processed_total").await == 50)
+                .then_some(())
+        },
     )
     .await;
-    println!("LocalStack back: 20/20 orders accepted and queued");
+    println!(
+        "LocalStack back: the 30 waiting orders (relay: {} publishes) and 20 new ones applied by both roles within {:?}",
+        relay.published().await,
+        back.elapsed()
+    );
+    assert_each_applied_once(&st, 50).await;
 }

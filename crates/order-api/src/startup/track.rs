@@ -48,6 +48,8 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
         continue_trace(&span, carrier(request.headers()));
     }
     let started = Instant::now();
+    let mut request = request;
+    request.extensions_mut().insert(RequestStart(started));
     let response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
     if traced {
@@ -81,3 +83,8 @@ fn carrier(headers: &HeaderMap) -> TraceCarrier<'_> {
         tracestate: headers.get(ATTR_TRACESTATE).and_then(|v| v.to_str().ok()),
     }
 }
+
+/// When the request arrived (before its body was read): the commands' answer
+/// deadline counts from here, as the outer request timeout does.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStart(pub Instant);

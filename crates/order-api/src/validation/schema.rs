@@ -2,10 +2,20 @@
 //! the body into and utoipa describes in `/openapi.json`. Every member is a
 //! [`Field`] (it always deserializes and keeps what is wrong with it), so the
 //! schema attributes name the JSON type the client sends (`value_type`).
+//!
+//! The lengths, ranges, counts and patterns are not in the attributes: those
+//! take literals only, and the limits are the contract's constants
+//! (`shared::contract::values`). Each type's [`Bounded`] impl names them, and
+//! `openapi.rs` writes them into the document. The doc comments, which become
+//! the descriptions, leave the numbers to those keywords.
 
 use serde::Deserialize;
-use shared::contract::pedido::{Motivo, PlaceName, PostalCode, Street};
-use shared::contract::values::{Amount, Currency, Quantity, Sku};
+use shared::contract::schema::{
+    Bound, Bounded, SKU_PATTERN, amount_input_pattern, currency_pattern,
+};
+use shared::contract::values::{
+    Amount, Currency, MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Quantity, Sku, Street,
+};
 use uuid::Uuid;
 
 use super::field::{Field, List, Object};
@@ -14,25 +24,26 @@ use super::field::{Field, List, Object};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ItemRequest {
-    /// Product id: 1 to 64 printable ASCII characters without spaces.
-    #[schema(
-        value_type = String,
-        min_length = 1,
-        max_length = 64,
-        pattern = "^[!-~]{1,64}$",
-        example = "SKU-001"
-    )]
+    /// Product id: printable ASCII characters without spaces.
+    #[schema(value_type = String, example = "SKU-001")]
     pub sku: Field<Sku>,
-    /// Units: 1 to 1000.
-    #[schema(value_type = u32, minimum = 1, maximum = 1000, example = 2)]
+    /// Units ordered.
+    #[schema(value_type = u32, example = 2)]
     pub cantidad: Field<Quantity>,
-    /// Unit price: a decimal string > 0 with at most 2 decimals.
-    #[schema(
-        value_type = String,
-        pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$",
-        example = "10000.50"
-    )]
+    /// Unit price: a decimal string greater than zero.
+    #[schema(value_type = String, example = "10000.50")]
     pub precio_unitario: Field<Amount>,
+}
+
+impl Bounded for ItemRequest {
+    fn bounds() -> Vec<(&'static str, Bound)> {
+        vec![
+            ("sku", Bound::Length(Sku::MIN_LEN, Sku::MAX_LEN)),
+            ("sku", Bound::Pattern(SKU_PATTERN.to_owned())),
+            ("cantidad", Bound::Range(Quantity::MIN, Quantity::MAX)),
+            ("precioUnitario", Bound::Pattern(amount_input_pattern())),
+        ]
+    }
 }
 
 /// Shipping address (request schema).
@@ -40,30 +51,44 @@ pub struct ItemRequest {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AddressRequest {
     /// Street and number.
-    #[schema(
-        value_type = String,
-        min_length = 1,
-        max_length = 200,
-        example = "Av. Providencia 1234"
-    )]
+    #[schema(value_type = String, example = "Av. Providencia 1234")]
     pub calle: Field<Street>,
     /// City.
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "Santiago")]
+    #[schema(value_type = String, example = "Santiago")]
     pub ciudad: Field<PlaceName>,
     /// Region.
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "RM")]
+    #[schema(value_type = String, example = "RM")]
     pub region: Field<PlaceName>,
     /// Postal code.
-    #[schema(
-        value_type = Option<String>,
-        min_length = 1,
-        max_length = 20,
-        example = "7500000"
-    )]
+    #[schema(value_type = Option<String>, example = "7500000")]
     pub codigo_postal: Field<PostalCode>,
     /// Country.
-    #[schema(value_type = String, min_length = 1, max_length = 100, example = "CL")]
+    #[schema(value_type = String, example = "CL")]
     pub pais: Field<PlaceName>,
+}
+
+impl Bounded for AddressRequest {
+    fn bounds() -> Vec<(&'static str, Bound)> {
+        vec![
+            ("calle", Bound::Length(Street::MIN_LEN, Street::MAX_LEN)),
+            (
+                "ciudad",
+                Bound::Length(PlaceName::MIN_LEN, PlaceName::MAX_LEN),
+            ),
+            (
+                "region",
+                Bound::Length(PlaceName::MIN_LEN, PlaceName::MAX_LEN),
+            ),
+            (
+                "codigoPostal",
+                Bound::Length(PostalCode::MIN_LEN, PostalCode::MAX_LEN),
+            ),
+            (
+                "pais",
+                Bound::Length(PlaceName::MIN_LEN, PlaceName::MAX_LEN),
+            ),
+        ]
+    }
 }
 
 /// A new order (request schema). `total` must equal the sum of `cantidad × precioUnitario`.
@@ -77,21 +102,27 @@ pub struct CreateOrderRequest {
     #[schema(value_type = Uuid)]
     pub cliente_id: Field<Uuid>,
     /// ISO 4217 currency, default CLP.
-    #[schema(value_type = Option<String>, pattern = "^[A-Z]{3}$", example = "CLP")]
+    #[schema(value_type = Option<String>, example = "CLP")]
     pub moneda: Field<Currency>,
-    /// 1 to 100 items.
-    #[schema(value_type = Vec<ItemRequest>, min_items = 1, max_items = 100)]
+    /// The line items.
+    #[schema(value_type = Vec<ItemRequest>)]
     pub items: Field<List<Object<ItemRequest>>>,
     /// Order total as a decimal string.
-    #[schema(
-        value_type = String,
-        pattern = r"^[0-9]{1,13}(\.[0-9]{1,2})?$",
-        example = "25001.00"
-    )]
+    #[schema(value_type = String, example = "25001.00")]
     pub total: Field<Amount>,
     /// Where to ship.
     #[schema(value_type = AddressRequest)]
     pub direccion_envio: Field<Object<AddressRequest>>,
+}
+
+impl Bounded for CreateOrderRequest {
+    fn bounds() -> Vec<(&'static str, Bound)> {
+        vec![
+            ("moneda", Bound::Pattern(currency_pattern())),
+            ("items", Bound::Items(MIN_ITEMS, MAX_ITEMS)),
+            ("total", Bound::Pattern(amount_input_pattern())),
+        ]
+    }
 }
 
 /// A cancellation (request schema).
@@ -99,6 +130,12 @@ pub struct CreateOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct CancelOrderRequest {
     /// Why the order is cancelled.
-    #[schema(value_type = String, min_length = 1, max_length = 500)]
+    #[schema(value_type = String)]
     pub motivo: Field<Motivo>,
+}
+
+impl Bounded for CancelOrderRequest {
+    fn bounds() -> Vec<(&'static str, Bound)> {
+        vec![("motivo", Bound::Length(Motivo::MIN_LEN, Motivo::MAX_LEN))]
+    }
 }

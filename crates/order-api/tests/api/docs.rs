@@ -157,13 +157,13 @@ async fn docs_serves_swagger_ui_pointed_at_the_openapi_document() {
 
 #[tokio::test]
 async fn the_api_reference_is_not_behind_the_api_limits() {
-    let (app, publisher, _) = fake_app_with(&[("MAX_CONCURRENT_REQUESTS", "1")]);
-    let gate = publisher.hold();
+    let (app, _, orders) = fake_app_with(&[("MAX_CONCURRENT_REQUESTS", "1")]);
+    let gate = orders.hold();
     let held = tokio::spawn({
         let app = app.clone();
         async move { send(&app, post_json("/api/pedidos", valid_order().to_string())).await }
     });
-    publisher.wait_started(1).await;
+    orders.wait_started(1).await;
 
     // The only API slot is taken: the API sheds, the documents do not.
     let shed = send(&app, get(&format!("/api/pedidos/{}", Uuid::new_v4()))).await;

@@ -10,9 +10,11 @@ use order_api::Settings;
 use order_api::orders::OrderStore;
 use order_api::publisher::{EventPublisher, Outcome, PublishError, PublishFailure};
 use shared::config::EnvSource;
-use shared::contract::Event;
-use shared::contract::PedidoCreado;
-use shared::orders_table::{Intake, KeyState, OrderRecord, Reservation, TableError, content_hash};
+use shared::contract::{Event, EventPayload};
+use shared::orders_table::{
+    Cancellation, Intake, KeyState, OrderRecord, Reservation, TableError, WriteBudget,
+    WriteFailure, content_hash,
+};
 use uuid::Uuid;
 
 /// Settings for tests: loopback, any port.
@@ -55,6 +57,16 @@ pub struct FakePublisher {
 impl FakePublisher {
     pub fn count(&self) -> usize {
         self.published.lock().expect("lock").len()
+    }
+
+    /// Waits until `n` events have been published (publishes follow the answer).
+    pub async fn wait_published(&self, n: usize) {
+        testkit::eventually(
+            std::time::Duration::from_secs(10),
+            "events published",
+            || async { (self.count() >= n).then_some(()) },
+        )
+        .await;
     }
 
     /// Holds every publish from now on until the returned gate gets permits.
@@ -120,22 +132,80 @@ impl EventPublisher for FakePublisher {
     }
 }
 
+/// A fake key record: (fingerprint, state, token, answered event id).
+pub type FakeKey = (String, KeyState, String, Option<Uuid>);
+
 /// In-memory order store; fails on demand (transiently, or refusing access).
-/// Intake records and idempotency keys follow the table's semantics, without
-/// leases (a key in progress stays so until finished or released).
+/// Intake records, cancellations and idempotency keys follow the table's
+/// semantics (conditional creates, ownership tokens), without leases (a key
+/// in progress stays so until finished or released).
 #[derive(Default)]
 pub struct FakeOrders {
     pub records: Mutex<HashMap<Uuid, OrderRecord>>,
-    /// Content fingerprints of the intake records.
-    pub intakes: Mutex<HashMap<Uuid, String>>,
-    /// Idempotency keys: (fingerprint, state).
-    pub keys: Mutex<HashMap<String, (String, KeyState)>>,
+    /// Intake records: (content fingerprint, event id, token).
+    pub intakes: Mutex<HashMap<Uuid, (String, Uuid, String)>>,
+    /// Cancellations: (motivo, event id, token).
+    pub cancellations: Mutex<HashMap<Uuid, (String, Uuid, String)>>,
+    /// Idempotency keys.
+    pub keys: Mutex<HashMap<String, FakeKey>>,
+    /// Writes carried out (intake records and cancellations).
+    pub writes: AtomicUsize,
     pub fail: AtomicBool,
+    /// While set, a write fails after it was carried out (an answer lost).
+    pub lose_answers: AtomicBool,
     pub refuse: AtomicBool,
     pub probes: std::sync::atomic::AtomicUsize,
+    /// Intake writes started, including those still held.
+    pub started: AtomicUsize,
+    /// While set, each intake write waits for a permit of this semaphore.
+    pub gate: Mutex<Option<Arc<tokio::sync::Semaphore>>>,
+    /// The app's command tasks (set by [`fake_app_with`]).
+    pub tasks: Mutex<Option<tokio_util::task::TaskTracker>>,
 }
 
 impl FakeOrders {
+    /// Holds every intake write from now on until the returned gate gets permits.
+    pub fn hold(&self) -> Arc<tokio::sync::Semaphore> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        *self.gate.lock().expect("lock") = Some(gate.clone());
+        gate
+    }
+
+    /// Waits until `n` intake writes have started.
+    pub async fn wait_started(&self, n: usize) {
+        testkit::eventually(
+            std::time::Duration::from_secs(10),
+            "intake writes started",
+            || async { (self.started.load(Ordering::SeqCst) >= n).then_some(()) },
+        )
+        .await;
+    }
+
+    /// Waits until every command task (decision and publish) has ended, so a
+    /// count read afterwards includes every publish the requests so far made.
+    pub async fn settled(&self) {
+        let tasks = self
+            .tasks
+            .lock()
+            .expect("lock")
+            .clone()
+            .expect("a fake app");
+        testkit::eventually(
+            std::time::Duration::from_secs(10),
+            "command tasks ended",
+            || async { tasks.is_empty().then_some(()) },
+        )
+        .await;
+    }
+
+    async fn enter(&self) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        let gate = self.gate.lock().expect("lock").clone();
+        if let Some(gate) = gate {
+            let _permit = gate.acquire().await.expect("gate open");
+        }
+    }
+
     fn check(&self) -> Result<(), TableError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(TableError::Unavailable {
@@ -145,40 +215,107 @@ impl FakeOrders {
         }
         Ok(())
     }
+
+    fn write_failure(&self) -> Result<(), WriteFailure> {
+        self.check().map_err(|error| WriteFailure {
+            error,
+            maybe_written: false,
+        })
+    }
+
+    fn answer<T>(&self, value: T) -> Result<T, WriteFailure> {
+        if self.lose_answers.load(Ordering::SeqCst) {
+            return Err(WriteFailure {
+                error: TableError::Unavailable {
+                    code: "timeout".into(),
+                    message: "answer lost".into(),
+                },
+                maybe_written: true,
+            });
+        }
+        Ok(value)
+    }
 }
 
 impl OrderStore for FakeOrders {
     fn record_intake<'a>(
         &'a self,
-        order: &'a PedidoCreado,
+        event: &'a Event,
+        token: &'a str,
         _key: Option<&'a str>,
         _now: chrono::DateTime<chrono::Utc>,
-    ) -> BoxFuture<'a, Result<Intake, TableError>> {
+        _budget: WriteBudget,
+    ) -> BoxFuture<'a, Result<Intake, WriteFailure>> {
         Box::pin(async move {
-            self.check()?;
+            self.enter().await;
+            self.write_failure()?;
+            let EventPayload::PedidoCreado(order) = &event.payload else {
+                panic!("intake of a PedidoCreado");
+            };
             let hash = content_hash(order);
-            let mut intakes = self.intakes.lock().expect("lock");
-            Ok(match intakes.get(&order.pedido_id()) {
-                None => {
-                    intakes.insert(order.pedido_id(), hash);
-                    Intake::Created
+            let intake = {
+                let mut intakes = self.intakes.lock().expect("lock");
+                match intakes.get(&order.pedido_id()) {
+                    None => {
+                        intakes.insert(order.pedido_id(), (hash, event.event_id, token.to_owned()));
+                        self.writes.fetch_add(1, Ordering::SeqCst);
+                        Intake::Created
+                    }
+                    Some((_, _, stored)) if stored == token => Intake::Created,
+                    Some((stored, event_id, _)) if *stored == hash => Intake::Existing {
+                        event_id: Some(*event_id),
+                    },
+                    Some(_) => Intake::Conflict,
                 }
-                Some(stored) if *stored == hash => Intake::Existing,
-                Some(_) => Intake::Conflict,
-            })
+            };
+            self.answer(intake)
         })
     }
 
-    fn discard_intake<'a>(
+    fn record_cancellation<'a>(
         &'a self,
-        order: &'a PedidoCreado,
-    ) -> BoxFuture<'a, Result<(), TableError>> {
+        event: &'a Event,
+        token: &'a str,
+        _now: chrono::DateTime<chrono::Utc>,
+        _budget: WriteBudget,
+    ) -> BoxFuture<'a, Result<Cancellation, WriteFailure>> {
         Box::pin(async move {
-            self.intakes
+            self.enter().await;
+            self.write_failure()?;
+            let EventPayload::PedidoCancelado(cancel) = &event.payload else {
+                panic!("cancellation of a PedidoCancelado");
+            };
+            let known = self
+                .intakes
                 .lock()
                 .expect("lock")
-                .remove(&order.pedido_id());
-            Ok(())
+                .contains_key(&cancel.pedido_id)
+                || self
+                    .records
+                    .lock()
+                    .expect("lock")
+                    .contains_key(&cancel.pedido_id);
+            if !known {
+                return Ok(Cancellation::NotFound);
+            }
+            let motivo = cancel.motivo.as_str().to_owned();
+            let found = {
+                let mut cancellations = self.cancellations.lock().expect("lock");
+                match cancellations.get(&cancel.pedido_id) {
+                    None => {
+                        cancellations
+                            .insert(cancel.pedido_id, (motivo, event.event_id, token.to_owned()));
+                        self.writes.fetch_add(1, Ordering::SeqCst);
+                        Cancellation::Created
+                    }
+                    Some((_, _, stored)) if stored == token => Cancellation::Created,
+                    Some((stored, event_id, _)) if *stored == motivo => Cancellation::Existing {
+                        event_id: Some(*event_id),
+                    },
+                    Some(_) => Cancellation::Conflict,
+                }
+            };
+            self.answer(found)
         })
     }
 
@@ -186,6 +323,7 @@ impl OrderStore for FakeOrders {
         &'a self,
         key: &'a str,
         fingerprint: &'a str,
+        token: &'a str,
         _now: chrono::DateTime<chrono::Utc>,
         _lease: std::time::Duration,
     ) -> BoxFuture<'a, Result<Reservation, TableError>> {
@@ -194,15 +332,25 @@ impl OrderStore for FakeOrders {
             let mut keys = self.keys.lock().expect("lock");
             let reservation = match keys.get(key) {
                 None => Reservation::Reserved,
-                Some((fp, _)) if fp != fingerprint => Reservation::Mismatch,
-                Some((_, KeyState::Completed)) => Reservation::Completed,
-                Some((_, KeyState::InProgress)) => Reservation::InProgress,
-                Some((_, KeyState::Unknown)) => Reservation::Reserved,
+                Some((_, KeyState::InProgress, holder, _)) if holder == token => {
+                    Reservation::Reserved
+                }
+                Some((fp, _, _, _)) if fp != fingerprint => Reservation::Mismatch,
+                Some((_, KeyState::Completed, _, event_id)) => Reservation::Completed {
+                    event_id: *event_id,
+                },
+                Some((_, KeyState::InProgress, _, _)) => Reservation::InProgress,
+                Some((_, KeyState::Unknown, _, _)) => Reservation::Reserved,
             };
             if reservation == Reservation::Reserved {
                 keys.insert(
                     key.to_owned(),
-                    (fingerprint.to_owned(), KeyState::InProgress),
+                    (
+                        fingerprint.to_owned(),
+                        KeyState::InProgress,
+                        token.to_owned(),
+                        None,
+                    ),
                 );
             }
             Ok(reservation)
@@ -212,19 +360,31 @@ impl OrderStore for FakeOrders {
     fn finish_key<'a>(
         &'a self,
         key: &'a str,
+        token: &'a str,
         state: KeyState,
+        event_id: Option<Uuid>,
     ) -> BoxFuture<'a, Result<(), TableError>> {
         Box::pin(async move {
-            if let Some(entry) = self.keys.lock().expect("lock").get_mut(key) {
+            if let Some(entry) = self.keys.lock().expect("lock").get_mut(key)
+                && entry.2 == token
+            {
                 entry.1 = state;
+                entry.3 = event_id;
             }
             Ok(())
         })
     }
 
-    fn release_key<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), TableError>> {
+    fn release_key<'a>(
+        &'a self,
+        key: &'a str,
+        token: &'a str,
+    ) -> BoxFuture<'a, Result<(), TableError>> {
         Box::pin(async move {
-            self.keys.lock().expect("lock").remove(key);
+            let mut keys = self.keys.lock().expect("lock");
+            if keys.get(key).is_some_and(|entry| entry.2 == token) {
+                keys.remove(key);
+            }
             Ok(())
         })
     }
@@ -278,6 +438,7 @@ pub fn fake_app_with(
         extra,
     );
     let state = order_api::AppState::new(&settings, publisher.clone(), orders.clone());
+    *orders.tasks.lock().expect("lock") = Some(state.tasks.clone());
     (order_api::router(&settings, state), publisher, orders)
 }
 

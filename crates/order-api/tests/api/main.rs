@@ -6,5 +6,6 @@ mod helpers;
 mod idempotency;
 mod intake;
 mod local_stack;
+mod relay;
 mod router;
 mod server;

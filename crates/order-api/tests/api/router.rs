@@ -9,7 +9,7 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared::contract::EventPayload;
-use shared::orders_table::{OrderRecord, OrderStatus, Shipment, ShipmentStatus};
+use shared::orders_table::{OrderRecord, OrderStatus, Publication, Shipment, ShipmentStatus};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -231,30 +231,109 @@ async fn invalid_values_are_422_with_one_entry_per_field() {
 }
 
 #[tokio::test]
-async fn publish_failure_is_503_with_retry_after_and_leaks_nothing() {
-    let (app, publisher, _) = fake_app();
+async fn an_order_is_accepted_with_sns_down_once_it_is_recorded() {
+    let (app, publisher, orders) = fake_app();
     publisher.fail.store(true, Ordering::SeqCst);
     let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
-    assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(answer.headers[header::RETRY_AFTER], "5");
-    assert!(
-        answer.body["title"]
-            .as_str()
-            .expect("title")
-            .contains("NOT accepted")
-    );
-    assert!(
-        !answer.raw.contains("secret-internal-host"),
-        "{}",
-        answer.raw
-    );
-    assert!(!answer.raw.contains("dispatch"), "{}", answer.raw);
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 1);
+    // The publish is tried after the answer, fails, and is left to the relay.
+    publisher.wait_started(1).await;
     assert_eq!(publisher.count(), 0);
 }
 
 #[tokio::test]
-async fn cancellation_is_published() {
-    let (app, publisher, _) = fake_app();
+async fn a_store_failure_is_503_not_accepted_and_leaks_nothing() {
+    let (app, publisher, orders) = fake_app();
+    orders.fail.store(true, Ordering::SeqCst);
+    let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers[header::RETRY_AFTER], "5");
+    assert_eq!(
+        answer.body["type"], "/problems/not-accepted",
+        "{}",
+        answer.raw
+    );
+    assert!(!answer.raw.contains("down"), "{}", answer.raw);
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 0);
+    assert_eq!(publisher.started.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_ambiguous_write_is_503_outcome_unknown_and_a_retry_resolves_it() {
+    let (app, publisher, orders) = fake_app();
+    orders.lose_answers.store(true, Ordering::SeqCst);
+    let body = testkit::order_request(Some(Uuid::new_v4()));
+    let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
+    assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        answer.body["type"], "/problems/outcome-unknown",
+        "{}",
+        answer.raw
+    );
+    assert_eq!(answer.body["pedidoId"], body["pedidoId"], "{}", answer.raw);
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 1);
+    // Not published by this request: its outcome was unknown (the relay publishes it).
+    assert_eq!(publisher.started.load(Ordering::SeqCst), 0);
+
+    orders.lose_answers.store(false, Ordering::SeqCst);
+    let retry = send(&app, post_json("/api/pedidos", body.to_string())).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{}", retry.raw);
+    assert_eq!(retry.body["pedidoId"], body["pedidoId"]);
+    // Answered from the record: nothing written, nothing published again.
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 1);
+    assert_eq!(publisher.started.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn cancellation_is_recorded_then_published() {
+    let (app, publisher, orders) = fake_app();
+    let body = testkit::order_request(Some(Uuid::new_v4()));
+    let id = body["pedidoId"].as_str().expect("id").to_owned();
+    let created = send(&app, post_json("/api/pedidos", body.to_string())).await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.raw);
+    publisher.wait_published(1).await;
+    let cancel = || {
+        post_json(
+            &format!("/api/pedidos/{id}/cancelacion"),
+            json!({"motivo": "sin stock"}).to_string(),
+        )
+    };
+    let answer = send(&app, cancel()).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    assert_eq!(answer.body["pedidoId"], id);
+    assert_eq!(answer.body["estado"], "CANCELACION_SOLICITADA");
+    publisher.wait_published(2).await;
+    {
+        let events = publisher.published.lock().expect("lock");
+        let EventPayload::PedidoCancelado(cancelled) = &events[1].payload else {
+            panic!("wrong event")
+        };
+        assert_eq!(cancelled.pedido_id.to_string(), id);
+        assert_eq!(cancelled.motivo.as_str(), "sin stock");
+    }
+    // The same cancellation again: answered as the first, nothing written or published.
+    let again = send(&app, cancel()).await;
+    assert_eq!(again.status, StatusCode::ACCEPTED, "{}", again.raw);
+    assert_eq!(again.body["eventId"], answer.body["eventId"]);
+    // Another reason: refused.
+    let other = send(
+        &app,
+        post_json(
+            &format!("/api/pedidos/{id}/cancelacion"),
+            json!({"motivo": "otra"}).to_string(),
+        ),
+    )
+    .await;
+    assert_problem(&other, StatusCode::CONFLICT);
+    assert_eq!(other.body["type"], "/problems/cancellation-conflict");
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 2);
+    assert_eq!(publisher.started.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn cancelling_an_unknown_order_is_404_and_writes_nothing() {
+    let (app, publisher, orders) = fake_app();
     let id = Uuid::new_v4();
     let answer = send(
         &app,
@@ -264,14 +343,15 @@ async fn cancellation_is_published() {
         ),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    assert_problem(&answer, StatusCode::NOT_FOUND);
+    assert_eq!(
+        answer.body["type"], "/problems/order-not-found",
+        "{}",
+        answer.raw
+    );
     assert_eq!(answer.body["pedidoId"], id.to_string());
-    let events = publisher.published.lock().expect("lock");
-    let EventPayload::PedidoCancelado(cancel) = &events[0].payload else {
-        panic!("wrong event")
-    };
-    assert_eq!(cancel.pedido_id, id);
-    assert_eq!(cancel.motivo.as_str(), "sin stock");
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 0);
+    assert_eq!(publisher.started.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -321,6 +401,8 @@ async fn get_order_states() {
                 tracking: Some("EX1".into()),
                 actualizado_en: None,
             }),
+            publicacion: Some(Publication::Completada),
+            cancelacion_solicitada_en: None,
         },
     );
     let answer = send(&app, get(&format!("/api/pedidos/{id}"))).await;
@@ -328,6 +410,7 @@ async fn get_order_states() {
     assert_eq!(answer.body["estado"], "PROCESADO");
     assert_eq!(answer.body["envio"]["estado"], "PROGRAMADO");
     assert_eq!(answer.body["envio"]["tracking"], "EX1");
+    assert_eq!(answer.body["publicacion"], "COMPLETADA");
 
     let answer = send(&app, get("/api/pedidos/12345")).await;
     assert_problem(&answer, StatusCode::BAD_REQUEST);
@@ -440,17 +523,35 @@ async fn a_refused_table_fails_readiness_at_once_and_liveness_after_the_limit() 
 
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_publishes() {
-    let (app, publisher, _) = fake_app();
+    let (app, publisher, orders) = fake_app();
     send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    publisher.wait_published(1).await;
     send(&app, post_json("/api/pedidos", "{")).await;
     publisher.fail.store(true, Ordering::SeqCst);
     send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
-    let metrics = send(&app, get("/metrics")).await;
+    orders.fail.store(true, Ordering::SeqCst);
+    send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    // The publishes follow the answers: wait for the failed one to be counted.
+    let metrics = testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "both publishes counted",
+        || {
+            let app = app.clone();
+            async move {
+                let metrics = send(&app, get("/metrics")).await;
+                metrics
+                    .raw
+                    .contains("order_api_sns_publish_duration_seconds_count 2")
+                    .then_some(metrics)
+            }
+        },
+    )
+    .await;
     assert_eq!(metrics.status, StatusCode::OK);
     let text = metrics.raw;
     assert!(
         text.contains(
-            r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="202"} 1"#
+            r#"order_api_http_requests_total{method="POST",route="/api/pedidos",status="202"} 2"#
         ),
         "{text}"
     );
@@ -566,30 +667,51 @@ async fn a_body_that_stops_arriving_is_400_after_the_body_read_timeout() {
 }
 
 #[tokio::test]
-async fn a_request_over_the_timeout_is_503_overloaded_with_retry_after() {
-    let (app, publisher, _) = fake_app_with(&[("REQUEST_TIMEOUT_SECS", "1")]);
-    let _gate = publisher.hold();
-    let answer = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+async fn a_command_undecided_at_the_timeout_names_its_order_and_still_completes() {
+    let (app, publisher, orders) = fake_app_with(&[("REQUEST_TIMEOUT_SECS", "1")]);
+    let gate = orders.hold();
+    let body = testkit::order_request(Some(Uuid::new_v4()));
+    let answer = send(&app, post_json("/api/pedidos", body.to_string())).await;
     assert_problem(&answer, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
-        answer.body["type"], "/problems/overloaded",
+        answer.body["type"], "/problems/outcome-unknown",
         "{}",
         answer.raw
     );
+    assert_eq!(answer.body["pedidoId"], body["pedidoId"], "{}", answer.raw);
     assert_eq!(answer.headers[header::RETRY_AFTER], "5");
-    assert_eq!(publisher.started.load(Ordering::SeqCst), 1);
-    assert_eq!(publisher.count(), 0);
+    // The work was not dropped with the request: released, it records and publishes.
+    gate.add_permits(1);
+    publisher.wait_published(1).await;
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_client_that_goes_away_does_not_cut_its_command_short() {
+    let (app, publisher, orders) = fake_app();
+    let gate = orders.hold();
+    let request = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, post_json("/api/pedidos", valid_order().to_string())).await }
+    });
+    orders.wait_started(1).await;
+    // The client disconnects: its request future is dropped.
+    request.abort();
+    let _ = request.await;
+    gate.add_permits(1);
+    publisher.wait_published(1).await;
+    assert_eq!(orders.writes.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn the_concurrency_limit_is_shared_by_every_api_route() {
-    let (app, publisher, _) = fake_app_with(&[("MAX_CONCURRENT_REQUESTS", "1")]);
-    let gate = publisher.hold();
+    let (app, _, orders) = fake_app_with(&[("MAX_CONCURRENT_REQUESTS", "1")]);
+    let gate = orders.hold();
     let held = tokio::spawn({
         let app = app.clone();
         async move { send(&app, post_json("/api/pedidos", valid_order().to_string())).await }
     });
-    publisher.wait_started(1).await;
+    orders.wait_started(1).await;
 
     // Another API route is shed while the order holds the only slot...
     let shed = send(&app, get(&format!("/api/pedidos/{}", Uuid::new_v4()))).await;

@@ -7,6 +7,9 @@
 //! (`queue`, `dlq`, `table`, `topic`), which the contract maps onto the
 //! production ARNs, and by the ARN seen here (for people reading the file).
 //! A call on anything the binary was not configured with gets label `other`.
+//! A request on a table's index (`IndexName`: a Query of the outbox index)
+//! names the index: label `table/index/<name>`, ARN `…:table/<t>/index/<name>`,
+//! which is what IAM authorizes such a request against.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -54,7 +57,8 @@ pub struct CallRecord {
     pub service: String,
     /// The API operation (`DeleteMessageBatch`), not the IAM action.
     pub operation: String,
-    /// The resource's label in the binary's configuration, [`OTHER`] or [`NONE`].
+    /// The resource's label in the binary's configuration, [`OTHER`] or
+    /// [`NONE`]; `<label>/index/<IndexName>` for a request on a table's index.
     pub resource: String,
     /// The resource's ARN as seen here (emulator account and names).
     pub arn: String,
@@ -114,14 +118,18 @@ impl CallRecorder {
     /// (once per distinct operation and resource).
     pub fn record(&self, service: &str, operation: &str, body: &[u8]) {
         let identifier = request_resource(body);
-        let (label, arn) = match identifier.as_deref() {
-            None => (NONE, String::new()),
+        let (mut label, mut arn) = match identifier.as_deref() {
+            None => (NONE.to_owned(), String::new()),
             Some(id) => (
-                self.label(id),
+                self.label(id).to_owned(),
                 resource_arn(service, id, &self.inner.region, &self.inner.caller),
             ),
         };
-        let key = (operation.to_owned(), label.to_owned());
+        if let (Some(index), false) = (request_index(body), identifier.is_none()) {
+            label = format!("{label}/index/{index}");
+            arn = format!("{arn}/index/{index}");
+        }
+        let key = (operation.to_owned(), label.clone());
         let fresh = self
             .inner
             .seen
@@ -136,7 +144,7 @@ impl CallRecorder {
             role: self.inner.caller.role.clone(),
             service: iam_prefix(service),
             operation: operation.to_owned(),
-            resource: label.to_owned(),
+            resource: label,
             arn,
         };
         let Ok(mut line) = serde_json::to_vec(&record) else {
@@ -189,18 +197,38 @@ fn iam_prefix(service: &str) -> String {
 }
 
 /// The resource a serialized request names: `QueueUrl`, `TableName` or
-/// `TopicArn` of a JSON body (SQS, DynamoDB) or of a query-form body (SNS).
+/// `TopicArn` of a JSON body (SQS, DynamoDB) or of a query-form body (SNS);
+/// for DynamoDB's batch operations (`RequestItems`, keyed by table name),
+/// the one table they name.
 pub fn request_resource(body: &[u8]) -> Option<String> {
     const KEYS: [&str; 3] = ["QueueUrl", "TableName", "TopicArn"];
     if body.first() == Some(&b'{') {
         let value: serde_json::Value = serde_json::from_slice(body).ok()?;
         return KEYS
             .iter()
-            .find_map(|k| value.get(*k)?.as_str().map(str::to_owned));
+            .find_map(|k| value.get(*k)?.as_str().map(str::to_owned))
+            .or_else(|| {
+                let tables = value.get("RequestItems")?.as_object()?;
+                let mut names = tables.keys();
+                match (names.next(), names.next()) {
+                    (Some(table), None) => Some(table.clone()),
+                    _ => None,
+                }
+            });
     }
     form_urlencoded::parse(body)
         .find(|(key, _)| KEYS.contains(&key.as_ref()))
         .map(|(_, value)| value.into_owned())
+}
+
+/// The index a serialized JSON request names (`IndexName` of a DynamoDB
+/// Query or Scan), if any.
+pub fn request_index(body: &[u8]) -> Option<String> {
+    if body.first() != Some(&b'{') {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    value.get("IndexName")?.as_str().map(str::to_owned)
 }
 
 /// The ARN of a request's resource: topic ARNs as they are; a queue's from
@@ -276,6 +304,11 @@ mod tests {
             Some("a b%2"),
             "form decoding: + is a space, a malformed escape stays"
         );
+        assert_eq!(
+            request_resource(br#"{"RequestItems":{"pedidos":{"Keys":[]}}}"#).as_deref(),
+            Some("pedidos"),
+            "BatchGetItem / BatchWriteItem name their table in RequestItems"
+        );
         assert_eq!(request_resource(b"{}"), None);
         assert_eq!(request_resource(b""), None);
     }
@@ -326,5 +359,34 @@ mod tests {
         assert_eq!(records[0].service, "sqs");
         assert_eq!(records[0].role.as_deref(), Some("logistica"));
         assert_eq!(records[1].resource, OTHER);
+    }
+
+    #[test]
+    fn a_query_of_an_index_names_the_index() {
+        let dir = std::env::temp_dir().join(format!("call-record-index-{}", std::process::id()));
+        let recorder = CallRecorder::create(&dir, caller(), "us-east-1").expect("create");
+        recorder.record(
+            "DynamoDB",
+            "Query",
+            br#"{"TableName":"pedidos","IndexName":"outbox-pendientes","KeyConditionExpression":"x"}"#,
+        );
+        recorder.record("DynamoDB", "Query", br#"{"TableName":"pedidos"}"#);
+        let text = std::fs::read_to_string(recorder.path()).expect("read");
+        let records: Vec<CallRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(records.len(), 2, "{text}");
+        assert_eq!(records[0].resource, "table/index/outbox-pendientes");
+        assert_eq!(
+            records[0].arn,
+            "arn:aws:dynamodb:us-east-1:000000000000:table/pedidos/index/outbox-pendientes"
+        );
+        assert_eq!(
+            records[1].resource, "table",
+            "a Query without IndexName reads the table"
+        );
+        assert_eq!(request_index(b"Action=Publish&IndexName=x"), None);
     }
 }

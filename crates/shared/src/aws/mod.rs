@@ -243,6 +243,50 @@ where
     }
 }
 
+/// Whether a failed call may have been carried out by the service anyway: a
+/// timeout after sending, a connection lost once the request went out, a 5xx
+/// or an unreadable answer. `false` only when that is certain: the request
+/// was never built, the connection never established (or its connect timed
+/// out), or the service answered 4xx.
+pub fn may_have_landed<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::ConstructionFailure(_) => false,
+        SdkError::DispatchFailure(failure)
+            if failure.is_timeout()
+                || failure
+                    .as_connector_error()
+                    .is_some_and(|e| never_connected(e)) =>
+        {
+            false
+        }
+        SdkError::ServiceError(service) if service.raw().status().is_client_error() => false,
+        _ => true,
+    }
+}
+
+/// Whether the error chain shows the connection was never established.
+fn never_connected(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Full-jitter exponential backoff before retry `attempt` (1-based): up to
+/// `base × 2^attempt`, at most `cap`.
+pub fn jittered_backoff(attempt: u32, base: Duration, cap: Duration) -> Duration {
+    let ceiling = base
+        .saturating_mul(2_u32.saturating_pow(attempt.min(10)))
+        .min(cap);
+    ceiling.mul_f64(fastrand::f64())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -139,8 +139,10 @@ pub fn document(topic_arn: Option<&str>) -> Value {
 }
 
 const INFO_DESCRIPTION: &str = "\
-Every change of an order is published by order-api as one JSON event on an SNS \
-topic, which fans it out to one SQS queue per worker role (raw message \
+Every change of an order is published as one JSON event on an SNS topic: \
+order-api records the event with the order in DynamoDB (the outbox), answers, \
+and publishes it; the outbox relay publishes whatever is still unpublished \
+some seconds later. The topic fans it out to one SQS queue per worker role (raw message \
 delivery: the SQS message body is the event itself, and the SNS message \
 attributes become SQS message attributes).
 
@@ -241,9 +243,14 @@ fn operations(names: &Names) -> Value {
             "title": "order-api publishes an order event",
             "summary": "PedidoCreado when an order is accepted (POST /api/pedidos), PedidoCancelado \
                         when it is cancelled (POST /api/pedidos/{pedidoId}/cancelacion).",
-            "description": "Published before the HTTP answer: a 202 means the topic took the event. \
-                            A retried request (same Idempotency-Key or pedidoId) may publish the \
-                            same order event again with a new eventId; consumers apply it once.",
+            "description": "A 202 means the event is recorded durably with the order (the outbox); \
+                            order-api publishes it right after answering, and `order-api relay` \
+                            publishes every recorded event no worker has received within \
+                            RELAY_STALE_SECS (default 10 s). Publication is at least once: on the \
+                            happy path exactly once per event; the relay publishes an event at most \
+                            once more however long the workers are away. A retried request is \
+                            answered from the record and publishes nothing; consumers apply each \
+                            order event once whatever its eventId.",
             "messages": message_refs(&EventType::ALL),
             "bindings": {"sns": {"consumers": consumers, "bindingVersion": "0.1.0"}},
         }),

@@ -6,21 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::values::{Amount, BoundedText, Currency, Quantity, Sku, ValueError};
-
-/// Street and number: at most 200 characters.
-pub type Street = BoundedText<200>;
-/// City, region or country name: at most 100 characters.
-pub type PlaceName = BoundedText<100>;
-/// Postal code: at most 20 characters.
-pub type PostalCode = BoundedText<20>;
-/// Cancellation reason: at most 500 characters.
-pub type Motivo = BoundedText<500>;
-
-/// Fewest line items an order may have.
-pub const MIN_ITEMS: usize = 1;
-/// Most line items an order may have.
-pub const MAX_ITEMS: usize = 100;
+use super::schema::{Bound, Bounded};
+use super::values::{Amount, Currency, Quantity, Sku, ValueError};
+pub use super::values::{MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Street};
 
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -56,8 +44,8 @@ pub struct DireccionEnvio {
     pub pais: PlaceName,
 }
 
-/// `PedidoCreado.data`: an accepted order. Can only exist with 1..=100 items
-/// whose subtotals add up exactly to `total`.
+/// `PedidoCreado.data`: an accepted order. Can only exist with as many items
+/// as `minItems` and `maxItems` allow, whose subtotals add up exactly to `total`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", try_from = "PedidoCreadoWire")]
 pub struct PedidoCreado {
@@ -71,11 +59,17 @@ pub struct PedidoCreado {
     total: Amount,
     /// The currency of every amount in the order (readers take CLP when it is absent).
     moneda: Currency,
-    /// The line items: 1 to 100.
-    #[schema(min_items = 1, max_items = 100)]
+    /// The line items.
+    // `minItems`/`maxItems`: `Bounded` below (`#[schema]` takes only literals).
     items: Vec<LineItem>,
     /// Where logistics ships the order.
     direccion_envio: DireccionEnvio,
+}
+
+impl Bounded for PedidoCreado {
+    fn bounds() -> Vec<(&'static str, Bound)> {
+        vec![("items", Bound::Items(MIN_ITEMS, MAX_ITEMS))]
+    }
 }
 
 /// The unchecked shape of [`PedidoCreado`] as it travels.

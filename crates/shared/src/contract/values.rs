@@ -20,24 +20,65 @@ impl ValueError {
     }
 }
 
-/// Largest accepted amount (price or total): one trillion in the order's currency.
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0); // 1_000_000_000_000
+// The limits of the contract, each defined once: the value types below check
+// them, the API's validation reports them, and the OpenAPI and AsyncAPI
+// documents read them (`schema.rs` here, `validation/schema.rs` in order-api).
+// A doc comment names the constant rather than repeating its number.
 
-/// A positive amount of money with at most two decimal places, never a float.
+/// Largest request body order-api reads, in bytes (413 above it).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Fewest line items an order may have.
+pub const MIN_ITEMS: usize = 1;
+/// Most line items an order may have.
+pub const MAX_ITEMS: usize = 100;
+
+/// Street and number. The parameter of each text type is its
+/// [`BoundedText::MAX_LEN`].
+pub type Street = BoundedText<200>;
+/// City, region or country name.
+pub type PlaceName = BoundedText<100>;
+/// Postal code.
+pub type PostalCode = BoundedText<20>;
+/// Cancellation reason.
+pub type Motivo = BoundedText<500>;
+
+/// Largest accepted amount (price or total) in whole units of the order's currency.
+const MAX_AMOUNT_UNITS: u64 = 1_000_000_000_000;
+
+/// Largest accepted amount (price or total): one trillion in the order's currency.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(
+    MAX_AMOUNT_UNITS as u32,
+    (MAX_AMOUNT_UNITS >> 32) as u32,
+    0,
+    false,
+    0,
+);
+
+/// A positive amount of money with at most [`Amount::MAX_DECIMALS`] decimal
+/// places, never a float.
 /// Serialized as a JSON string (`"10.50"`) so no consumer ever rounds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Amount(Decimal);
 
 impl Amount {
+    /// Most decimal places.
+    pub const MAX_DECIMALS: u32 = 2;
+    /// Most digits before the decimal point: those of [`MAX_AMOUNT`].
+    pub const MAX_INTEGER_DIGITS: u32 = MAX_AMOUNT_UNITS.ilog10() + 1;
+
     /// Checks an already-parsed decimal.
     pub fn new(value: Decimal) -> Result<Self, ValueError> {
         let value = value.normalize();
         if value <= Decimal::ZERO {
             return Err(ValueError::new("must be greater than 0"));
         }
-        if value.scale() > 2 {
-            return Err(ValueError::new("must have at most 2 decimal places"));
+        if value.scale() > Self::MAX_DECIMALS {
+            return Err(ValueError::new(format!(
+                "must have at most {} decimal places",
+                Self::MAX_DECIMALS
+            )));
         }
         if value > MAX_AMOUNT {
             return Err(ValueError::new(format!("must be at most {MAX_AMOUNT}")));
@@ -96,7 +137,7 @@ impl From<Amount> for String {
     }
 }
 
-/// Number of units of one line item: 1 to 1000.
+/// Number of units of one line item: from [`Quantity::MIN`] to [`Quantity::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u32", into = "u32")]
 pub struct Quantity(u32);
@@ -142,20 +183,27 @@ impl From<Quantity> for u32 {
 /// An ISO 4217 currency code: three upper-case ASCII letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Currency([u8; 3]);
+pub struct Currency([u8; Currency::LEN]);
 
 impl Currency {
+    /// Letters of a code.
+    pub const LEN: usize = 3;
+
     /// Chilean peso, the default currency of the shop.
     pub const CLP: Self = Self(*b"CLP");
 
     /// Parses `"CLP"`, `"USD"`, ...
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        match text.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
-            _ => Err(ValueError::new(
-                "must be an ISO 4217 code of 3 upper-case letters, e.g. \"CLP\"",
-            )),
-        }
+        <[u8; Self::LEN]>::try_from(text.as_bytes())
+            .ok()
+            .filter(|code| code.iter().all(u8::is_ascii_uppercase))
+            .map(Self)
+            .ok_or_else(|| {
+                ValueError::new(format!(
+                    "must be an ISO 4217 code of {} upper-case letters, e.g. \"CLP\"",
+                    Self::LEN
+                ))
+            })
     }
 
     /// The code as text.
@@ -196,21 +244,36 @@ fn is_hostile_char(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
-/// Non-empty text of at most `MAX` characters, without control characters,
-/// trimmed of surrounding white space.
+/// Text of [`BoundedText::MIN_LEN`] to `MAX` characters, without control
+/// characters, trimmed of surrounding white space.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BoundedText<const MAX: usize>(String);
 
 impl<const MAX: usize> BoundedText<MAX> {
+    /// Fewest characters (after trimming): the text must not be empty.
+    pub const MIN_LEN: usize = 1;
+    /// Most characters (after trimming).
+    pub const MAX_LEN: usize = MAX;
+
     /// Trims and checks the text.
     pub fn parse(text: &str) -> Result<Self, ValueError> {
         let trimmed = text.trim();
-        if trimmed.is_empty() {
+        let len = trimmed.chars().count();
+        if len == 0 {
             return Err(ValueError::new("must not be empty"));
         }
-        if trimmed.chars().count() > MAX {
-            return Err(ValueError::new(format!("must be at most {MAX} characters")));
+        if len < Self::MIN_LEN {
+            return Err(ValueError::new(format!(
+                "must be at least {} characters",
+                Self::MIN_LEN
+            )));
+        }
+        if len > Self::MAX_LEN {
+            return Err(ValueError::new(format!(
+                "must be at most {} characters",
+                Self::MAX_LEN
+            )));
         }
         if trimmed.chars().any(is_hostile_char) {
             return Err(ValueError::new(
@@ -245,20 +308,24 @@ impl<const MAX: usize> From<BoundedText<MAX>> for String {
     }
 }
 
-/// A stock-keeping unit: 1 to 64 printable ASCII characters, no spaces.
+/// A stock-keeping unit: [`Sku::MIN_LEN`] to [`Sku::MAX_LEN`] printable ASCII
+/// characters, no spaces.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Sku(String);
 
 impl Sku {
+    /// Shortest accepted SKU.
+    pub const MIN_LEN: usize = 1;
     /// Longest accepted SKU.
     pub const MAX_LEN: usize = 64;
 
     /// Checks length and characters (printable ASCII `!`..=`~`).
     pub fn parse(text: &str) -> Result<Self, ValueError> {
-        if text.is_empty() || text.len() > Self::MAX_LEN {
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&text.len()) {
             return Err(ValueError::new(format!(
-                "must be 1 to {} characters",
+                "must be {} to {} characters",
+                Self::MIN_LEN,
                 Self::MAX_LEN
             )));
         }
@@ -296,6 +363,7 @@ mod tests {
     #[test]
     fn max_amount_constant_is_one_trillion() {
         assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000_u64));
+        assert_eq!(Amount::MAX_INTEGER_DIGITS, 13);
     }
 
     #[test]

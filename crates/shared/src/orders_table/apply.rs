@@ -179,6 +179,13 @@ impl OrdersTable {
             ),
             None => {}
         }
+        // The outbox: an event a worker applies has reached the topic, so its
+        // copy in the item goes (the relay publishes only what is still there;
+        // the item also stays small, one write unit).
+        removes.push(u.name(match event.payload {
+            EventPayload::PedidoCreado(_) => attr::EVENTO_CREADO,
+            EventPayload::PedidoCancelado(_) => attr::EVENTO_CANCELADO,
+        }));
         let mut hash = None;
         let mut conditions = Vec::new();
         match (&event.payload, role) {

@@ -5,7 +5,10 @@
 //! A key is reserved before anything is published, in one conditional write
 //! that also takes over a key whose earlier request ended with an unknown
 //! outcome or died holding it (its lease ran out). The record keeps the
-//! request's fingerprint, so the same key with another body is refused.
+//! request's fingerprint, so the same key with another body is refused, and
+//! the holding request's ownership token: a request that meets its own
+//! reservation (an attempt that landed but whose answer was lost) goes on,
+//! and only the holder may finish or release the key.
 
 use std::time::Duration;
 
@@ -49,8 +52,12 @@ impl KeyState {
 pub enum Reservation {
     /// This request holds the key now (new, or taken over): go on.
     Reserved,
-    /// The key's request completed: answer as it did, publish nothing.
-    Completed,
+    /// The key's request completed: answer as it did (with its event id,
+    /// when recorded), write and publish nothing.
+    Completed {
+        /// The event id the first request answered with.
+        event_id: Option<uuid::Uuid>,
+    },
     /// Another request with this key is in progress.
     InProgress,
     /// The key was used with a different request.
@@ -66,12 +73,13 @@ fn millis(at: DateTime<Utc>) -> AttributeValue {
 }
 
 impl OrdersTable {
-    /// Reserves `key` for a request with `fingerprint`, holding it until
-    /// `now + lease` (the longest the request can take).
+    /// Reserves `key` for a request with `fingerprint` and ownership `token`,
+    /// holding it until `now + lease` (the longest the request can take).
     pub async fn reserve_key(
         &self,
         key: &str,
         fingerprint: &str,
+        token: &str,
         now: DateTime<Utc>,
         lease: Duration,
     ) -> Result<Reservation, TableError> {
@@ -83,13 +91,21 @@ impl OrdersTable {
             .table_name(&self.name)
             .key(attr::PEDIDO_ID, key_id(key))
             .update_expression(
-                "SET #state = :inProgress, #fp = :fp, #lease = :lease, \
-                 #created = if_not_exists(#created, :now), #expires = if_not_exists(#expires, :expires)",
+                "SET #state = :inProgress, #fp = :fp, #lease = :lease, #token = :token, \
+                 #created = if_not_exists(#created, :now), #expires = :expires \
+                 REMOVE #answer",
             )
-            // New, or same request whose earlier outcome is unknown or whose holder died.
+            // New; this request's own reservation (an earlier attempt landed);
+            // or the same request whose earlier outcome is unknown or whose holder died.
             .condition_expression(
-                "attribute_not_exists(#pk) OR (#fp = :fp AND (#state = :unknown OR (#state = :inProgress AND #lease < :nowMs)))",
+                "attribute_not_exists(#pk) OR #expires <= :nowSecs \
+                 OR (#token = :token AND #state = :inProgress) \
+                 OR (#fp = :fp AND (#state = :unknown OR (#state = :inProgress AND #lease < :nowMs)))",
             )
+            .expression_attribute_values(":nowSecs", AttributeValue::N(now.timestamp().to_string()))
+            .expression_attribute_names("#token", attr::KEY_TOKEN)
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_names("#answer", attr::KEY_EVENT_ID)
             .expression_attribute_names("#pk", attr::PEDIDO_ID)
             .expression_attribute_names("#state", attr::KEY_STATE)
             .expression_attribute_names("#fp", attr::KEY_FINGERPRINT)
@@ -114,9 +130,9 @@ impl OrdersTable {
             Err(err) => match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
                     match failed.item() {
-                        Some(old) => Ok(explain(old, fingerprint)),
+                        Some(old) => Ok(explain(old, fingerprint, token)),
                         // Emulators without ReturnValuesOnConditionCheckFailure: read it.
-                        None => self.read_key(key, fingerprint).await,
+                        None => self.read_key(key, fingerprint, token).await,
                     }
                 }
                 _ => Err(classify(&err)),
@@ -124,7 +140,12 @@ impl OrdersTable {
         }
     }
 
-    async fn read_key(&self, key: &str, fingerprint: &str) -> Result<Reservation, TableError> {
+    async fn read_key(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        token: &str,
+    ) -> Result<Reservation, TableError> {
         let item = self
             .client
             .get_item()
@@ -136,7 +157,7 @@ impl OrdersTable {
             .map_err(|e| classify(&e))?
             .item;
         match item {
-            Some(item) => Ok(explain(&item, fingerprint)),
+            Some(item) => Ok(explain(&item, fingerprint, token)),
             // Expired or released in between: the caller may try again.
             None => Err(TableError::Unavailable {
                 code: "ConditionRace".into(),
@@ -146,51 +167,83 @@ impl OrdersTable {
     }
 
     /// Records the outcome of the key's request: `Completed` (replays answer
-    /// as it did) or `Unknown` (the next request with the key publishes again).
-    pub async fn finish_key(&self, key: &str, state: KeyState) -> Result<(), TableError> {
-        self.client
+    /// as it did) or `Unknown` (the next request with the key tries again).
+    /// Only while `token` holds the key: a holder whose lease ran out and was
+    /// taken over changes nothing.
+    pub async fn finish_key(
+        &self,
+        key: &str,
+        token: &str,
+        state: KeyState,
+        event_id: Option<uuid::Uuid>,
+    ) -> Result<(), TableError> {
+        let mut request = self
+            .client
             .update_item()
             .table_name(&self.name)
             .key(attr::PEDIDO_ID, key_id(key))
-            .update_expression("SET #state = :state")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#pk", attr::PEDIDO_ID)
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", attr::KEY_TOKEN)
             .expression_attribute_names("#state", attr::KEY_STATE)
-            .expression_attribute_values(":state", s(state.as_str()))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":state", s(state.as_str()));
+        request = match event_id {
+            // Replays answer with the event id this request answered with.
+            Some(id) => request
+                .update_expression("SET #state = :state, #answer = :answer")
+                .expression_attribute_names("#answer", attr::KEY_EVENT_ID)
+                .expression_attribute_values(":answer", s(id.to_string())),
+            None => request.update_expression("SET #state = :state"),
+        };
+        request
             .return_values(ReturnValue::None)
             .send()
             .await
             .map(|_| ())
             .or_else(|err| match err.as_service_error() {
-                // Released or expired meanwhile: nothing left to record.
+                // Taken over, released or expired meanwhile: not ours to record.
                 Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
                 _ => Err(classify(&err)),
             })
     }
 
     /// Forgets the key: its request certainly did nothing (refused, or
-    /// nothing published), so the client may reuse it.
-    pub async fn release_key(&self, key: &str) -> Result<(), TableError> {
+    /// nothing recorded), so the client may reuse it. Only while `token`
+    /// holds the key.
+    pub async fn release_key(&self, key: &str, token: &str) -> Result<(), TableError> {
         self.client
             .delete_item()
             .table_name(&self.name)
             .key(attr::PEDIDO_ID, key_id(key))
+            .condition_expression("#token = :token")
+            .expression_attribute_names("#token", attr::KEY_TOKEN)
+            .expression_attribute_values(":token", s(token))
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify(&e))
+            .or_else(|err| match err.as_service_error() {
+                Some(e) if e.is_conditional_check_failed_exception() => Ok(()),
+                _ => Err(classify(&err)),
+            })
     }
 }
 
-fn explain(item: &Item, fingerprint: &str) -> Reservation {
+fn explain(item: &Item, fingerprint: &str, token: &str) -> Reservation {
     let text = |name: &str| match item.get(name) {
         Some(AttributeValue::S(v)) => Some(v.as_str()),
         _ => None,
     };
-    if text(attr::KEY_FINGERPRINT) != Some(fingerprint) {
+    if text(attr::KEY_TOKEN) == Some(token)
+        && text(attr::KEY_STATE) == Some(KeyState::InProgress.as_str())
+    {
+        // This request's own reservation, landed by an earlier attempt.
+        Reservation::Reserved
+    } else if text(attr::KEY_FINGERPRINT) != Some(fingerprint) {
         Reservation::Mismatch
     } else if text(attr::KEY_STATE) == Some(KeyState::Completed.as_str()) {
-        Reservation::Completed
+        Reservation::Completed {
+            event_id: text(attr::KEY_EVENT_ID).and_then(|v| uuid::Uuid::try_parse(v).ok()),
+        }
     } else {
         Reservation::InProgress
     }

@@ -63,6 +63,80 @@ pub mod attr {
     pub const KEY_LEASE_UNTIL: &str = "leaseUntil";
     /// (N, epoch seconds) optional expiry, the table's TTL attribute.
     pub const EXPIRES_AT: &str = "expiresAt";
+    /// Idempotency key records: (S) the event id the completed request answered with.
+    pub const KEY_EVENT_ID: &str = "keyEventId";
+    /// Idempotency key records: (S) the ownership token of the request holding the key.
+    pub const KEY_TOKEN: &str = "keyToken";
+    /// Outbox: (S) the `PedidoCreado` event as published (JSON); present until a
+    /// worker applies it (each worker removes it in its conditional write).
+    pub const EVENTO_CREADO: &str = "eventoCreado";
+    /// Outbox: (S) the `PedidoCreado`'s eventId, kept after the event is removed.
+    pub const EVENTO_CREADO_ID: &str = "eventoCreadoId";
+    /// Outbox: (S) the `PedidoCancelado` event as published (JSON); present until a worker applies it.
+    pub const EVENTO_CANCELADO: &str = "eventoCancelado";
+    /// Outbox: (S) the `PedidoCancelado`'s eventId.
+    pub const EVENTO_CANCELADO_ID: &str = "eventoCanceladoId";
+    /// (S) the ownership token of the request that wrote the intake record.
+    pub const INTAKE_TOKEN: &str = "intakeToken";
+    /// (S) the ownership token of the request that recorded the cancellation.
+    pub const CANCELACION_TOKEN: &str = "cancelacionToken";
+    /// (S) the reason of the requested cancellation (the request's; procesamiento
+    /// records [`MOTIVO_CANCELACION`] when it applies it).
+    pub const CANCELACION_MOTIVO_SOLICITADO: &str = "cancelacionMotivoSolicitado";
+    /// (S, RFC 3339) when the API recorded the cancellation request.
+    pub const CANCELACION_SOLICITADA_EN: &str = "cancelacionSolicitadaEn";
+    /// Outbox index hash key (S): `"0"`..`"7"`, spreading the index's writes
+    /// over [`super::OUTBOX_SHARDS`] partitions.
+    pub const OUTBOX_SHARD: &str = "outboxShard";
+    /// Outbox index range key (N, epoch ms): when the item's last event was recorded.
+    pub const OUTBOX_DESDE: &str = "outboxDesde";
+    /// The relay's checkpoint item: (S) the relay holding the lease.
+    pub const RELAY_OWNER: &str = "relayOwner";
+    /// The relay's checkpoint item: (N, epoch ms) until when the lease holds.
+    pub const RELAY_LEASE_UNTIL: &str = "relayLeaseUntil";
+    /// The relay's checkpoint item: (N, epoch ms) per shard, `relayDone<shard>`:
+    /// every item of the shard whose `outboxDesde` is below it has been checked.
+    pub const RELAY_DONE_PREFIX: &str = "relayDone";
+    /// The relay's checkpoint item: (N, epoch ms) per shard, `relaySwept<shard>`:
+    /// every entry below it was checked a second time by the sweep.
+    pub const RELAY_SWEPT_PREFIX: &str = "relaySwept";
+    /// (SS) event types of this order the relay published (the sweep skips them).
+    pub const RELAY_PUBLICADOS: &str = "relayPublicados";
+}
+
+/// The outbox index: hash key [`attr::OUTBOX_SHARD`], range key
+/// [`attr::OUTBOX_DESDE`], keys only.
+pub const OUTBOX_INDEX: &str = "outbox-pendientes";
+
+/// How many partitions the outbox index's hash key spreads its writes over.
+pub const OUTBOX_SHARDS: u8 = 8;
+
+/// The partition key of the relay's lease and checkpoints (never a UUID).
+pub const RELAY_CHECKPOINT_KEY: &str = "outbox-relay#checkpoint";
+
+/// The outbox shard of an order: stable, from a hash of the whole id (FNV-1a),
+/// so ids chosen by clients with a constant part still spread evenly.
+pub fn outbox_shard(pedido_id: uuid::Uuid) -> u8 {
+    let hash = pedido_id
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    u8::try_from(hash % u64::from(OUTBOX_SHARDS)).unwrap_or(0)
+}
+
+/// A number attribute value.
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// A string attribute of an item.
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Some(v.as_str()),
+        _ => None,
+    }
 }
 
 /// An item as the SDK returns it.
@@ -77,4 +151,21 @@ pub fn s(value: impl Into<String>) -> AttributeValue {
 /// kept in the same table (for scans in tests and tooling).
 pub fn is_order_id(pedido_id: &str) -> bool {
     uuid::Uuid::try_parse(pedido_id).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_differ_in_one_place_spread_over_every_shard() {
+        let mut seen = [0_u32; OUTBOX_SHARDS as usize];
+        for i in 0..800_u32 {
+            // A client's ids that share their last bytes.
+            let mut bytes = [7_u8; 16];
+            bytes[..4].copy_from_slice(&i.to_be_bytes());
+            seen[usize::from(outbox_shard(uuid::Uuid::from_bytes(bytes)))] += 1;
+        }
+        assert!(seen.iter().all(|&n| n > 50), "{seen:?}");
+    }
 }

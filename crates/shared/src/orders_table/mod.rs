@@ -1,21 +1,25 @@
 //! The DynamoDB orders table: its layout, read model, and the operations the
-//! API (intake record, idempotency keys, reads) and the workers (conditional
-//! writes) perform.
+//! API (intake records, which are the outbox; idempotency keys; reads), the
+//! outbox relay and the workers (conditional writes) perform.
 
 mod apply;
 mod error;
 mod idempotency;
 mod intake;
 mod layout;
+mod outbox;
 mod record;
 mod roles;
 
 pub use apply::ApplyOutcome;
 pub use error::{TableError, classify};
 pub use idempotency::{KEY_PREFIX, KEY_TTL, KeyState, Reservation};
-pub use intake::Intake;
-pub use layout::{Item, attr, is_order_id};
-pub use record::{MalformedItem, OrderRecord, OrderStatus, Shipment, ShipmentStatus};
+pub use intake::{Cancellation, Intake, WriteBudget, WriteFailure, is_expired};
+pub use layout::{
+    Item, OUTBOX_INDEX, OUTBOX_SHARDS, RELAY_CHECKPOINT_KEY, attr, is_order_id, outbox_shard,
+};
+pub use outbox::{Checkpoints, OutboxEntry, OutboxPage, StoredEvents};
+pub use record::{MalformedItem, OrderRecord, OrderStatus, Publication, Shipment, ShipmentStatus};
 pub use roles::{
     WorkerRole, application_counter, applications, applied_key, content_hash, tracking_number,
 };
@@ -52,7 +56,8 @@ impl OrdersTable {
         &self.client
     }
 
-    /// Reads an order (strongly consistent). `None` while no worker wrote it.
+    /// Reads an order (strongly consistent). `None` while the table has no
+    /// record of it, or once its lifetime (TTL) has passed.
     pub async fn get(&self, pedido_id: Uuid) -> Result<Option<OrderRecord>, TableError> {
         let out = self
             .client
@@ -64,6 +69,7 @@ impl OrdersTable {
             .await
             .map_err(|e| classify(&e))?;
         out.item()
+            .filter(|item| !is_expired(item, chrono::Utc::now()))
             .map(OrderRecord::from_item)
             .transpose()
             .map_err(TableError::from)
@@ -138,32 +144,50 @@ impl OrdersTable {
     }
 
     /// Creates the table with the production key schema (hash key `pedidoId`,
-    /// on demand), for tests and local tooling. Terraform owns it elsewhere.
+    /// on demand) and the outbox index, for tests and local tooling.
+    /// Terraform owns it elsewhere.
     pub async fn create(&self) -> Result<(), TableError> {
         use aws_sdk_dynamodb::types::{
-            AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+            AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+            Projection, ProjectionType, ScalarAttributeType,
         };
-        let definition = AttributeDefinition::builder()
-            .attribute_name(attr::PEDIDO_ID)
-            .attribute_type(ScalarAttributeType::S)
+        let built = |e: aws_sdk_dynamodb::error::BuildError| TableError::Rejected {
+            code: "build".into(),
+            message: e.to_string(),
+        };
+        let definition = |name: &str, kind: ScalarAttributeType| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(kind)
+                .build()
+                .map_err(built)
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(built)
+        };
+        let outbox = GlobalSecondaryIndex::builder()
+            .index_name(OUTBOX_INDEX)
+            .key_schema(key(attr::OUTBOX_SHARD, KeyType::Hash)?)
+            .key_schema(key(attr::OUTBOX_DESDE, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
             .build()
-            .map_err(|e| TableError::Rejected {
-                code: "build".into(),
-                message: e.to_string(),
-            })?;
-        let key = KeySchemaElement::builder()
-            .attribute_name(attr::PEDIDO_ID)
-            .key_type(KeyType::Hash)
-            .build()
-            .map_err(|e| TableError::Rejected {
-                code: "build".into(),
-                message: e.to_string(),
-            })?;
+            .map_err(built)?;
         self.client
             .create_table()
             .table_name(&self.name)
-            .attribute_definitions(definition)
-            .key_schema(key)
+            .attribute_definitions(definition(attr::PEDIDO_ID, ScalarAttributeType::S)?)
+            .attribute_definitions(definition(attr::OUTBOX_SHARD, ScalarAttributeType::S)?)
+            .attribute_definitions(definition(attr::OUTBOX_DESDE, ScalarAttributeType::N)?)
+            .key_schema(key(attr::PEDIDO_ID, KeyType::Hash)?)
+            .global_secondary_indexes(outbox)
             .billing_mode(BillingMode::PayPerRequest)
             .send()
             .await

@@ -62,6 +62,18 @@ impl ShipmentStatus {
     }
 }
 
+/// Where the publication of an order's events stands (the outbox).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Publication {
+    /// An event of the order (its creation or its cancellation) is recorded
+    /// and no worker has received it yet: the API publishes it right after
+    /// answering, the relay if that did not happen within its deadline.
+    Pendiente,
+    /// Every event recorded for the order has reached the workers.
+    Completada,
+}
+
 /// The shipment part of an order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -114,6 +126,13 @@ pub struct OrderRecord {
     /// The shipment, once logistica acted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub envio: Option<Shipment>,
+    /// Where the publication of the order's events stands (absent on orders
+    /// recorded before the outbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publicacion: Option<Publication>,
+    /// When the API accepted a cancellation of the order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelacion_solicitada_en: Option<DateTime<Utc>>,
 }
 
 /// A stored item that does not match the layout (written by something else).
@@ -180,12 +199,26 @@ impl OrderRecord {
             })?,
             moneda: text(item, attr::MONEDA)?.map(str::to_owned),
             fecha: timestamp(item, attr::FECHA)?,
-            creado_en: timestamp(item, attr::CREADO_EN)?,
-            actualizado_en: timestamp(item, attr::ACTUALIZADO_EN)?,
+            // The intake record carries only `recibidoEn` until a worker writes.
+            creado_en: timestamp(item, attr::CREADO_EN)?.or(timestamp(item, attr::RECIBIDO_EN)?),
+            actualizado_en: timestamp(item, attr::ACTUALIZADO_EN)?
+                .or(timestamp(item, attr::RECIBIDO_EN)?),
             procesado_en: timestamp(item, attr::PROCESADO_EN)?,
             cancelado_en: timestamp(item, attr::CANCELADO_EN)?,
-            motivo_cancelacion: text(item, attr::MOTIVO_CANCELACION)?.map(str::to_owned),
+            motivo_cancelacion: text(item, attr::MOTIVO_CANCELACION)?
+                .or(text(item, attr::CANCELACION_MOTIVO_SOLICITADO)?)
+                .map(str::to_owned),
             envio,
+            publicacion: if item.contains_key(attr::EVENTO_CREADO)
+                || item.contains_key(attr::EVENTO_CANCELADO)
+            {
+                Some(Publication::Pendiente)
+            } else if item.contains_key(attr::OUTBOX_DESDE) {
+                Some(Publication::Completada)
+            } else {
+                None
+            },
+            cancelacion_solicitada_en: timestamp(item, attr::CANCELACION_SOLICITADA_EN)?,
         })
     }
 }

@@ -267,10 +267,11 @@ run "defaults_outputs" {
   assert {
     condition = output.service_names == {
       api           = "ecomexpress-order-api"
+      relay         = "ecomexpress-relay"
       logistica     = "ecomexpress-worker-logistica"
       procesamiento = "ecomexpress-worker-procesamiento"
     }
-    error_message = "Three services expected: the API and one worker per role."
+    error_message = "Four services expected: the API, the outbox relay and one worker per role."
   }
 
   assert {
@@ -300,9 +301,9 @@ run "api_task_role_least_privilege" {
     condition = sort(flatten([
       for s in jsondecode(module.api.task_policy).Statement : s.Action
       ])) == tolist([
-      "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey", "sns:GetTopicAttributes", "sns:Publish",
+      "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey", "sns:GetTopicAttributes", "sns:Publish",
     ])
-    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable), write its intake and idempotency records (UpdateItem, DeleteItem) and use the data key."
+    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable), create its intake records (conditional PutItem), write idempotency records, cancellations and publication marks (UpdateItem), release keys (DeleteItem) and use the data key."
   }
 
   assert {
@@ -345,8 +346,116 @@ run "api_task_role_least_privilege" {
   }
 
   assert {
-    condition     = !strcontains(module.api.task_policy, "sqs:") && !strcontains(module.api.task_policy, "dynamodb:PutItem") && !strcontains(module.api.task_policy, "dynamodb:Batch") && !strcontains(module.api.task_policy, "dynamodb:Scan") && !strcontains(module.api.task_policy, "dynamodb:Query")
-    error_message = "The API must not touch the queues, put whole items, batch-write or scan the table."
+    condition     = !strcontains(module.api.task_policy, "sqs:") && !strcontains(module.api.task_policy, "dynamodb:Batch") && !strcontains(module.api.task_policy, "dynamodb:Scan") && !strcontains(module.api.task_policy, "dynamodb:Query") && !strcontains(module.api.task_policy, "/index/")
+    error_message = "The API must not touch the queues, batch-write, scan or query the table (the outbox index is the relay's)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.api.task_policy).Statement : s.Resource if contains(s.Action, "dynamodb:PutItem")
+    ]) == "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
+    error_message = "The API's intake PutItem must be scoped to the orders table."
+  }
+}
+
+# The outbox relay (`order-api relay`): exactly Query on the outbox index,
+# BatchGetItem (the stored events) and UpdateItem (lease, checkpoints) on the
+# table, Publish on the topic and the data key through SNS. Never a Scan,
+# GetItem, PutItem, DeleteItem or DescribeTable, never a Query of the table.
+run "relay_task_role_least_privilege" {
+  command = plan
+
+  assert {
+    condition = jsonencode({
+      for s in jsondecode(module.relay.task_policy).Statement : s.Sid => { Action = sort(flatten([s.Action])), Resource = s.Resource, Effect = s.Effect }
+      }) == jsonencode({
+      EncryptEventsForTheTopic = {
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+        Effect   = "Allow"
+      }
+      FindRecordedEvents = {
+        Action   = ["dynamodb:Query"]
+        Resource = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos/index/outbox-pendientes"
+        Effect   = "Allow"
+      }
+      LeaseCheckpointsAndMarks = {
+        Action   = ["dynamodb:UpdateItem"]
+        Resource = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
+        Effect   = "Allow"
+      }
+      PublishOrderEvents = {
+        Action   = ["sns:Publish"]
+        Resource = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
+        Effect   = "Allow"
+      }
+      ReadStoredEvents = {
+        Action   = ["dynamodb:BatchGetItem"]
+        Resource = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
+        Effect   = "Allow"
+      }
+    })
+    error_message = "The relay task role must allow exactly: dynamodb:Query on the outbox-pendientes index, dynamodb:BatchGetItem and dynamodb:UpdateItem on the table, sns:Publish on the topic, kms:Decrypt/GenerateDataKey on the data key."
+  }
+
+  assert {
+    condition = alltrue([
+      for a in ["dynamodb:Scan", "dynamodb:GetItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:PartiQL", "dynamodb:*", "dynamodb:ConditionCheckItem", "dynamodb:Transact", "sns:GetTopicAttributes", "sqs:", "s3:"] :
+      !strcontains(module.relay.task_policy, a)
+    ])
+    error_message = "The relay must not scan, get, put or delete items, batch-write, describe the table, or touch anything but the index, the table's BatchGetItem/UpdateItem and the topic."
+  }
+
+  assert {
+    condition = [
+      for s in jsondecode(module.relay.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "dynamodb:Query")
+    ] == [module.messaging.outbox_index_arn]
+    error_message = "dynamodb:Query must be allowed on the outbox index only (never on the table, which a Query without IndexName reads)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.relay.task_policy).Statement : s.Condition if contains(flatten([s.Action]), "dynamodb:UpdateItem")
+      ]) == {
+      "ForAllValues:StringEquals" = {
+        "dynamodb:Attributes" = concat(
+          ["pedidoId", "relayPublicados", "relayOwner", "relayLeaseUntil"],
+          [for shard in range(8) : "relayDone${shard}"],
+          [for shard in range(8) : "relaySwept${shard}"],
+        )
+      }
+      StringEqualsIfExists = { "dynamodb:ReturnValues" = ["NONE", "UPDATED_OLD", "UPDATED_NEW"] }
+    }
+    error_message = "The relay's UpdateItem must be limited to its own attributes (lease, checkpoints, the relayPublicados mark), with ReturnValues NONE or UPDATED_*: never an order's data."
+  }
+
+  assert {
+    condition     = alltrue([for s in jsondecode(module.relay.task_policy).Statement : s.Effect == "Allow" && !can(tolist(s.Resource)) && s.Resource != "*" && !strcontains(s.Resource, "*")])
+    error_message = "Every relay statement must allow exactly one resource ARN (no lists, no wildcards)."
+  }
+
+  assert {
+    condition = one([
+      for s in jsondecode(module.relay.task_policy).Statement : s.Condition if contains(flatten([s.Action]), "kms:Decrypt")
+    ]) == { StringEquals = { "kms:ViaService" = "sns.us-east-1.amazonaws.com" } }
+    error_message = "The relay may use the data key only through SNS."
+  }
+
+  # The topic admits the relay as a publisher (DenyOtherPublishers would
+  # refuse it otherwise), and so does the data key (SNS encrypts with it).
+  assert {
+    condition = (
+      one([for s in jsondecode(module.messaging.topic_policy).Statement : s.Principal.AWS if s.Sid == "AllowPublishers"]) == ["arn:aws:iam::123456789012:role/ecomexpress-order-api-task", "arn:aws:iam::123456789012:role/ecomexpress-relay-task"] &&
+      one([for s in jsondecode(module.messaging.topic_policy).Statement : s.Condition.ArnNotEquals["aws:PrincipalArn"] if s.Sid == "DenyOtherPublishers"]) == ["arn:aws:iam::123456789012:role/ecomexpress-order-api-task", "arn:aws:iam::123456789012:role/ecomexpress-relay-task"]
+    )
+    error_message = "The order topic's policy must let exactly the API and relay task roles publish."
+  }
+
+  assert {
+    condition = length(distinct([
+      module.relay.task_role_arn, module.relay.execution_role_arn, module.api.task_role_arn, module.api.execution_role_arn,
+    ])) == 4
+    error_message = "The relay needs task and execution roles of its own (not the API's)."
   }
 }
 
@@ -441,7 +550,7 @@ run "execution_roles_and_trust" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) : [
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) : [
         for s in jsondecode(m.execution_policy).Statement : s.Action if s.Resource == "*"
       ] == ["ecr:GetAuthorizationToken"]
     ])
@@ -466,7 +575,7 @@ run "execution_roles_and_trust" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) : one([
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) : one([
         for s in jsondecode(m.execution_policy).Statement : s.Resource if contains(flatten([s.Action]), "logs:PutLogEvents")
       ]) == "${m.log_group_arn}:log-stream:*"
     ])
@@ -475,7 +584,7 @@ run "execution_roles_and_trust" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.assume_role_policy).Statement[0].Principal == { Service = "ecs-tasks.amazonaws.com" } &&
       jsondecode(m.assume_role_policy).Statement[0].Condition.StringEquals["aws:SourceAccount"] == "123456789012"
     ])
@@ -545,8 +654,8 @@ run "kms_keys_and_policies" {
   assert {
     condition = one([
       for s in jsondecode(module.kms_data.policy).Statement : s.Principal.AWS if s.Sid == "AllowApiTaskRoleViaSns"
-    ]) == ["arn:aws:iam::123456789012:role/ecomexpress-order-api-task"]
-    error_message = "The data key must name the API task role."
+    ]) == ["arn:aws:iam::123456789012:role/ecomexpress-order-api-task", "arn:aws:iam::123456789012:role/ecomexpress-relay-task"]
+    error_message = "The data key must name the API and relay task roles (both publish to the encrypted topic)."
   }
 
   assert {
@@ -610,7 +719,7 @@ run "encryption_at_rest" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       m.settings.log_group_kms_key_id == module.kms_platform.key_arn && m.settings.log_retention_days == 365
     ])
     error_message = "Every log group must be KMS-encrypted with the platform key and keep logs 365 days."
@@ -646,7 +755,7 @@ run "containers_hardened" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[0].user == "65532:65532" &&
       jsondecode(m.container_definitions)[0].readonlyRootFilesystem == true &&
       jsondecode(m.container_definitions)[0].privileged == false &&
@@ -657,7 +766,7 @@ run "containers_hardened" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[0].linuxParameters == { initProcessEnabled = true, capabilities = { add = [], drop = ["ALL"] } }
     ])
     error_message = "Containers must drop ALL capabilities and run an init process."
@@ -682,7 +791,7 @@ run "containers_hardened" {
       module.alb.settings.target_group.health_check_path == "/health/live" &&
       module.alb.settings.target_group.port == 8080 &&
       alltrue([
-        for name, m in merge({ api = module.api }, module.worker) :
+        for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
         jsondecode(m.container_definitions)[0].healthCheck.command[0] == "CMD" &&
         jsondecode(m.container_definitions)[0].healthCheck.command[2] == "healthcheck" &&
         length(jsondecode(m.container_definitions)[0].healthCheck.command) == 3 &&
@@ -704,7 +813,7 @@ run "containers_hardened" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[0].logConfiguration.logDriver == "awslogs" &&
       jsondecode(m.container_definitions)[0].logConfiguration.options["awslogs-group"] == m.log_group_name &&
       jsondecode(m.container_definitions)[0].logConfiguration.options["awslogs-region"] == "us-east-1"
@@ -759,9 +868,41 @@ run "containers_hardened" {
   assert {
     condition = (
       jsondecode(module.api.container_definitions)[0].portMappings == [{ containerPort = 8080, hostPort = 8080, protocol = "tcp" }] &&
+      jsondecode(module.relay.container_definitions)[0].portMappings == [] &&
       alltrue([for role, m in module.worker : jsondecode(m.container_definitions)[0].portMappings == []])
     )
-    error_message = "Only the API exposes a port (8080); workers take no inbound traffic."
+    error_message = "Only the API exposes a port (8080); the relay and the workers take no inbound traffic."
+  }
+
+  # The relay is the order-api image (same tag as the API) with the `relay`
+  # subcommand; its liveness probe is the binary's own, on PORT.
+  assert {
+    condition = (
+      jsondecode(module.relay.container_definitions)[0].image == "123456789012.dkr.ecr.us-east-1.amazonaws.com/ecomexpress/order-api:1.4.2" &&
+      jsondecode(module.relay.container_definitions)[0].command == ["relay"] &&
+      !can(jsondecode(module.api.container_definitions)[0].command) &&
+      jsondecode(module.relay.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/order-api", "healthcheck"] &&
+      jsondecode(module.relay.container_definitions)[0].stopTimeout > tonumber(one([for e in jsondecode(module.relay.container_definitions)[0].environment : e.value if e.name == "SHUTDOWN_GRACE_SECS"]))
+    )
+    error_message = "The relay runs the order-api image's `relay` subcommand (the API keeps the image's default), with the binary's healthcheck, and a stopTimeout above its SHUTDOWN_GRACE_SECS."
+  }
+
+  assert {
+    condition = { for e in jsondecode(module.relay.container_definitions)[0].environment : e.name => e.value } == {
+      AWS_REGION                  = "us-east-1"
+      LOG_FORMAT                  = "json"
+      ORDERS_TABLE                = "ecomexpress-pedidos"
+      OTEL_EXPORTER_OTLP_ENDPOINT = "http://localhost:4318"
+      OTEL_SERVICE_NAME           = "outbox-relay"
+      OTEL_TRACES_SAMPLER         = "parentbased_traceidratio"
+      OTEL_TRACES_SAMPLER_ARG     = "0.05"
+      PORT                        = "8080"
+      RELAY_POLL_SECS             = "2"
+      RELAY_STALE_SECS            = "10"
+      SHUTDOWN_GRACE_SECS         = "10"
+      SNS_TOPIC_ARN               = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
+    }
+    error_message = "Relay environment: topic, table, region, PORT 8080 (health and metrics), JSON logs, RELAY_STALE_SECS 10, RELAY_POLL_SECS 2, SHUTDOWN_GRACE_SECS 10, and OTLP to the sidecar as outbox-relay."
   }
 }
 
@@ -774,7 +915,7 @@ run "network_and_deployment" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       m.settings.assign_public_ip == false && m.settings.launch_type == "FARGATE" &&
       m.settings.subnets == toset(["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"])
     ])
@@ -783,7 +924,7 @@ run "network_and_deployment" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       m.settings.circuit_breaker_enable && m.settings.circuit_breaker_rollback && !m.settings.enable_execute_command
     ])
     error_message = "Every service needs the deployment circuit breaker with rollback (and no ECS Exec)."
@@ -807,9 +948,24 @@ run "network_and_deployment" {
     error_message = "Worker tasks have no ingress at all."
   }
 
+  # The outbox relay: one task, not autoscaled, no load balancer, no ingress;
+  # a deployment starts the new task before stopping the old one (they may
+  # overlap: claims are conditional), so the relay is never absent.
+  assert {
+    condition = (
+      module.relay.settings.autoscaled == false &&
+      module.relay.settings.desired_count == 1 &&
+      module.relay.settings.deployment_minimum_healthy_percent == 100 &&
+      module.relay.settings.deployment_maximum_percent == 200 &&
+      module.relay.settings.load_balancers == [] &&
+      module.relay.settings.ingress_rules == []
+    )
+    error_message = "The relay service runs 1 task (min 100 % / max 200 % during deployments), without autoscaling, load balancer or ingress."
+  }
+
   assert {
     condition = alltrue(flatten([
-      for name, m in merge({ api = module.api }, module.worker) : [
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) : [
         for r in m.settings.egress_rules : r.ip_protocol == "tcp" && r.from_port == 443 && r.to_port == 443 && length(r.description) > 0
       ]
     ]))
@@ -912,8 +1068,44 @@ run "alarms" {
   command = plan
 
   assert {
-    condition     = length(module.alarms.alarms) == 15
-    error_message = "Expected 15 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, ALB 5xx, API p99 latency, orders table throttles, 3 services below desired."
+    condition     = length(module.alarms.alarms) == 17
+    error_message = "Expected 17 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, ALB 5xx, API p99 latency, orders table throttles, outbox oldest pending age, 4 services below desired."
+  }
+
+  # The outbox: the relay's gauge of the oldest unpublished event, above
+  # 60 s for 2 minutes; no datapoint is breaching (no relay reports).
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].namespace == "EComExpress" &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].metric_name == "outbox_oldest_pending_age_seconds" &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].dimensions == tomap({ Role = "relay", Service = "outbox-relay" }) &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].statistic == "Maximum" &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].period == 60 &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].evaluation_periods == 2 &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].datapoints_to_alarm == 2 &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].threshold == 60 &&
+      module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].treat_missing_data == "breaching" &&
+      output.alarm_names.outbox_oldest_pending_age == "ecomexpress-outbox-oldest-pending-age"
+    )
+    error_message = "The outbox must alarm when outbox_oldest_pending_age_seconds (Role relay, Service outbox-relay) is above 60 s in 2 consecutive minutes, missing data breaching."
+  }
+
+  # What the alarm reads is what the relay's collector exports.
+  assert {
+    condition = contains([
+      for d in yamldecode(one(jsondecode(module.relay.container_definitions)[1].environment).value).exporters.awsemf.metric_declarations :
+      jsonencode(d.dimensions) if contains(d.metric_name_selectors, "^${module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].metric_name}$")
+    ], jsonencode([keys(module.alarms.alarms["ecomexpress-outbox-oldest-pending-age"].dimensions)]))
+    error_message = "The outbox alarm's metric and dimensions must be exported by the relay's collector."
+  }
+
+  assert {
+    condition = (
+      module.alarms.alarms["ecomexpress-relay-tasks-below-desired"].expressions == ["m2 - FILL(m1, 0)"] &&
+      module.alarms.alarms["ecomexpress-relay-tasks-below-desired"].metrics["m1"].dimensions == tomap({ ClusterName = "ecomexpress", ServiceName = "ecomexpress-relay" })
+    )
+    error_message = "The relay service must alarm when it runs fewer tasks than desired."
   }
 
   assert {
@@ -1177,7 +1369,7 @@ run "internet_facing_with_allow_list" {
   }
 
   assert {
-    condition     = alltrue([for name, m in merge({ api = module.api }, module.worker) : m.settings.assign_public_ip == false])
+    condition     = alltrue([for name, m in merge({ api = module.api, relay = module.relay }, module.worker) : m.settings.assign_public_ip == false])
     error_message = "Tasks never get public IPs, even behind an internet-facing ALB."
   }
 }
@@ -1197,7 +1389,7 @@ run "internet_facing_with_waf" {
   }
 
   assert {
-    condition     = alltrue([for name, m in merge({ api = module.api }, module.worker) : alltrue([for r in m.settings.ingress_rules : r.cidr_ipv4 == null])])
+    condition     = alltrue([for name, m in merge({ api = module.api, relay = module.relay }, module.worker) : alltrue([for r in m.settings.ingress_rules : r.cidr_ipv4 == null])])
     error_message = "No task may accept traffic from a CIDR (only from the ALB security group)."
   }
 }
@@ -1212,7 +1404,7 @@ run "vpc_endpoints_only_egress" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       sort([for r in m.settings.egress_rules : coalesce(r.cidr_ipv4, r.prefix_list_id)]) == tolist(["10.20.0.0/16", "pl-02cd2c6b", "pl-63a5400a"])
     ])
     error_message = "Egress must follow task_egress_cidr_blocks and task_egress_prefix_list_ids."
@@ -1228,7 +1420,7 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       length(jsondecode(m.container_definitions)) == 2 &&
       jsondecode(m.container_definitions)[1].name == "otel-collector" &&
       jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.50.0" &&
@@ -1239,7 +1431,7 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[0].dependsOn == [{ containerName = "otel-collector", condition = "START" }]
     ])
     error_message = "The application may wait for the collector to start (it then stops first and its last spans are flushed), never for it to be healthy."
@@ -1247,7 +1439,7 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[1].user == "65532:65532" &&
       jsondecode(m.container_definitions)[1].readonlyRootFilesystem == true &&
       jsondecode(m.container_definitions)[1].privileged == false &&
@@ -1258,22 +1450,22 @@ run "otel_sidecar" {
   }
 
   # Sizing: 64 CPU units, 128 MiB reserved, 256 MiB hard limit, counted in
-  # the task's size and at most half of it (worker tasks: 256 / 512).
+  # the task's size and at most half of it (worker and relay tasks: 256 / 512).
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[1].cpu == 64 &&
       jsondecode(m.container_definitions)[1].memoryReservation == 128 &&
       jsondecode(m.container_definitions)[1].memory == 256 &&
-      jsondecode(m.container_definitions)[1].memory * 2 <= (name == "api" ? var.api_memory : var.worker_memory) &&
-      jsondecode(m.container_definitions)[1].cpu * 2 <= (name == "api" ? var.api_cpu : var.worker_cpu)
+      jsondecode(m.container_definitions)[1].memory * 2 <= lookup({ api = var.api_memory, relay = var.relay_memory }, name, var.worker_memory) &&
+      jsondecode(m.container_definitions)[1].cpu * 2 <= lookup({ api = var.api_cpu, relay = var.relay_cpu }, name, var.worker_cpu)
     ])
     error_message = "The sidecar reserves 64 CPU units and 128 MiB with a 256 MiB hard limit, at most half of each task."
   }
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsondecode(m.container_definitions)[1].logConfiguration.logDriver == "awslogs" &&
       jsondecode(m.container_definitions)[1].logConfiguration.options["awslogs-group"] == m.log_group_name &&
       jsondecode(m.container_definitions)[1].logConfiguration.options["awslogs-stream-prefix"] == "ecs" &&
@@ -1285,7 +1477,7 @@ run "otel_sidecar" {
   # The collector configuration as deployed (AOT_CONFIG_CONTENT).
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       [for e in jsondecode(m.container_definitions)[1].environment : e.name] == ["AOT_CONFIG_CONTENT"] &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.otlp == { protocols = { http = { endpoint = "localhost:4318" } } }
     ])
@@ -1294,16 +1486,16 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
-      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.global == { scrape_interval = "60s", scrape_timeout = "10s" } &&
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
+      yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.global == { scrape_interval = name == "relay" ? "30s" : "60s", scrape_timeout = "10s" } &&
       length(yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs) == 1 &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs[0].metrics_path == "/metrics" &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).receivers.prometheus.config.scrape_configs[0].static_configs == [{
         targets = ["localhost:8080"]
-        labels  = { Role = name == "api" ? "api" : name, Service = name == "api" ? "order-api" : "sqs-worker-${name}" }
+        labels  = { Role = name, Service = lookup({ api = "order-api", relay = "outbox-relay" }, name, "sqs-worker-${name}") }
       }]
     ])
-    error_message = "The collector scrapes the application's /metrics on localhost:8080 (PORT / HEALTH_PORT) every 60 s, labelled with the service's Role and Service."
+    error_message = "The collector scrapes the application's /metrics on localhost:8080 (PORT / HEALTH_PORT) every 60 s (the relay every 30 s: two samples per minute for its missing-data-breaching alarm), labelled with the service's Role and Service."
   }
 
   # Only the exported series are kept: the keep regex is anchored by
@@ -1321,7 +1513,7 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).service.pipelines == {
         traces = {
           receivers  = ["otlp"]
@@ -1344,7 +1536,7 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.namespace == "EComExpress" &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.log_group_name == m.metrics_log_group_name &&
       yamldecode(one(jsondecode(m.container_definitions)[1].environment).value).exporters.awsemf.dimension_rollup_option == "NoDimensionRollup" &&
@@ -1382,14 +1574,28 @@ run "otel_sidecar" {
   }
 
   assert {
+    condition = {
+      for d in yamldecode(one(jsondecode(module.relay.container_definitions)[1].environment).value).exporters.awsemf.metric_declarations :
+      one(d.metric_name_selectors) => d.dimensions
+      } == {
+      "^outbox_oldest_pending_age_seconds$"    = [["Role", "Service"]]
+      "^outbox_relay_publish_failures_total$"  = [["Role", "Service"]]
+      "^outbox_relay_published_total$"         = [["Role", "Service"]]
+      "^outbox_relay_unreadable_events_total$" = [["Role", "Service"]]
+    }
+    error_message = "Relay metrics: the age of the oldest unpublished event (the alarm's), events published, publish failures and unreadable stored events, with Role and Service."
+  }
+
+  assert {
     condition = (
       output.metrics_log_group_names == {
         api           = "/ecs/ecomexpress/order-api/metrics"
+        relay         = "/ecs/ecomexpress/relay/metrics"
         logistica     = "/ecs/ecomexpress/worker-logistica/metrics"
         procesamiento = "/ecs/ecomexpress/worker-procesamiento/metrics"
       } &&
       alltrue([
-        for name, m in merge({ api = module.api }, module.worker) :
+        for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
         m.settings.metrics_log_groups == [{ name = m.metrics_log_group_name, kms_key_id = module.kms_platform.key_arn, retention_days = 365 }]
       ])
     )
@@ -1400,7 +1606,7 @@ run "otel_sidecar" {
   # application's own policy.
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsonencode({ for s in jsondecode(m.otel_collector_policy).Statement : s.Sid => { Action = sort(flatten([s.Action])), Resource = s.Resource, Effect = s.Effect } }) == jsonencode({
         SendTracesToXRay = {
           Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
@@ -1419,7 +1625,7 @@ run "otel_sidecar" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       m.metrics_log_group_arn == "arn:aws:logs:us-east-1:123456789012:log-group:${m.metrics_log_group_name}" &&
       !strcontains(m.otel_collector_policy, "CreateLogGroup") &&
       !strcontains(m.otel_collector_policy, "cloudwatch:") &&
@@ -1438,6 +1644,7 @@ run "otel_sidecar" {
           [
             for d in yamldecode(one(jsondecode(lookup({
               "order-api"                = module.api
+              "outbox-relay"             = module.relay
               "sqs-worker-procesamiento" = module.worker["procesamiento"]
               "sqs-worker-logistica"     = module.worker["logistica"]
             }, row[5]).container_definitions)[1].environment).value).exporters.awsemf.metric_declarations :
@@ -1460,7 +1667,7 @@ run "otel_sidecar_disabled" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       length(jsondecode(m.container_definitions)) == 1 &&
       !can(jsondecode(m.container_definitions)[0].dependsOn) &&
       length([for e in jsondecode(m.container_definitions)[0].environment : e if startswith(e.name, "OTEL_")]) == 0 &&
@@ -1472,6 +1679,13 @@ run "otel_sidecar_disabled" {
   assert {
     condition     = output.metrics_log_group_names == {} && output.dashboard_name == "ecomexpress-pipeline"
     error_message = "Without the sidecar there is no metrics log group; the dashboard (AWS metrics) remains."
+  }
+
+  # No relay metric, so no outbox alarm: missing data is breaching, it would
+  # stay in ALARM for good.
+  assert {
+    condition     = output.alarm_names.outbox_oldest_pending_age == null && length(module.alarms.alarms) == 16 && !contains(keys(module.alarms.alarms), "ecomexpress-outbox-oldest-pending-age")
+    error_message = "Without the collector sidecars (no relay metrics) the outbox age alarm must not exist."
   }
 }
 
@@ -1485,7 +1699,7 @@ run "otel_sampler_ratio" {
 
   assert {
     condition = alltrue([
-      for name, m in merge({ api = module.api }, module.worker) :
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       one([for e in jsondecode(m.container_definitions)[0].environment : e.value if e.name == "OTEL_TRACES_SAMPLER_ARG"]) == "1" &&
       jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
     ])
@@ -1543,6 +1757,10 @@ run "dashboard" {
         "EComExpress sqs_worker_messages_duplicate_total Role=logistica Service=sqs-worker-logistica Sum",
         "EComExpress sqs_worker_messages_retried_total Role=logistica Service=sqs-worker-logistica Sum",
         "EComExpress sqs_worker_messages_dead_lettered_total Role=logistica Service=sqs-worker-logistica Sum",
+        "EComExpress outbox_oldest_pending_age_seconds Role=relay Service=outbox-relay Maximum",
+        "EComExpress outbox_relay_published_total Role=relay Service=outbox-relay Sum",
+        "EComExpress outbox_relay_publish_failures_total Role=relay Service=outbox-relay Sum",
+        "EComExpress outbox_relay_unreadable_events_total Role=relay Service=outbox-relay Sum",
       ] :
       contains(flatten([
         for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
@@ -1554,7 +1772,7 @@ run "dashboard" {
         ]
       ]), want)
     ])
-    error_message = "The dashboard must graph publish latency, API p99 and 5xx from the ALB, DynamoDB throttles, queue age and depth and DLQ depth per role, and each worker's applied / duplicate / retried / dead-lettered messages."
+    error_message = "The dashboard must graph publish latency, API p99 and 5xx from the ALB, DynamoDB throttles, queue age and depth and DLQ depth per role, each worker's applied / duplicate / retried / dead-lettered messages, and the outbox (oldest unpublished event, relay publishes and failures)."
   }
 
   assert {

@@ -245,3 +245,38 @@ run "api_p99_latency_alarm_zero_rejected" {
   }
   expect_failures = [var.api_p99_latency_alarm_seconds]
 }
+
+run "relay_shutdown_grace_not_below_stop_timeout_rejected" {
+  command = plan
+  variables {
+    relay_shutdown_grace_seconds   = 30
+    container_stop_timeout_seconds = 30
+  }
+  expect_failures = [var.container_stop_timeout_seconds]
+}
+
+run "relay_stale_not_below_outbox_alarm_rejected" {
+  command = plan
+  variables {
+    relay_stale_seconds                     = 60
+    outbox_oldest_pending_age_alarm_seconds = 60
+  }
+  expect_failures = [var.relay_stale_seconds]
+}
+
+run "relay_stale_above_limit_rejected" {
+  command = plan
+  variables {
+    relay_stale_seconds = 301
+  }
+  expect_failures = [var.relay_stale_seconds]
+}
+
+run "relay_invalid_fargate_memory_rejected" {
+  command = plan
+  variables {
+    relay_cpu    = 256
+    relay_memory = 4096
+  }
+  expect_failures = [var.relay_memory]
+}

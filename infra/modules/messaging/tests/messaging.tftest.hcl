@@ -59,36 +59,56 @@ run "defaults_names_and_table" {
 
   assert {
     condition = (
-      aws_dynamodb_table.pedidos.name == "ecomexpress-pedidos" &&
-      aws_dynamodb_table.pedidos.billing_mode == "PAY_PER_REQUEST" &&
-      aws_dynamodb_table.pedidos.hash_key == "pedidoId" &&
-      aws_dynamodb_table.pedidos.range_key == null
+      aws_dynamodb_table.pedidos[0].name == "ecomexpress-pedidos" &&
+      aws_dynamodb_table.pedidos[0].billing_mode == "PAY_PER_REQUEST" &&
+      aws_dynamodb_table.pedidos[0].hash_key == "pedidoId" &&
+      aws_dynamodb_table.pedidos[0].range_key == null
     )
     error_message = "Table must be ecomexpress-pedidos, on-demand, hash key pedidoId and no range key."
   }
 
   assert {
-    condition     = [for a in aws_dynamodb_table.pedidos.attribute : "${a.name}:${a.type}"] == ["pedidoId:S"]
-    error_message = "The only key attribute must be pedidoId of type S."
+    condition     = toset([for a in aws_dynamodb_table.pedidos[0].attribute : "${a.name}:${a.type}"]) == toset(["pedidoId:S", "outboxShard:S", "outboxDesde:N"])
+    error_message = "Key attributes must be exactly pedidoId (S) and the outbox index keys outboxShard (S) and outboxDesde (N)."
+  }
+
+  # The outbox (issue 20): a sparse index over the items with an unpublished
+  # event; the relay reads only it. Keys only (the relay claims the item with
+  # a conditional UpdateItem that returns the events), on demand like the table.
+  assert {
+    condition = (
+      length(aws_dynamodb_table.pedidos[0].global_secondary_index) == 1 &&
+      one([for g in aws_dynamodb_table.pedidos[0].global_secondary_index : g.name]) == "outbox-pendientes" &&
+      one([for g in aws_dynamodb_table.pedidos[0].global_secondary_index : g.hash_key]) == "outboxShard" &&
+      one([for g in aws_dynamodb_table.pedidos[0].global_secondary_index : g.range_key]) == "outboxDesde" &&
+      one([for g in aws_dynamodb_table.pedidos[0].global_secondary_index : g.projection_type]) == "KEYS_ONLY" &&
+      try(length(one([for g in aws_dynamodb_table.pedidos[0].global_secondary_index : g.non_key_attributes])), 0) == 0
+    )
+    error_message = "The table must have exactly one GSI, outbox-pendientes: hash outboxShard, range outboxDesde, KEYS_ONLY projection."
   }
 
   assert {
-    condition     = aws_dynamodb_table.pedidos.ttl[0].enabled == true && aws_dynamodb_table.pedidos.ttl[0].attribute_name == "expiresAt"
+    condition     = output.outbox_index_name == "outbox-pendientes" && output.outbox_index_arn == "arn:aws:dynamodb:us-east-1:123456789012:table/mock-table/index/outbox-pendientes"
+    error_message = "outbox_index_name / outbox_index_arn outputs are wrong (the ARN is the table's + /index/outbox-pendientes)."
+  }
+
+  assert {
+    condition     = aws_dynamodb_table.pedidos[0].ttl[0].enabled == true && aws_dynamodb_table.pedidos[0].ttl[0].attribute_name == "expiresAt"
     error_message = "TTL must be enabled on expiresAt."
   }
 
   assert {
-    condition     = aws_dynamodb_table.pedidos.point_in_time_recovery[0].enabled == true
+    condition     = aws_dynamodb_table.pedidos[0].point_in_time_recovery[0].enabled == true
     error_message = "PITR must be on by default."
   }
 
   assert {
-    condition     = aws_dynamodb_table.pedidos.deletion_protection_enabled == false
+    condition     = aws_dynamodb_table.pedidos[0].deletion_protection_enabled == false
     error_message = "Deletion protection must be off by default."
   }
 
   assert {
-    condition     = length(aws_dynamodb_table.pedidos.server_side_encryption) == 0
+    condition     = length(aws_dynamodb_table.pedidos[0].server_side_encryption) == 0
     error_message = "Without kms_key_arn the table must use the AWS owned key (no server_side_encryption block)."
   }
 
@@ -604,9 +624,9 @@ run "customer_managed_key" {
 
   assert {
     condition = (
-      length(aws_dynamodb_table.pedidos.server_side_encryption) == 1 &&
-      aws_dynamodb_table.pedidos.server_side_encryption[0].enabled == true &&
-      aws_dynamodb_table.pedidos.server_side_encryption[0].kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+      length(aws_dynamodb_table.pedidos[0].server_side_encryption) == 1 &&
+      aws_dynamodb_table.pedidos[0].server_side_encryption[0].enabled == true &&
+      aws_dynamodb_table.pedidos[0].server_side_encryption[0].kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     )
     error_message = "With kms_key_arn the table must use that key."
   }
@@ -628,13 +648,43 @@ run "local_emulator_toggles" {
   }
 
   assert {
-    condition     = aws_dynamodb_table.pedidos.point_in_time_recovery[0].enabled == false && aws_dynamodb_table.pedidos.deletion_protection_enabled == true
+    condition     = aws_dynamodb_table.pedidos[0].point_in_time_recovery[0].enabled == false && aws_dynamodb_table.pedidos[0].deletion_protection_enabled == true
     error_message = "PITR and deletion protection must follow their variables."
   }
 
   assert {
     condition     = alltrue([for q in values(aws_sqs_queue.this) : jsondecode(q.redrive_policy).maxReceiveCount == 3])
     error_message = "maxReceiveCount must follow max_receive_count."
+  }
+}
+
+# DynamoDB Local (infra/local): the same table, created with its outbox
+# index, whose later index drift is ignored (provider bug #41110).
+run "dynamodb_local_index_drift" {
+  command = plan
+
+  variables {
+    table_ignore_index_drift = true
+  }
+
+  assert {
+    condition = (
+      length(aws_dynamodb_table.pedidos) == 0 && length(aws_dynamodb_table.pedidos_emulator) == 1 &&
+      one([for g in aws_dynamodb_table.pedidos_emulator[0].global_secondary_index : g.name]) == "outbox-pendientes" &&
+      toset([for a in aws_dynamodb_table.pedidos_emulator[0].attribute : "${a.name}:${a.type}"]) == toset(["pedidoId:S", "outboxShard:S", "outboxDesde:N"]) &&
+      aws_dynamodb_table.pedidos_emulator[0].billing_mode == "PAY_PER_REQUEST" &&
+      output.table_name == "ecomexpress-pedidos" && output.outbox_index_name == "outbox-pendientes"
+    )
+    error_message = "table_ignore_index_drift = true must create the one table as pedidos_emulator, with the same keys and outbox index."
+  }
+}
+
+run "aws_table_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_dynamodb_table.pedidos) == 1 && length(aws_dynamodb_table.pedidos_emulator) == 0
+    error_message = "By default (AWS) the table is aws_dynamodb_table.pedidos, whose index changes Terraform applies."
   }
 }
 

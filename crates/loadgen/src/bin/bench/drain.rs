@@ -320,8 +320,19 @@ impl Lines {
     }
 }
 
+/// SQS requests per message of the worker and of the older worker, drained
+/// straight from the emulators (0/0): what the cost per order counts.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SqsPerMessage {
+    /// This build's worker.
+    pub worker: f64,
+    /// The older worker (`--compare-worker` or the baseline's), when measured.
+    pub older: Option<f64>,
+}
+
 /// Every run at both latencies, then the rows, the run table and the JSON.
-pub async fn measure(st: &Stack, o: &Options, report: &mut Report) {
+pub async fn measure(st: &Stack, o: &Options, report: &mut Report) -> SqsPerMessage {
+    let mut sqs_per_message = None;
     let latencies = [
         Latency {
             sqs: Duration::ZERO,
@@ -341,15 +352,19 @@ pub async fn measure(st: &Stack, o: &Options, report: &mut Report) {
             direct: false,
         },
     ];
+    let older_worker = o.older_worker();
     let mut consumers = vec![Consumer::Floor, Consumer::Worker];
-    if let Some(path) = &o.compare_worker {
+    if let Some(path) = &older_worker {
         consumers.push(Consumer::Older(path.clone()));
     }
-    let older_path = o
-        .compare_worker
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
+    // The baseline's worker is named by the baseline's label, another by its path.
+    let older_path = match (&o.compare_worker, &o.baseline) {
+        (None, Some(_)) => o.baseline_label.clone(),
+        _ => older_worker
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
     let mut index = 0;
     let mut run_rows = Vec::new();
     let mut latencies_json = Vec::new();
@@ -384,10 +399,15 @@ pub async fn measure(st: &Stack, o: &Options, report: &mut Report) {
         let (Some(worker), Some(floor)) = (of(&Consumer::Worker), of(&Consumer::Floor)) else {
             unreachable!("every round runs the worker and the floor")
         };
-        let older = o
-            .compare_worker
+        let older = older_worker
             .as_ref()
             .and_then(|p| of(&Consumer::Older(p.clone())));
+        if latency.direct {
+            sqs_per_message = Some(SqsPerMessage {
+                worker: worker.sqs_requests_per_message,
+                older: older.as_ref().map(|s| s.sqs_requests_per_message),
+            });
+        }
         let label = latency.label();
         report.rows.extend(latency_rows(
             &label,
@@ -466,11 +486,12 @@ pub async fn measure(st: &Stack, o: &Options, report: &mut Report) {
             "rounds": o.rounds,
             "pollers": o.pollers,
             "order": order,
-            "compareWorker": o.compare_worker,
+            "compareWorker": older_worker,
             "latencies": latencies_json,
             "workerLatencyRatio": ratio,
         }),
     );
+    sqs_per_message.unwrap_or_else(|| unreachable!("the first setting is direct"))
 }
 
 fn run_row(label: &str, r: &Run) -> Vec<String> {

@@ -17,7 +17,7 @@ pub async fn measure(st: &Stack, seconds: u64, report: &mut Report) {
     let health = format!("http://127.0.0.1:{port}");
     let _idle = Proc::spawn(
         &binary("sqs-worker"),
-        &worker_env(st, "logistica", &queue, port),
+        &worker_env(st.table.name(), "logistica", &queue, port),
     );
     wait_ok(&format!("{health}/health/ready"), Duration::from_secs(10)).await;
     let http = reqwest::Client::new();

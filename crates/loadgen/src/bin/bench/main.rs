@@ -4,10 +4,17 @@
 //!
 //! Figures, one module each, in this order: [`startup`] (process start to
 //! ready), [`drain`] (the worker against the `floor` binary at 0/0 and at
-//! the round trips of real AWS), [`api`] (the API against a direct intake
-//! write + publish), [`end_to_end`] (through both workers at a fixed rate)
-//! and [`idle`] (SQS requests of an idle worker); [`report`] writes them.
-//! See [`options::USAGE`] for the flags.
+//! the round trips of real AWS), [`api`] (each build's API against a direct
+//! conditional `PutItem` of its intake record), [`end_to_end`] (through both
+//! workers at a fixed rate, each build in turn, with the requests and
+//! capacity units counted by [`meter`] and priced by [`cost`]) and [`idle`]
+//! (SQS requests of an idle worker); [`report`] writes them. See
+//! [`options::USAGE`] for the flags.
+//!
+//! Two builds side by side ([`builds`]): this one, and with `--baseline DIR`
+//! the previous one (`scripts/bench.sh` builds it from a git worktree), so
+//! a change is measured against what it replaces in the same run, on the
+//! same emulators.
 //!
 //! Needs the stack's environment (`make bench` sources `.local/stack.env`)
 //! and release builds of `order-api`, `sqs-worker` and `floor` beside this
@@ -17,9 +24,13 @@
 #![allow(clippy::print_stdout)]
 
 mod api;
+mod builds;
+mod cost;
 mod drain;
 mod end_to_end;
 mod idle;
+mod intake;
+mod meter;
 mod options;
 mod process;
 mod report;
@@ -36,7 +47,7 @@ use crate::report::Report;
 #[tokio::main]
 async fn main() -> ExitCode {
     let o = match Options::parse(std::env::args().skip(1)) {
-        Ok(Command::Run(o)) => o,
+        Ok(Command::Run(o)) => *o,
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -49,17 +60,51 @@ async fn main() -> ExitCode {
     testkit::require_stack();
     let st = stack().await;
     let mut report = Report::default();
+    let builds = builds::builds(&o);
+    for b in &builds {
+        eprintln!(
+            "bench: build {}: {}, {}",
+            b.describe(),
+            b.order_api.display(),
+            b.sqs_worker.display()
+        );
+    }
+    report.json.insert(
+        "builds".into(),
+        json!(
+            builds
+                .iter()
+                .map(|b| json!({"label": b.label, "orderApi": b.order_api,
+            "sqsWorker": b.sqs_worker, "relay": b.relay}))
+                .collect::<Vec<_>>()
+        ),
+    );
     if o.measures(Figure::Startup) {
         startup::measure(&st, &mut report).await;
     }
+    let mut drain_sqs = None;
     if o.measures(Figure::Drain) {
-        drain::measure(&st, &o, &mut report).await;
+        drain_sqs = Some(drain::measure(&st, &o, &mut report).await);
+    }
+    let mut intakes = Vec::new();
+    if o.measures(Figure::Api) || o.measures(Figure::EndToEnd) {
+        for (i, b) in builds.iter().enumerate() {
+            intakes.push(intake::capture(&st, b, i).await);
+        }
     }
     if o.measures(Figure::Api) {
-        api::measure(&st, o.requests, o.concurrency, &mut report).await;
+        api::measure(
+            &st,
+            &builds,
+            &intakes,
+            o.requests,
+            o.concurrency,
+            &mut report,
+        )
+        .await;
     }
     if o.measures(Figure::EndToEnd) {
-        end_to_end::measure(&st, o.e2e_orders, o.e2e_rate, &mut report).await;
+        end_to_end::measure(&st, &o, &builds, &intakes, drain_sqs, &mut report).await;
     }
     if o.measures(Figure::Idle) {
         idle::measure(&st, o.idle_secs, &mut report).await;
@@ -106,23 +151,64 @@ fn machine() -> String {
     )
 }
 
-/// The environment of an `order-api` publishing to `topic`, listening on `port`.
-fn api_env(st: &Stack, topic: &str, port: u16) -> Vec<(&'static str, String)> {
+/// The environment of an `order-api` (or `order-api relay`) on `table`,
+/// publishing to `topic`, listening on `port`.
+fn api_env(table: &str, topic: &str, port: u16) -> Vec<(&'static str, String)> {
     vec![
         ("SNS_TOPIC_ARN", topic.to_owned()),
-        ("ORDERS_TABLE", st.table.name().to_owned()),
+        ("ORDERS_TABLE", table.to_owned()),
         ("PORT", port.to_string()),
         ("HOST", "127.0.0.1".into()),
     ]
 }
 
-/// The environment of a `role` worker on queue `q`, with its health server on `port`.
-fn worker_env(st: &Stack, role: &str, q: &QueuePair, port: u16) -> Vec<(&'static str, String)> {
+/// The environment of a `role` worker on queue `q` and `table`, with its health server on `port`.
+fn worker_env(table: &str, role: &str, q: &QueuePair, port: u16) -> Vec<(&'static str, String)> {
     vec![
         ("WORKER_ROLE", role.to_owned()),
         ("SQS_QUEUE_URL", q.url.clone()),
         ("SQS_DLQ_URL", q.dlq_url.clone()),
-        ("ORDERS_TABLE", st.table.name().to_owned()),
+        ("ORDERS_TABLE", table.to_owned()),
         ("HEALTH_PORT", port.to_string()),
     ]
+}
+
+/// A topic of its own (`it-<name>-<suffix>`; `Stack::topic` names one topic
+/// per stack, so every figure's subscriptions would pile up on it) fanning
+/// out to `queues` as in production: raw delivery, the `eventType` filter.
+async fn topic(st: &Stack, name: &str, queues: &[&QueuePair]) -> String {
+    let arn = st
+        .clients
+        .sns
+        .create_topic()
+        .name(format!("it-{name}-{}", st.suffix))
+        .send()
+        .await
+        .expect("create topic")
+        .topic_arn
+        .expect("arn");
+    for q in queues {
+        st.clients
+            .sns
+            .subscribe()
+            .topic_arn(&arn)
+            .protocol("sqs")
+            .endpoint(&q.arn)
+            .attributes("RawMessageDelivery", "true")
+            .attributes(
+                "FilterPolicy",
+                r#"{"eventType":["PedidoCreado","PedidoCancelado"]}"#,
+            )
+            .send()
+            .await
+            .expect("subscribe");
+    }
+    arn
+}
+
+/// Deletes a topic made by [`topic`] (and so its subscriptions).
+async fn delete_topic(st: &Stack, arn: &str) {
+    if let Err(e) = st.clients.sns.delete_topic().topic_arn(arn).send().await {
+        eprintln!("bench: could not delete topic {arn}: {e}");
+    }
 }

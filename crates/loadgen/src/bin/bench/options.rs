@@ -7,8 +7,14 @@ use std::time::Duration;
 pub const USAGE: &str =
     "usage: bench [--messages 4000] [--rounds 2] [--sqs-latency-ms 20] [--dynamodb-latency-ms 8]
              [--pollers N] [--compare-worker PATH] [--requests 2000] [--concurrency 2]
-             [--e2e-orders 600] [--e2e-rate 20] [--idle-secs 60] [--only startup,drain,api,e2e,idle]
-             [--out bench/results]";
+             [--e2e-orders 600] [--e2e-rate 20] [--e2e-rounds 2] [--idle-secs 60]
+             [--baseline DIR] [--baseline-label TEXT] [--label TEXT]
+             [--relay-stale-secs 10] [--relay-poll-secs 2] [--relay-sweep-lag-secs 20]
+             [--only startup,drain,api,e2e,idle] [--out bench/results]
+
+  --baseline DIR   the previous build's order-api and sqs-worker (scripts/bench.sh builds them
+                   in a git worktree): measured beside this build in the API and end-to-end
+                   figures, and as the older worker of the drain unless --compare-worker is given";
 
 /// One figure of the bench (`--only` picks some).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +78,21 @@ pub struct Options {
     pub e2e_orders: usize,
     /// End-to-end orders per second (`--e2e-rate`).
     pub e2e_rate: f64,
+    /// End-to-end runs per build (`--e2e-rounds`), alternating builds (ABBA).
+    pub e2e_rounds: usize,
+    /// A directory with the previous build's `order-api` and `sqs-worker` (`--baseline`).
+    pub baseline: Option<PathBuf>,
+    /// How the report names the previous build (`--baseline-label`).
+    pub baseline_label: String,
+    /// How the report names this build (`--label`).
+    pub label: String,
+    /// `RELAY_STALE_SECS` of a relay the bench runs (`--relay-stale-secs`).
+    pub relay_stale_secs: u64,
+    /// `RELAY_POLL_SECS` of a relay the bench runs (`--relay-poll-secs`).
+    pub relay_poll_secs: u64,
+    /// `RELAY_SWEEP_LAG_SECS` of a relay the bench runs (`--relay-sweep-lag-secs`;
+    /// production's 300 s would hold each run 5 minutes for the same reads).
+    pub relay_sweep_lag_secs: u64,
     /// Seconds an idle worker is watched (`--idle-secs`).
     pub idle_secs: u64,
     /// The figures to measure (`--only`; default all).
@@ -93,6 +114,13 @@ impl Default for Options {
             concurrency: 2,
             e2e_orders: 600,
             e2e_rate: 20.0,
+            e2e_rounds: 2,
+            baseline: None,
+            baseline_label: "previous".into(),
+            label: "new".into(),
+            relay_stale_secs: 10,
+            relay_poll_secs: 2,
+            relay_sweep_lag_secs: 20,
             idle_secs: 60,
             figures: Figure::ALL.to_vec(),
             out: "bench/results".into(),
@@ -104,7 +132,7 @@ impl Default for Options {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Run the bench.
-    Run(Options),
+    Run(Box<Options>),
     /// Print the usage.
     Help,
 }
@@ -136,6 +164,31 @@ impl Options {
                 "--requests" => o.requests = count(1)?,
                 "--concurrency" => o.concurrency = count(1)?,
                 "--e2e-orders" => o.e2e_orders = count(1)?,
+                "--e2e-rounds" => o.e2e_rounds = count(1)?,
+                "--baseline" => o.baseline = Some(PathBuf::from(&value)),
+                "--baseline-label" => o.baseline_label = value.clone(),
+                "--label" => o.label = value.clone(),
+                "--relay-stale-secs" => {
+                    o.relay_stale_secs = value
+                        .parse()
+                        .ok()
+                        .filter(|s| (1..=300).contains(s))
+                        .ok_or_else(bad)?;
+                }
+                "--relay-sweep-lag-secs" => {
+                    o.relay_sweep_lag_secs = value
+                        .parse()
+                        .ok()
+                        .filter(|s| (2..=86_400).contains(s))
+                        .ok_or_else(bad)?;
+                }
+                "--relay-poll-secs" => {
+                    o.relay_poll_secs = value
+                        .parse()
+                        .ok()
+                        .filter(|s| (1..=60).contains(s))
+                        .ok_or_else(bad)?;
+                }
                 "--e2e-rate" => {
                     o.e2e_rate = value
                         .parse()
@@ -156,12 +209,25 @@ impl Options {
                 other => return Err(format!("unknown argument {other}")),
             }
         }
-        Ok(Command::Run(o))
+        if o.relay_sweep_lag_secs <= o.relay_stale_secs {
+            return Err(format!(
+                "--relay-sweep-lag-secs ({}) must be above --relay-stale-secs ({})",
+                o.relay_sweep_lag_secs, o.relay_stale_secs
+            ));
+        }
+        Ok(Command::Run(Box::new(o)))
     }
 
     /// Whether `figure` is to be measured.
     pub fn measures(&self, figure: Figure) -> bool {
         self.figures.contains(&figure)
+    }
+
+    /// The older worker of the drain: `--compare-worker`, else the baseline's `sqs-worker`.
+    pub fn older_worker(&self) -> Option<PathBuf> {
+        self.compare_worker
+            .clone()
+            .or_else(|| Some(self.baseline.as_ref()?.join("sqs-worker")))
     }
 }
 
@@ -175,7 +241,7 @@ mod tests {
 
     fn run(args: &[&str]) -> Options {
         match parse(args).expect("valid arguments") {
-            Command::Run(o) => o,
+            Command::Run(o) => *o,
             Command::Help => panic!("not a help request"),
         }
     }
@@ -215,6 +281,20 @@ mod tests {
             "100",
             "--e2e-rate",
             "7.5",
+            "--e2e-rounds",
+            "3",
+            "--baseline",
+            "/tmp/base",
+            "--baseline-label",
+            "abc1234",
+            "--label",
+            "working tree",
+            "--relay-stale-secs",
+            "5",
+            "--relay-poll-secs",
+            "1",
+            "--relay-sweep-lag-secs",
+            "9",
             "--idle-secs",
             "10",
             "--only",
@@ -235,12 +315,26 @@ mod tests {
                 concurrency: 4,
                 e2e_orders: 100,
                 e2e_rate: 7.5,
+                e2e_rounds: 3,
+                baseline: Some(PathBuf::from("/tmp/base")),
+                baseline_label: "abc1234".into(),
+                label: "working tree".into(),
+                relay_stale_secs: 5,
+                relay_poll_secs: 1,
+                relay_sweep_lag_secs: 9,
                 idle_secs: 10,
                 figures: vec![Figure::Drain, Figure::Idle],
                 out: "/tmp/x/results".into(),
             }
         );
         assert!(!o.measures(Figure::Api));
+        assert_eq!(o.older_worker(), Some(PathBuf::from("/tmp/old-worker")));
+        let o = run(&["--baseline", "/tmp/base"]);
+        assert_eq!(
+            o.older_worker(),
+            Some(PathBuf::from("/tmp/base/sqs-worker"))
+        );
+        assert_eq!(run(&[]).older_worker(), None);
     }
 
     #[test]
@@ -255,6 +349,11 @@ mod tests {
             ),
             (&["--e2e-rate", "0"], "invalid value for --e2e-rate"),
             (&["--idle-secs", "0"], "invalid value for --idle-secs"),
+            (&["--e2e-rounds", "0"], "invalid value for --e2e-rounds"),
+            (
+                &["--relay-stale-secs", "301"],
+                "invalid value for --relay-stale-secs",
+            ),
             (&["--only", "drain,bogus"], "unknown figure \"bogus\""),
             (&["--bogus", "1"], "unknown argument --bogus"),
         ] {

@@ -14,8 +14,14 @@ pub struct Proc(Child);
 impl Proc {
     /// Starts `program` with this process's environment plus `env`, output discarded.
     pub fn spawn(program: &Path, env: &[(&str, String)]) -> Self {
+        Self::spawn_with_args(program, &[], env)
+    }
+
+    /// [`Proc::spawn`] with arguments (e.g. `order-api relay`).
+    pub fn spawn_with_args(program: &Path, args: &[&str], env: &[(&str, String)]) -> Self {
         Self(
             command(program, env)
+                .args(args)
                 .spawn()
                 .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display())),
         )

@@ -18,12 +18,15 @@ pub async fn measure(st: &Stack, report: &mut Report) {
     let (mut api, mut worker) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let port = free_port();
-        let _api = Proc::spawn(&binary("order-api"), &api_env(st, &topic, port));
+        let _api = Proc::spawn(
+            &binary("order-api"),
+            &api_env(st.table.name(), &topic, port),
+        );
         api.push(ready_ms(port).await);
         let port = free_port();
         let _worker = Proc::spawn(
             &binary("sqs-worker"),
-            &worker_env(st, "procesamiento", &queue, port),
+            &worker_env(st.table.name(), "procesamiento", &queue, port),
         );
         worker.push(ready_ms(port).await);
     }

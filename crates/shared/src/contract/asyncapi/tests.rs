@@ -393,8 +393,26 @@ fn the_schemas_keep_the_rules_of_the_types() {
     );
     assert_eq!(schemas["Quantity"]["minimum"], json!(Quantity::MIN));
     assert_eq!(schemas["Quantity"]["maximum"], json!(Quantity::MAX));
+    assert_eq!(schemas["Sku"]["minLength"], json!(Sku::MIN_LEN));
     assert_eq!(schemas["Sku"]["maxLength"], json!(Sku::MAX_LEN));
+    let calle = &schemas["DireccionEnvio"]["properties"]["calle"]["oneOf"][0];
+    assert_eq!(calle["minLength"], json!(pedido::Street::MIN_LEN));
+    assert_eq!(calle["maxLength"], json!(pedido::Street::MAX_LEN));
+    let motivo = &schemas["PedidoCancelado"]["properties"]["motivo"]["oneOf"][0];
+    assert_eq!(motivo["maxLength"], json!(pedido::Motivo::MAX_LEN));
     assert_eq!(schemas["Amount"]["type"], json!("string"));
+    // The patterns follow the constants too: the integer digits and decimals
+    // of an amount, the letters of a currency.
+    let amount = validator_at(&doc, "/components/schemas/Amount");
+    let nines = |count: u32| "9".repeat(count as usize);
+    let (digits, decimals) = (Amount::MAX_INTEGER_DIGITS, Amount::MAX_DECIMALS);
+    assert!(amount.is_valid(&json!(format!("{}.{}", nines(digits), nines(decimals)))));
+    assert!(!amount.is_valid(&json!(format!("{}.{}", nines(digits + 1), nines(decimals)))));
+    assert!(!amount.is_valid(&json!(format!("1.{}", nines(decimals + 1)))));
+    assert!(!amount.is_valid(&json!(format!("0.{}", "0".repeat(decimals as usize)))));
+    let currency = validator_at(&doc, "/components/schemas/Currency");
+    assert!(currency.is_valid(&json!("X".repeat(Currency::LEN))));
+    assert!(!currency.is_valid(&json!("X".repeat(Currency::LEN + 1))));
     // codigoPostal is left out when absent, never written as null.
     let codigo_postal = validator_at(
         &doc,

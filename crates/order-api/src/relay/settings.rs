@@ -1,0 +1,144 @@
+//! The relay's settings, read once from the environment.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use shared::aws::AwsSettings;
+use shared::config::{ConfigError, ConfigReader, EnvSource};
+use shared::telemetry::TracingSettings;
+
+/// Everything `order-api relay` needs to start.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    /// Address of the health and metrics endpoints (`HOST`, default `0.0.0.0`).
+    pub host: IpAddr,
+    /// Their port (`PORT`, default 8080; 0 = any).
+    pub port: u16,
+    /// The topic events are published to (`SNS_TOPIC_ARN`).
+    pub sns_topic_arn: String,
+    /// The orders table (`ORDERS_TABLE`).
+    pub orders_table: String,
+    /// SDK settings (`AWS_REGION`).
+    pub aws: AwsSettings,
+    /// An event still stored this long after it was recorded is published by
+    /// the relay (`RELAY_STALE_SECS`, default 10): long enough for the API's
+    /// own publish and the workers' receipt, short enough that an order is
+    /// never held for long.
+    pub stale: Duration,
+    /// How far behind now the sweep (the second look at every entry, for
+    /// entries that became visible after the main pass) runs
+    /// (`RELAY_SWEEP_LAG_SECS`, default 300).
+    pub sweep_lag: Duration,
+    /// Pause between passes (`RELAY_POLL_SECS`, default 2).
+    pub poll: Duration,
+    /// Index entries read per page (`RELAY_BATCH`, default 100).
+    pub batch: i32,
+    /// Publishes in flight at once (`RELAY_CONCURRENCY`, default 16).
+    pub concurrency: usize,
+    /// After SIGTERM, how long the current pass may still run
+    /// (`SHUTDOWN_GRACE_SECS`, default 10).
+    pub shutdown_grace: Duration,
+    /// Liveness fails once DynamoDB or SNS has refused the table or topic for
+    /// this long (`CONFIG_FAULT_LIMIT_SECS`, default 60).
+    pub config_fault_limit: Duration,
+    /// Span export (the `OTEL_*` variables).
+    pub tracing: Option<TracingSettings>,
+}
+
+impl RelaySettings {
+    /// Reads and validates the environment, naming every missing or invalid variable.
+    pub fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
+        let mut r = ConfigReader::new(env);
+        let crate::config::Common {
+            host,
+            port,
+            sns_topic_arn,
+            orders_table,
+            region,
+        } = crate::config::Common::read(&mut r);
+        let stale = r.seconds("RELAY_STALE_SECS", Duration::from_secs(10), 1..=120);
+        let poll = r.seconds("RELAY_POLL_SECS", Duration::from_secs(2), 1..=60);
+        let sweep_lag = r.seconds("RELAY_SWEEP_LAG_SECS", Duration::from_secs(300), 2..=86_400);
+        if sweep_lag <= stale {
+            r.problem(format!(
+                "RELAY_SWEEP_LAG_SECS ({}) must be above RELAY_STALE_SECS ({})",
+                sweep_lag.as_secs(),
+                stale.as_secs()
+            ));
+        }
+        let batch = r.number_in("RELAY_BATCH", 100_i32, 1..=1000);
+        let concurrency = r.number_in("RELAY_CONCURRENCY", 16_usize, 1..=256);
+        let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(10), 0..=120);
+        let config_fault_limit =
+            r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
+        let mut aws = AwsSettings::new(region);
+        aws.read_call_record_dir(&mut r);
+        let tracing = TracingSettings::read(&mut r, "outbox-relay");
+        r.finish()?;
+        Ok(Self {
+            host,
+            port,
+            sns_topic_arn,
+            orders_table,
+            aws,
+            stale,
+            sweep_lag,
+            poll,
+            batch,
+            concurrency,
+            shutdown_grace,
+            config_fault_limit,
+            tracing,
+        })
+    }
+
+    /// The longest one pass may take: it then records its progress and the
+    /// next pass goes on from there.
+    pub fn pass_budget(&self) -> Duration {
+        Duration::from_secs(10)
+    }
+
+    /// How long a relay holds the lease without renewing it: a pass, two
+    /// pauses and a margin. Another relay takes over a dead one after this.
+    pub fn lease(&self) -> Duration {
+        self.pass_budget() + self.poll * 2 + Duration::from_secs(5)
+    }
+
+    /// The budget of one publish (retries included).
+    pub fn publish_budget(&self) -> crate::publisher::PublishBudget {
+        crate::publisher::PublishBudget {
+            total: Duration::from_secs(5),
+            attempt: Duration::from_secs(2),
+            max_attempts: 3,
+            retry_unknown: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_every_problem_at_once() {
+        let env = EnvSource::from_pairs([
+            (
+                "SNS_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:000000000000:pedidos",
+            ),
+            ("ORDERS_TABLE", "pedidos"),
+        ]);
+        let s = RelaySettings::from_env(&env).expect("valid");
+        assert_eq!(s.stale, Duration::from_secs(10));
+        assert!(s.stale + s.poll <= Duration::from_secs(30));
+        assert!(s.lease() > s.pass_budget() + s.poll);
+        let env = EnvSource::from_pairs([
+            ("SNS_TOPIC_ARN", "nope"),
+            ("RELAY_STALE_SECS", "0"),
+            ("RELAY_POLL_SECS", "61"),
+            ("RELAY_BATCH", "x"),
+        ]);
+        let err = RelaySettings::from_env(&env).expect_err("invalid");
+        assert_eq!(err.problems.len(), 5, "{err}");
+    }
+}

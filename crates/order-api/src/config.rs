@@ -60,18 +60,23 @@ pub struct Budgets {
 }
 
 /// The variables the API and the relay both read: where they listen, the
-/// topic, the table and the region.
+/// topic, the table, the SDK settings, the configuration-fault limit and
+/// tracing.
 pub(crate) struct Common {
     pub host: IpAddr,
     pub port: u16,
     pub sns_topic_arn: String,
     pub orders_table: String,
-    pub region: String,
+    pub aws: AwsSettings,
+    pub config_fault_limit: Duration,
+    pub tracing: Option<TracingSettings>,
 }
 
 impl Common {
-    /// Reads `HOST`, `PORT`, `SNS_TOPIC_ARN`, `ORDERS_TABLE` and `AWS_REGION`.
-    pub(crate) fn read(r: &mut ConfigReader<'_>) -> Self {
+    /// Reads `HOST`, `PORT`, `SNS_TOPIC_ARN`, `ORDERS_TABLE`, `AWS_REGION`,
+    /// `AWS_CALL_RECORD_DIR`, `CONFIG_FAULT_LIMIT_SECS` and the tracing
+    /// variables (default service name `service`).
+    pub(crate) fn read(r: &mut ConfigReader<'_>, service: &str) -> Self {
         let sns_topic_arn = r.required(
             "SNS_TOPIC_ARN",
             "the ARN of the SNS topic order events are published to",
@@ -82,12 +87,22 @@ impl Common {
             "the name of the DynamoDB table holding the orders and their events",
             parse_resource_name,
         );
+        let region = r.or_default("AWS_REGION", String::from("us-east-1"));
+        let host = r.or_default("HOST", IpAddr::from([0, 0, 0, 0]));
+        let port = r.or_default("PORT", 8080_u16);
+        let config_fault_limit =
+            r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
+        let mut aws = AwsSettings::new(region);
+        aws.read_call_record_dir(r);
+        let tracing = TracingSettings::read(r, service);
         Self {
-            region: r.or_default("AWS_REGION", String::from("us-east-1")),
-            host: r.or_default("HOST", IpAddr::from([0, 0, 0, 0])),
-            port: r.or_default("PORT", 8080_u16),
+            host,
+            port,
             sns_topic_arn,
             orders_table,
+            aws,
+            config_fault_limit,
+            tracing,
         }
     }
 }
@@ -101,8 +116,10 @@ impl Settings {
             port,
             sns_topic_arn,
             orders_table,
-            region,
-        } = Common::read(&mut r);
+            aws,
+            config_fault_limit,
+            tracing,
+        } = Common::read(&mut r, "order-api");
         let request_timeout = r.seconds("REQUEST_TIMEOUT_SECS", Duration::from_secs(10), 1..=120);
         let max_concurrent_requests =
             r.number_in("MAX_CONCURRENT_REQUESTS", 512_usize, 1..=100_000);
@@ -114,11 +131,6 @@ impl Settings {
             r.seconds("BODY_READ_TIMEOUT_SECS", Duration::from_secs(5), 1..=120);
         let max_connections = r.number_in("MAX_CONNECTIONS", 4096_usize, 1..=1_000_000);
         let readiness_cache = r.seconds("READINESS_CACHE_SECS", Duration::from_secs(5), 0..=300);
-        let config_fault_limit =
-            r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
-        let mut aws = AwsSettings::new(region);
-        aws.read_call_record_dir(&mut r);
-        let tracing = TracingSettings::read(&mut r, "order-api");
         r.finish()?;
         Ok(Self {
             host,

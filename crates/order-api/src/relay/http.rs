@@ -179,7 +179,7 @@ async fn ready(State(shared): State<Shared>) -> Response {
     let body = serde_json::json!({
         "status": if fresh && !refused { "ready" } else { "not_ready" },
         "leader": shared.health.leader.load(Ordering::Relaxed),
-        "passes": shared.health.passes.load(Ordering::Relaxed),
+        "passes": shared.metrics.passes(),
     });
     let status = if fresh && !refused {
         StatusCode::OK

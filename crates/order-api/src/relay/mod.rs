@@ -18,7 +18,7 @@ mod http;
 mod settings;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -62,8 +62,6 @@ pub struct Health {
     pass_refused: AtomicBool,
     /// Whether this relay holds the lease.
     leader: AtomicBool,
-    /// Passes run.
-    passes: AtomicU64,
 }
 
 fn now_ms() -> i64 {
@@ -270,7 +268,6 @@ impl Relay {
             next.done[shard] = done;
             next.swept[shard] = swept;
         }
-        self.health.passes.fetch_add(1, Ordering::Relaxed);
         self.metrics.count_pass();
         // The lease call alone does not clear a refusal (a Query or a read
         // of the index may be what is refused): a whole pass without one does.

@@ -54,8 +54,10 @@ impl RelaySettings {
             port,
             sns_topic_arn,
             orders_table,
-            region,
-        } = crate::config::Common::read(&mut r);
+            aws,
+            config_fault_limit,
+            tracing,
+        } = crate::config::Common::read(&mut r, "outbox-relay");
         let stale = r.seconds("RELAY_STALE_SECS", Duration::from_secs(10), 1..=120);
         let poll = r.seconds("RELAY_POLL_SECS", Duration::from_secs(2), 1..=60);
         let sweep_lag = r.seconds("RELAY_SWEEP_LAG_SECS", Duration::from_secs(300), 2..=86_400);
@@ -69,11 +71,6 @@ impl RelaySettings {
         let batch = r.number_in("RELAY_BATCH", 100_i32, 1..=1000);
         let concurrency = r.number_in("RELAY_CONCURRENCY", 16_usize, 1..=256);
         let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(10), 0..=120);
-        let config_fault_limit =
-            r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
-        let mut aws = AwsSettings::new(region);
-        aws.read_call_record_dir(&mut r);
-        let tracing = TracingSettings::read(&mut r, "outbox-relay");
         r.finish()?;
         Ok(Self {
             host,

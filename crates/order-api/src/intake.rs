@@ -81,6 +81,11 @@ pub async fn submit(state: &AppState, command: Command) -> Result<Response, ApiE
         // The client may be gone: the work is done either way.
         let _ = answer_tx.send(decision.answer);
         if decision.publish {
+            // Let the request's task write the answer first: woken by the
+            // send, it waits on this worker thread until this task yields,
+            // and the publish's CPU (building and signing the request,
+            // connecting) would otherwise come before the answer.
+            tokio::task::yield_now().await;
             // Bounded: past the limit (an SNS brownout under load), the event
             // waits for the relay instead of piling up sockets and retries.
             match task_state.publishes.clone().try_acquire_owned() {

@@ -96,6 +96,7 @@ async fn accepted_order_is_published_with_request_id_as_correlation_id() {
         .and_then(|v| v.to_str().ok())
         .expect("request id");
 
+    publisher.wait_published(1).await;
     let events = publisher.published.lock().expect("lock");
     assert_eq!(events.len(), 1);
     let event = &events[0];
@@ -123,6 +124,7 @@ async fn callers_request_id_and_pedido_id_are_kept() {
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
     assert_eq!(answer.body["pedidoId"], id.to_string());
     assert_eq!(answer.headers["x-request-id"], "shop-backend-42");
+    publisher.wait_published(1).await;
     assert_eq!(
         publisher.published.lock().expect("lock")[0].correlation_id,
         "shop-backend-42"
@@ -743,7 +745,7 @@ async fn request_ids_are_kept_when_sane_and_made_otherwise() {
             .expect("request")
     };
     let longest = "a".repeat(128);
-    for (sent, kept) in [
+    for (n, (sent, kept)) in [
         (Some(vec!["shop:backend.42_x-y"]), true),
         (Some(vec![longest.as_str()]), true),
         (None, false),
@@ -752,7 +754,10 @@ async fn request_ids_are_kept_when_sane_and_made_otherwise() {
         (Some(vec!["a/b"]), false),
         (Some(vec![&"a".repeat(129)]), false),
         (Some(vec!["first", "second"]), false),
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let answer = send(&app, id_for(sent.clone())).await;
         assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
         let ids: Vec<&str> = answer
@@ -767,6 +772,7 @@ async fn request_ids_are_kept_when_sane_and_made_otherwise() {
         } else {
             assert!(Uuid::try_parse(ids[0]).is_ok(), "{sent:?} got {}", ids[0]);
         }
+        publisher.wait_published(n + 1).await;
         let correlation = publisher
             .published
             .lock()

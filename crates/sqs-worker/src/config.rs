@@ -7,6 +7,9 @@ use shared::config::{ConfigError, ConfigReader, EnvSource, parse_http_url, parse
 use shared::orders_table::WorkerRole;
 use shared::telemetry::TracingSettings;
 
+/// What the default progress watchdog allows beyond two long-poll waits.
+const WATCHDOG_MARGIN: Duration = Duration::from_secs(10);
+
 /// Everything a worker needs to run.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -39,6 +42,10 @@ pub struct Settings {
     pub retry_max: Duration,
     /// How long successes wait to be deleted together (`DELETE_BATCH_WINDOW_MS`, default 25).
     pub delete_window: Duration,
+    /// Readiness fails after this long without a successful SQS call
+    /// (`PROGRESS_WATCHDOG_SECS`, default twice the long-poll wait + 10 s:
+    /// 50 s at the defaults).
+    pub progress_watchdog: Duration,
     /// Liveness fails when the poll loop made no progress for this long (`LIVENESS_STALL_SECS`, default 120).
     pub liveness_stall: Duration,
     /// How long the worker keeps retrying when its queue, DLQ or table refuse
@@ -114,6 +121,16 @@ impl Settings {
         let config_fault_limit =
             r.seconds("CONFIG_FAULT_LIMIT_SECS", Duration::from_secs(60), 1..=3600);
         let store_check = r.seconds("STORE_CHECK_SECS", Duration::from_secs(30), 1..=3600);
+        let progress_watchdog = r.seconds(
+            "PROGRESS_WATCHDOG_SECS",
+            wait_time * 2 + WATCHDOG_MARGIN,
+            1..=3600,
+        );
+        if progress_watchdog < wait_time + WATCHDOG_MARGIN / 2 {
+            r.problem(
+                "PROGRESS_WATCHDOG_SECS must exceed SQS_WAIT_TIME_SECS by at least 5 (an idle long poll succeeds once per wait)",
+            );
+        }
         let order_ttl = r.optional("ORDER_TTL_DAYS", |s| match s.parse::<i64>() {
             Ok(days @ 1..=36_500) => Ok(chrono::Duration::days(days)),
             _ => Err("must be a whole number of days from 1 to 36500".into()),
@@ -148,6 +165,7 @@ impl Settings {
             retry_base,
             retry_max,
             delete_window,
+            progress_watchdog,
             liveness_stall,
             config_fault_limit,
             store_check,

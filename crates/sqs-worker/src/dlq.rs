@@ -111,11 +111,11 @@ async fn release(
     queue_url: &str,
     receipts: &[String],
 ) -> Result<(), DlqError> {
-    crate::visibility::set_batch(sqs, queue_url, receipts, Duration::ZERO, || {})
+    crate::visibility::set_batch(sqs, queue_url, receipts, Duration::ZERO, || {}, |_| {})
         .await
-        .map_err(|message| DlqError {
+        .map_err(|failure| DlqError {
             operation: "ChangeMessageVisibilityBatch",
-            message,
+            message: failure.message,
         })
 }
 

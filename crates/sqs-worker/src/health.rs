@@ -1,6 +1,6 @@
 //! The worker's HTTP port: `/health/live`, `/health/ready`, `/metrics`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,31 +39,80 @@ impl std::fmt::Display for ConfigFault {
     }
 }
 
-/// What the probes report, updated by the consumer loop.
+/// What the probes report, updated by the consumer loop, the deleter and
+/// the heartbeat.
 #[derive(Debug)]
 pub struct HealthState {
     started: Instant,
     last_progress_ms: AtomicU64,
+    /// The last successful SQS call (any operation).
+    last_sqs_ok_ms: AtomicU64,
+    /// Messages held (received, not yet deleted or returned), deletes included.
+    holding: AtomicUsize,
     received_once: AtomicBool,
     stopping: AtomicBool,
     stall_limit: Duration,
-    fault: Mutex<Option<ConfigFault>>,
+    watchdog: Duration,
+    /// Configuration faults by operation and resource, oldest first.
+    faults: Mutex<Vec<ConfigFault>>,
     fault_limit: Duration,
+}
+
+/// Why a worker is not ready although it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// A configuration fault (the oldest, when several).
+    Misconfigured(ConfigFault),
+    /// No successful SQS call for this long (the progress watchdog).
+    Stalled(Duration),
+    /// Not started yet, or stopping.
+    NotRunning,
 }
 
 impl HealthState {
     /// Liveness fails after `stall_limit` without progress of the poll loop,
-    /// or once a configuration fault has lasted `fault_limit`.
-    pub fn new(stall_limit: Duration, fault_limit: Duration) -> Arc<Self> {
+    /// once a configuration fault has lasted `fault_limit`, or when no SQS
+    /// call succeeded for `watchdog` + `fault_limit` while messages are held;
+    /// readiness fails at once on a configuration fault and after `watchdog`
+    /// without a successful SQS call.
+    pub fn new(stall_limit: Duration, watchdog: Duration, fault_limit: Duration) -> Arc<Self> {
         Arc::new(Self {
             started: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
+            last_sqs_ok_ms: AtomicU64::new(0),
+            holding: AtomicUsize::new(0),
             received_once: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stall_limit,
-            fault: Mutex::new(None),
+            watchdog,
+            faults: Mutex::new(Vec::new()),
             fault_limit,
         })
+    }
+
+    fn lock_faults(&self) -> std::sync::MutexGuard<'_, Vec<ConfigFault>> {
+        self.faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// An SQS call succeeded (the progress watchdog).
+    pub fn sqs_ok(&self) {
+        self.last_sqs_ok_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    /// How long since the last successful SQS call.
+    pub fn since_sqs_ok(&self) -> Duration {
+        Duration::from_millis(
+            self.now_ms()
+                .saturating_sub(self.last_sqs_ok_ms.load(Ordering::Relaxed)),
+        )
+    }
+
+    /// How many messages the worker holds now (received and not yet
+    /// deleted or returned).
+    pub fn set_holding(&self, count: usize) {
+        self.holding.store(count, Ordering::Relaxed);
     }
 
     /// Records a configuration fault (readiness fails at once); returns it
@@ -81,52 +130,64 @@ impl HealthState {
         code: &str,
         since: Instant,
     ) -> ConfigFault {
-        let mut slot = self
-            .fault
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let since = slot.as_ref().map_or(since, |f| f.since.min(since));
+        let mut faults = self.lock_faults();
+        let same = |f: &ConfigFault| f.operation == operation && f.resource == resource;
+        let since = faults
+            .iter()
+            .find(|f| same(f))
+            .map_or(since, |f| f.since.min(since));
+        faults.retain(|f| !same(f));
         let fault = ConfigFault {
             operation,
             resource: resource.to_owned(),
             code: code.to_owned(),
             since,
         };
-        *slot = Some(fault.clone());
+        faults.push(fault.clone());
+        faults.sort_by_key(|f| f.since);
         fault
     }
 
-    /// The fault is over (a call on the same resources succeeded).
+    /// Every fault is over (the startup check passed).
     pub fn clear_fault(&self) {
-        let mut slot = self
-            .fault
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(fault) = slot.take() {
-            tracing::info!(operation = fault.operation, code = %fault.code, "configuration fault cleared");
-        }
+        self.clear_where(|_| true);
     }
 
-    /// The fault is over for `resource` (a call on it succeeded); a fault on
-    /// another resource stays.
+    /// The faults on `resource` are over (a call on it succeeded); a fault
+    /// on another resource stays.
     pub fn clear_fault_on(&self, resource: &str) {
-        let mut slot = self
-            .fault
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.as_ref().is_some_and(|f| f.resource == resource)
-            && let Some(fault) = slot.take()
-        {
-            tracing::info!(operation = fault.operation, code = %fault.code, "configuration fault cleared");
-        }
+        self.clear_where(|f| f.resource == resource);
     }
 
-    /// The current configuration fault, if any.
+    /// The fault of `operation` on `resource` is over (that call succeeded);
+    /// the other operations' faults on it stay (a receive that works says
+    /// nothing of a refused delete).
+    pub fn clear_fault_of(&self, operation: &str, resource: &str) {
+        self.clear_where(|f| f.operation == operation && f.resource == resource);
+    }
+
+    fn clear_where(&self, matches: impl Fn(&ConfigFault) -> bool) {
+        let mut faults = self.lock_faults();
+        faults.retain(|fault| {
+            if matches(fault) {
+                tracing::info!(operation = fault.operation, resource = %fault.resource, code = %fault.code, "configuration fault cleared");
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// The current configuration fault (the oldest, when several), if any.
     pub fn current_fault(&self) -> Option<ConfigFault> {
-        self.fault
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.lock_faults().first().cloned()
+    }
+
+    /// The oldest configuration fault once it has lasted the limit: the
+    /// worker gives up.
+    pub fn expired_fault(&self) -> Option<ConfigFault> {
+        self.current_fault()
+            .filter(|f| f.since.elapsed() >= self.fault_limit)
     }
 
     /// How long a configuration fault may last before the worker gives up.
@@ -147,6 +208,7 @@ impl HealthState {
     /// A receive completed.
     pub fn received_ok(&self) {
         self.touch();
+        self.sqs_ok();
         self.received_once.store(true, Ordering::Relaxed);
     }
 
@@ -155,24 +217,38 @@ impl HealthState {
         self.stopping.store(true, Ordering::Relaxed);
     }
 
-    /// Whether the poll loop made progress recently and no configuration
-    /// fault has outlasted its limit.
+    /// Whether the poll loop made progress recently, no configuration
+    /// fault has outlasted its limit, and the worker is not stuck holding
+    /// messages: no SQS call succeeded for the watchdog plus the fault limit
+    /// while messages are held or deletes pending (the heartbeat would keep
+    /// them invisible for hours; a new task gets them sooner).
     pub fn is_live(&self) -> bool {
         let idle = self
             .now_ms()
             .saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
-        let fault_expired = self
-            .current_fault()
-            .is_some_and(|f| f.since.elapsed() >= self.fault_limit);
-        Duration::from_millis(idle) < self.stall_limit && !fault_expired
+        let stuck = self.holding.load(Ordering::Relaxed) > 0
+            && self.since_sqs_ok() >= self.watchdog + self.fault_limit;
+        Duration::from_millis(idle) < self.stall_limit && self.expired_fault().is_none() && !stuck
     }
 
-    /// Whether the worker reached its queues and table (startup check or a
-    /// receive), has no configuration fault and is not stopping.
+    /// Why the worker is not ready, if it is not: it must have reached its
+    /// queues and table (startup check or a receive), have no configuration
+    /// fault, have had a successful SQS call within the watchdog, and not be
+    /// stopping.
+    pub fn not_ready(&self) -> Option<NotReady> {
+        if let Some(fault) = self.current_fault() {
+            return Some(NotReady::Misconfigured(fault));
+        }
+        if !self.received_once.load(Ordering::Relaxed) || self.stopping.load(Ordering::Relaxed) {
+            return Some(NotReady::NotRunning);
+        }
+        let quiet = self.since_sqs_ok();
+        (quiet >= self.watchdog).then_some(NotReady::Stalled(quiet))
+    }
+
+    /// Whether the worker is ready (see [`HealthState::not_ready`]).
     pub fn is_ready(&self) -> bool {
-        self.received_once.load(Ordering::Relaxed)
-            && !self.stopping.load(Ordering::Relaxed)
-            && self.current_fault().is_none()
+        self.not_ready().is_none()
     }
 }
 
@@ -196,16 +272,22 @@ async fn live(State(s): State<ProbeState>) -> Response {
 }
 
 async fn ready(State(s): State<ProbeState>) -> Response {
-    if let Some(fault) = s.health.current_fault() {
-        let body = serde_json::json!({
+    let body = match s.health.not_ready() {
+        None => return status(true, "ready", "not_ready"),
+        Some(NotReady::NotRunning) => return status(false, "ready", "not_ready"),
+        Some(NotReady::Misconfigured(fault)) => serde_json::json!({
             "status": "misconfigured",
             "operation": fault.operation,
             "code": fault.code,
             "seconds": fault.since.elapsed().as_secs(),
-        });
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-    }
-    status(s.health.is_ready(), "ready", "not_ready")
+        }),
+        Some(NotReady::Stalled(quiet)) => serde_json::json!({
+            "status": "stalled",
+            "reason": "no successful SQS call",
+            "seconds": quiet.as_secs(),
+        }),
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
 async fn metrics_text(State(s): State<ProbeState>) -> Response {
@@ -234,7 +316,11 @@ mod tests {
 
     #[test]
     fn a_configuration_fault_fails_readiness_at_once_and_liveness_after_its_limit() {
-        let h = HealthState::new(Duration::from_secs(60), Duration::from_millis(30));
+        let h = HealthState::new(
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+            Duration::from_millis(30),
+        );
         h.received_ok();
         assert!(h.is_ready());
         let first = h.fault("GetQueueAttributes", "q-dlq", "AccessDenied");
@@ -253,7 +339,11 @@ mod tests {
 
     #[test]
     fn a_fault_is_cleared_only_by_a_call_on_its_resource() {
-        let h = HealthState::new(Duration::from_secs(60), Duration::from_secs(60));
+        let h = HealthState::new(
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        );
         h.received_ok();
         let earlier = Instant::now();
         std::thread::sleep(Duration::from_millis(5));
@@ -268,7 +358,11 @@ mod tests {
 
     #[test]
     fn readiness_follows_the_loop() {
-        let h = HealthState::new(Duration::from_secs(60), Duration::from_secs(60));
+        let h = HealthState::new(
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        );
         assert!(h.is_live(), "live at start");
         assert!(!h.is_ready(), "not ready before the first receive");
         h.received_ok();
@@ -278,8 +372,54 @@ mod tests {
     }
 
     #[test]
+    fn a_delete_fault_is_not_cleared_by_a_receive_on_the_same_queue() {
+        let h = HealthState::new(
+            Duration::from_secs(60),
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        );
+        h.received_ok();
+        h.fault("DeleteMessageBatch", "q", "AccessDenied");
+        h.fault("ReceiveMessage", "q", "AccessDenied");
+        h.clear_fault_of("ReceiveMessage", "q");
+        assert_eq!(
+            h.current_fault().map(|f| f.operation),
+            Some("DeleteMessageBatch")
+        );
+        h.clear_fault_of("DeleteMessageBatch", "q");
+        assert!(h.is_ready());
+    }
+
+    #[test]
+    fn the_watchdog_fails_readiness_then_liveness_while_messages_are_held() {
+        let h = HealthState::new(
+            Duration::from_secs(60),
+            Duration::from_millis(30),
+            Duration::from_millis(30),
+        );
+        h.received_ok();
+        h.sqs_ok();
+        assert!(h.is_ready());
+        std::thread::sleep(Duration::from_millis(40));
+        assert!(
+            matches!(h.not_ready(), Some(NotReady::Stalled(_))),
+            "no SQS success within the watchdog"
+        );
+        assert!(h.is_live(), "nothing held: live");
+        h.set_holding(3);
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(!h.is_live(), "holding messages past watchdog + fault limit");
+        h.sqs_ok();
+        assert!(h.is_ready() && h.is_live());
+    }
+
+    #[test]
     fn liveness_fails_after_a_stall() {
-        let h = HealthState::new(Duration::from_millis(20), Duration::from_secs(60));
+        let h = HealthState::new(
+            Duration::from_millis(20),
+            Duration::from_secs(3600),
+            Duration::from_secs(60),
+        );
         std::thread::sleep(Duration::from_millis(40));
         assert!(!h.is_live());
         h.touch();

@@ -17,6 +17,15 @@ pub struct Label {
     pub name: String,
 }
 
+/// A label set naming an SQS operation and the error code it got.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationCode {
+    /// The SQS operation (`DeleteMessageBatch`).
+    pub operation: String,
+    /// The AWS error code, or the kind of failure (`timeout`).
+    pub code: String,
+}
+
 /// Counters and histograms of one worker process.
 #[derive(Debug)]
 pub struct Metrics {
@@ -51,6 +60,13 @@ pub struct Metrics {
     pub receive_paused: Counter,
     /// Messages deleted from the queue (done: applied, duplicate or dead-lettered).
     pub deleted: Counter,
+    /// Failed SQS requests, by operation and error code.
+    pub sqs_errors: Family<OperationCode, Counter>,
+    /// Entries of SQS batch requests that failed, by operation and error code.
+    pub sqs_entry_failures: Family<OperationCode, Counter>,
+    /// Processed messages whose delete was given up after its attempts
+    /// (left to their visibility timeout; redelivered as duplicates).
+    pub deletes_given_up: Counter,
 }
 
 impl Metrics {
@@ -131,8 +147,29 @@ impl Metrics {
             "Messages deleted from the queue (applied, duplicate or dead-lettered): done",
             deleted.clone(),
         );
+        let sqs_errors = Family::<OperationCode, Counter>::default();
+        registry.register(
+            "sqs_errors",
+            "Failed SQS requests by operation and error code",
+            sqs_errors.clone(),
+        );
+        let sqs_entry_failures = Family::<OperationCode, Counter>::default();
+        registry.register(
+            "sqs_entry_failures",
+            "Failed entries of SQS batch requests by operation and error code",
+            sqs_entry_failures.clone(),
+        );
+        let deletes_given_up = Counter::default();
+        registry.register(
+            "deletes_given_up",
+            "Deletes given up after their attempts: the message reappears after its visibility timeout and is recognised as a duplicate",
+            deletes_given_up.clone(),
+        );
         Arc::new(Self {
             registry,
+            sqs_errors,
+            sqs_entry_failures,
+            deletes_given_up,
             received,
             processed,
             duplicates,
@@ -156,6 +193,26 @@ impl Metrics {
         self.sqs_calls
             .get_or_create(&Label {
                 name: operation.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one failed SQS request.
+    pub fn sqs_error(&self, operation: &str, code: &str) {
+        self.sqs_errors
+            .get_or_create(&OperationCode {
+                operation: operation.to_owned(),
+                code: code.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts one failed entry of an SQS batch request.
+    pub fn sqs_entry_failure(&self, operation: &str, code: &str) {
+        self.sqs_entry_failures
+            .get_or_create(&OperationCode {
+                operation: operation.to_owned(),
+                code: code.to_owned(),
             })
             .inc();
     }

@@ -52,7 +52,11 @@ impl Application {
         let listener =
             TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.health_port))).await?;
         let metrics = Metrics::new();
-        let health = HealthState::new(settings.liveness_stall, settings.config_fault_limit);
+        let health = HealthState::new(
+            settings.liveness_stall,
+            settings.progress_watchdog,
+            settings.config_fault_limit,
+        );
         let router = health::router(health.clone(), metrics.clone());
         let consumer = Arc::new(Consumer::new(
             sqs,
@@ -79,17 +83,33 @@ impl Application {
         self.metrics.clone()
     }
 
-    /// Consumes until `shutdown` completes, then drains and returns.
+    /// Consumes until `shutdown` completes, then drains and returns, at
+    /// the latest `SHUTDOWN_GRACE_SECS` + the cleanup budget after the
+    /// signal: one hard deadline that the whole exit path races, whatever
+    /// it waits for (SQS, the table, the probe server).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let token = CancellationToken::new();
         let trigger = token.clone();
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel();
         tokio::spawn(async move {
             shutdown.await;
+            let _ = signalled_tx.send(tokio::time::Instant::now());
             trigger.cancel();
         });
+        let budget = self.consumer.exit_budget();
+        let exit_by = async move {
+            match signalled_rx.await {
+                Ok(at) => {
+                    tokio::time::sleep_until(at + budget).await;
+                    at + budget
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::pin!(exit_by);
         let server_stop = CancellationToken::new();
         let server_token = server_stop.clone();
         tracing::info!(addr = %self.listener.local_addr()?, "health server listening");
@@ -98,14 +118,26 @@ impl Application {
                 .with_graceful_shutdown(async move { server_token.cancelled().await })
                 .into_future(),
         );
-        let consumed = self.consumer.run(token).await;
+        let consumed = tokio::select! {
+            consumed = self.consumer.run(token) => consumed,
+            _ = &mut exit_by => {
+                tracing::error!(
+                    budget_secs = budget.as_secs(),
+                    "exit deadline passed; exiting now (unfinished messages reappear after their visibility timeout)"
+                );
+                Ok(())
+            }
+        };
         server_stop.cancel();
         // A probe request is instant; a client holding a connection open
         // must not hold the exit.
         let mut server = server;
-        match tokio::time::timeout(Duration::from_secs(1), &mut server).await {
-            Ok(joined) => joined.map_err(std::io::Error::other)??,
-            Err(_) => server.abort(),
+        tokio::select! {
+            joined = tokio::time::timeout(Duration::from_secs(1), &mut server) => match joined {
+                Ok(joined) => joined.map_err(std::io::Error::other)??,
+                Err(_) => server.abort(),
+            },
+            _ = &mut exit_by => server.abort(),
         }
         consumed.map_err(std::io::Error::other)
     }

@@ -3,7 +3,12 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use shared::aws::{SdkFailure, classify_sdk_error};
+
+use crate::consumer::SQS_TRANSIENT_CODES;
+
+/// The SQS operation every call here makes.
+pub const OPERATION: &str = "ChangeMessageVisibilityBatch";
 
 /// SQS counts whole seconds (at most 12 h): round up so a short backoff never becomes 0.
 pub fn seconds(delay: Duration) -> i32 {
@@ -11,33 +16,36 @@ pub fn seconds(delay: Duration) -> i32 {
     i32::try_from(whole.min(43_200)).unwrap_or(43_200)
 }
 
-/// Sets the visibility of every receipt to `delay`, ten per request
-/// (`on_request` is called before each). Tries every batch; returns the last error.
+/// Sets the visibility of every receipt to `delay`, ten per request, in
+/// order (`on_request` is called before each, `on_entry_failure` with the
+/// code of each entry SQS refused). Tries every batch; returns the last error.
 pub async fn set_batch(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     receipts: &[String],
     delay: Duration,
     mut on_request: impl FnMut(),
-) -> Result<(), String> {
+    mut on_entry_failure: impl FnMut(&str),
+) -> Result<(), SdkFailure> {
     let mut outcome = Ok(());
     for chunk in receipts.chunks(10) {
         on_request();
-        if let Err(e) = set_chunk(sqs, queue_url, chunk, delay).await {
-            outcome = Err(e);
+        match set_chunk(sqs, queue_url, chunk, delay).await {
+            Ok(failed) => failed.iter().for_each(|(_, code)| on_entry_failure(code)),
+            Err(e) => outcome = Err(e),
         }
     }
     outcome
 }
 
 /// Sets the visibility of up to ten receipts to `delay` in one request;
-/// returns the positions (in `chunk`) of the entries SQS refused.
+/// returns the positions (in `chunk`) and codes of the entries SQS refused.
 pub async fn set_chunk(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     chunk: &[String],
     delay: Duration,
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<(usize, String)>, SdkFailure> {
     let timeout = seconds(delay);
     let entries = chunk
         .iter()
@@ -59,10 +67,10 @@ pub async fn set_chunk(
         .map(|out| {
             out.failed
                 .iter()
-                .filter_map(|f| f.id.parse().ok())
+                .filter_map(|f| Some((f.id.parse().ok()?, f.code.clone())))
                 .collect()
         })
-        .map_err(|e| DisplayErrorContext(&e).to_string())
+        .map_err(|e| classify_sdk_error(&e, SQS_TRANSIENT_CODES))
 }
 
 #[cfg(test)]

@@ -1,10 +1,15 @@
 //! Sending a poison message to the DLQ with attributes that say why.
 
 use aws_sdk_sqs::types::{Message, MessageAttributeValue, MessageSystemAttributeName};
-use aws_smithy_types::error::display::DisplayErrorContext;
+use shared::aws::{SdkFailure, classify_sdk_error};
+
+use super::SQS_TRANSIENT_CODES;
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
+
+/// The SQS operation of a dead-lettering.
+pub const OPERATION: &str = "SendMessage";
 
 /// Attribute: stable reason code (e.g. `unknown_event_type`).
 pub const ATTR_REASON: &str = "dlqReason";
@@ -38,6 +43,7 @@ fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
 
 /// Sends `message` to the DLQ. Tries with the original attributes plus ours,
 /// then (e.g. for a body at the size limit) with our reason attributes only.
+/// Returns the last failure, classified.
 pub async fn send(
     sqs: &aws_sdk_sqs::Client,
     settings: &Settings,
@@ -45,7 +51,7 @@ pub async fn send(
     reason: &str,
     detail: &str,
     metrics: &Metrics,
-) -> Result<(), String> {
+) -> Result<(), SdkFailure> {
     let detail: String = detail.chars().take(1000).collect();
     let failed_at = chrono::Utc::now().to_rfc3339();
     let ours: Vec<(&str, String)> = vec![
@@ -73,7 +79,7 @@ pub async fn send(
         }
     }
     let minimal: Vec<(String, MessageAttributeValue)> = full.iter().take(2).cloned().collect();
-    let mut last_error = String::new();
+    let mut last_error = None;
     for attributes in [full, minimal] {
         let mut request = sqs
             .send_message()
@@ -93,8 +99,21 @@ pub async fn send(
         metrics.sqs_call("send_dlq");
         match request.send().await {
             Ok(_) => return Ok(()),
-            Err(e) => last_error = DisplayErrorContext(&e).to_string(),
+            Err(e) => {
+                let failure = classify_sdk_error(&e, SQS_TRANSIENT_CODES);
+                // A refusal of the queue itself: the smaller message fares no better.
+                let refused = failure.configuration;
+                last_error = Some(failure);
+                if refused {
+                    break;
+                }
+            }
         }
     }
-    Err(last_error)
+    Err(last_error.unwrap_or_else(|| SdkFailure {
+        transient: true,
+        configuration: false,
+        code: "unsent".into(),
+        message: "nothing was sent".into(),
+    }))
 }

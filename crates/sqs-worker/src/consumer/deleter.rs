@@ -1,6 +1,10 @@
 //! Deletes processed messages in batches of up to 10 collected over a short
 //! window, several batches in flight at once, each retrying the entries SQS
-//! reports as failed until they are deleted.
+//! reports as failed, at most [`MAX_DELETE_ATTEMPTS`] times per entry; then
+//! the message is let go (it reappears after its visibility timeout and is
+//! recognised as a duplicate) rather than held for ever. Failures are
+//! classified: a refusal no retry fixes (access denied, the queue missing, a
+//! KMS key refused) raises the worker's configuration fault.
 //!
 //! Queuing a delete never waits. The receipts awaiting deletion are counted
 //! (the `delete_backlog` gauge): when the count passes the consumer's bound,
@@ -19,9 +23,20 @@ use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
+use shared::aws::{SdkFailure, classify_sdk_error, is_configuration_code};
+
+use super::SQS_TRANSIENT_CODES;
 use super::backoff::Backoff;
 use super::held::Held;
+use super::sqs_report::SqsReport;
 use crate::metrics::Metrics;
+
+/// The SQS operation of a delete.
+const OPERATION: &str = "DeleteMessageBatch";
+
+/// Attempts to delete one message (failed requests and failed entries
+/// alike) before it is let go.
+pub const MAX_DELETE_ATTEMPTS: u32 = 6;
 
 /// Most entries of one `DeleteMessageBatch` (an SQS limit).
 pub const MAX_BATCH: usize = 10;
@@ -58,6 +73,8 @@ impl Backlog {
 struct Pending {
     receipt: String,
     span: tracing::Span,
+    /// Delete attempts so far.
+    attempts: u32,
 }
 
 /// Sends receipts to the background deleter.
@@ -84,6 +101,7 @@ struct Target {
     metrics: Arc<Metrics>,
     held: Arc<Held>,
     backlog: Arc<Backlog>,
+    report: SqsReport,
 }
 
 impl Deleter {
@@ -96,6 +114,7 @@ impl Deleter {
         in_flight: usize,
         held: Arc<Held>,
         metrics: Arc<Metrics>,
+        report: SqsReport,
     ) -> (Self, DeleterTask) {
         let (tx, rx) = mpsc::unbounded_channel();
         let backlog = Arc::new(Backlog::default());
@@ -105,6 +124,7 @@ impl Deleter {
             metrics: metrics.clone(),
             held: held.clone(),
             backlog: backlog.clone(),
+            report,
         };
         let handle = tokio::spawn(run(target, window, in_flight.max(1), rx));
         (
@@ -133,7 +153,15 @@ impl Deleter {
                 outcome = tracing::field::Empty,
             )
         });
-        if self.tx.send(Pending { receipt, span }).is_err() {
+        if self
+            .tx
+            .send(Pending {
+                receipt,
+                span,
+                attempts: 0,
+            })
+            .is_err()
+        {
             self.backlog.done(1, &self.metrics);
             tracing::error!(
                 "deleter stopped before a delete was queued; the message will be redelivered and deduplicated"
@@ -223,7 +251,7 @@ async fn run(
 }
 
 /// Deletes one batch, retrying what SQS could not delete (with backoff)
-/// until every entry is deleted or rejected.
+/// until every entry is deleted, rejected or given up.
 async fn delete_until_done(target: Target, mut batch: Vec<Pending>) {
     let backoff = Backoff {
         base: Duration::from_millis(200),
@@ -232,6 +260,7 @@ async fn delete_until_done(target: Target, mut batch: Vec<Pending>) {
     let mut attempt = 0_u32;
     loop {
         batch = delete_batch(&target, batch, attempt).await;
+        batch = give_up_exhausted(&target, batch);
         if batch.is_empty() {
             return;
         }
@@ -240,8 +269,34 @@ async fn delete_until_done(target: Target, mut batch: Vec<Pending>) {
     }
 }
 
+/// Lets go of the entries that used their attempts: they reappear after
+/// their visibility timeout instead of being held (and kept invisible) for
+/// as long as SQS refuses; the redelivery is recognised as a duplicate.
+fn give_up_exhausted(target: &Target, batch: Vec<Pending>) -> Vec<Pending> {
+    let (exhausted, retry): (Vec<Pending>, Vec<Pending>) = batch
+        .into_iter()
+        .partition(|p| p.attempts >= MAX_DELETE_ATTEMPTS);
+    if !exhausted.is_empty() {
+        tracing::warn!(
+            count = exhausted.len(),
+            attempts = MAX_DELETE_ATTEMPTS,
+            "could not delete processed messages; letting them go: they reappear after their visibility timeout and are recognised as duplicates"
+        );
+        for pending in &exhausted {
+            target.held.forget(&pending.receipt);
+            pending.span.record("outcome", "given_up");
+            target.metrics.deletes_given_up.inc();
+        }
+        target.backlog.done(exhausted.len(), &target.metrics);
+    }
+    retry
+}
+
 /// Deletes one batch; returns the entries to try again.
-async fn delete_batch(target: &Target, batch: Vec<Pending>, attempt: u32) -> Vec<Pending> {
+async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) -> Vec<Pending> {
+    for pending in &mut batch {
+        pending.attempts += 1;
+    }
     let entries: Vec<DeleteMessageBatchRequestEntry> = batch
         .iter()
         .enumerate()
@@ -264,10 +319,13 @@ async fn delete_batch(target: &Target, batch: Vec<Pending>, attempt: u32) -> Vec
     {
         Ok(out) => out,
         Err(e) => {
-            tracing::warn!(error = %aws_smithy_types::error::display::DisplayErrorContext(&e), count = batch.len(), attempt, "DeleteMessageBatch failed; retrying (the messages stay invisible meanwhile)");
+            let failure = classify_sdk_error(&e, SQS_TRANSIENT_CODES);
+            tracing::warn!(code = %failure.code, count = batch.len(), attempt, "DeleteMessageBatch failed; retrying (the messages stay invisible meanwhile)");
+            target.report.failed(OPERATION, &target.queue_url, &failure);
             return batch;
         }
     };
+    target.report.ok(OPERATION, &target.queue_url);
     let mut retry = Vec::new();
     let mut failed = vec![None; batch.len()];
     for f in &out.failed {
@@ -285,6 +343,7 @@ async fn delete_batch(target: &Target, batch: Vec<Pending>, attempt: u32) -> Vec
                 done += 1;
             }
             Some(f) if f.sender_fault => {
+                target.report.entry_failed(OPERATION, &f.code);
                 // Typically an expired receipt handle: the message is visible again
                 // and its redelivery will be a duplicate. Nothing is lost.
                 pending.span.in_scope(|| tracing::warn!(code = %f.code, "delete rejected for one message; its redelivery will be recognised as a duplicate"));
@@ -294,6 +353,16 @@ async fn delete_batch(target: &Target, batch: Vec<Pending>, attempt: u32) -> Vec
             }
             Some(f) => {
                 tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
+                target.report.entry_failed(OPERATION, &f.code);
+                if is_configuration_code(&f.code) {
+                    let failure = SdkFailure {
+                        transient: false,
+                        configuration: true,
+                        code: f.code.clone(),
+                        message: f.message.clone().unwrap_or_default(),
+                    };
+                    target.report.failed(OPERATION, &target.queue_url, &failure);
+                }
                 retry.push(pending);
             }
         }
@@ -349,6 +418,7 @@ mod tests {
             2,
             held.clone(),
             metrics.clone(),
+            report(&metrics),
         );
         let now = Instant::now();
         for i in 0..(3 * MAX_BATCH) {
@@ -378,7 +448,7 @@ mod tests {
         );
         // Awaiting deletion: still held (kept invisible), but not returned on shutdown.
         assert_eq!(held.len(), 3 * MAX_BATCH);
-        assert!(held.take_unprocessed().is_empty());
+        assert!(held.take_unprocessed().await.is_empty());
 
         drop(deleter);
         let started = Instant::now();
@@ -395,6 +465,15 @@ mod tests {
         );
         assert_eq!(left, 3 * MAX_BATCH, "every receipt is reported undeleted");
         server.abort();
+    }
+
+    fn report(metrics: &Arc<Metrics>) -> SqsReport {
+        let health = crate::health::HealthState::new(
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+        );
+        SqsReport::new(health, metrics.clone())
     }
 
     /// Polls `check` for up to 5 s.
@@ -418,6 +497,7 @@ mod tests {
             1,
             Held::new(Duration::from_secs(30)),
             Metrics::new(),
+            report(&Metrics::new()),
         );
         drop(deleter);
         let started = Instant::now();

@@ -5,17 +5,28 @@
 //!
 //! A message's visibility runs from the moment its receive was sent. Once
 //! half of it has passed, the heartbeat extends it to the full visibility
-//! timeout again (`ChangeMessageVisibilityBatch`, ten per request), so a
-//! processed message never reappears while its delete is still pending, and a
-//! slow one is never processed twice at once. Under normal load messages are
-//! held for milliseconds and the heartbeat sends nothing.
+//! timeout again (`ChangeMessageVisibilityBatch`, ten per request, the
+//! requests of one beat sent concurrently, each with a deadline of a quarter
+//! of the timeout), so a processed message never reappears while its delete
+//! is still pending, and a slow one is never processed twice at once. Under
+//! normal load messages are held for milliseconds and the heartbeat sends
+//! nothing.
+//!
+//! A message is let go ([`Held::let_go`]) before it is returned to the queue,
+//! and letting go waits for an extension of it already in flight: an
+//! extension that landed after the return would push the message back to
+//! the full timeout.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use futures::future::join_all;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::sqs_report::SqsReport;
 use crate::metrics::Metrics;
 
 /// One held message.
@@ -25,6 +36,12 @@ struct Entry {
     expires: Instant,
     /// Processed and queued for deletion (not returned on shutdown).
     deleting: bool,
+    /// An extension of its visibility is in flight.
+    extending: bool,
+    /// Its place in receive order.
+    seq: u64,
+    /// Its FIFO group, if any.
+    group: Option<String>,
 }
 
 /// The messages a worker holds, by receipt handle.
@@ -32,7 +49,15 @@ struct Entry {
 pub struct Held {
     entries: Mutex<HashMap<String, Entry>>,
     visibility: Duration,
+    /// Receive order.
+    next_seq: AtomicU64,
+    /// Signalled when extensions in flight end.
+    settled: Notify,
 }
+
+/// Unprocessed messages handed back on shutdown: FIFO groups, each in
+/// receive order (a standard queue's messages are one group).
+pub type Groups = Vec<Vec<String>>;
 
 impl Held {
     /// An empty registry for messages received with `visibility`.
@@ -40,6 +65,8 @@ impl Held {
         Arc::new(Self {
             entries: Mutex::default(),
             visibility,
+            next_seq: AtomicU64::new(0),
+            settled: Notify::new(),
         })
     }
 
@@ -49,11 +76,20 @@ impl Held {
 
     /// Holds a message received by a request sent at `sent`.
     pub fn hold(&self, receipt: &str, sent: Instant) {
+        self.hold_in(receipt, sent, None);
+    }
+
+    /// Holds a message of FIFO group `group` received by a request sent at `sent`.
+    pub fn hold_in(&self, receipt: &str, sent: Instant, group: Option<String>) {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.lock().insert(
             receipt.to_owned(),
             Entry {
                 expires: sent + self.visibility,
                 deleting: false,
+                extending: false,
+                seq,
+                group,
             },
         );
     }
@@ -65,9 +101,31 @@ impl Held {
         }
     }
 
-    /// The message is no longer ours (deleted, returned, or given up).
+    /// The message is no longer ours (deleted, or given up): nothing will
+    /// change its visibility any more.
     pub fn forget(&self, receipt: &str) {
         self.lock().remove(receipt);
+    }
+
+    /// Stops holding `receipts` once no extension of theirs is in flight,
+    /// so a visibility change that follows is the last one to land.
+    pub async fn let_go(&self, receipts: &[String]) {
+        loop {
+            let settled = self.settled.notified();
+            {
+                let mut entries = self.lock();
+                if !receipts
+                    .iter()
+                    .any(|r| entries.get(r).is_some_and(|e| e.extending))
+                {
+                    for receipt in receipts {
+                        entries.remove(receipt);
+                    }
+                    return;
+                }
+            }
+            settled.await;
+        }
     }
 
     /// Stops holding those of `receipts` not yet processed (their task died).
@@ -90,40 +148,63 @@ impl Held {
         self.lock().is_empty()
     }
 
-    /// Stops holding every message not yet processed and returns their receipts.
-    pub fn take_unprocessed(&self) -> Vec<String> {
-        let mut entries = self.lock();
-        let unprocessed: Vec<String> = entries
+    /// Stops holding every message not yet processed, once no extension of
+    /// theirs is in flight, and returns them grouped: by FIFO group in order
+    /// of each group's first message, each group in receive order.
+    pub async fn take_unprocessed(&self) -> Groups {
+        let mut unprocessed: Vec<(u64, Option<String>, String)> = self
+            .lock()
             .iter()
             .filter(|(_, e)| !e.deleting)
-            .map(|(r, _)| r.clone())
+            .map(|(r, e)| (e.seq, e.group.clone(), r.clone()))
             .collect();
-        for receipt in &unprocessed {
-            entries.remove(receipt);
+        unprocessed.sort_by_key(|(seq, _, _)| *seq);
+        let receipts: Vec<String> = unprocessed.iter().map(|(_, _, r)| r.clone()).collect();
+        self.let_go(&receipts).await;
+        let mut groups: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        for (_, group, receipt) in unprocessed {
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, list)) => list.push(receipt),
+                None => groups.push((group, vec![receipt])),
+            }
         }
-        unprocessed
+        groups.into_iter().map(|(_, list)| list).collect()
     }
 
-    /// The receipts whose visibility ends within half a timeout of `now`.
+    /// The receipts whose visibility ends within half a timeout of `now`
+    /// and that no extension is in flight for; marks them as being extended.
     fn due(&self, now: Instant) -> Vec<String> {
         let horizon = now + self.visibility / 2;
         self.lock()
-            .iter()
-            .filter(|(_, e)| e.expires <= horizon)
-            .map(|(r, _)| r.clone())
+            .iter_mut()
+            .filter(|(_, e)| e.expires <= horizon && !e.extending)
+            .map(|(r, e)| {
+                e.extending = true;
+                r.clone()
+            })
             .collect()
     }
 
-    /// The visibility of `receipt` was extended by a request sent at `sent`.
-    fn extended(&self, receipt: &str, sent: Instant) {
+    /// The extension of `receipt` is over: extended by a request sent at
+    /// `sent`, or not (`None`).
+    fn extended(&self, receipt: &str, sent: Option<Instant>) {
         if let Some(entry) = self.lock().get_mut(receipt) {
-            entry.expires = sent + self.visibility;
+            entry.extending = false;
+            if let Some(sent) = sent {
+                entry.expires = sent + self.visibility;
+            }
         }
     }
 
     /// How often the heartbeat looks: a tenth of the timeout, 0.5 to 5 s.
     fn tick(&self) -> Duration {
         (self.visibility / 10).clamp(Duration::from_millis(500), Duration::from_secs(5))
+    }
+
+    /// Each extension request's deadline: a quarter of the timeout (at
+    /// least a second), so a beat ends well before what it extends expires.
+    fn call_deadline(&self) -> Duration {
+        (self.visibility / 4).max(Duration::from_secs(1))
     }
 }
 
@@ -133,6 +214,7 @@ pub async fn heartbeat(
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
     metrics: Arc<Metrics>,
+    report: SqsReport,
     stop: CancellationToken,
 ) {
     loop {
@@ -148,24 +230,54 @@ pub async fn heartbeat(
             count = due.len(),
             "extending the visibility of held messages"
         );
-        for chunk in due.chunks(10) {
-            metrics.sqs_call("change_visibility_batch");
-            let sent = Instant::now();
-            match crate::visibility::set_chunk(&sqs, &queue_url, chunk, held.visibility).await {
-                Ok(failed) => {
-                    for (i, receipt) in chunk.iter().enumerate() {
-                        if failed.contains(&i) {
-                            // Deleted or returned meanwhile, or the receipt
-                            // expired: nothing to keep invisible.
-                            continue;
-                        }
-                        held.extended(receipt, sent);
-                        metrics.visibility_extended.inc();
-                    }
+        let beats = due
+            .chunks(10)
+            .map(|chunk| extend_chunk(&held, &sqs, &queue_url, &metrics, &report, chunk));
+        join_all(beats).await;
+        held.settled.notify_waiters();
+    }
+}
+
+/// One `ChangeMessageVisibilityBatch` of the heartbeat, within its deadline.
+async fn extend_chunk(
+    held: &Held,
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    metrics: &Metrics,
+    report: &SqsReport,
+    chunk: &[String],
+) {
+    metrics.sqs_call("change_visibility_batch");
+    let sent = Instant::now();
+    let call = crate::visibility::set_chunk(sqs, queue_url, chunk, held.visibility);
+    let outcome = match tokio::time::timeout(held.call_deadline(), call).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(shared::aws::SdkFailure {
+            transient: true,
+            configuration: false,
+            code: "timeout".into(),
+            message: format!("no answer within {:?}", held.call_deadline()),
+        }),
+    };
+    match outcome {
+        Ok(failed) => {
+            report.ok(crate::visibility::OPERATION, queue_url);
+            for (i, receipt) in chunk.iter().enumerate() {
+                if let Some((_, code)) = failed.iter().find(|(at, _)| *at == i) {
+                    // Deleted or returned meanwhile, or the receipt
+                    // expired: nothing to keep invisible.
+                    report.entry_failed(crate::visibility::OPERATION, code);
+                    held.extended(receipt, None);
+                    continue;
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, count = chunk.len(), "could not extend the visibility of held messages; trying again at the next beat");
-                }
+                held.extended(receipt, Some(sent));
+                metrics.visibility_extended.inc();
+            }
+        }
+        Err(failure) => {
+            report.failed(crate::visibility::OPERATION, queue_url, &failure);
+            for receipt in chunk {
+                held.extended(receipt, None);
             }
         }
     }
@@ -174,6 +286,7 @@ pub async fn heartbeat(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::FutureExt;
 
     #[test]
     fn due_after_half_the_timeout_and_extended_from_the_request() {
@@ -183,15 +296,15 @@ mod tests {
         held.hold("b", t0 + Duration::from_secs(4));
         assert!(held.due(t0 + Duration::from_secs(4)).is_empty());
         assert_eq!(held.due(t0 + Duration::from_secs(5)), vec!["a".to_owned()]);
-        held.extended("a", t0 + Duration::from_secs(5));
+        held.extended("a", Some(t0 + Duration::from_secs(5)));
         assert!(held.due(t0 + Duration::from_secs(8)).is_empty());
         let mut due = held.due(t0 + Duration::from_secs(10));
         due.sort();
         assert_eq!(due, vec!["a".to_owned(), "b".to_owned()]);
     }
 
-    #[test]
-    fn shutdown_returns_only_unprocessed_messages() {
+    #[tokio::test]
+    async fn shutdown_returns_only_unprocessed_messages() {
         let held = Held::new(Duration::from_secs(10));
         let t0 = Instant::now();
         for r in ["a", "b", "c"] {
@@ -199,9 +312,67 @@ mod tests {
         }
         held.deleting("b");
         held.forget("c");
-        held.extended("c", t0); // a late beat does not bring it back
-        assert_eq!(held.take_unprocessed(), vec!["a".to_owned()]);
+        held.extended("c", Some(t0)); // a late beat does not bring it back
+        let groups = held.take_unprocessed().await;
+        assert_eq!(groups, vec![vec!["a".to_owned()]]);
         assert_eq!(held.len(), 1, "the one awaiting deletion stays held");
+    }
+
+    #[tokio::test]
+    async fn fifo_messages_come_back_grouped_in_receive_order() {
+        let held = Held::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        for (r, g) in [
+            ("a1", "a"),
+            ("b1", "b"),
+            ("a2", "a"),
+            ("c1", "c"),
+            ("b2", "b"),
+            ("a3", "a"),
+        ] {
+            held.hold_in(r, t0, Some(g.to_owned()));
+        }
+        held.deleting("c1");
+        let groups = held.take_unprocessed().await;
+        assert_eq!(
+            groups,
+            vec![
+                vec!["a1".to_owned(), "a2".to_owned(), "a3".to_owned()],
+                vec!["b1".to_owned(), "b2".to_owned()],
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn letting_go_waits_for_an_extension_in_flight() {
+        let held = Held::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        held.hold("a", t0);
+        held.hold("b", t0);
+        let due = held.due(t0 + Duration::from_secs(6));
+        assert_eq!(due.len(), 2);
+        assert!(
+            held.due(t0 + Duration::from_secs(6)).is_empty(),
+            "not twice in flight"
+        );
+        let receipts = vec!["a".to_owned()];
+        let mut let_go = Box::pin(held.let_go(&receipts));
+        assert!(
+            (&mut let_go).now_or_never().is_none(),
+            "an extension of it is in flight"
+        );
+        held.extended("b", None);
+        held.settled.notify_waiters();
+        assert!(
+            (&mut let_go).now_or_never().is_none(),
+            "not its own extension"
+        );
+        held.extended("a", Some(t0));
+        held.settled.notify_waiters();
+        tokio::time::timeout(Duration::from_secs(1), let_go)
+            .await
+            .expect("let go once its extension ended");
+        assert_eq!(held.len(), 1);
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod fifo;
 pub mod held;
 pub mod poller;
 mod processor;
+pub mod sqs_report;
 mod store;
 
 use std::panic::AssertUnwindSafe;
@@ -56,6 +57,7 @@ use self::deleter::{Deleter, MAX_BATCH};
 use self::held::Held;
 use self::poller::{MAX_RECEIVE, Polled, Pollers};
 pub use self::processor::Verdict;
+use self::sqs_report::SqsReport;
 use self::store::Refusal;
 use crate::config::Settings;
 use crate::handler::ApplyEvent;
@@ -85,7 +87,7 @@ pub const CLEANUP_BUDGET: Duration = Duration::from_secs(3);
 const WRITE_OPERATION: &str = "UpdateItem";
 
 /// SQS error codes that mean "try again later".
-const SQS_TRANSIENT_CODES: &[&str] = &[
+pub(crate) const SQS_TRANSIENT_CODES: &[&str] = &[
     "RequestThrottled",
     "ThrottlingException",
     "InternalError",
@@ -136,6 +138,11 @@ pub struct Consumer {
     /// Cancelled when the worker stops receiving: work that waits in hand
     /// (a FIFO message the DLQ refuses) gives its messages back then.
     stopping: CancellationToken,
+    /// Where SQS outcomes go (health, metrics).
+    report: SqsReport,
+    /// FIFO: the attempt ids of receives that failed, reused by the next
+    /// receives so SQS answers them with the same messages.
+    receive_attempts: Mutex<Vec<poller::AttemptId>>,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -166,6 +173,7 @@ impl Consumer {
         };
         let receive_timeouts = settings.aws.long_poll_timeouts();
         let held = Held::new(settings.visibility_timeout);
+        let report = SqsReport::new(health.clone(), metrics.clone());
         Self {
             sqs,
             settings,
@@ -179,7 +187,15 @@ impl Consumer {
             store_confirmed: Mutex::new(Instant::now()),
             receive_timeouts,
             stopping: CancellationToken::new(),
+            report,
+            receive_attempts: Mutex::new(Vec::new()),
         }
+    }
+
+    /// How long the exit may take once the signal came: the grace period,
+    /// then the last deletes and visibility changes.
+    pub fn exit_budget(&self) -> Duration {
+        self.settings.shutdown_grace + CLEANUP_BUDGET
     }
 
     /// Runs until `shutdown` is cancelled, then drains: in-flight messages get
@@ -194,6 +210,7 @@ impl Consumer {
             self.settings.pollers.max(MIN_DELETES_IN_FLIGHT),
             self.held.clone(),
             self.metrics.clone(),
+            self.report.clone(),
         );
         // Processed messages awaiting deletion beyond this stop receiving.
         let backlog_bound = (2 * concurrency).max(4 * MAX_BATCH);
@@ -203,6 +220,7 @@ impl Consumer {
             self.sqs.clone(),
             self.settings.queue_url.clone(),
             self.metrics.clone(),
+            self.report.clone(),
             beat_stop.clone(),
         ));
         let slots = Arc::new(Semaphore::new(concurrency));
@@ -229,6 +247,12 @@ impl Consumer {
         loop {
             while let Some(joined) = tasks.try_join_next() {
                 task_ended(joined);
+            }
+            // A refusal raised anywhere (deletes, the heartbeat, the DLQ)
+            // that outlasted its limit: the deployment is wrong.
+            if let Some(fault) = self.health.expired_fault() {
+                fatal = Some(Misconfigured(fault));
+                break;
             }
             if !queues_checked {
                 match self.check_resources(&shutdown).await {
@@ -315,10 +339,50 @@ impl Consumer {
                 () = deleter.wait_below(backlog_bound), if backlogged => {}
                 () = async { if let Some(at) = rx.resume_at { tokio::time::sleep_until(at).await } }, if paused => rx.resume_at = None,
                 () = shutdown.cancelled() => break,
-                _ = alive.tick() => self.health.touch(),
+                _ = alive.tick() => {
+                    self.health.touch();
+                    self.health.set_holding(self.held.len());
+                }
             }
         }
+        // Every await of the exit path ends by this deadline, whatever SQS does.
+        let exit_by = tokio::time::Instant::now() + self.exit_budget();
+        let stopped = tokio::time::timeout_at(
+            exit_by,
+            self.stop(polls, tasks, deleter, deleter_task, beat_stop.clone(), beat),
+        )
+        .await;
+        if stopped.is_err() {
+            beat_stop.cancel();
+            tracing::error!(
+                budget_secs = self.exit_budget().as_secs(),
+                "the exit deadline passed; exiting with what is left (unfinished messages reappear after their visibility timeout)"
+            );
+        }
+        match fatal {
+            Some(e) => {
+                tracing::error!(error = %e, "worker stopped: misconfigured");
+                Err(e)
+            }
+            None => {
+                tracing::info!("worker stopped");
+                Ok(())
+            }
+        }
+    }
 
+    /// After receiving stopped: drains, returns what was not processed
+    /// (FIFO groups in receive order, one request per group), finishes the
+    /// deletes, stops the heartbeat.
+    async fn stop(
+        self: &Arc<Self>,
+        polls: FuturesUnordered<BoxFuture<'_, Polled>>,
+        mut tasks: JoinSet<()>,
+        deleter: Deleter,
+        deleter_task: deleter::DeleterTask,
+        beat_stop: CancellationToken,
+        beat: tokio::task::JoinHandle<()>,
+    ) {
         self.health.stopping();
         self.stopping.cancel();
         tracing::info!(
@@ -327,19 +391,23 @@ impl Consumer {
             "stopped receiving; draining"
         );
         self.drain(polls, &mut tasks).await;
-        let unfinished = self.held.take_unprocessed();
         // Whatever SQS does, the rest gets CLEANUP_BUDGET: returning the
         // unfinished messages and the last deletes run side by side.
         let returned = async {
-            if unfinished.is_empty() {
+            let groups = self.held.take_unprocessed().await;
+            if groups.is_empty() {
                 return;
             }
-            let count = unfinished.len();
+            let count: usize = groups.iter().map(Vec::len).sum();
             tracing::warn!(
                 count,
+                groups = groups.len(),
                 "grace period over; returning unfinished messages to the queue"
             );
-            if tokio::time::timeout(CLEANUP_BUDGET, self.release(unfinished, Duration::ZERO))
+            let each_group = groups
+                .into_iter()
+                .map(|group| self.release(group, Duration::ZERO));
+            if tokio::time::timeout(CLEANUP_BUDGET, futures::future::join_all(each_group))
                 .await
                 .is_err()
             {
@@ -354,16 +422,6 @@ impl Consumer {
         beat_stop.cancel();
         if let Err(e) = beat.await {
             tracing::error!(error = %e, "the visibility heartbeat failed");
-        }
-        match fatal {
-            Some(e) => {
-                tracing::error!(error = %e, "worker stopped: misconfigured");
-                Err(e)
-            }
-            None => {
-                tracing::info!("worker stopped");
-                Ok(())
-            }
         }
     }
 
@@ -433,7 +491,9 @@ impl Consumer {
                     tracing::info!(after_failures = rx.failures, "receiving again");
                 }
                 rx.failures = 0;
-                self.health.clear_fault_on(&self.settings.queue_url);
+                let queue = &self.settings.queue_url;
+                self.report.ok("GetQueueAttributes", queue);
+                self.report.ok("ReceiveMessage", queue);
                 self.health.received_ok();
                 rx.pollers.received(permits.len(), messages.len());
                 if messages.is_empty() && self.store_check_due() {
@@ -480,7 +540,7 @@ impl Consumer {
         self.metrics.received.inc_by(messages.len() as u64);
         for m in &messages {
             if let Some(receipt) = m.receipt_handle() {
-                self.held.hold(receipt, sent);
+                self.held.hold_in(receipt, sent, fifo::group_id(m));
             }
         }
         let mut work: Vec<Slotted> = Vec::with_capacity(messages.len());

@@ -9,9 +9,8 @@
 //! queue empties the extra polls end with their next empty answer and are not
 //! replaced.
 
-use std::time::Instant;
-
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use shared::aws::{SdkFailure, classify_sdk_error};
@@ -21,6 +20,34 @@ use super::{Consumer, SQS_TRANSIENT_CODES};
 
 /// Most messages one receive may return (an SQS limit).
 pub const MAX_RECEIVE: usize = 10;
+
+/// SQS keeps a FIFO receive's `ReceiveRequestAttemptId` for five minutes;
+/// one is reused only well within that.
+const ATTEMPT_ID_REUSE: Duration = Duration::from_secs(240);
+
+/// A FIFO receive's `ReceiveRequestAttemptId`. When a receive fails (a
+/// timeout, a lost answer), the next receive sends the same id: SQS then
+/// answers with the messages (and receipt handles) the lost answer held,
+/// instead of leaving them invisible and blocking their groups until the
+/// visibility timeout.
+#[derive(Debug, Clone)]
+pub struct AttemptId {
+    id: String,
+    made: Instant,
+}
+
+impl AttemptId {
+    fn new() -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            made: Instant::now(),
+        }
+    }
+
+    fn reusable(&self) -> bool {
+        self.made.elapsed() < ATTEMPT_ID_REUSE
+    }
+}
 
 /// How many long polls should be in flight.
 #[derive(Debug, Clone)]
@@ -121,12 +148,28 @@ impl Consumer {
         }
     }
 
+    /// A FIFO receive's attempt id: one a failed receive left, or a new one.
+    fn attempt_id(&self) -> Option<AttemptId> {
+        if !self.settings.fifo() {
+            return None;
+        }
+        let mut kept = self
+            .receive_attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        kept.retain(AttemptId::reusable);
+        Some(kept.pop().unwrap_or_else(AttemptId::new))
+    }
+
     async fn receive(&self, max: usize) -> Result<Vec<Message>, SdkFailure> {
         self.metrics.sqs_call("receive");
         let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
         let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
-        self.sqs
+        let attempt = self.attempt_id();
+        let received = self
+            .sqs
             .receive_message()
+            .set_receive_request_attempt_id(attempt.as_ref().map(|a| a.id.clone()))
             .queue_url(&self.settings.queue_url)
             .max_number_of_messages(i32::try_from(max).unwrap_or(10))
             .wait_time_seconds(wait)
@@ -143,7 +186,17 @@ impl Consumer {
             .send()
             .await
             .map(|out| out.messages.unwrap_or_default())
-            .map_err(|e| classify_sdk_error(&e, SQS_TRANSIENT_CODES))
+            .map_err(|e| classify_sdk_error(&e, SQS_TRANSIENT_CODES));
+        if let (Err(failure), Some(attempt)) = (&received, attempt)
+            && !failure.configuration
+        {
+            // The answer may have been lost: the next receive asks again.
+            self.receive_attempts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(attempt);
+        }
+        received
     }
 }
 

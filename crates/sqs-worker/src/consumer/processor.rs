@@ -7,15 +7,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use aws_smithy_types::error::display::DisplayErrorContext;
-use shared::aws::SdkFailure;
+use shared::aws::{SdkFailure, classify_sdk_error};
 use shared::contract::{ATTR_TRACEPARENT, ATTR_TRACESTATE, Event};
 use shared::orders_table::{ApplyOutcome, TableError};
 use shared::telemetry::propagation::{TraceCarrier, continue_trace};
 use tracing::Instrument;
 
 use super::deleter::Deleter;
-use super::{Consumer, REFUSED_HANDBACK, dead_letter};
+use super::{Consumer, REFUSED_HANDBACK, SQS_TRANSIENT_CODES, dead_letter};
 
 /// Backoff of dead-lettering a FIFO message while the DLQ refuses it.
 const DLQ_RETRY: super::backoff::Backoff = super::backoff::Backoff {
@@ -258,15 +257,22 @@ impl Consumer {
                         &self.metrics,
                     )
                     .await;
-                    let e = match sent {
+                    let failure = match sent {
                         Ok(()) => {
+                            self.report
+                                .ok(dead_letter::OPERATION, &self.settings.dlq_url);
                             self.metrics.dead_letter(reason);
                             tracing::warn!(outcome = "dead_lettered", reason, detail = %detail, "poison message sent to the DLQ");
                             deleter.delete(receipt);
                             return None;
                         }
-                        Err(e) => e,
+                        Err(failure) => failure,
                     };
+                    // A refused DLQ (access denied, missing, its key) raises
+                    // the configuration fault: not ready, exit at the limit.
+                    self.report
+                        .failed(dead_letter::OPERATION, &self.settings.dlq_url, &failure);
+                    let e = &failure.code;
                     if !self.settings.fifo() {
                         // Never drop it: leave it to the queue's redrive policy.
                         tracing::error!(outcome = "dlq_send_failed", reason, error = %e, "could not dead-letter; returning the message so redrive moves it");
@@ -316,39 +322,54 @@ impl Consumer {
     /// again on its own while the rest of its group is still held, and then
     /// the rest could be received while it is.
     async fn return_to_queue(&self, receipt: &str, delay: Duration) {
-        // First out of the heartbeat, so it does not extend what we return.
-        self.held.forget(receipt);
+        // First out of the heartbeat (once an extension of it in flight has
+        // ended), so it does not extend what we return.
+        self.held.let_go(&[receipt.to_owned()]).await;
         if self.settings.fifo() {
             return;
         }
         self.metrics.sqs_call("change_visibility");
         let seconds = crate::visibility::seconds(delay);
-        if let Err(e) = self
+        let queue = &self.settings.queue_url;
+        match self
             .sqs
             .change_message_visibility()
-            .queue_url(&self.settings.queue_url)
+            .queue_url(queue)
             .receipt_handle(receipt)
             .visibility_timeout(seconds)
             .send()
             .await
         {
-            tracing::warn!(error = %DisplayErrorContext(&e), "ChangeMessageVisibility failed; the message reappears after its current timeout");
+            Ok(_) => self.report.ok("ChangeMessageVisibility", queue),
+            Err(e) => {
+                let failure = classify_sdk_error(&e, SQS_TRANSIENT_CODES);
+                tracing::warn!(code = %failure.code, "ChangeMessageVisibility failed; the message reappears after its current timeout");
+                self.report
+                    .failed("ChangeMessageVisibility", queue, &failure);
+            }
         }
     }
 
     /// Makes messages (no longer held) visible again after `delay`, batched by 10.
+    /// The caller has let them go (`Held::let_go`) first.
     pub(super) async fn release(&self, receipts: Vec<String>, delay: Duration) {
-        let metrics = &self.metrics;
+        let (metrics, report) = (&self.metrics, &self.report);
+        let queue = &self.settings.queue_url;
         let result = crate::visibility::set_batch(
             &self.sqs,
-            &self.settings.queue_url,
+            queue,
             &receipts,
             delay,
             || metrics.sqs_call("change_visibility_batch"),
+            |code| report.entry_failed(crate::visibility::OPERATION, code),
         )
         .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "could not return messages; they reappear after their visibility timeout");
+        match result {
+            Ok(()) => report.ok(crate::visibility::OPERATION, queue),
+            Err(failure) => {
+                tracing::warn!(code = %failure.code, "could not return messages; they reappear after their visibility timeout");
+                report.failed(crate::visibility::OPERATION, queue, &failure);
+            }
         }
     }
 }

@@ -93,22 +93,31 @@ impl Consumer {
             let mut failure = None;
             for url in [&self.settings.queue_url, &self.settings.dlq_url] {
                 self.metrics.sqs_call("get_queue_attributes");
-                let checked = self
+                let call = self
                     .sqs
                     .get_queue_attributes()
                     .queue_url(url)
                     .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .send()
-                    .await;
+                    .send();
+                let checked = tokio::select! {
+                    checked = call => checked,
+                    () = shutdown.cancelled() => return Ok(false),
+                };
                 if let Err(e) = checked {
                     let f = classify_sdk_error(&e, SQS_TRANSIENT_CODES);
                     failure = Some(("GetQueueAttributes", url.clone(), f));
                     break;
                 }
             }
-            if failure.is_none()
-                && let Err(e) = self.handler.probe().await
-            {
+            let probed = if failure.is_none() {
+                tokio::select! {
+                    probed = self.handler.probe() => probed,
+                    () = shutdown.cancelled() => return Ok(false),
+                }
+            } else {
+                Ok(())
+            };
+            if let Err(e) = probed {
                 failure = Some((
                     e.operation,
                     self.settings.orders_table.clone(),
@@ -158,11 +167,11 @@ impl Consumer {
                 // when this is over. Stay paused, not ready, until the limit.
                 Some(failure) => Err((WRITE_OPERATION, failure)),
                 None => {
-                    let probed = self
-                        .handler
-                        .probe()
-                        .await
-                        .map_err(|e| (e.operation, e.error.to_failure()));
+                    let probed = tokio::select! {
+                        probed = self.handler.probe() => probed,
+                        () = shutdown.cancelled() => return Ok(false),
+                    }
+                    .map_err(|e| (e.operation, e.error.to_failure()));
                     self.probed(probed.is_ok())
                         .map_or(probed, |blind| Err((WRITE_OPERATION, blind)))
                 }

@@ -14,3 +14,4 @@ mod misconfiguration;
 mod permanent;
 mod pipeline;
 mod shutdown;
+mod sqs_side;

@@ -30,14 +30,21 @@ async fn proxied_applier(st: &Stack) -> (FaultProxy, Arc<TableApplier>) {
 }
 
 /// `(status, body)` of a readiness probe.
-async fn readiness(http: &reqwest::Client, base: &str) -> Option<(u16, serde_json::Value)> {
+pub(crate) async fn readiness(
+    http: &reqwest::Client,
+    base: &str,
+) -> Option<(u16, serde_json::Value)> {
     let answer = http.get(format!("{base}/health/ready")).send().await.ok()?;
     let status = answer.status().as_u16();
     Some((status, answer.json().await.ok()?))
 }
 
 /// Waits for readiness to report a configuration fault; returns its body.
-async fn wait_misconfigured(http: &reqwest::Client, base: &str, what: &str) -> serde_json::Value {
+pub(crate) async fn wait_misconfigured(
+    http: &reqwest::Client,
+    base: &str,
+    what: &str,
+) -> serde_json::Value {
     eventually(Duration::from_secs(20), what, || async {
         let (status, body) = readiness(http, base).await?;
         (status == 503 && body["status"] == "misconfigured").then_some(body)
@@ -45,7 +52,7 @@ async fn wait_misconfigured(http: &reqwest::Client, base: &str, what: &str) -> s
     .await
 }
 
-async fn wait_ready(http: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) {
     eventually(Duration::from_secs(20), "worker ready", || async {
         (readiness(http, base).await?.0 == 200).then_some(())
     })
@@ -53,7 +60,7 @@ async fn wait_ready(http: &reqwest::Client, base: &str) {
 }
 
 /// A counter of the worker's `/metrics`.
-async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
+pub(crate) async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
     let text = http
         .get(format!("{base}/metrics"))
         .send()

@@ -1,0 +1,57 @@
+//! How the outcome of each SQS call reaches health and metrics: a success
+//! feeds the progress watchdog and clears that operation's configuration
+//! fault; a failure is counted by operation and code, and a refusal no retry
+//! fixes (access denied, a missing queue, a KMS key refused) raises the
+//! configuration fault: not ready at once, the worker exits once it outlasts
+//! `CONFIG_FAULT_LIMIT_SECS`.
+
+use std::sync::Arc;
+
+use shared::aws::SdkFailure;
+
+use crate::health::HealthState;
+use crate::metrics::Metrics;
+
+/// Reports SQS outcomes; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqsReport {
+    health: Arc<HealthState>,
+    metrics: Arc<Metrics>,
+}
+
+impl SqsReport {
+    /// A reporter into `health` and `metrics`.
+    pub fn new(health: Arc<HealthState>, metrics: Arc<Metrics>) -> Self {
+        Self { health, metrics }
+    }
+
+    /// `operation` on `resource` succeeded.
+    pub fn ok(&self, operation: &'static str, resource: &str) {
+        self.health.sqs_ok();
+        self.health.clear_fault_of(operation, resource);
+    }
+
+    /// `operation` on `resource` failed as a whole.
+    pub fn failed(&self, operation: &'static str, resource: &str, failure: &SdkFailure) {
+        self.metrics.sqs_error(operation, &failure.code);
+        if failure.configuration {
+            let fault = self.health.fault(operation, resource, &failure.code);
+            let limit = self.health.fault_limit();
+            tracing::error!(
+                operation,
+                resource,
+                code = %failure.code,
+                error = %failure.message,
+                exits_in_secs = limit.saturating_sub(fault.since.elapsed()).as_secs(),
+                "SQS refuses the worker's own queue: not ready; exiting unless this clears"
+            );
+        } else {
+            tracing::warn!(operation, resource, code = %failure.code, error = %failure.message, "SQS call failed");
+        }
+    }
+
+    /// One entry of a batch request failed with `code`.
+    pub fn entry_failed(&self, operation: &'static str, code: &str) {
+        self.metrics.sqs_entry_failure(operation, code);
+    }
+}

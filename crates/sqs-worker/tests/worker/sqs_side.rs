@@ -1,0 +1,160 @@
+//! The worker's SQS-side failures, injected per operation by a `FaultProxy`
+//! in front of LocalStack: refused deletes raise the configuration fault
+//! (not ready, deletes given up after their attempts, exit at the limit);
+//! an SQS that answers nothing trips the progress watchdog (not ready), then
+//! liveness while messages are held; either way each order is applied once.
+
+use std::time::Duration;
+
+use shared::orders_table::WorkerRole;
+use testkit::fault_proxy::{FaultProxy, Mode};
+use uuid::Uuid;
+
+use crate::helpers::{Reaped, creado, eventually, stack};
+use crate::permanent::{metric, readiness, wait_misconfigured, wait_ready};
+use crate::shutdown::{spawn_worker_logging, wait_exit};
+
+async fn sqs_proxy() -> FaultProxy {
+    FaultProxy::start(&testkit::endpoint("SQS")).await
+}
+
+#[tokio::test]
+async fn refused_deletes_make_the_worker_not_ready_are_given_up_and_it_exits() {
+    let st = stack().await;
+    let q = st.queue("deletes-denied", 5, false).await;
+    let proxy = sqs_proxy().await;
+    proxy.set_for(
+        "DeleteMessageBatch",
+        Mode::Error {
+            status: 400,
+            code: "AccessDenied".into(),
+            message: "not authorized to perform: sqs:DeleteMessage".into(),
+        },
+    );
+    let port = testkit::free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let sqs = proxy.url();
+    let mut child = Reaped(spawn_worker_logging(
+        &st,
+        &q,
+        &[
+            ("HEALTH_PORT", port.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
+            ("SQS_WAIT_TIME_SECS", "1"),
+            ("CONFIG_FAULT_LIMIT_SECS", "25"),
+        ],
+        std::process::Stdio::null(),
+    ));
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await;
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
+    st.send_all(&q, &bodies).await;
+
+    let fault = wait_misconfigured(&http, &base, "readiness names the refused delete").await;
+    assert_eq!(fault["operation"], "DeleteMessageBatch", "{fault}");
+    assert_eq!(fault["code"], "AccessDenied", "{fault}");
+    // Not held for ever: each delete is given up after its attempts.
+    eventually(Duration::from_secs(30), "every delete given up", || async {
+        (metric(&http, &base, "deletes_given_up").await? == 3).then_some(())
+    })
+    .await;
+    let errors = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        errors.contains(
+            "sqs_worker_sqs_errors_total{operation=\"DeleteMessageBatch\",code=\"AccessDenied\"}"
+        ),
+        "counted by code:\n{errors}"
+    );
+    let status = wait_exit(&mut child, Duration::from_secs(45)).await;
+    assert_eq!(status.code(), Some(1), "exits non-zero at the limit");
+    for id in &ids {
+        assert_eq!(
+            st.applications(*id, WorkerRole::Procesamiento).await,
+            1,
+            "applied once"
+        );
+    }
+    // Never deleted: the messages are still in the queue, for a healthy task.
+    let (visible, in_flight) = st.depth(&q.url).await;
+    assert_eq!(visible + in_flight, 3);
+}
+
+#[tokio::test]
+async fn an_sqs_that_answers_nothing_fails_readiness_then_liveness_while_messages_are_held() {
+    let st = stack().await;
+    let q = st.queue("black-hole", 5, false).await;
+    let proxy = sqs_proxy().await;
+    let port = testkit::free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let sqs = proxy.url();
+    let _child = Reaped(spawn_worker_logging(
+        &st,
+        &q,
+        &[
+            ("HEALTH_PORT", port.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
+            ("SQS_WAIT_TIME_SECS", "1"),
+            ("PROGRESS_WATCHDOG_SECS", "6"),
+            ("CONFIG_FAULT_LIMIT_SECS", "4"),
+        ],
+        std::process::Stdio::null(),
+    ));
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await;
+    // The messages are applied, then SQS stops answering: their deletes hang.
+    proxy.set_for("DeleteMessageBatch", Mode::Hold(Duration::from_secs(600)));
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
+    st.send_all(&q, &bodies).await;
+    eventually(Duration::from_secs(20), "the orders applied", || async {
+        for id in &ids {
+            if st.applications(*id, WorkerRole::Procesamiento).await != 1 {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    proxy.set(Mode::Hold(Duration::from_secs(600)));
+    let stalled = eventually(
+        Duration::from_secs(20),
+        "readiness reports the stall",
+        || async {
+            let (status, body) = readiness(&http, &base).await?;
+            (status == 503 && body["status"] == "stalled").then_some(body)
+        },
+    )
+    .await;
+    assert!(stalled["seconds"].as_u64() >= Some(6), "{stalled}");
+    eventually(
+        Duration::from_secs(20),
+        "liveness fails while messages are held",
+        || async {
+            let live = http.get(format!("{base}/health/live")).send().await.ok()?;
+            (live.status() == 503).then_some(())
+        },
+    )
+    .await;
+    // SQS answers again: the worker recovers and deletes what it holds.
+    proxy.reset();
+    eventually(Duration::from_secs(60), "the queue drained", || async {
+        (st.depth(&q.url).await == (0, 0)).then_some(())
+    })
+    .await;
+    wait_ready(&http, &base).await;
+    for id in &ids {
+        assert_eq!(
+            st.applications(*id, WorkerRole::Procesamiento).await,
+            1,
+            "applied once"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The worker's HTTP port: `/health/live`, `/health/ready`, `/metrics`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -41,14 +41,16 @@ impl std::fmt::Display for ConfigFault {
 
 /// What the probes report, updated by the consumer loop, the deleter and
 /// the heartbeat.
-#[derive(Debug)]
 pub struct HealthState {
     started: Instant,
     last_progress_ms: AtomicU64,
     /// The last successful SQS call (any operation).
     last_sqs_ok_ms: AtomicU64,
-    /// Messages held (received, not yet deleted or returned), deletes included.
-    holding: AtomicUsize,
+    /// Counts the messages held (received, not yet deleted or returned,
+    /// deletes pending included), read live by the liveness probe.
+    holding: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
+    /// Receiving is paused until the table answers its probe.
+    store_paused: AtomicBool,
     received_once: AtomicBool,
     stopping: AtomicBool,
     stall_limit: Duration,
@@ -65,8 +67,19 @@ pub enum NotReady {
     Misconfigured(ConfigFault),
     /// No successful SQS call for this long (the progress watchdog).
     Stalled(Duration),
+    /// Receiving paused this long for the table, which does not answer.
+    StoreUnavailable(Duration),
     /// Not started yet, or stopping.
     NotRunning,
+}
+
+impl std::fmt::Debug for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HealthState")
+            .field("faults", &*self.lock_faults())
+            .field("since_sqs_ok", &self.since_sqs_ok())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HealthState {
@@ -80,7 +93,8 @@ impl HealthState {
             started: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
             last_sqs_ok_ms: AtomicU64::new(0),
-            holding: AtomicUsize::new(0),
+            holding: OnceLock::new(),
+            store_paused: AtomicBool::new(false),
             received_once: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             stall_limit,
@@ -109,10 +123,26 @@ impl HealthState {
         )
     }
 
-    /// How many messages the worker holds now (received and not yet
-    /// deleted or returned).
-    pub fn set_holding(&self, count: usize) {
-        self.holding.store(count, Ordering::Relaxed);
+    /// Where the liveness probe reads how many messages the worker holds
+    /// (received and not yet deleted or returned); set once.
+    pub fn watch_holding(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
+        let _ = self.holding.set(Box::new(count));
+    }
+
+    fn holding(&self) -> usize {
+        self.holding.get().map_or(0, |count| count())
+    }
+
+    /// Receiving is paused (`true`) or resumed (`false`) for the table's probe.
+    pub fn store_paused(&self, paused: bool) {
+        self.store_paused.store(paused, Ordering::Relaxed);
+    }
+
+    /// Whether `operation` on `resource` is refused now.
+    pub fn has_fault(&self, operation: &str, resource: &str) -> bool {
+        self.lock_faults()
+            .iter()
+            .any(|f| f.operation == operation && f.resource == resource)
     }
 
     /// Records a configuration fault (readiness fails at once); returns it
@@ -226,8 +256,7 @@ impl HealthState {
         let idle = self
             .now_ms()
             .saturating_sub(self.last_progress_ms.load(Ordering::Relaxed));
-        let stuck = self.holding.load(Ordering::Relaxed) > 0
-            && self.since_sqs_ok() >= self.watchdog + self.fault_limit;
+        let stuck = self.since_sqs_ok() >= self.watchdog + self.fault_limit && self.holding() > 0;
         Duration::from_millis(idle) < self.stall_limit && self.expired_fault().is_none() && !stuck
     }
 
@@ -243,7 +272,14 @@ impl HealthState {
             return Some(NotReady::NotRunning);
         }
         let quiet = self.since_sqs_ok();
-        (quiet >= self.watchdog).then_some(NotReady::Stalled(quiet))
+        if quiet < self.watchdog {
+            return None;
+        }
+        Some(if self.store_paused.load(Ordering::Relaxed) {
+            NotReady::StoreUnavailable(quiet)
+        } else {
+            NotReady::Stalled(quiet)
+        })
     }
 
     /// Whether the worker is ready (see [`HealthState::not_ready`]).
@@ -283,7 +319,12 @@ async fn ready(State(s): State<ProbeState>) -> Response {
         }),
         Some(NotReady::Stalled(quiet)) => serde_json::json!({
             "status": "stalled",
-            "reason": "no successful SQS call",
+            "reason": "no successful SQS receive, delete or dead-lettering",
+            "seconds": quiet.as_secs(),
+        }),
+        Some(NotReady::StoreUnavailable(quiet)) => serde_json::json!({
+            "status": "store_unavailable",
+            "reason": "receiving paused until the orders table answers",
             "seconds": quiet.as_secs(),
         }),
     };
@@ -397,20 +438,29 @@ mod tests {
             Duration::from_millis(30),
             Duration::from_millis(30),
         );
+        let held = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = held.clone();
+        h.watch_holding(move || count.load(Ordering::Relaxed));
         h.received_ok();
-        h.sqs_ok();
-        assert!(h.is_ready());
         std::thread::sleep(Duration::from_millis(40));
         assert!(
             matches!(h.not_ready(), Some(NotReady::Stalled(_))),
             "no SQS success within the watchdog"
         );
-        assert!(h.is_live(), "nothing held: live");
-        h.set_holding(3);
+        h.store_paused(true);
+        assert!(
+            matches!(h.not_ready(), Some(NotReady::StoreUnavailable(_))),
+            "paused for the table: said so"
+        );
         std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            h.is_live(),
+            "nothing held: live (a store outage hands messages back)"
+        );
+        held.store(3, Ordering::Relaxed);
         assert!(!h.is_live(), "holding messages past watchdog + fault limit");
         h.sqs_ok();
-        assert!(h.is_ready() && h.is_live());
+        assert!(h.is_live());
     }
 
     #[test]

@@ -118,9 +118,11 @@ impl Application {
                 .with_graceful_shutdown(async move { server_token.cancelled().await })
                 .into_future(),
         );
+        let mut expired = false;
         let consumed = tokio::select! {
             consumed = self.consumer.run(token) => consumed,
             _ = &mut exit_by => {
+                expired = true;
                 tracing::error!(
                     budget_secs = budget.as_secs(),
                     "exit deadline passed; exiting now (unfinished messages reappear after their visibility timeout)"
@@ -137,7 +139,7 @@ impl Application {
                 Ok(joined) => joined.map_err(std::io::Error::other)??,
                 Err(_) => server.abort(),
             },
-            _ = &mut exit_by => server.abort(),
+            _ = &mut exit_by, if !expired => server.abort(),
         }
         consumed.map_err(std::io::Error::other)
     }

@@ -32,11 +32,11 @@ use super::sqs_report::SqsReport;
 use crate::metrics::Metrics;
 
 /// The SQS operation of a delete.
-const OPERATION: &str = "DeleteMessageBatch";
+pub const OPERATION: &str = "DeleteMessageBatch";
 
 /// Attempts to delete one message (failed requests and failed entries
 /// alike) before it is let go.
-pub const MAX_DELETE_ATTEMPTS: u32 = 6;
+pub const MAX_DELETE_ATTEMPTS: u32 = 10;
 
 /// Most entries of one `DeleteMessageBatch` (an SQS limit).
 pub const MAX_BATCH: usize = 10;
@@ -325,7 +325,6 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
             return batch;
         }
     };
-    target.report.ok(OPERATION, &target.queue_url);
     let mut retry = Vec::new();
     let mut failed = vec![None; batch.len()];
     for f in &out.failed {
@@ -334,6 +333,7 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
         }
     }
     let mut done = 0;
+    let mut refused_entry = false;
     for (pending, failure) in batch.into_iter().zip(failed) {
         match failure {
             None => {
@@ -355,6 +355,7 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
                 tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
                 target.report.entry_failed(OPERATION, &f.code);
                 if is_configuration_code(&f.code) {
+                    refused_entry = true;
                     let failure = SdkFailure {
                         transient: false,
                         configuration: true,
@@ -366,6 +367,11 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
                 retry.push(pending);
             }
         }
+    }
+    // The request went through: the call is allowed, unless an entry said
+    // otherwise (then the fault was raised above and must not be cleared).
+    if !refused_entry {
+        target.report.ok(OPERATION, &target.queue_url);
     }
     target.backlog.done(done, &target.metrics);
     retry

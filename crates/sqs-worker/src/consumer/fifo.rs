@@ -46,9 +46,8 @@ impl Consumer {
                 let later: Vec<String> = rest
                     .map(|(m, _)| m.receipt_handle().unwrap_or_default().to_owned())
                     .collect();
-                for r in &later {
-                    self.held.forget(r);
-                }
+                // Not before an extension of theirs in flight has ended.
+                self.held.let_go(&later).await;
                 if !later.is_empty() {
                     tracing::info!(
                         count = later.len(),

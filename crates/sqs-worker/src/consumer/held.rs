@@ -22,12 +22,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::future::join_all;
+use futures::StreamExt;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::sqs_report::SqsReport;
 use crate::metrics::Metrics;
+
+/// Most `ChangeMessageVisibilityBatch` requests of one beat in flight at once.
+const MAX_BEATS_IN_FLIGHT: usize = 16;
 
 /// One held message.
 #[derive(Debug, Clone)]
@@ -230,10 +233,11 @@ pub async fn heartbeat(
             count = due.len(),
             "extending the visibility of held messages"
         );
-        let beats = due
-            .chunks(10)
-            .map(|chunk| extend_chunk(&held, &sqs, &queue_url, &metrics, &report, chunk));
-        join_all(beats).await;
+        futures::stream::iter(due.chunks(10))
+            .for_each_concurrent(MAX_BEATS_IN_FLIGHT, |chunk| {
+                extend_chunk(&held, &sqs, &queue_url, &metrics, &report, chunk)
+            })
+            .await;
         held.settled.notify_waiters();
     }
 }

@@ -83,6 +83,11 @@ pub const REFUSED_HANDBACK: Duration = Duration::from_secs(5);
 /// 30 s ECS gives a stopping task with the default grace of 25 s.
 pub const CLEANUP_BUDGET: Duration = Duration::from_secs(3);
 
+/// What the last deletes, returns and the heartbeat's last beat get within
+/// [`CLEANUP_BUDGET`]: the rest is left for logging what was left and
+/// stopping the probe server before the hard exit deadline.
+const SETTLE_BUDGET: Duration = Duration::from_millis(2500);
+
 /// AWS operation named in a fault raised by a refused write.
 const WRITE_OPERATION: &str = "UpdateItem";
 
@@ -94,6 +99,10 @@ pub(crate) const SQS_TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",
     "ServiceUnavailable",
     "KmsThrottled",
+    // Credentials past their expiry or a request signed too long ago: the
+    // SDK signs the next attempt anew (an answer of 403, not a refusal).
+    "ExpiredToken",
+    "RequestExpired",
 ];
 
 /// The worker gave up: its queue, DLQ or table refused it for longer than
@@ -143,6 +152,8 @@ pub struct Consumer {
     /// FIFO: the attempt ids of receives that failed, reused by the next
     /// receives so SQS answers them with the same messages.
     receive_attempts: Mutex<Vec<poller::AttemptId>>,
+    /// A probe of refused deletes or visibility changes is running.
+    settle_probe: Arc<AtomicBool>,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -173,6 +184,8 @@ impl Consumer {
         };
         let receive_timeouts = settings.aws.long_poll_timeouts();
         let held = Held::new(settings.visibility_timeout);
+        let counted = held.clone();
+        health.watch_holding(move || counted.len());
         let report = SqsReport::new(health.clone(), metrics.clone());
         Self {
             sqs,
@@ -189,6 +202,7 @@ impl Consumer {
             stopping: CancellationToken::new(),
             report,
             receive_attempts: Mutex::new(Vec::new()),
+            settle_probe: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -293,7 +307,11 @@ impl Consumer {
             // After refused writes, one message at a time until a write
             // succeeds: the next receive waits for the outcome of the last.
             let probation = self.refused_recently();
-            let may_receive = !suspect && !paused && !backlogged;
+            // Deletes or visibility changes refused: what is received now
+            // could be neither deleted nor returned (and each redelivery
+            // counts towards the redrive policy).
+            let settling_refused = self.settling_refused();
+            let may_receive = !suspect && !paused && !backlogged && !settling_refused;
             if may_receive && probation {
                 if tasks.is_empty() && polls.is_empty() {
                     let permit = rx
@@ -341,7 +359,7 @@ impl Consumer {
                 () = shutdown.cancelled() => break,
                 _ = alive.tick() => {
                     self.health.touch();
-                    self.health.set_holding(self.held.len());
+                    self.probe_refused_settling();
                 }
             }
         }
@@ -392,9 +410,23 @@ impl Consumer {
         );
         self.drain(polls, &mut tasks).await;
         // Whatever SQS does, the rest gets CLEANUP_BUDGET: returning the
-        // unfinished messages and the last deletes run side by side.
+        // unfinished messages and the last deletes run side by side. The
+        // heartbeat stops (a beat in flight ends within its deadline, and
+        // the messages returned wait for it).
+        beat_stop.cancel();
+        let settle_by = tokio::time::Instant::now() + SETTLE_BUDGET;
         let returned = async {
-            let groups = self.held.take_unprocessed().await;
+            let groups = match tokio::time::timeout_at(settle_by, self.held.take_unprocessed())
+                .await
+            {
+                Ok(groups) => groups,
+                Err(_) => {
+                    tracing::warn!(
+                        "a visibility extension outlasted the cleanup budget; unfinished messages reappear after their visibility timeout"
+                    );
+                    return;
+                }
+            };
             if groups.is_empty() {
                 return;
             }
@@ -407,7 +439,7 @@ impl Consumer {
             let each_group = groups
                 .into_iter()
                 .map(|group| self.release(group, Duration::ZERO));
-            if tokio::time::timeout(CLEANUP_BUDGET, futures::future::join_all(each_group))
+            if tokio::time::timeout_at(settle_by, futures::future::join_all(each_group))
                 .await
                 .is_err()
             {
@@ -418,10 +450,11 @@ impl Consumer {
             }
         };
         drop(deleter);
-        let ((), _undeleted) = tokio::join!(returned, deleter_task.finish(CLEANUP_BUDGET));
-        beat_stop.cancel();
-        if let Err(e) = beat.await {
-            tracing::error!(error = %e, "the visibility heartbeat failed");
+        let ((), _undeleted) = tokio::join!(returned, deleter_task.finish(SETTLE_BUDGET));
+        match tokio::time::timeout_at(settle_by, beat).await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the visibility heartbeat failed"),
+            Ok(Ok(())) => {}
+            Err(_) => tracing::warn!("a visibility extension was still in flight at exit"),
         }
     }
 
@@ -508,6 +541,7 @@ impl Consumer {
                 rx.failures += 1;
                 rx.pollers.failed();
                 self.metrics.poll_errors.inc();
+                self.metrics.sqs_error("ReceiveMessage", &failure.code);
                 let backoff = Backoff {
                     base: Duration::from_secs(1),
                     max: Duration::from_secs(60),
@@ -601,6 +635,100 @@ fn receipts_of<'a>(messages: impl Iterator<Item = &'a Message>) -> Vec<String> {
     messages
         .filter_map(|m| m.receipt_handle().map(str::to_owned))
         .collect()
+}
+
+impl Consumer {
+    /// Whether deletes or visibility changes on the queue are refused now.
+    fn settling_refused(&self) -> bool {
+        let queue = &self.settings.queue_url;
+        self.health.has_fault(deleter::OPERATION, queue)
+            || self.health.has_fault(crate::visibility::OPERATION, queue)
+    }
+
+    /// While deletes or visibility changes are refused, checks in the
+    /// background whether they are allowed again, with a request that
+    /// changes nothing: one entry with a receipt handle SQS cannot know.
+    /// Authorization comes first, so an answer about the receipt handle
+    /// (the entry failing, or `ReceiptHandleIsInvalid`) means the call is
+    /// allowed and the queue exists; a refusal keeps the fault. Without
+    /// this a refusal that cleared would still end the worker at the
+    /// limit, receiving being paused meanwhile.
+    fn probe_refused_settling(self: &Arc<Self>) {
+        if !self.settling_refused() || self.settle_probe.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let queue = this.settings.queue_url.clone();
+            let bogus = "ecomexpress-settle-probe".to_owned();
+            let budget = this.settings.aws.attempt_timeout * 2;
+            if this.health.has_fault(deleter::OPERATION, &queue) {
+                let entry = aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id("probe")
+                    .receipt_handle(&bogus)
+                    .build();
+                if let Ok(entry) = entry {
+                    this.metrics.sqs_call("delete_batch");
+                    let call = this
+                        .sqs
+                        .delete_message_batch()
+                        .queue_url(&queue)
+                        .entries(entry)
+                        .send();
+                    if let Ok(answer) = tokio::time::timeout(budget, call).await {
+                        this.settle_probed(deleter::OPERATION, answer.map(|_| ()));
+                    }
+                }
+            }
+            if this.health.has_fault(crate::visibility::OPERATION, &queue) {
+                this.metrics.sqs_call("change_visibility_batch");
+                let receipts = [bogus];
+                let call =
+                    crate::visibility::set_chunk(&this.sqs, &queue, &receipts, Duration::ZERO);
+                if let Ok(answer) = tokio::time::timeout(budget, call).await {
+                    this.report_settle_probe(crate::visibility::OPERATION, answer.map(|_| ()));
+                }
+            }
+            this.settle_probe.store(false, Ordering::Release);
+        });
+    }
+
+    fn settle_probed<E>(
+        &self,
+        operation: &'static str,
+        answer: Result<
+            (),
+            aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+        >,
+    ) where
+        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.report_settle_probe(
+            operation,
+            answer.map_err(|e| shared::aws::classify_sdk_error(&e, SQS_TRANSIENT_CODES)),
+        );
+    }
+
+    fn report_settle_probe(
+        &self,
+        operation: &'static str,
+        answer: Result<(), shared::aws::SdkFailure>,
+    ) {
+        let queue = &self.settings.queue_url;
+        match answer {
+            Ok(()) => {
+                tracing::info!(operation, "SQS allows this call again");
+                self.health.clear_fault_of(operation, queue);
+            }
+            // Refused for the receipt handle, not for the caller: allowed.
+            Err(f) if !f.configuration && !f.transient => {
+                tracing::info!(operation, code = %f.code, "SQS allows this call again");
+                self.health.clear_fault_of(operation, queue);
+            }
+            Err(f) if f.configuration => self.report.failed(operation, queue, &f),
+            Err(_) => {}
+        }
+    }
 }
 
 /// Logs a task that did not end normally (its panic was already caught and

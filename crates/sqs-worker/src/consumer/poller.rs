@@ -13,7 +13,7 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use shared::aws::{SdkFailure, classify_sdk_error};
+use shared::aws::{SdkFailure, classify_sdk_error, may_have_landed};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{Consumer, SQS_TRANSIENT_CODES};
@@ -25,27 +25,30 @@ pub const MAX_RECEIVE: usize = 10;
 /// one is reused only well within that.
 const ATTEMPT_ID_REUSE: Duration = Duration::from_secs(240);
 
-/// A FIFO receive's `ReceiveRequestAttemptId`. When a receive fails (a
-/// timeout, a lost answer), the next receive sends the same id: SQS then
+/// A FIFO receive's `ReceiveRequestAttemptId`. When a receive's answer may
+/// have been lost (a timeout after sending, a cut connection, a 5xx), the
+/// next receive asking for as many messages sends the same id: SQS then
 /// answers with the messages (and receipt handles) the lost answer held,
 /// instead of leaving them invisible and blocking their groups until the
-/// visibility timeout.
+/// visibility timeout. An id SQS answered with a 4xx (throttling, invalid)
+/// is never sent again, and the SDK does not retry a FIFO receive on its
+/// own (it would resend the id after such an answer): the consumer's
+/// backoff does.
 #[derive(Debug, Clone)]
 pub struct AttemptId {
     id: String,
     made: Instant,
+    /// The `MaxNumberOfMessages` it was sent with: reused only with the same.
+    max: usize,
 }
 
 impl AttemptId {
-    fn new() -> Self {
+    fn new(max: usize) -> Self {
         Self {
             id: uuid::Uuid::new_v4().simple().to_string(),
             made: Instant::now(),
+            max,
         }
-    }
-
-    fn reusable(&self) -> bool {
-        self.made.elapsed() < ATTEMPT_ID_REUSE
     }
 }
 
@@ -148,24 +151,33 @@ impl Consumer {
         }
     }
 
-    /// A FIFO receive's attempt id: one a failed receive left, or a new one.
-    fn attempt_id(&self) -> Option<AttemptId> {
+    /// A FIFO receive's attempt id: one a receive for `max` messages left
+    /// (its answer lost), while SQS still keeps it and the messages it held
+    /// are still invisible, or a new one.
+    fn attempt_id(&self, max: usize) -> Option<AttemptId> {
         if !self.settings.fifo() {
             return None;
         }
+        let reuse = ATTEMPT_ID_REUSE.min(self.settings.visibility_timeout / 2);
         let mut kept = self
             .receive_attempts
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        kept.retain(AttemptId::reusable);
-        Some(kept.pop().unwrap_or_else(AttemptId::new))
+        kept.retain(|a| a.made.elapsed() < reuse);
+        let same = kept.iter().position(|a| a.max == max);
+        Some(same.map_or_else(|| AttemptId::new(max), |at| kept.swap_remove(at)))
     }
 
     async fn receive(&self, max: usize) -> Result<Vec<Message>, SdkFailure> {
         self.metrics.sqs_call("receive");
         let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
         let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
-        let attempt = self.attempt_id();
+        let attempt = self.attempt_id(max);
+        let mut overrides =
+            aws_sdk_sqs::config::Builder::default().timeout_config(self.receive_timeouts.clone());
+        if attempt.is_some() {
+            overrides = overrides.retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
+        }
         let received = self
             .sqs
             .receive_message()
@@ -179,25 +191,33 @@ impl Consumer {
             .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
             .customize()
             // Only this call waits; every other SQS call keeps the ordinary timeouts.
-            .config_override(
-                aws_sdk_sqs::config::Builder::default()
-                    .timeout_config(self.receive_timeouts.clone()),
-            )
+            .config_override(overrides)
             .send()
-            .await
-            .map(|out| out.messages.unwrap_or_default())
-            .map_err(|e| classify_sdk_error(&e, SQS_TRANSIENT_CODES));
-        if let (Err(failure), Some(attempt)) = (&received, attempt)
-            && !failure.configuration
-        {
-            // The answer may have been lost: the next receive asks again.
-            self.receive_attempts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(attempt);
+            .await;
+        match received {
+            Ok(out) => Ok(out.messages.unwrap_or_default()),
+            Err(e) => {
+                if let Some(attempt) = attempt
+                    && may_have_landed(&e)
+                    && !is_client_error(&e)
+                {
+                    // The answer may have been lost: the next receive asks again.
+                    self.receive_attempts
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(attempt);
+                }
+                Err(classify_sdk_error(&e, SQS_TRANSIENT_CODES))
+            }
         }
-        received
     }
+}
+
+/// Whether SQS answered the request with a 4xx (it was read and refused).
+fn is_client_error<E>(
+    err: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
+) -> bool {
+    matches!(err, aws_sdk_sqs::error::SdkError::ServiceError(service) if service.raw().status().is_client_error())
 }
 
 #[cfg(test)]

@@ -340,12 +340,13 @@ impl Consumer {
             .send()
             .await
         {
-            Ok(_) => self.report.ok("ChangeMessageVisibility", queue),
+            // One IAM action with the batch call: one fault.
+            Ok(_) => self.report.ok(crate::visibility::OPERATION, queue),
             Err(e) => {
                 let failure = classify_sdk_error(&e, SQS_TRANSIENT_CODES);
                 tracing::warn!(code = %failure.code, "ChangeMessageVisibility failed; the message reappears after its current timeout");
                 self.report
-                    .failed("ChangeMessageVisibility", queue, &failure);
+                    .failed(crate::visibility::OPERATION, queue, &failure);
             }
         }
     }

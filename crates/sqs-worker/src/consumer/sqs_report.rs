@@ -25,9 +25,13 @@ impl SqsReport {
         Self { health, metrics }
     }
 
-    /// `operation` on `resource` succeeded.
+    /// `operation` on `resource` succeeded. Progress, for the watchdog,
+    /// is a receive, a delete or a dead-lettering: a worker that only keeps
+    /// extending what it holds is stuck.
     pub fn ok(&self, operation: &'static str, resource: &str) {
-        self.health.sqs_ok();
+        if operation != crate::visibility::OPERATION {
+            self.health.sqs_ok();
+        }
         self.health.clear_fault_of(operation, resource);
     }
 

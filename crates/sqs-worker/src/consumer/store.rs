@@ -155,6 +155,16 @@ impl Consumer {
         &self,
         shutdown: &CancellationToken,
     ) -> Result<bool, Misconfigured> {
+        self.health.store_paused(true);
+        let waited = self.wait_for_store_inner(shutdown).await;
+        self.health.store_paused(false);
+        waited
+    }
+
+    async fn wait_for_store_inner(
+        &self,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, Misconfigured> {
         let backoff = Backoff {
             base: Duration::from_millis(500),
             max: Duration::from_secs(5),

@@ -3,7 +3,7 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 
-.PHONY: help stack-up stack-down stack-status run demo traces test images rehearsal bench fmt lint tf-check clean
+.PHONY: help stack-up stack-down stack-status run demo traces test images rehearsal bench soak fmt lint tf-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "; print "Targets:"} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ rehearsal: ## Apply infra/envs/aws to moto (IAM enforced), run the services with
 
 bench: ## Measure worker/API cost, end-to-end latency, idle cost and startup; writes bench/results.{md,json}
 	@bash scripts/bench.sh
+
+soak: ## Seeded chaos soak: real processes, faults from SOAK_SEED, ledger + checker (SOAK_SECONDS, SOAK_RATE, SOAK_LEDGER)
+	@bash scripts/soak.sh
 
 fmt: ## Format Rust (cargo fmt) and Terraform (terraform fmt)
 	@bash scripts/fmt.sh

@@ -15,13 +15,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-started_stack=0
-if ! bash scripts/stack.sh status >/dev/null 2>&1; then
-  bash scripts/stack.sh up
-  started_stack=1
-fi
-stop_stack() { if ((started_stack)); then bash scripts/stack.sh down; fi; }
-trap stop_stack EXIT
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+stack_up_for_this_run
 
 # What a build depends on: a tree that differs here is a change under way.
 sources=(crates Cargo.toml Cargo.lock)

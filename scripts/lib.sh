@@ -2,6 +2,19 @@
 # caller defines log()).
 # shellcheck shell=bash
 
+# Starts the local stack unless it is up; at exit, stops it only if it was
+# started here. For scripts run from the repository root (bench, soak).
+stack_up_for_this_run() {
+  # shellcheck disable=SC2034 # read by the EXIT trap
+  STARTED_STACK=0
+  if ! bash scripts/stack.sh status >/dev/null 2>&1; then
+    bash scripts/stack.sh up
+    # shellcheck disable=SC2034 # read by the EXIT trap
+    STARTED_STACK=1
+  fi
+  trap 'if ((STARTED_STACK)); then bash scripts/stack.sh down; fi' EXIT
+}
+
 # sha256 of the concatenation of the given files.
 hash_files() { cat "$@" | sha256sum | cut -d' ' -f1; }
 

@@ -3,7 +3,8 @@
 #
 # Usage: scripts/test.sh [all|lint|tf]
 #   all   (default) cargo fmt --check, terraform fmt -check, terraform validate,
-#         cargo test (unit, integration and the fault suite), the production
+#         cargo test (unit, integration and the fault suite), a seeded
+#         150 s chaos soak (scripts/soak.sh's binary, debug build), the production
 #         rehearsal on moto (scripts/rehearsal.sh), schemathesis, the API
 #         reference in headless Chromium (scripts/browser-check.sh),
 #         cargo clippy -D warnings, terraform test, hadolint + checkov
@@ -119,6 +120,16 @@ export AWS_CALL_RECORD_DIR="$ROOT/.local/calls"
 cargo_test() {
   rm -rf "$AWS_CALL_RECORD_DIR"
   cargo test --workspace --locked 2>&1 | tee "$ROOT/.local/log/cargo-test.log"
+}
+
+# The chaos soak, short and seeded (the same plan every run), on the debug
+# binaries `cargo test` just built: the real processes under faults, then its
+# checker (crates/loadgen/src/bin/soak).
+SOAK_TEST_SEED=20261201
+soak_test() {
+  echo "soak seed $SOAK_TEST_SEED (replay: SOAK_SEED=$SOAK_TEST_SEED SOAK_SECONDS=150 make soak)"
+  SOAK_SEED=$SOAK_TEST_SEED SOAK_SECONDS=150 SOAK_SETTLE_SECS=120 \
+    "${CARGO_TARGET_DIR:-$ROOT/target}/debug/soak"
 }
 
 tf_test_logged() {
@@ -238,6 +249,7 @@ all)
   step "cargo test --workspace --locked --no-run" cargo test --workspace --locked --no-run
   step "local stack ready" stack_wait
   step "cargo test --workspace --locked" cargo_test
+  step "chaos soak: seed $SOAK_TEST_SEED, 150 s, then its checker" soak_test
   step "production rehearsal on moto (IAM enforced)" bash scripts/rehearsal.sh
   step "schemathesis against order-api's /openapi.json" bash scripts/schemathesis.sh
   step "API reference in headless Chromium (/docs, nothing loaded from outside)" bash scripts/browser-check.sh

@@ -2,6 +2,7 @@
 //! accepted order reads back as processed (`PROCESADO`) and scheduled
 //! (`envio.estado = PROGRAMADO`), measuring what was lost and how long it took.
 
+pub mod answer;
 pub mod item_size;
 pub mod progress;
 pub mod stats;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
+use crate::answer::{Answer, Verdict};
 use crate::progress::Progress;
 use crate::stats::Percentiles;
 
@@ -42,11 +44,13 @@ pub struct LoadConfig {
     /// Show a progress bar on stderr.
     pub progress: bool,
     /// How many more times an order is posted after a retryable answer, as a
-    /// client following the API's contract does: 503 (not accepted, or
-    /// outcome unknown), 429, and 409 (the same `Idempotency-Key` still in
-    /// progress: a refused attempt may hold its key until the lease runs
-    /// out). Each retry sends the same body and `Idempotency-Key` (the order
-    /// id) after the answer's `Retry-After` (1 s when absent, at most 5 s).
+    /// client following the API's contract does ([`answer::Verdict::Retry`]):
+    /// 503 (not accepted, outcome unknown, overloaded), 429 and other 5xx,
+    /// 409 `idempotency-key-in-progress` (a refused attempt may hold its key
+    /// until the lease runs out), and no answer at all (connection refused,
+    /// reset, or the client's timeout). Each retry sends the same body and
+    /// `Idempotency-Key` (the order id) after the answer's `Retry-After`, or
+    /// a backoff when it has none ([`answer::Answer::wait`], at most 5 s).
     /// 0: the first answer counts, and no `Idempotency-Key` is sent.
     pub retries: u32,
 }
@@ -70,9 +74,9 @@ pub struct Report {
     pub posted: usize,
     /// Answered 202 (after retries, when [`LoadConfig::retries`] allows them).
     pub accepted: usize,
-    /// Accepted orders that were answered 503, 429 or 409 first and posted again.
+    /// Accepted orders that were posted more than once (after a retryable answer).
     pub retried: usize,
-    /// Not accepted, by HTTP status (`error` when no answer came).
+    /// Not accepted, by HTTP status (`refused`, `reset` or `timeout` when no answer came).
     pub rejected: BTreeMap<String, usize>,
     /// Accepted but not processed by both workers within the deadline.
     pub lost: Vec<Uuid>,
@@ -162,9 +166,6 @@ enum PostResult {
     Rejected(String, Duration),
 }
 
-/// Longest wait between two POSTs of one order.
-const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
-
 async fn post_one(client: &reqwest::Client, url: &str, retries: u32) -> PostResult {
     let id = Uuid::new_v4();
     let body = sample_order(id);
@@ -177,30 +178,19 @@ async fn post_one(client: &reqwest::Client, url: &str, retries: u32) -> PostResu
             request = request.header("Idempotency-Key", &key);
         }
         let started = Instant::now();
-        let answer = request.send().await;
+        let answer = Answer::of(request.send().await).await;
         let latency = started.elapsed();
-        match answer {
-            Ok(r) if r.status().as_u16() == 202 => {
-                return PostResult::Accepted(id, sent_at, latency, attempt > 0);
-            }
-            Ok(r) if attempt < retries && matches!(r.status().as_u16(), 409 | 429 | 503) => {
+        match answer.verdict() {
+            Verdict::Accepted => return PostResult::Accepted(id, sent_at, latency, attempt > 0),
+            Verdict::Retry if attempt < retries => {
                 attempt += 1;
-                tokio::time::sleep(retry_after(&r).min(MAX_RETRY_WAIT)).await;
+                tokio::time::sleep(answer.wait(attempt)).await;
             }
-            Ok(r) => return PostResult::Rejected(r.status().as_u16().to_string(), latency),
-            Err(_) => return PostResult::Rejected("error".into(), latency),
+            Verdict::Retry | Verdict::Final => {
+                return PostResult::Rejected(answer.label(), latency);
+            }
         }
     }
-}
-
-/// The answer's `Retry-After` in seconds; 1 s when absent or not a number.
-fn retry_after(answer: &reqwest::Response) -> Duration {
-    answer
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::from_secs(1), Duration::from_secs)
 }
 
 /// When both effects were recorded, if they were.

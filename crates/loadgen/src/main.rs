@@ -1,9 +1,11 @@
 //! `loadgen --url URL --orders N [--rate R | --concurrency C] [--deadline-secs S] [--retries N] [--json FILE] [--quiet]`
 //!
 //! Exits 1 when any accepted order was lost (not processed within the deadline).
-//! `--retries N` posts an order answered 503, 429 or 409 (its key still in
-//! progress) again, up to N more times, with the same body and
-//! `Idempotency-Key`, after its `Retry-After`.
+//! `--retries N` posts an order answered 503, 429 or another 5xx, 409 (its
+//! key still in progress), or not answered at all (connection refused or
+//! reset, timeout) again, up to N more times, with the same body and
+//! `Idempotency-Key`, after its `Retry-After` or a backoff
+//! (`loadgen::answer`).
 
 // A command-line tool answers on stdout.
 #![allow(clippy::print_stdout)]

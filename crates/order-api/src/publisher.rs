@@ -9,10 +9,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_sns::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sns::types::MessageAttributeValue;
 use futures::future::BoxFuture;
-use shared::contract::{
-    ATTR_CORRELATION_ID, ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_TOTAL, CURRENT_EVENT_VERSION,
-    Event, EventPayload,
-};
+use shared::contract::Event;
 
 /// Whether the topic may have taken an event whose publish failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,25 +191,9 @@ pub fn outcome<E>(err: &SdkError<E, aws_sdk_sns::config::http::HttpResponse>) ->
     }
 }
 
-/// The message attributes subscriptions filter on.
+/// The message attributes subscriptions filter on (see [`Event::message_attributes`]).
 pub fn message_attributes(event: &Event) -> Vec<(&'static str, &'static str, String)> {
-    let mut attributes = vec![
-        (
-            ATTR_EVENT_TYPE,
-            "String",
-            event.event_type().as_str().to_owned(),
-        ),
-        (
-            ATTR_EVENT_VERSION,
-            "Number",
-            CURRENT_EVENT_VERSION.to_string(),
-        ),
-        (ATTR_CORRELATION_ID, "String", event.correlation_id.clone()),
-    ];
-    if let EventPayload::PedidoCreado(order) = &event.payload {
-        attributes.push((ATTR_TOTAL, "Number", order.total().value().to_string()));
-    }
-    attributes
+    event.message_attributes()
 }
 
 /// FIFO deduplication id: the same order event published twice is one message.

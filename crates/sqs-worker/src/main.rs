@@ -3,7 +3,10 @@
 //! ```text
 //! sqs-worker [--role procesamiento|logistica]     consume SQS_QUEUE_URL
 //! sqs-worker dlq peek [--max N]                    show DLQ messages and why they failed
-//! sqs-worker dlq redrive [--manual]                move DLQ messages back to the queue
+//! sqs-worker dlq redrive [--manual | --rate N]     move DLQ messages back to the queue
+//!                                                  (never by hand beside a running move task)
+//! sqs-worker dlq peek --subscription [--max N]     show the events SNS could not deliver
+//! sqs-worker dlq redrive --subscription            deliver them to the queue
 //! sqs-worker healthcheck                           probe a running worker (container health check)
 //! sqs-worker --version
 //! ```
@@ -15,9 +18,10 @@ use std::process::ExitCode;
 
 use shared::aws::AwsClients;
 use shared::config::EnvSource;
-use sqs_worker::{Application, Settings};
+use sqs_worker::{Application, Settings, dlq};
 
-const USAGE: &str = "usage: sqs-worker [--role procesamiento|logistica] | dlq peek [--max N] | dlq redrive [--manual] | healthcheck | --version";
+const USAGE: &str = "usage: sqs-worker [--role procesamiento|logistica] | dlq peek [--subscription] [--max N] | dlq redrive [--manual | --rate N] | dlq redrive --subscription | healthcheck | --version
+  dlq: SQS_QUEUE_URL and SQS_DLQ_URL (--subscription: SQS_SUBSCRIPTION_DLQ_URL, the role's SNS subscription DLQ)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -106,54 +110,36 @@ fn run(role: Option<&str>) -> ExitCode {
 
 fn dlq(args: &[&str]) -> ExitCode {
     shared::telemetry::init_tracing();
-    // The DLQ tools need the queue URLs but not a role.
-    let settings = match settings(Some("procesamiento")) {
+    let command = match dlq::Command::parse(args) {
+        Ok(command) => command,
+        Err(e) => {
+            eprintln!("sqs-worker dlq: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    // The DLQ tools need the queue URLs, not the worker's settings.
+    let settings = match dlq::DlqSettings::from_env(&EnvSource::from_process(), command.target()) {
         Ok(s) => s,
-        Err(code) => return code,
+        Err(e) => {
+            eprintln!("sqs-worker dlq: {e}");
+            return ExitCode::from(2);
+        }
     };
     let runtime = match runtime(1) {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let result: anyhow::Result<String> = runtime.block_on(async {
+    let result = runtime.block_on(async {
         let clients = AwsClients::load(&settings.aws).await;
-        match args {
-            ["peek"] | ["peek", "--max", _] => {
-                let max = args.get(2).and_then(|m| m.parse().ok()).unwrap_or(100);
-                let messages = sqs_worker::dlq::peek(&clients.sqs, &settings.dlq_url, max).await?;
-                let lines: Vec<String> = messages
-                    .iter()
-                    .filter_map(|m| serde_json::to_string(m).ok())
-                    .collect();
-                Ok(format!(
-                    "{}\n{} message(s) in the DLQ (none consumed)",
-                    lines.join("\n"),
-                    messages.len()
-                ))
-            }
-            ["redrive"] | ["redrive", "--manual"] => {
-                let report = sqs_worker::dlq::redrive(
-                    &clients.sqs,
-                    &settings.queue_url,
-                    &settings.dlq_url,
-                    args.len() == 2,
-                )
-                .await?;
-                Ok(format!(
-                    "moved {} message(s) back to the queue ({})",
-                    report.moved, report.method
-                ))
-            }
-            _ => Err(anyhow::anyhow!("unknown dlq command\n{USAGE}")),
-        }
+        dlq::run(&clients.sqs, &settings, command).await
     });
     match result {
         Ok(text) => {
-            println!("{}", text.trim_start());
+            println!("{text}");
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("sqs-worker dlq: {e:#}");
+            eprintln!("sqs-worker dlq: {e}");
             ExitCode::FAILURE
         }
     }

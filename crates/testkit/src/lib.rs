@@ -8,6 +8,7 @@
 
 pub mod fault_proxy;
 pub mod otlp;
+pub mod process;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,16 +21,21 @@ use shared::aws::{AwsClients, AwsSettings};
 use shared::orders_table::{OrdersTable, attr};
 use uuid::Uuid;
 
-/// Fails loudly when the stack's endpoints are not configured; never skips.
-pub fn require_stack() {
-    let missing: Vec<&str> = [
+/// The stack's endpoint variables that are unset or blank.
+pub fn missing_stack() -> Vec<&'static str> {
+    [
         "AWS_ENDPOINT_URL_SNS",
         "AWS_ENDPOINT_URL_SQS",
         "AWS_ENDPOINT_URL_DYNAMODB",
     ]
     .into_iter()
     .filter(|name| std::env::var(name).map_or(true, |v| v.trim().is_empty()))
-    .collect();
+    .collect()
+}
+
+/// Fails loudly when the stack's endpoints are not configured; never skips.
+pub fn require_stack() {
+    let missing = missing_stack();
     assert!(
         missing.is_empty(),
         "the local AWS stack is not configured ({} unset): run `make stack-up` and `set -a; . .local/stack.env`, or run `make test`",
@@ -46,6 +52,18 @@ pub struct QueuePair {
     pub arn: String,
     /// DLQ URL.
     pub dlq_url: String,
+}
+
+/// The messaging of one pipeline: two queues with DLQs (maxReceiveCount 5, as
+/// in production) behind one topic ([`Stack::pipeline`]).
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The procesamiento queue and its DLQ.
+    pub procesamiento: QueuePair,
+    /// The logistica queue and its DLQ.
+    pub logistica: QueuePair,
+    /// The topic's ARN.
+    pub topic: String,
 }
 
 /// The resources of one test: clients, a unique suffix and an orders table.
@@ -73,6 +91,32 @@ pub async fn stack() -> Stack {
         suffix,
         table,
     }
+}
+
+/// Approximate (visible, in flight) messages of a queue, or SQS's error.
+pub async fn try_depth(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+) -> Result<
+    (u64, u64),
+    aws_sdk_sqs::error::SdkError<
+        aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError,
+    >,
+> {
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await?
+        .attributes
+        .unwrap_or_default();
+    let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok((
+        n(QueueAttributeName::ApproximateNumberOfMessages),
+        n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+    ))
 }
 
 /// The ARN of a queue.
@@ -165,6 +209,18 @@ impl Stack {
         arn
     }
 
+    /// The stack's [`Pipeline`]: its two queues (`proc`, `log`) and its topic.
+    pub async fn pipeline(&self) -> Pipeline {
+        let procesamiento = self.queue("proc", 5, false).await;
+        let logistica = self.queue("log", 5, false).await;
+        let topic = self.topic(&[&procesamiento, &logistica], false).await;
+        Pipeline {
+            procesamiento,
+            logistica,
+            topic,
+        }
+    }
+
     /// Sends a raw body to a queue.
     pub async fn send(&self, queue: &QueuePair, body: &str) {
         self.clients
@@ -226,23 +282,9 @@ impl Stack {
 
     /// Approximate (visible, in flight) messages of a queue.
     pub async fn depth(&self, url: &str) -> (u64, u64) {
-        let attrs = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .send()
+        try_depth(&self.clients.sqs, url)
             .await
-            .expect("attributes")
-            .attributes
-            .unwrap_or_default();
-        let n = |k: QueueAttributeName| attrs.get(&k).and_then(|v| v.parse().ok()).unwrap_or(0);
-        (
-            n(QueueAttributeName::ApproximateNumberOfMessages),
-            n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-        )
+            .expect("queue attributes")
     }
 
     /// Receives every message of a queue (leaving them in flight): polls

@@ -83,13 +83,13 @@ output "kms_key_arns" {
 }
 
 output "dlq_tool_env" {
-  description = "Environment for the operator DLQ tools per worker role (the worker's settings also require ORDERS_TABLE): `env SQS_QUEUE_URL=... SQS_DLQ_URL=... ORDERS_TABLE=... AWS_REGION=... sqs-worker dlq peek|redrive`."
+  description = "Environment for the operator DLQ tools per worker role: `env SQS_QUEUE_URL=... SQS_DLQ_URL=... SQS_SUBSCRIPTION_DLQ_URL=... AWS_REGION=... sqs-worker dlq peek|redrive [--subscription]` (SQS_SUBSCRIPTION_DLQ_URL: the role's SNS subscription DLQ, for --subscription)."
   value = {
     for role in keys(module.messaging.queue_urls) : role => {
-      SQS_QUEUE_URL = module.messaging.queue_urls[role]
-      SQS_DLQ_URL   = module.messaging.dlq_urls[role]
-      ORDERS_TABLE  = module.messaging.table_name
-      AWS_REGION    = var.aws_region
+      SQS_QUEUE_URL            = module.messaging.queue_urls[role]
+      SQS_DLQ_URL              = module.messaging.dlq_urls[role]
+      SQS_SUBSCRIPTION_DLQ_URL = module.messaging.delivery_dlq_urls[role]
+      AWS_REGION               = var.aws_region
     }
   }
 }

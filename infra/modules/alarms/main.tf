@@ -101,7 +101,7 @@ resource "aws_cloudwatch_metric_alarm" "delivery_dlq_not_empty" {
   for_each = var.queues
 
   alarm_name          = "${var.name_prefix}-${each.key}-delivery-dlq-not-empty"
-  alarm_description   = "SNS could not deliver order events to ${each.value.queue_name}; they wait in its subscription DLQ ${each.value.delivery_dlq_name}. Check that the queue exists and that its policy lets sns.amazonaws.com send for the topic, then move the messages to ${each.value.queue_name}."
+  alarm_description   = "SNS could not deliver order events to ${each.value.queue_name}; they wait in its subscription DLQ ${each.value.delivery_dlq_name}. Check that the queue exists and that its policy lets sns.amazonaws.com send for the topic, then deliver them to ${each.value.queue_name}: `sqs-worker dlq peek --subscription`, `sqs-worker dlq redrive --subscription`."
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
   dimensions          = { QueueName = each.value.delivery_dlq_name }

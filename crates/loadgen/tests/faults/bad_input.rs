@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::{order_request, stack};
 
-use crate::harness::{Api, SERIAL, pipeline};
+use crate::harness::{Api, SERIAL};
 
 /// One hostile request.
 struct Case {
@@ -401,7 +401,7 @@ async fn huge_body_status(base: &str, declared: usize, sent: usize) -> (u16, Str
 async fn hundreds_of_hostile_requests_get_4xx_problems_and_publish_nothing() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let api = Api::start(&st, &p.topic, &[], true).await;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

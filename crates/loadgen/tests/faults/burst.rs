@@ -6,7 +6,7 @@ use std::time::Duration;
 use loadgen::{LoadConfig, Pace, Report};
 use testkit::{eventually, stack};
 
-use crate::harness::{Api, RETRIES, SERIAL, WorkerProc, assert_each_applied_once, pipeline};
+use crate::harness::{Api, RETRIES, SERIAL, WorkerProc, assert_each_applied_once};
 
 /// The shop's client retries a 503 or 429 as the API's contract says (same
 /// order and Idempotency-Key, after Retry-After): on these 2 shared cores the
@@ -43,7 +43,7 @@ fn assert_nothing_lost(name: &str, report: &Report, orders: usize) {
 async fn burst_of_1000_orders_none_lost_none_applied_twice() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let api = Api::start(&st, &p.topic, &[], true).await;
     let wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &[]).await;
     let wl = WorkerProc::start(&st, "logistica", &p.logistica, &[]).await;
@@ -78,7 +78,7 @@ async fn burst_of_1000_orders_none_lost_none_applied_twice() {
 async fn orders_posted_while_workers_are_down_are_processed_when_they_return() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let api = Api::start(&st, &p.topic, &[], true).await;
 
     // No worker runs: post 200 orders, they wait in the queues. Each is
@@ -144,7 +144,7 @@ async fn orders_posted_while_workers_are_down_are_processed_when_they_return() {
 async fn a_worker_killed_mid_burst_loses_and_doubles_nothing() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let api = Api::start(&st, &p.topic, &[], true).await;
     let short_visibility = [("SQS_VISIBILITY_TIMEOUT_SECS", "10".to_owned())];
     let mut wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &short_visibility).await;

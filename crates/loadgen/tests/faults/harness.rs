@@ -3,9 +3,10 @@
 //! (Making LocalStack unreachable is `testkit::fault_proxy::FaultProxy`'s `down`.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use testkit::process::Proc;
+use testkit::process::{api_env, http_ok, metric, worker_env};
 use testkit::{QueuePair, Stack, binary, eventually, free_port};
 
 /// The heavy tests share two cores: run them one at a time so timings mean something.
@@ -16,96 +17,6 @@ pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// after its Retry-After (at most 5 s): enough to outlast the lease a refused
 /// attempt may leave on its Idempotency-Key (REQUEST_TIMEOUT_SECS + 1 = 11 s).
 pub const RETRIES: u32 = 20;
-
-/// A child process, killed when dropped.
-pub struct Proc {
-    pub child: Child,
-    pub name: String,
-    /// Where its stdout (the log lines) and stderr go.
-    pub log: PathBuf,
-}
-
-impl Proc {
-    pub fn spawn(program: &Path, args: &[&str], env: Vec<(String, String)>, name: &str) -> Self {
-        static SPAWNED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = SPAWNED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let log =
-            std::env::temp_dir().join(format!("faults-{name}-{}-{n}.log", std::process::id()));
-        let file = std::fs::File::create(&log).ok();
-        let stdout = file
-            .as_ref()
-            .and_then(|f| f.try_clone().ok())
-            .map_or_else(Stdio::null, Stdio::from);
-        let stderr = file.map_or_else(Stdio::null, Stdio::from);
-        let child = Command::new(program)
-            .args(args)
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", program.display()));
-        Self {
-            child,
-            name: name.to_owned(),
-            log,
-        }
-    }
-
-    /// The log lines written so far.
-    pub fn log_lines(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status();
-        assert!(
-            status.is_ok_and(|s| s.success()),
-            "kill -{signal} {}",
-            self.name
-        );
-    }
-
-    pub async fn wait_exit(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit within {limit:?}",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn http_ok(url: &str) -> bool {
-    reqwest::get(url)
-        .await
-        .is_ok_and(|r| r.status().is_success())
-}
 
 /// An order-api process, and the outbox relay that runs beside it in
 /// production (`order-api relay`), unless started alone.
@@ -166,13 +77,8 @@ impl Api {
         wait_ready: bool,
     ) -> Self {
         let port = free_port();
-        let mut extra = vec![
-            ("SNS_TOPIC_ARN", topic.to_owned()),
-            ("ORDERS_TABLE", st.table.name().to_owned()),
-            ("HOST", "127.0.0.1".to_owned()),
-            ("PORT", port.to_string()),
-            ("READINESS_CACHE_SECS", "0".to_owned()),
-        ];
+        let mut extra = api_env(st.table.name(), topic, port);
+        extra.push(("READINESS_CACHE_SECS", "0".to_owned()));
         extra.extend(overrides.iter().cloned());
         let proc = Proc::spawn(&binary("order-api"), &[], st.child_env(&extra), "order-api");
         let base = format!("http://127.0.0.1:{port}");
@@ -205,25 +111,6 @@ impl Api {
     }
 }
 
-/// The samples of `name` from the OpenMetrics text at `base`/metrics, summed
-/// over their labels; 0 when absent.
-async fn metric(base: &str, name: &str) -> f64 {
-    let Ok(response) = reqwest::get(format!("{base}/metrics")).await else {
-        return 0.0;
-    };
-    let text = response.text().await.unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let rest = l.strip_prefix(name)?;
-            let value = match rest.strip_prefix('{') {
-                Some(labelled) => labelled.split_once('}')?.1,
-                None => rest.strip_prefix(' ')?,
-            };
-            value.split_whitespace().next()?.parse::<f64>().ok()
-        })
-        .sum()
-}
-
 /// The relay's settings in the tests: an event still stored 2 s after it was
 /// recorded is published by the relay, which looks every second.
 pub const RELAY_TEST_SETTINGS: [(&str, &str); 2] =
@@ -241,12 +128,7 @@ impl RelayProc {
     /// and `overrides`; waits until it is live.
     pub async fn start(st: &Stack, topic: &str, overrides: &[(&str, String)]) -> Self {
         let port = free_port();
-        let mut extra = vec![
-            ("SNS_TOPIC_ARN", topic.to_owned()),
-            ("ORDERS_TABLE", st.table.name().to_owned()),
-            ("HOST", "127.0.0.1".to_owned()),
-            ("PORT", port.to_string()),
-        ];
+        let mut extra = api_env(st.table.name(), topic, port);
         extra.extend(
             RELAY_TEST_SETTINGS
                 .iter()
@@ -305,14 +187,8 @@ impl WorkerProc {
         overrides: &[(&str, String)],
     ) -> Self {
         let port = free_port();
-        let mut extra = vec![
-            ("WORKER_ROLE", role.to_owned()),
-            ("SQS_QUEUE_URL", queue.url.clone()),
-            ("SQS_DLQ_URL", queue.dlq_url.clone()),
-            ("ORDERS_TABLE", st.table.name().to_owned()),
-            ("HEALTH_PORT", port.to_string()),
-            ("SQS_WAIT_TIME_SECS", "5".to_owned()),
-        ];
+        let mut extra = worker_env(st.table.name(), role, queue, port);
+        extra.push(("SQS_WAIT_TIME_SECS", "5".to_owned()));
         extra.extend(overrides.iter().cloned());
         let proc = Proc::spawn(
             &binary("sqs-worker"),
@@ -332,35 +208,7 @@ impl WorkerProc {
 
     /// A counter from the worker's /metrics (0 when absent).
     pub async fn counter(&self, name: &str) -> u64 {
-        let Ok(response) = reqwest::get(format!("{}/metrics", self.health)).await else {
-            return 0;
-        };
-        let text = response.text().await.unwrap_or_default();
-        text.lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!("{name} "))
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-            })
-            .map_or(0, |v| v as u64)
-    }
-}
-
-/// The messaging of one pipeline: two queues with DLQs (maxReceiveCount 5, as
-/// in production) behind one topic.
-pub struct Pipeline {
-    pub procesamiento: QueuePair,
-    pub logistica: QueuePair,
-    pub topic: String,
-}
-
-pub async fn pipeline(st: &Stack) -> Pipeline {
-    let procesamiento = st.queue("proc", 5, false).await;
-    let logistica = st.queue("log", 5, false).await;
-    let topic = st.topic(&[&procesamiento, &logistica], false).await;
-    Pipeline {
-        procesamiento,
-        logistica,
-        topic,
+        metric(&self.health, name).await as u64
     }
 }
 

@@ -7,15 +7,13 @@ use loadgen::{LoadConfig, Pace};
 use testkit::fault_proxy::{FaultProxy, Mode};
 use testkit::{eventually, order_request, stack};
 
-use crate::harness::{
-    Api, PrivateDynamo, RETRIES, SERIAL, WorkerProc, assert_each_applied_once, pipeline,
-};
+use crate::harness::{Api, PrivateDynamo, RETRIES, SERIAL, WorkerProc, assert_each_applied_once};
 
 #[tokio::test]
 async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     // The whole pipeline uses a DynamoDB Local of its own. The workers reach it
     // through a proxy that is switched off for 20 s mid-burst (connections
     // refused, open ones cut: what a dead DynamoDB looks like), while the API
@@ -125,7 +123,7 @@ async fn dynamodb_down_for_20_s_during_a_burst_delays_but_loses_nothing() {
 async fn a_client_retrying_503s_gets_every_order_accepted_and_applied_once() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     // The API's table calls go through a fault proxy; the shop retries as the
     // contract says (same order, same Idempotency-Key, after Retry-After).
     // (The relay's table calls go straight to DynamoDB: the refusals are the API's.)
@@ -178,7 +176,7 @@ async fn a_client_retrying_503s_gets_every_order_accepted_and_applied_once() {
 async fn localstack_unreachable_orders_are_still_accepted_and_published_once_it_returns() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     // The API and its relay reach SNS through the proxy.
     let mut proxy = FaultProxy::start(&testkit::endpoint("SNS")).await;
     let sns = [("AWS_ENDPOINT_URL_SNS", proxy.url())];

@@ -12,7 +12,6 @@ use uuid::Uuid;
 
 use crate::harness::{
     Api, DeliveryCounter, RETRIES, RelayProc, SERIAL, WorkerProc, assert_each_applied_once,
-    pipeline,
 };
 
 const PROCESSED: &str = "sqs_worker_messages_processed_total";
@@ -78,7 +77,7 @@ async fn sns_down_for_60_s_at_20_orders_per_s_all_accepted_then_published_within
     let outage = secs_from_env("FAULT_SNS_OUTAGE_SECS", 60);
     let orders = usize::try_from(20 * outage).expect("orders");
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     // The API and its relay reach SNS through one proxy, switched off while
     // the orders are posted (connections refused).
     // (No counting queue here: a third subscription slows LocalStack's
@@ -145,7 +144,7 @@ async fn sns_down_for_60_s_at_20_orders_per_s_all_accepted_then_published_within
 async fn the_api_killed_between_its_write_and_its_publish_the_relay_publishes_each_order_once() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let deliveries = DeliveryCounter::start(&st, &p.topic).await;
     // The API's SNS is a proxy in front of a black hole (connections taken,
     // never answered): its publishes stay in flight after the 202, and none
@@ -208,7 +207,7 @@ async fn the_api_killed_between_its_write_and_its_publish_the_relay_publishes_ea
 async fn a_relay_killed_mid_batch_and_two_relays_at_once_each_order_applied_once() {
     let _serial = SERIAL.lock().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let deliveries = DeliveryCounter::start(&st, &p.topic).await;
     let wp = WorkerProc::start(&st, "procesamiento", &p.procesamiento, &[]).await;
     let wl = WorkerProc::start(&st, "logistica", &p.logistica, &[]).await;
@@ -308,7 +307,7 @@ async fn a_worker_outage_with_orders_flowing_costs_at_most_one_extra_publish_per
     let outage = secs_from_env("FAULT_WORKER_OUTAGE_SECS", 60);
     let orders = usize::try_from(20 * outage).expect("orders");
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     let deliveries = DeliveryCounter::start(&st, &p.topic).await;
     let api = Api::start(&st, &p.topic, &[], true).await;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use testkit::otlp::{OtlpReceiver, ReceivedSpan};
 use testkit::{eventually, order_request, stack};
 
-use crate::harness::{Api, SERIAL, WorkerProc, pipeline};
+use crate::harness::{Api, SERIAL, WorkerProc};
 
 /// The spans of one trace, by service and name.
 fn find<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Option<&'a ReceivedSpan> {
@@ -66,7 +66,7 @@ async fn one_post_is_one_trace_through_the_api_and_both_workers() {
     let _serial = SERIAL.lock().await;
     let receiver = OtlpReceiver::start().await;
     let st = stack().await;
-    let p = pipeline(&st).await;
+    let p = st.pipeline().await;
     // Only the standard variables; a short batch delay so the test need not wait 5 s.
     let otel = [
         (

@@ -194,6 +194,30 @@ impl Event {
         }
     }
 
+    /// The message attributes the event is published with, as (name, SNS/SQS
+    /// data type, value): subscriptions filter on the first two. The trace
+    /// context ones ([`ATTR_TRACEPARENT`], [`ATTR_TRACESTATE`]) are the
+    /// publisher's to add.
+    pub fn message_attributes(&self) -> Vec<(&'static str, &'static str, String)> {
+        let mut attributes = vec![
+            (
+                ATTR_EVENT_TYPE,
+                "String",
+                self.event_type().as_str().to_owned(),
+            ),
+            (
+                ATTR_EVENT_VERSION,
+                "Number",
+                CURRENT_EVENT_VERSION.to_string(),
+            ),
+            (ATTR_CORRELATION_ID, "String", self.correlation_id.clone()),
+        ];
+        if let EventPayload::PedidoCreado(order) = &self.payload {
+            attributes.push((ATTR_TOTAL, "Number", order.total().value().to_string()));
+        }
+        attributes
+    }
+
     /// Serializes the envelope to JSON (version [`CURRENT_EVENT_VERSION`]).
     pub fn to_json(&self) -> String {
         fn wire<D: Serialize>(event: &Event, data: &D) -> String {

@@ -276,12 +276,12 @@ run "defaults_outputs" {
 
   assert {
     condition = output.dlq_tool_env["procesamiento"] == {
-      SQS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
-      SQS_DLQ_URL   = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
-      ORDERS_TABLE  = "ecomexpress-pedidos"
-      AWS_REGION    = "us-east-1"
+      SQS_QUEUE_URL            = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
+      SQS_DLQ_URL              = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
+      SQS_SUBSCRIPTION_DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+      AWS_REGION               = "us-east-1"
     }
-    error_message = "dlq_tool_env must give the DLQ tools the queue, DLQ, table and region of each role."
+    error_message = "dlq_tool_env must give the DLQ tools the queue, DLQ, subscription DLQ and region of each role."
   }
 
   assert {

@@ -39,6 +39,7 @@ mod startup;
 use std::process::ExitCode;
 
 use serde_json::json;
+pub(crate) use testkit::process::{api_env, worker_env};
 use testkit::{QueuePair, Stack, stack};
 
 use crate::options::{Command, Figure, Options, USAGE};
@@ -149,28 +150,6 @@ fn machine() -> String {
                 .map(|s| s.trim().to_owned()))
             .unwrap_or_else(|| "unknown CPU".into())
     )
-}
-
-/// The environment of an `order-api` (or `order-api relay`) on `table`,
-/// publishing to `topic`, listening on `port`.
-fn api_env(table: &str, topic: &str, port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("SNS_TOPIC_ARN", topic.to_owned()),
-        ("ORDERS_TABLE", table.to_owned()),
-        ("PORT", port.to_string()),
-        ("HOST", "127.0.0.1".into()),
-    ]
-}
-
-/// The environment of a `role` worker on queue `q` and `table`, with its health server on `port`.
-fn worker_env(table: &str, role: &str, q: &QueuePair, port: u16) -> Vec<(&'static str, String)> {
-    vec![
-        ("WORKER_ROLE", role.to_owned()),
-        ("SQS_QUEUE_URL", q.url.clone()),
-        ("SQS_DLQ_URL", q.dlq_url.clone()),
-        ("ORDERS_TABLE", table.to_owned()),
-        ("HEALTH_PORT", port.to_string()),
-    ]
 }
 
 /// A topic of its own (`it-<name>-<suffix>`; `Stack::topic` names one topic

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use testkit::process::sum_samples;
+
 /// A child process, killed when dropped.
 pub struct Proc(Child);
 
@@ -211,17 +213,6 @@ pub async fn metric(http: &reqwest::Client, base: &str, metric: &str) -> f64 {
     sum_samples(&page(http, base).await, metric)
 }
 
-/// Sum of every sample of `metric` (any labels) in a Prometheus text page.
-pub fn sum_samples(page: &str, metric: &str) -> f64 {
-    page.lines()
-        .filter(|l| {
-            l.strip_prefix(metric)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,27 +227,6 @@ mod tests {
         assert_eq!(parse_floor_line("deleted x sqs_calls 1"), None);
         assert_eq!(parse_floor_line("deleted 1 sqs_calls 2 more"), None);
         assert_eq!(parse_floor_line("floor: receive failed"), None);
-    }
-
-    #[test]
-    fn samples_of_a_metric_are_summed_whatever_their_labels() {
-        let page = "\
-# HELP sqs_worker_sqs_calls SQS API calls.
-# TYPE sqs_worker_sqs_calls counter
-sqs_worker_sqs_calls_total{name=\"receive\"} 12
-sqs_worker_sqs_calls_total{name=\"delete_batch\"} 30
-sqs_worker_messages_deleted_total 4000
-sqs_worker_messages_deleted_total_other 7
-# EOF";
-        assert_eq!(sum_samples(page, "sqs_worker_sqs_calls_total"), 42.0);
-        assert_eq!(
-            sum_samples(page, "sqs_worker_messages_deleted_total"),
-            4000.0
-        );
-        assert_eq!(
-            sum_samples(page, "sqs_worker_messages_processed_total"),
-            0.0
-        );
     }
 
     #[test]

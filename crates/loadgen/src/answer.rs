@@ -2,11 +2,13 @@
 //! sees it (README "The API"), and what it does next: accepted, final, or
 //! post again with the same body and `Idempotency-Key`.
 //!
-//! Retried: 503 (`not-accepted`, `outcome-unknown`, `overloaded`), 429, any
-//! other 5xx, 409 `idempotency-key-in-progress`, and an attempt that got no
-//! answer at all: the connection refused (nothing was sent), reset or closed
-//! before the answer (the request may have been processed), or no answer
-//! within the client's timeout (the API's command goes on without it).
+//! Retried: 503 (`not-accepted`, `outcome-unknown`, `overloaded`), 408 (the
+//! body not read in time), 409 `idempotency-key-in-progress`, and an attempt
+//! that got no answer at all: the connection refused (nothing was sent),
+//! reset or closed before the answer (the request may have been processed),
+//! or no answer within the client's timeout (the API's command goes on
+//! without it). Any other 5xx is outside the contract (a bug): final, and
+//! the soak's checker reports it.
 
 use std::time::Duration;
 
@@ -18,6 +20,11 @@ pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 const IN_PROGRESS: &str = "idempotency-key-in-progress";
 /// The problem type of a certain refusal: nothing was recorded.
 const NOT_ACCEPTED: &str = "not-accepted";
+/// The 503s the API's contract says to retry (README "The API"): the order
+/// certainly not recorded, its outcome unknown, or the API shedding load.
+/// Any other 5xx is not in the contract: a bug, never retried, so a
+/// retry's 202 cannot hide it.
+const RETRIED_503: [&str; 3] = [NOT_ACCEPTED, "outcome-unknown", "overloaded"];
 
 /// The outcome of one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,8 +120,11 @@ impl Answer {
         match self {
             Self::Status { code: 202, .. } => Verdict::Accepted,
             Self::Status { code, problem, .. } => {
-                let in_progress = *code == 409 && problem.as_deref() == Some(IN_PROGRESS);
-                if *code == 429 || *code >= 500 || in_progress {
+                let problem = problem.as_deref().unwrap_or_default();
+                let in_progress = *code == 409 && problem == IN_PROGRESS;
+                let named_503 = *code == 503 && RETRIED_503.contains(&problem);
+                // 408: the API timed out reading the body; nothing was recorded.
+                if in_progress || named_503 || *code == 408 {
                     Verdict::Retry
                 } else {
                     Verdict::Final
@@ -125,16 +135,29 @@ impl Answer {
     }
 
     /// Whether this attempt certainly recorded nothing: refused before
-    /// sending, 503 `not-accepted`, 429, or a final 4xx.
+    /// sending, 503 `not-accepted`, 408, or a final 4xx other than 409 (a
+    /// `pedido-conflict` says the id IS recorded). Not `overloaded`: the
+    /// API also answers it when its outer timeout cut a request short.
     pub fn recorded_nothing(&self) -> bool {
         match self {
             Self::Refused => true,
             Self::Status { code, problem, .. } => {
-                (*code == 503 && problem.as_deref() == Some(NOT_ACCEPTED))
-                    || *code == 429
-                    || (self.verdict() == Verdict::Final && (400..500).contains(code))
+                let problem = problem.as_deref().unwrap_or_default();
+                (*code == 503 && problem == NOT_ACCEPTED)
+                    || *code == 408
+                    || ((400..500).contains(code) && *code != 409)
             }
             Self::Reset | Self::Timeout => false,
+        }
+    }
+
+    /// Whether the API's contract defines this answer to a valid order:
+    /// 202, a retried 503 or 409, 408, or no answer at all (the network).
+    pub fn in_contract_for_a_valid_order(&self) -> bool {
+        match self {
+            Self::Status { code: 202, .. } => true,
+            Self::Status { .. } => self.verdict() == Verdict::Retry,
+            Self::Refused | Self::Reset | Self::Timeout => true,
         }
     }
 
@@ -274,10 +297,7 @@ mod tests {
             status(503, Some("outcome-unknown")),
             status(503, Some("not-accepted")),
             status(503, Some("overloaded")),
-            status(503, None),
-            status(500, None),
-            status(502, None),
-            status(429, None),
+            status(408, None),
             status(409, Some("idempotency-key-in-progress")),
             Answer::Refused,
             Answer::Reset,
@@ -293,8 +313,21 @@ mod tests {
             status(404, None),
         ] {
             assert_eq!(final_answer.verdict(), Verdict::Final, "{final_answer:?}");
-            assert!(final_answer.recorded_nothing(), "{final_answer:?}");
         }
+        // Outside the contract: never retried (a 202 after them would hide a bug).
+        for bug in [
+            status(500, None),
+            status(502, None),
+            status(503, None),
+            status(429, None),
+        ] {
+            assert_eq!(bug.verdict(), Verdict::Final, "{bug:?}");
+            assert!(!bug.in_contract_for_a_valid_order(), "{bug:?}");
+        }
+        assert!(status(503, Some("outcome-unknown")).in_contract_for_a_valid_order());
+        assert!(Answer::Reset.in_contract_for_a_valid_order());
+        assert!(!status(422, Some("validation")).in_contract_for_a_valid_order());
+        assert!(!status(409, Some("pedido-conflict")).recorded_nothing());
     }
 
     #[test]

@@ -151,9 +151,18 @@ pub fn worker_env(
     ]
 }
 
-/// Whether `url` answers 2xx.
+/// Whether `url` answers 2xx within 2 s.
 pub async fn http_ok(url: &str) -> bool {
-    reqwest::get(url)
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .no_proxy()
+        .build()
+    else {
+        return false;
+    };
+    client
+        .get(url)
+        .send()
         .await
         .is_ok_and(|r| r.status().is_success())
 }

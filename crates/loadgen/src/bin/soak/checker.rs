@@ -254,6 +254,29 @@ impl Findings {
     }
 }
 
+/// No process exited unless a fault stopped it, and each stopped on
+/// SIGTERM at the end exited 0 within its grace period + the cleanup
+/// budget (`SHUTDOWN_GRACE_SECS` 5 s + 3 s).
+pub fn processes_check(
+    exits: &[String],
+    stopped: &[(Process, crate::processes::Termination)],
+) -> Check {
+    use crate::processes::Termination;
+    let mut problems: Vec<String> = exits.to_vec();
+    for (process, ending) in stopped {
+        match ending {
+            Termination::Exited(status, took)
+                if status.success() && *took <= Duration::from_secs(8) => {}
+            Termination::NotRunning => {}
+            other => problems.push(format!("{}: {other:?} at the end", process.name())),
+        }
+    }
+    Check::new(
+        "no process exited by itself; each exited 0 within 8 s of SIGTERM at the end",
+        problems,
+    )
+}
+
 /// Runs the checks (the system is assumed settled, or given up on).
 pub async fn check(
     st: &Stack,
@@ -266,6 +289,35 @@ pub async fn check(
     let client = ClientFigures::of(&orders);
     let table = orders_in_table(st).await;
     let mut checks = Vec::new();
+
+    // The soak posts valid orders only, and no fault outlasts the client's
+    // patience: each must end 202, every answer being one the contract
+    // defines (a 500, an unnamed 503 or a 4xx is a bug, even if a retry
+    // was then accepted).
+    let mut not_accepted = Vec::new();
+    for (id, attempts) in &orders {
+        let outside: Vec<String> = attempts
+            .iter()
+            .filter(|e| !e.answer().in_contract_for_a_valid_order())
+            .map(|e| match &e.problem {
+                Some(p) => format!("{} {p}", e.answer().label()),
+                None => e.answer().label(),
+            })
+            .collect();
+        let outcome = client.outcomes.get(id).copied();
+        if outcome != Some(Outcome::Accepted) || !outside.is_empty() {
+            not_accepted.push(format!(
+                "{id}: {outcome:?}, answers outside the contract {outside:?}"
+            ));
+        }
+    }
+    checks.push(Check::new(
+        format!(
+            "every order posted ended 202, every answer one the contract defines ({} orders)",
+            client.outcomes.len()
+        ),
+        listed("orders", &not_accepted),
+    ));
 
     let mut not_complete = Vec::new();
     for (id, outcome) in &client.outcomes {
@@ -447,7 +499,8 @@ async fn release(st: &Stack, url: &str, messages: &[aws_sdk_sqs::types::Message]
 
 /// Stretches of `samples` longer than `limit` seconds in which the process
 /// ran (the same start), its queue held messages and neither progress
-/// counter moved, with no `/health/ready` sample other than 200.
+/// counter moved, without a `/health/ready` answer of 503 within `limit`
+/// seconds of the stretch's start.
 pub fn unreported_stalls(samples: &[Sample], limit: u64) -> Vec<String> {
     let stuck = |s: &Sample| s.running && s.depth.is_some_and(|d| d > 0);
     let mut found = Vec::new();
@@ -472,11 +525,16 @@ pub fn unreported_stalls(samples: &[Sample], limit: u64) -> Vec<String> {
         }
         let stretch = &samples[i..=j];
         let length = stretch[stretch.len() - 1].t - first.t;
-        if length > limit as f64 && stretch.iter().all(|s| s.ready == Some(200)) {
+        // Reported: an explicit 503 by the time the threshold (+ slack)
+        // had passed; a probe that did not answer is no report.
+        let reported = stretch
+            .iter()
+            .any(|s| s.ready == Some(503) && s.t <= first.t + limit as f64);
+        if length > limit as f64 && !reported {
             let mut text = String::new();
             let _ = write!(
                 text,
-                "no progress from t+{:.0}s to t+{:.0}s ({length:.0} s; received {}, deleted {}, queue depth {}..{}), always ready",
+                "no progress from t+{:.0}s to t+{:.0}s ({length:.0} s; received {}, deleted {}, queue depth {}..{}), not reported not ready within {limit} s",
                 first.t,
                 stretch[stretch.len() - 1].t,
                 first.received.unwrap_or(f64::NAN),
@@ -618,6 +676,33 @@ mod tests {
     }
 
     #[test]
+    fn a_process_that_exits_by_itself_or_badly_on_sigterm_fails_the_run() {
+        use crate::processes::Termination;
+        use std::os::unix::process::ExitStatusExt;
+        let clean = std::process::ExitStatus::from_raw(0);
+        let failed = std::process::ExitStatus::from_raw(1 << 8);
+        let fine = [
+            (
+                Process::Api,
+                Termination::Exited(clean, Duration::from_secs(1)),
+            ),
+            (Process::Relay, Termination::NotRunning),
+        ];
+        assert!(processes_check(&[], &fine).passed());
+        let exited =
+            ["order-api (start 1) exited by itself (exit status: 1); started again".to_owned()];
+        assert!(!processes_check(&exited, &fine).passed());
+        for bad in [
+            Termination::Exited(failed, Duration::from_secs(1)),
+            Termination::Exited(clean, Duration::from_secs(9)),
+            Termination::Killed,
+        ] {
+            let check = processes_check(&[], &[(Process::Api, bad)]);
+            assert_eq!(check.problems.len(), 1, "{check:?}");
+        }
+    }
+
+    #[test]
     fn a_long_stall_with_work_pending_must_show_in_readiness() {
         // 40 s without progress, messages waiting, always ready: reported.
         let stalled: Vec<Sample> = (0..=40)
@@ -626,14 +711,22 @@ mod tests {
         let found = unreported_stalls(&stalled, 25);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("40 s"), "{found:?}");
-        // The same with one not-ready sample: fine.
+        // The same with a 503 within the threshold: fine.
         let mut told = stalled.clone();
-        told[30].ready = Some(503);
+        told[20].ready = Some(503);
         assert!(unreported_stalls(&told, 25).is_empty());
-        // A health endpoint that did not answer counts as not ready.
+        // A 503 only after the threshold is too late.
+        let mut late = stalled.clone();
+        late[30].ready = Some(503);
+        assert_eq!(unreported_stalls(&late, 25).len(), 1, "reported too late");
+        // A health endpoint that did not answer is no report.
         let mut silent = stalled.clone();
-        silent[30].ready = None;
-        assert!(unreported_stalls(&silent, 25).is_empty());
+        silent[20].ready = None;
+        assert_eq!(
+            unreported_stalls(&silent, 25).len(),
+            1,
+            "silence is no report"
+        );
     }
 
     #[test]

@@ -97,11 +97,25 @@ async fn main() -> ExitCode {
         o.seconds
     );
     println!("{}", plan.table());
+    // SIGTERM too (a CI timeout): the processes are stopped as the run's
+    // future is dropped, not left polling on fixed ports.
+    let terminated = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
     tokio::select! {
         code = run(o, plan, run_name) => code,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("soak: interrupted; processes stopped, resources left in place");
             ExitCode::from(130)
+        }
+        () = terminated => {
+            eprintln!("soak: terminated; processes stopped, resources left in place");
+            ExitCode::from(143)
         }
     }
 }
@@ -262,19 +276,30 @@ async fn run(o: Options, plan: Plan, run_name: String) -> ExitCode {
         let note = deny.await.unwrap_or_default();
         println!("SABOTAGE: deletes allowed again ({note})");
     }
-    for (victim, sabotage) in accepted.iter().zip(&o.sabotage) {
-        if *sabotage != Sabotage::DenyDeletes {
-            match sabotage_run(&st, *sabotage, *victim, &pipeline.procesamiento.dlq_url).await {
-                Ok(done) | Err(done) => println!("SABOTAGE: {done}"),
-            }
-        }
-    }
     let _ = stop_tx.send(true);
     let readings = monitor.await.unwrap_or_default();
     let exits = supervisor.await.unwrap_or_default();
     let samples = o.run_dir.join("samples.jsonl");
     if let Err(e) = readings.write_samples(&samples) {
         eprintln!("soak: cannot write {}: {e}", samples.display());
+    }
+    // Everything stopped (SIGTERM, each within its limit) before the
+    // sabotages and the checks: what the checks read no longer moves.
+    let stopped = fleet.stop().await;
+    for (victim, sabotage) in accepted.iter().zip(&o.sabotage) {
+        if *sabotage != Sabotage::DenyDeletes {
+            match sabotage_run(
+                &st,
+                *sabotage,
+                *victim,
+                (&pipeline.procesamiento.url, &pipeline.procesamiento.dlq_url),
+                &o.ledger,
+            )
+            .await
+            {
+                Ok(done) | Err(done) => println!("SABOTAGE: {done}"),
+            }
+        }
     }
     let findings =
         match checker::check(&st, &o.ledger, &run_name, &worker_queues, &readings.workers).await {
@@ -284,7 +309,10 @@ async fn run(o: Options, plan: Plan, run_name: String) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    let stopped = fleet.stop().await;
+    let mut findings = findings;
+    findings
+        .checks
+        .push(checker::processes_check(&exits, &stopped));
     print_report(
         &o,
         &plan,
@@ -319,12 +347,70 @@ async fn run(o: Options, plan: Plan, run_name: String) -> ExitCode {
     }
 }
 
+/// `record-refused`: a copy of `victim`'s item under a new id that the
+/// ledger says was refused for certain (422), and a 500 among `victim`'s
+/// answers.
+async fn record_refused(
+    st: &Stack,
+    victim: Uuid,
+    ledger: &std::path::Path,
+) -> Result<String, String> {
+    use std::io::Write as _;
+    let table = st.table.name();
+    let item = st
+        .item(victim)
+        .await
+        .ok_or_else(|| format!("no item for {victim}"))?;
+    let refused = Uuid::new_v4();
+    let mut copy = item;
+    copy.insert(
+        attr::PEDIDO_ID.to_owned(),
+        AttributeValue::S(refused.to_string()),
+    );
+    st.clients
+        .dynamodb
+        .put_item()
+        .table_name(table)
+        .set_item(Some(copy))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let lines = [
+        ledger::Entry {
+            pedido_id: refused,
+            status: ledger::Status::Code(422),
+            attempt: 1,
+            at: chrono::Utc::now(),
+            problem: Some("validation".into()),
+        },
+        ledger::Entry {
+            pedido_id: victim,
+            status: ledger::Status::Code(500),
+            attempt: 99,
+            at: chrono::Utc::now(),
+            problem: Some("internal".into()),
+        },
+    ];
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ledger)
+        .map_err(|e| e.to_string())?;
+    for line in &lines {
+        let text = serde_json::to_string(line).map_err(|e| e.to_string())?;
+        writeln!(file, "{text}").map_err(|e| e.to_string())?;
+    }
+    Ok(format!(
+        "put an item for {refused}, refused for certain in the ledger, and a 500 among {victim}'s answers"
+    ))
+}
+
 /// Breaks the run on purpose (`SOAK_SABOTAGE`); what was done.
 async fn sabotage_run(
     st: &Stack,
     sabotage: Sabotage,
     victim: Uuid,
-    dlq: &str,
+    (queue, dlq): (&str, &str),
+    ledger: &std::path::Path,
 ) -> Result<String, String> {
     let key = AttributeValue::S(victim.to_string());
     let table = st.table.name();
@@ -363,6 +449,17 @@ async fn sabotage_run(
             .map(|_| format!("sent a valid PedidoCreado of {victim} to the procesamiento DLQ"))
             .map_err(|e| e.to_string()),
         Sabotage::DenyDeletes => Ok("deletes denied during the run".into()),
+        Sabotage::RecordRefused => record_refused(st, victim, ledger).await,
+        Sabotage::LeaveMessage => st
+            .clients
+            .sqs
+            .send_message()
+            .queue_url(queue)
+            .message_body(testkit::creado(Uuid::new_v4()))
+            .send()
+            .await
+            .map(|_| "left a PedidoCreado in the procesamiento queue".to_owned())
+            .map_err(|e| e.to_string()),
     };
     done.map_err(|e| format!("{sabotage:?} failed: {e}"))
 }

@@ -40,6 +40,11 @@ pub enum Sabotage {
     /// Deny the workers' deletes for [`Sabotage::DENY_SECS`] from the start
     /// of the quiet tail.
     DenyDeletes,
+    /// An order the API refused for certain (a 422 in the ledger) whose
+    /// item is in the table anyway, and an order answered 500 then 202.
+    RecordRefused,
+    /// A message left in the procesamiento queue after the processes stopped.
+    LeaveMessage,
 }
 
 impl Sabotage {
@@ -54,8 +59,10 @@ impl Sabotage {
                 "apply-twice" => Ok(Self::ApplyTwice),
                 "stray-dlq" => Ok(Self::StrayDlq),
                 "deny-deletes" => Ok(Self::DenyDeletes),
+                "record-refused" => Ok(Self::RecordRefused),
+                "leave-message" => Ok(Self::LeaveMessage),
                 other => Err(format!(
-                    "{other:?} is not one of delete-order, apply-twice, stray-dlq, deny-deletes"
+                    "{other:?} is not one of delete-order, apply-twice, stray-dlq, deny-deletes, record-refused, leave-message"
                 )),
             })
             .collect()

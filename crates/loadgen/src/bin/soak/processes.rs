@@ -21,9 +21,9 @@ pub const WATCHDOG_SECS: u64 = 15;
 pub const EXIT_LIMIT: Duration = Duration::from_secs(12);
 
 /// The settings every soak process gets besides its own: a configuration
-/// fault may last longer than any fault of the plan (20 s) before a
-/// process gives up.
-const COMMON: [(&str, &str); 1] = [("CONFIG_FAULT_LIMIT_SECS", "30")];
+/// fault may last longer than any fault of the plan (29 s) plus the
+/// workers' probe of refused deletes (every 5 s) before a process gives up.
+const COMMON: [(&str, &str); 1] = [("CONFIG_FAULT_LIMIT_SECS", "45")];
 
 /// The short timings of a worker in the soak.
 const WORKER: [(&str, &str); 7] = [

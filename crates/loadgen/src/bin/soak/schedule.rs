@@ -138,11 +138,14 @@ impl Kind {
             // (10 s) adds at most one receive to a message.
             Kind::SqsBlackHole => 5..=10,
             Kind::DynamoPaused | Kind::DynamoCut | Kind::SqsThrottled => 5..=15,
+            // Longer than the workers' watchdog + the checker's slack
+            // (15 + 10 s), so every plan has a stall check 5 must see
+            // reported; shorter than their configuration-fault limit.
+            Kind::SqsDeletesDenied => 27..=29,
             Kind::DynamoSlow(_)
             | Kind::SnsSlow(_)
             | Kind::SnsStatus(_)
             | Kind::SnsLosesAnswers
-            | Kind::SqsDeletesDenied
             | Kind::SqsVisibilityHangs => 5..=20,
         }
     }

@@ -190,11 +190,18 @@ impl Stack {
             .expect("create topic")
             .topic_arn
             .expect("arn");
+        self.subscribe(&arn, queues).await;
+        arn
+    }
+
+    /// Subscribes `queues` to the topic `arn` as production does: raw
+    /// delivery, the `eventType` filter.
+    pub async fn subscribe(&self, arn: &str, queues: &[&QueuePair]) {
         for q in queues {
             self.clients
                 .sns
                 .subscribe()
-                .topic_arn(&arn)
+                .topic_arn(arn)
                 .protocol("sqs")
                 .endpoint(&q.arn)
                 .attributes("RawMessageDelivery", "true")
@@ -206,7 +213,6 @@ impl Stack {
                 .await
                 .expect("subscribe");
         }
-        arn
     }
 
     /// The stack's [`Pipeline`]: its two queues (`proc`, `log`) and its topic.

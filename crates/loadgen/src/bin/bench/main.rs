@@ -166,22 +166,7 @@ async fn topic(st: &Stack, name: &str, queues: &[&QueuePair]) -> String {
         .expect("create topic")
         .topic_arn
         .expect("arn");
-    for q in queues {
-        st.clients
-            .sns
-            .subscribe()
-            .topic_arn(&arn)
-            .protocol("sqs")
-            .endpoint(&q.arn)
-            .attributes("RawMessageDelivery", "true")
-            .attributes(
-                "FilterPolicy",
-                r#"{"eventType":["PedidoCreado","PedidoCancelado"]}"#,
-            )
-            .send()
-            .await
-            .expect("subscribe");
-    }
+    st.subscribe(&arn, queues).await;
     arn
 }
 

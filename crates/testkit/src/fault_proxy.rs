@@ -69,7 +69,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -253,6 +253,25 @@ impl FaultProxy {
         self.state().seen.get(operation).copied().unwrap_or(0)
     }
 
+    /// Keeps every request of `operation` arriving from now on (when it
+    /// arrived and its body), whatever its mode, for [`FaultProxy::recorded`].
+    /// Off by default: a long run through the proxy keeps nothing.
+    pub fn record(&self, operation: &str) {
+        self.state()
+            .recording
+            .entry(operation.to_owned())
+            .or_default();
+    }
+
+    /// The requests of `operation` kept since [`FaultProxy::record`], in arrival order.
+    pub fn recorded(&self, operation: &str) -> Vec<Recorded> {
+        self.state()
+            .recording
+            .get(operation)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Requests seen so far in total, whatever their operation and mode.
     pub fn seen_total(&self) -> u64 {
         self.state().total
@@ -367,6 +386,22 @@ fn upstream_authority(upstream: &str) -> String {
     }
 }
 
+/// A request kept by [`FaultProxy::record`].
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// When the proxy had read it whole.
+    pub at: Instant,
+    /// Its body as sent (JSON protocols: the operation's input).
+    pub body: Bytes,
+}
+
+impl Recorded {
+    /// The body as JSON (JSON protocols), `Null` when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 /// A per-operation rule.
 #[derive(Debug, Clone)]
 struct Rule {
@@ -382,6 +417,8 @@ struct State {
     rules: HashMap<String, Rule>,
     seen: HashMap<String, u64>,
     total: u64,
+    /// The operations being recorded and what was kept of each.
+    recording: HashMap<String, Vec<Recorded>>,
 }
 
 impl Default for State {
@@ -391,18 +428,25 @@ impl Default for State {
             rules: HashMap::new(),
             seen: HashMap::new(),
             total: 0,
+            recording: HashMap::new(),
         }
     }
 }
 
 impl State {
     /// Counts a request that just arrived and picks its mode (consuming one use of a counted rule).
-    fn arrive(&mut self, operation: Option<&str>) -> Mode {
+    fn arrive(&mut self, operation: Option<&str>, body: &Bytes) -> Mode {
         self.total += 1;
         let Some(operation) = operation else {
             return self.default.clone();
         };
         *self.seen.entry(operation.to_owned()).or_default() += 1;
+        if let Some(kept) = self.recording.get_mut(operation) {
+            kept.push(Recorded {
+                at: Instant::now(),
+                body: body.clone(),
+            });
+        }
         let Some(rule) = self.rules.get_mut(operation) else {
             return self.default.clone();
         };
@@ -486,7 +530,7 @@ async fn handle(
         .map_err(ProxyError::ClientBody)?
         .to_bytes();
     let operation = operation(&parts.headers, &parts.uri, &body);
-    let mode = lock(&shared.state).arrive(operation.as_deref());
+    let mode = lock(&shared.state).arrive(operation.as_deref(), &body);
     let protocol = Protocol::of(&parts.headers);
     match mode {
         Mode::Pass => Ok(relay(forward(shared, &parts, body).await?)),
@@ -862,15 +906,37 @@ mod tests {
                 remaining: Some(2),
             },
         );
-        assert_eq!(state.arrive(Some("GetItem")), Mode::Pass);
-        assert_eq!(state.arrive(Some("GetItem")), Mode::Pass);
-        assert_eq!(state.arrive(Some("PutItem")), Mode::CloseAfterForward);
-        assert_eq!(state.arrive(Some("PutItem")), Mode::CloseAfterForward);
-        assert_eq!(state.arrive(Some("PutItem")), Mode::Throttle, "ran out");
-        assert_eq!(state.arrive(Some("Query")), Mode::Throttle);
-        assert_eq!(state.arrive(None), Mode::Throttle);
+        let body = Bytes::from_static(b"{}");
+        state.recording.insert("PutItem".into(), Vec::new());
+        assert_eq!(state.arrive(Some("GetItem"), &body), Mode::Pass);
+        assert_eq!(state.arrive(Some("GetItem"), &body), Mode::Pass);
+        assert_eq!(
+            state.arrive(Some("PutItem"), &body),
+            Mode::CloseAfterForward
+        );
+        assert_eq!(
+            state.arrive(Some("PutItem"), &body),
+            Mode::CloseAfterForward
+        );
+        assert_eq!(
+            state.arrive(Some("PutItem"), &body),
+            Mode::Throttle,
+            "ran out"
+        );
+        assert_eq!(state.arrive(Some("Query"), &body), Mode::Throttle);
+        assert_eq!(state.arrive(None, &body), Mode::Throttle);
         assert_eq!(state.seen.get("PutItem"), Some(&3));
         assert_eq!(state.seen.get("GetItem"), Some(&2));
+        let kept = &state.recording["PutItem"];
+        assert_eq!(kept.len(), 3, "every PutItem kept, whatever its mode");
+        assert!(
+            kept.windows(2).all(|w| w[0].at <= w[1].at),
+            "in arrival order"
+        );
+        assert!(
+            !state.recording.contains_key("GetItem"),
+            "only what is recorded"
+        );
         assert_eq!(state.total, 7);
     }
 

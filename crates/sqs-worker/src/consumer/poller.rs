@@ -197,9 +197,9 @@ impl Consumer {
         match received {
             Ok(out) => Ok(out.messages.unwrap_or_default()),
             Err(e) => {
+                // A 4xx was read and refused: `may_have_landed` is false.
                 if let Some(attempt) = attempt
                     && may_have_landed(&e)
-                    && !is_client_error(&e)
                 {
                     // The answer may have been lost: the next receive asks again.
                     self.receive_attempts
@@ -211,13 +211,6 @@ impl Consumer {
             }
         }
     }
-}
-
-/// Whether SQS answered the request with a 4xx (it was read and refused).
-fn is_client_error<E>(
-    err: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
-) -> bool {
-    matches!(err, aws_sdk_sqs::error::SdkError::ServiceError(service) if service.raw().status().is_client_error())
 }
 
 #[cfg(test)]

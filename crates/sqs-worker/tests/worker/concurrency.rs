@@ -2,13 +2,16 @@
 //! heartbeat of every message the worker holds, with SQS slowed or failing
 //! behind a fault proxy.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::orders_table::WorkerRole;
 use testkit::fault_proxy::{FaultProxy, Mode};
 use uuid::Uuid;
 
-use crate::helpers::{Instrumented, Worker, applier, creado, eventually, settings, sqs_at, stack};
+use crate::helpers::{
+    Instrumented, Worker, applier, creado, eventually, settings, sqs_at, sqs_errors, stack,
+};
 
 async fn sqs_proxy() -> FaultProxy {
     FaultProxy::start(&testkit::endpoint("SQS")).await
@@ -253,3 +256,87 @@ async fn a_panic_while_processing_lets_the_message_go_and_the_worker_goes_on() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn the_heartbeat_sends_its_chunks_at_once_each_call_within_a_quarter_of_the_visibility_timeout()
+ {
+    const N: usize = 30;
+    // Visibility 8 s: messages are extended from 4 s on, each call has 2 s.
+    const VISIBILITY: Duration = Duration::from_secs(8);
+    const CALL_DEADLINE: Duration = Duration::from_secs(2);
+    let st = stack().await;
+    let q = st.queue("heartbeat-chunks", 5, false).await;
+    let ids: Vec<Uuid> = (0..N).map(|_| Uuid::new_v4()).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
+    st.send_all(&q, &bodies).await;
+    let proxy = sqs_proxy().await;
+    // SQS extends the messages at once, but no answer comes back: every
+    // extension call is in flight until the worker gives up on it.
+    proxy.record(VISIBILITY_OP);
+    proxy.set_for(VISIBILITY_OP, Mode::Hold(Duration::from_secs(600)));
+    // Each message is held (being applied) for 14 s: three chunks of ten.
+    let mut slow = Instrumented::new(applier(&st, WorkerRole::Procesamiento));
+    slow.delay = Duration::from_secs(14);
+    let w = Worker::start_with_sqs(
+        sqs_at(&st, &proxy.url()),
+        settings(
+            &st,
+            WorkerRole::Procesamiento,
+            &q,
+            &[
+                ("SQS_VISIBILITY_TIMEOUT_SECS", "8"),
+                ("WORKER_CONCURRENCY", "30"),
+                ("WORKER_POLLERS", "3"),
+            ],
+        ),
+        Arc::new(slow),
+    )
+    .await;
+    let timed_out = || sqs_errors(&w.metrics, VISIBILITY_OP, "timeout");
+    // The first calls, and when the worker first gave up on one.
+    let first_given_up = eventually(
+        Duration::from_secs(30),
+        "an extension call given up",
+        || async { (timed_out() >= 1).then(Instant::now) },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(20),
+        "two rounds of extensions",
+        || async { (proxy.recorded(VISIBILITY_OP).len() >= 6).then_some(()) },
+    )
+    .await;
+    let calls = proxy.recorded(VISIBILITY_OP);
+    // Concurrent: a call goes out while another is still unanswered (each
+    // stays open for its whole deadline). One at a time, consecutive calls
+    // would be at least the deadline apart.
+    let closest = calls
+        .windows(2)
+        .map(|w| w[1].at - w[0].at)
+        .min()
+        .expect("two calls");
+    assert!(
+        closest < CALL_DEADLINE / 2,
+        "calls sent one after another ({closest:?} apart at the closest)"
+    );
+    // Each call is given up at its own deadline (a quarter of the
+    // visibility timeout), not the SDK's attempt timeout.
+    let waited = first_given_up - calls[0].at;
+    assert!(
+        waited < CALL_DEADLINE + Duration::from_secs(1),
+        "the first call was given up after {waited:?}"
+    );
+    assert!(CALL_DEADLINE <= VISIBILITY / 4);
+    // The extensions landed (SQS acted on them): nothing was delivered again.
+    eventually(Duration::from_secs(40), "every order applied", || async {
+        (w.metrics.deleted.get() == N as u64).then_some(())
+    })
+    .await;
+    assert_eq!(w.metrics.received.get(), N as u64, "no redelivery");
+    for id in &ids {
+        assert_eq!(st.applications(*id, WorkerRole::Procesamiento).await, 1);
+    }
+    w.stop().await;
+}
+
+const VISIBILITY_OP: &str = "ChangeMessageVisibilityBatch";

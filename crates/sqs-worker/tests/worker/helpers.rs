@@ -54,6 +54,17 @@ pub fn production_settings(
         .expect("valid worker settings")
 }
 
+/// Failed SQS requests of `operation` with `code` (the worker's `sqs_errors` counter).
+pub fn sqs_errors(metrics: &Metrics, operation: &str, code: &str) -> u64 {
+    metrics
+        .sqs_errors
+        .get_or_create(&sqs_worker::metrics::OperationCode {
+            operation: operation.to_owned(),
+            code: code.to_owned(),
+        })
+        .get()
+}
+
 /// The real applier for `role` on the stack's table.
 pub fn applier(st: &Stack, role: WorkerRole) -> Arc<TableApplier> {
     Arc::new(TableApplier::new(st.table.clone(), role, None))

@@ -2,7 +2,8 @@
 //! in front of LocalStack: refused deletes raise the configuration fault
 //! (not ready, deletes given up after their attempts, exit at the limit);
 //! an SQS that answers nothing trips the progress watchdog (not ready), then
-//! liveness while messages are held; either way each order is applied once.
+//! liveness while messages are held; an SQS at its in-flight limit is
+//! waited out; either way each order is applied once.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use shared::orders_table::WorkerRole;
 use testkit::fault_proxy::{FaultProxy, Mode};
 use uuid::Uuid;
 
-use crate::helpers::{Reaped, creado, eventually, stack};
+use crate::helpers::{Reaped, Worker, creado, eventually, sqs_at, sqs_errors, stack};
 use crate::permanent::{metric, readiness, wait_misconfigured, wait_ready};
 use crate::shutdown::{spawn_worker_logging, wait_exit};
 
@@ -222,4 +223,48 @@ async fn refused_deletes_that_are_allowed_again_clear_without_an_exit() {
         1,
         "applied once"
     );
+}
+
+#[tokio::test]
+async fn a_queue_at_its_in_flight_limit_is_waited_out_not_reported_as_misconfigured() {
+    let st = stack().await;
+    let q = st.queue("over-limit", 5, false).await;
+    let proxy = sqs_proxy().await;
+    let w = Worker::start_role_via(
+        sqs_at(&st, &proxy.url()),
+        &st,
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_WAIT_TIME_SECS", "1")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    wait_ready(&http, &w.health).await;
+    // Other tasks hold the queue's in-flight limit: SQS answers 403.
+    proxy.set_for(
+        "ReceiveMessage",
+        Mode::Error {
+            status: 403,
+            code: "OverLimit".into(),
+            message: "Too many messages in flight".into(),
+        },
+    );
+    let over_limit = || sqs_errors(&w.metrics, "ReceiveMessage", "OverLimit");
+    eventually(Duration::from_secs(20), "receives refused", || async {
+        (over_limit() >= 2).then_some(())
+    })
+    .await;
+    // A 403, but not the deployment's fault: a configuration fault would
+    // have made the worker not ready at the first refusal.
+    let (status, body) = readiness(&http, &w.health).await.expect("readiness");
+    assert_eq!(status, 200, "{body}");
+    proxy.reset();
+    let id = Uuid::new_v4();
+    st.send(&q, &creado(id)).await;
+    eventually(Duration::from_secs(30), "the order applied", || async {
+        (w.metrics.deleted.get() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(st.applications(id, WorkerRole::Procesamiento).await, 1);
+    w.stop().await;
 }

@@ -48,7 +48,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -158,6 +158,9 @@ pub struct Consumer {
     receive_attempts: Mutex<Vec<poller::AttemptId>>,
     /// A probe of refused deletes or visibility changes is running.
     settle_probe: Arc<AtomicBool>,
+    /// Woken when a probe finds refused calls allowed again, so receiving
+    /// resumes at once rather than at the loop's next tick.
+    refusal_cleared: Notify,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -207,6 +210,7 @@ impl Consumer {
             report,
             receive_attempts: Mutex::new(Vec::new()),
             settle_probe: Arc::new(AtomicBool::new(false)),
+            refusal_cleared: Notify::new(),
         }
     }
 
@@ -360,6 +364,7 @@ impl Consumer {
                 }
                 () = deleter.wait_below(backlog_bound), if backlogged => {}
                 () = async { if let Some(at) = rx.resume_at { tokio::time::sleep_until(at).await } }, if paused => rx.resume_at = None,
+                () = self.refusal_cleared.notified(), if settling_refused => {}
                 () = shutdown.cancelled() => break,
                 _ = alive.tick() => {
                     self.health.touch();
@@ -723,11 +728,13 @@ impl Consumer {
             Ok(()) => {
                 tracing::info!(operation, "SQS allows this call again");
                 self.health.clear_fault_of(operation, queue);
+                self.refusal_cleared.notify_one();
             }
             // Refused for the receipt handle, not for the caller: allowed.
             Err(f) if !f.configuration && !f.transient => {
                 tracing::info!(operation, code = %f.code, "SQS allows this call again");
                 self.health.clear_fault_of(operation, queue);
+                self.refusal_cleared.notify_one();
             }
             Err(f) if f.configuration => self.report.failed(operation, queue, &f),
             Err(_) => {}

@@ -204,9 +204,23 @@ async fn refused_deletes_that_are_allowed_again_clear_without_an_exit() {
     })
     .await;
     let received = metric(&http, &base, "messages_received").await;
+    proxy.record("ReceiveMessage");
+    proxy.record("DeleteMessageBatch");
     proxy.reset();
     wait_ready(&http, &base).await;
     assert!(child.try_wait().expect("wait").is_none(), "still running");
+    // Receiving resumes as soon as the worker's probe (the first delete
+    // since) finds deletes allowed, not at the loop's next tick, 5 s later.
+    let resumed = eventually(Duration::from_secs(20), "receiving resumed", || async {
+        proxy.recorded("ReceiveMessage").first().map(|r| r.at)
+    })
+    .await;
+    let probed = proxy.recorded("DeleteMessageBatch")[0].at;
+    let after = resumed.saturating_duration_since(probed);
+    assert!(
+        after < Duration::from_secs(2),
+        "receiving resumed {after:?} after the probe"
+    );
     assert_eq!(
         received,
         Some(1),

@@ -38,7 +38,9 @@
 //! parse: a request with `X-Amz-Target` (or `Content-Type:
 //! application/x-amz-json-*`) gets a JSON body `{"__type": CODE, "message":
 //! ...}` plus the header `x-amzn-ErrorType: CODE` (the SDKs read the header
-//! first, then `__type`, dropping any `namespace#` prefix); any other request
+//! first, then `__type`, dropping any `namespace#` prefix; an SQS request's
+//! [`Mode::Error`] also carries `x-amzn-query-error: CODE;Sender`, as SQS
+//! sends it); any other request
 //! gets the query protocol's `<ErrorResponse><Error><Type>..</Type><Code>..
 //! </Code><Message>..</Message></Error><RequestId>..</RequestId></ErrorResponse>`.
 //!
@@ -559,8 +561,27 @@ async fn handle(
             status,
             code,
             message,
-        } => Ok(protocol.error(status, &code, &message)),
+        } => {
+            let mut answer = protocol.error(status, &code, &message);
+            if query_compatible(&parts.headers) {
+                // SQS names its errors as its query protocol did, in a
+                // header the SDK reads before the body (`KMS.AccessDeniedException`).
+                let fault = if status >= 500 { "Receiver" } else { "Sender" };
+                if let Ok(value) = HeaderValue::from_str(&format!("{code};{fault}")) {
+                    answer.headers_mut().insert("x-amzn-query-error", value);
+                }
+            }
+            Ok(answer)
+        }
     }
+}
+
+/// Whether the request is to a service that answers errors in the
+/// awsQueryCompatible way (SQS on its JSON protocol).
+fn query_compatible(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .is_some_and(|target| target.as_bytes().starts_with(b"AmazonSQS."))
 }
 
 /// The AWS operation of a request (see the module documentation).

@@ -181,7 +181,7 @@ const CONFIGURATION_CODES: &[&str] = &[
     "NotFound",
     "NotFoundException",
     "ResourceNotFoundException",
-    // Keys (SQS: KmsAccessDenied, KmsDisabled...; SNS: KMSAccessDenied, KMSDisabled...).
+    // Keys (SQS's shape names: KmsAccessDenied, KmsDisabled...; SNS: KMSAccessDenied, KMSDisabled...).
     "KMSAccessDenied",
     "KMSDisabled",
     "KMSInvalidState",
@@ -197,6 +197,14 @@ const CONFIGURATION_CODES: &[&str] = &[
     "KMSDisabledException",
     "KMSInvalidStateException",
     "KMSNotFoundException",
+    // SQS as it answers (awsQueryCompatible: the code of its
+    // `x-amzn-query-error` header), with a 400.
+    "KMS.AccessDeniedException",
+    "KMS.DisabledException",
+    "KMS.InvalidStateException",
+    "KMS.NotFoundException",
+    "KMS.OptInRequired",
+    "KMS.InvalidKeyUsageException",
 ];
 
 /// Whether `code` says the deployment is wrong (see [`SdkFailure::configuration`]).

@@ -99,9 +99,10 @@ pub(crate) const SQS_TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",
     "ServiceUnavailable",
     "KmsThrottled",
-    // A receive with the queue's in-flight limit reached (120,000 messages,
-    // 20,000 FIFO; an answer of 403): other tasks hold the messages, and
-    // it clears as they delete them.
+    "KMS.ThrottlingException",
+    // A receive on a standard queue with its in-flight limit reached
+    // (120,000 messages; an answer of 403): other tasks hold the messages,
+    // and it clears as they delete them.
     "OverLimit",
     // Credentials past their expiry or a request signed too long ago: the
     // SDK signs the next attempt anew (an answer of 403, not a refusal).

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::helpers::{
     Instrumented, Worker, applier, creado, eventually, settings, sqs_at, sqs_errors, stack,
 };
+use crate::permanent::wait_misconfigured;
 
 async fn sqs_proxy() -> FaultProxy {
     FaultProxy::start(&testkit::endpoint("SQS")).await
@@ -158,13 +159,14 @@ async fn a_fifo_group_stays_behind_a_message_that_cannot_be_dead_lettered() {
     st.send_fifo(&q, &creado(a), group).await;
     st.send_fifo(&q, &creado(b), group).await;
     let proxy = sqs_proxy().await;
-    // The DLQ send is refused.
+    // The DLQ's key refuses the worker (as SQS answers it: 400, with the
+    // code in `x-amzn-query-error`).
     proxy.set_for(
         "SendMessage",
         Mode::Error {
             status: 400,
-            code: "AccessDenied".into(),
-            message: "not allowed to send to the DLQ".into(),
+            code: "KMS.AccessDeniedException".into(),
+            message: "not allowed to use the DLQ's key".into(),
         },
     );
     let w = Worker::start_role_via(
@@ -196,6 +198,10 @@ async fn a_fifo_group_stays_behind_a_message_that_cannot_be_dead_lettered() {
         3,
         "the group was not received again"
     );
+    let http = reqwest::Client::new();
+    let fault = wait_misconfigured(&http, &w.health, "readiness names the refused key").await;
+    assert_eq!(fault["operation"], "SendMessage", "{fault}");
+    assert_eq!(fault["code"], "KMS.AccessDeniedException", "{fault}");
     proxy.reset();
     eventually(Duration::from_secs(30), "the group done", || async {
         (w.metrics.processed.get() == 2 && st.depth(&q.url).await == (0, 0)).then_some(())

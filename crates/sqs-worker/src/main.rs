@@ -95,9 +95,10 @@ fn run(role: Option<&str>) -> ExitCode {
     });
     // The worker bounded its own shutdown; whatever is still running (an
     // abandoned SDK call's connection) must not delay the exit.
-    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
-    // The drained messages' spans go out before the process ends.
-    telemetry.shutdown();
+    runtime.shutdown_timeout(sqs_worker::consumer::RUNTIME_STOP);
+    // The drained messages' spans go out before the process ends (within
+    // the exit deadline: what a slow collector has not taken is lost).
+    telemetry.shutdown_within(sqs_worker::consumer::SPAN_FLUSH);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -134,12 +134,16 @@ impl Application {
         // A probe request is instant; a client holding a connection open
         // must not hold the exit.
         let mut server = server;
-        tokio::select! {
-            joined = tokio::time::timeout(Duration::from_secs(1), &mut server) => match joined {
-                Ok(joined) => joined.map_err(std::io::Error::other)??,
-                Err(_) => server.abort(),
-            },
-            _ = &mut exit_by, if !expired => server.abort(),
+        if expired {
+            server.abort();
+        } else {
+            tokio::select! {
+                joined = tokio::time::timeout(Duration::from_secs(1), &mut server) => match joined {
+                    Ok(joined) => joined.map_err(std::io::Error::other)??,
+                    Err(_) => server.abort(),
+                },
+                _ = &mut exit_by => server.abort(),
+            }
         }
         consumed.map_err(std::io::Error::other)
     }

@@ -11,6 +11,7 @@ mod settings;
 use std::io::IsTerminal;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
@@ -61,6 +62,16 @@ impl Telemetry {
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(e) = provider.shutdown()
+        {
+            tracing::warn!(error = %e, "flushing the last spans failed");
+        }
+    }
+
+    /// [`Telemetry::shutdown`], waiting for the exporter at most `timeout`
+    /// (for a process with an exit deadline).
+    pub fn shutdown_within(self, timeout: Duration) {
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown_with_timeout(timeout)
         {
             tracing::warn!(error = %e, "flushing the last spans failed");
         }

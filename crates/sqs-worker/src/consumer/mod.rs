@@ -77,16 +77,26 @@ use crate::metrics::Metrics;
 /// succeeds, so it never spins on the same messages.
 pub const REFUSED_HANDBACK: Duration = Duration::from_secs(5);
 
-/// After the drain, how long the remaining deletes and visibility changes
-/// may take before the worker exits anyway (what is left reappears after
-/// its visibility timeout). `SHUTDOWN_GRACE_SECS` + this stays within the
-/// 30 s ECS gives a stopping task with the default grace of 25 s.
+/// After the drain, how long the rest of the exit may take, whatever SQS
+/// does: the remaining deletes and visibility changes, stopping the probe
+/// server, the runtime and the last spans (what is left reappears after its
+/// visibility timeout). `SHUTDOWN_GRACE_SECS` + this stays within the 30 s
+/// ECS gives a stopping task with the default grace of 25 s.
 pub const CLEANUP_BUDGET: Duration = Duration::from_secs(3);
 
+/// The end of [`CLEANUP_BUDGET`], after the worker has returned: how long
+/// the runtime's leftover tasks (an abandoned SDK call's connection) may
+/// take to stop.
+pub const RUNTIME_STOP: Duration = Duration::from_millis(200);
+
+/// The end of [`CLEANUP_BUDGET`], after the runtime: how long the last
+/// spans may take to go out.
+pub const SPAN_FLUSH: Duration = Duration::from_millis(500);
+
 /// What the last deletes, returns and the heartbeat's last beat get within
-/// [`CLEANUP_BUDGET`]: the rest is left for logging what was left and
-/// stopping the probe server before the hard exit deadline.
-const SETTLE_BUDGET: Duration = Duration::from_millis(2500);
+/// [`CLEANUP_BUDGET`]: the rest is left for logging what was left,
+/// stopping the probe server, [`RUNTIME_STOP`] and [`SPAN_FLUSH`].
+const SETTLE_BUDGET: Duration = Duration::from_millis(2000);
 
 /// AWS operation named in a fault raised by a refused write.
 const WRITE_OPERATION: &str = "UpdateItem";
@@ -104,10 +114,10 @@ pub(crate) const SQS_TRANSIENT_CODES: &[&str] = &[
     // (120,000 messages; an answer of 403): other tasks hold the messages,
     // and it clears as they delete them.
     "OverLimit",
-    // Credentials past their expiry or a request signed too long ago: the
-    // SDK signs the next attempt anew (an answer of 403, not a refusal).
-    "ExpiredToken",
-    "RequestExpired",
+    // Not here: ExpiredToken and RequestExpired (403). The SDK refreshes
+    // credentials before they expire and corrects its clock skew, so these
+    // persist only when credentials are not refreshed or the clock is
+    // wrong: a configuration fault, which clears at the next success.
 ];
 
 /// The worker gave up: its queue, DLQ or table refused it for longer than
@@ -218,7 +228,7 @@ impl Consumer {
     /// How long the exit may take once the signal came: the grace period,
     /// then the last deletes and visibility changes.
     pub fn exit_budget(&self) -> Duration {
-        self.settings.shutdown_grace + CLEANUP_BUDGET
+        self.settings.shutdown_grace + CLEANUP_BUDGET - RUNTIME_STOP - SPAN_FLUSH
     }
 
     /// Runs until `shutdown` is cancelled, then drains: in-flight messages get
@@ -238,6 +248,8 @@ impl Consumer {
         // Processed messages awaiting deletion beyond this stop receiving.
         let backlog_bound = (2 * concurrency).max(4 * MAX_BATCH);
         let beat_stop = CancellationToken::new();
+        // Also when this future is dropped at the process's exit deadline.
+        let _beat_stopped_on_drop = beat_stop.clone().drop_guard();
         let beat = tokio::spawn(held::heartbeat(
             self.held.clone(),
             self.sqs.clone(),

@@ -25,15 +25,21 @@ pub const MAX_RECEIVE: usize = 10;
 /// one is reused only well within that.
 const ATTEMPT_ID_REUSE: Duration = Duration::from_secs(240);
 
+/// How long before the visibility timeout of what a lost receive held an
+/// attempt id stops being reused (its retry resets that timeout).
+const ATTEMPT_ID_MARGIN: Duration = Duration::from_secs(5);
+
 /// A FIFO receive's `ReceiveRequestAttemptId`. When a receive's answer may
 /// have been lost (a timeout after sending, a cut connection, a 5xx), the
 /// next receive asking for as many messages sends the same id: SQS then
 /// answers with the messages (and receipt handles) the lost answer held,
 /// instead of leaving them invisible and blocking their groups until the
 /// visibility timeout. An id SQS answered with a 4xx (throttling, invalid)
-/// is never sent again, and the SDK does not retry a FIFO receive on its
-/// own (it would resend the id after such an answer): the consumer's
-/// backoff does.
+/// is never sent again, and the SDK does not retry a receive on its own
+/// (it would resend the id after such an answer): the consumer's backoff
+/// does. An id is reused only while the messages it may have received are
+/// surely still invisible: within the visibility timeout less a margin,
+/// counted from before the request was sent (and within SQS's five minutes).
 #[derive(Debug, Clone)]
 pub struct AttemptId {
     id: String,
@@ -158,7 +164,11 @@ impl Consumer {
         if !self.settings.fifo() {
             return None;
         }
-        let reuse = ATTEMPT_ID_REUSE.min(self.settings.visibility_timeout / 2);
+        let reuse = ATTEMPT_ID_REUSE.min(
+            self.settings
+                .visibility_timeout
+                .saturating_sub(ATTEMPT_ID_MARGIN),
+        );
         let mut kept = self
             .receive_attempts
             .lock()
@@ -173,11 +183,14 @@ impl Consumer {
         let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
         let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
         let attempt = self.attempt_id(max);
-        let mut overrides =
-            aws_sdk_sqs::config::Builder::default().timeout_config(self.receive_timeouts.clone());
-        if attempt.is_some() {
-            overrides = overrides.retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
-        }
+        // The SDK does not retry a receive: a long poll that has not
+        // returned within its wait plus the attempt timeout has failed (for
+        // the backoff, the pollers and the watchdog alike), and a FIFO
+        // receive's retry must not resend an id SQS refused. The consumer's
+        // backoff retries.
+        let overrides = aws_sdk_sqs::config::Builder::default()
+            .timeout_config(self.receive_timeouts.clone())
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
         let received = self
             .sqs
             .receive_message()

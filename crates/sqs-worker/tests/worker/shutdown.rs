@@ -346,9 +346,10 @@ async fn sigterm_exits_within_the_grace_period_whatever_sqs_does() {
     std::fs::remove_file(&log).ok();
     println!("SIGTERM with SQS hanging -> {status:?} in {took:?}");
     assert!(status.success(), "exit status {status:?}; log:\n{text}");
+    // The hard deadline is grace + 3 s; the rest is the test's own polling.
     assert!(
-        took < Duration::from_secs(GRACE_SECS + 5),
-        "exited {took:?} after SIGTERM, over the grace period + 5 s; log:\n{text}"
+        took < Duration::from_secs(GRACE_SECS + 3) + Duration::from_millis(700),
+        "exited {took:?} after SIGTERM, over the grace period + 3 s; log:\n{text}"
     );
     assert!(
         text.contains("delete deadline passed"),

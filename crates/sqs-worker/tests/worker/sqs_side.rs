@@ -282,3 +282,35 @@ async fn a_queue_at_its_in_flight_limit_is_waited_out_not_reported_as_misconfigu
     assert_eq!(st.applications(id, WorkerRole::Procesamiento).await, 1);
     w.stop().await;
 }
+
+#[tokio::test]
+async fn credentials_that_are_not_refreshed_are_a_configuration_fault_that_clears() {
+    let st = stack().await;
+    let q = st.queue("expired-token", 5, false).await;
+    let proxy = sqs_proxy().await;
+    let w = Worker::start_role_via(
+        sqs_at(&st, &proxy.url()),
+        &st,
+        WorkerRole::Procesamiento,
+        &q,
+        &[("SQS_WAIT_TIME_SECS", "1")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    wait_ready(&http, &w.health).await;
+    // The SDK refreshes credentials before they expire: an expired token
+    // that persists means they are not refreshed.
+    proxy.set_for(
+        "ReceiveMessage",
+        Mode::Error {
+            status: 403,
+            code: "ExpiredToken".into(),
+            message: "The security token included in the request is expired".into(),
+        },
+    );
+    let fault = wait_misconfigured(&http, &w.health, "readiness names the expired token").await;
+    assert_eq!(fault["code"], "ExpiredToken", "{fault}");
+    proxy.reset();
+    wait_ready(&http, &w.health).await;
+    w.stop().await;
+}

@@ -380,37 +380,9 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::consumer::test_support::{hung_sqs, report};
     use futures::FutureExt;
     use std::time::Instant;
-
-    /// An SQS client whose endpoint accepts connections and never answers
-    /// (a hung SQS), with timeouts far beyond the test.
-    async fn hung_sqs() -> (aws_sdk_sqs::Client, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((socket, _)) = listener.accept().await {
-                held.push(socket);
-            }
-        });
-        let config = aws_sdk_sqs::Config::builder()
-            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
-            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test", "test", None, None, "test",
-            ))
-            .endpoint_url(format!("http://{addr}"))
-            .timeout_config(
-                aws_smithy_types::timeout::TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(600))
-                    .build(),
-            )
-            .build();
-        (aws_sdk_sqs::Client::from_conf(config), server)
-    }
 
     #[tokio::test]
     async fn batches_go_out_in_parallel_the_backlog_is_counted_and_finish_keeps_its_deadline() {
@@ -471,15 +443,6 @@ mod tests {
         );
         assert_eq!(left, 3 * MAX_BATCH, "every receipt is reported undeleted");
         server.abort();
-    }
-
-    fn report(metrics: &Arc<Metrics>) -> SqsReport {
-        let health = crate::health::HealthState::new(
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-        );
-        SqsReport::new(health, metrics.clone())
     }
 
     /// Polls `check` for up to 5 s.

@@ -5,9 +5,8 @@
 //!
 //! A message's visibility runs from the moment its receive was sent. Once
 //! half of it has passed, the heartbeat extends it to the full visibility
-//! timeout again (`ChangeMessageVisibilityBatch`, ten per request, the
-//! requests of one beat sent concurrently, each with a deadline of a quarter
-//! of the timeout), so a processed message never reappears while its delete
+//! timeout again (`ChangeMessageVisibilityBatch`, ten per request, each
+//! request on its own with a deadline of a quarter of the timeout), so a processed message never reappears while its delete
 //! is still pending, and a slow one is never processed twice at once. Under
 //! normal load messages are held for milliseconds and the heartbeat sends
 //! nothing.
@@ -22,15 +21,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::sqs_report::SqsReport;
 use crate::metrics::Metrics;
-
-/// Most `ChangeMessageVisibilityBatch` requests of one beat in flight at once.
-const MAX_BEATS_IN_FLIGHT: usize = 16;
 
 /// One held message.
 #[derive(Debug, Clone)]
@@ -199,6 +195,14 @@ impl Held {
         }
     }
 
+    /// The heartbeat stopped with extensions in flight: none is awaited any more.
+    fn abandon_extensions(&self) {
+        for entry in self.lock().values_mut() {
+            entry.extending = false;
+        }
+        self.settled.notify_waiters();
+    }
+
     /// How often the heartbeat looks: a tenth of the timeout, 0.5 to 5 s.
     fn tick(&self) -> Duration {
         (self.visibility / 10).clamp(Duration::from_millis(500), Duration::from_secs(5))
@@ -212,6 +216,13 @@ impl Held {
 }
 
 /// Extends the visibility of every held message before it runs out, until `stop`.
+///
+/// Each request runs on its own: one that hangs to its deadline holds back
+/// neither the next look nor a message being let go (letting go waits only
+/// for an extension of that message). At `stop`, requests in flight get
+/// [`STOP_WAIT`] to end; the rest are abandoned (an abandoned one may still
+/// land, hiding a returned message until its visibility timeout, as if it
+/// had not been returned).
 pub async fn heartbeat(
     held: Arc<Held>,
     sqs: aws_sdk_sqs::Client,
@@ -220,10 +231,15 @@ pub async fn heartbeat(
     report: SqsReport,
     stop: CancellationToken,
 ) {
+    let mut beats = JoinSet::new();
+    let mut look = tokio::time::interval(held.tick());
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    look.tick().await; // the first tick is immediate
     loop {
         tokio::select! {
-            () = tokio::time::sleep(held.tick()) => {}
-            () = stop.cancelled() => return,
+            _ = look.tick() => {}
+            Some(_) = beats.join_next(), if !beats.is_empty() => continue,
+            () = stop.cancelled() => break,
         }
         let due = held.due(Instant::now());
         if due.is_empty() {
@@ -233,57 +249,87 @@ pub async fn heartbeat(
             count = due.len(),
             "extending the visibility of held messages"
         );
-        futures::stream::iter(due.chunks(10))
-            .for_each_concurrent(MAX_BEATS_IN_FLIGHT, |chunk| {
-                extend_chunk(&held, &sqs, &queue_url, &metrics, &report, chunk)
-            })
-            .await;
-        held.settled.notify_waiters();
+        for chunk in due.chunks(10) {
+            let beat = Beat {
+                held: held.clone(),
+                sqs: sqs.clone(),
+                queue_url: queue_url.clone(),
+                metrics: metrics.clone(),
+                report: report.clone(),
+            };
+            let chunk = chunk.to_vec();
+            beats.spawn(async move { beat.extend(&chunk).await });
+        }
+    }
+    let ended = tokio::time::timeout(STOP_WAIT, async {
+        while beats.join_next().await.is_some() {}
+    })
+    .await;
+    if ended.is_err() {
+        beats.abort_all();
+        while beats.join_next().await.is_some() {}
+        held.abandon_extensions();
     }
 }
 
-/// One `ChangeMessageVisibilityBatch` of the heartbeat, within its deadline.
-async fn extend_chunk(
-    held: &Held,
-    sqs: &aws_sdk_sqs::Client,
-    queue_url: &str,
-    metrics: &Metrics,
-    report: &SqsReport,
-    chunk: &[String],
-) {
-    metrics.sqs_call("change_visibility_batch");
-    let sent = Instant::now();
-    let call = crate::visibility::set_chunk(sqs, queue_url, chunk, held.visibility);
-    let outcome = match tokio::time::timeout(held.call_deadline(), call).await {
-        Ok(outcome) => outcome,
-        Err(_) => Err(shared::aws::SdkFailure {
-            transient: true,
-            configuration: false,
-            code: "timeout".into(),
-            message: format!("no answer within {:?}", held.call_deadline()),
-        }),
-    };
-    match outcome {
-        Ok(failed) => {
-            report.ok(crate::visibility::OPERATION, queue_url);
-            for (i, receipt) in chunk.iter().enumerate() {
-                if let Some((_, code)) = failed.iter().find(|(at, _)| *at == i) {
-                    // Deleted or returned meanwhile, or the receipt
-                    // expired: nothing to keep invisible.
-                    report.entry_failed(crate::visibility::OPERATION, code);
-                    held.extended(receipt, None);
-                    continue;
+/// At the heartbeat's stop, how long extensions in flight may still take
+/// (on a healthy SQS they end in milliseconds).
+pub const STOP_WAIT: Duration = Duration::from_millis(500);
+
+/// What one `ChangeMessageVisibilityBatch` of the heartbeat needs.
+struct Beat {
+    held: Arc<Held>,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    metrics: Arc<Metrics>,
+    report: SqsReport,
+}
+
+impl Beat {
+    /// Extends `chunk` (up to ten receipts) within the call deadline.
+    async fn extend(&self, chunk: &[String]) {
+        let Self {
+            held,
+            sqs,
+            queue_url,
+            metrics,
+            report,
+        } = self;
+        metrics.sqs_call("change_visibility_batch");
+        let sent = Instant::now();
+        let call = crate::visibility::set_chunk(sqs, queue_url, chunk, held.visibility);
+        let outcome = match tokio::time::timeout(held.call_deadline(), call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(shared::aws::SdkFailure {
+                transient: true,
+                configuration: false,
+                code: "timeout".into(),
+                message: format!("no answer within {:?}", held.call_deadline()),
+            }),
+        };
+        match outcome {
+            Ok(failed) => {
+                report.ok(crate::visibility::OPERATION, queue_url);
+                for (i, receipt) in chunk.iter().enumerate() {
+                    if let Some((_, code)) = failed.iter().find(|(at, _)| *at == i) {
+                        // Deleted or returned meanwhile, or the receipt
+                        // expired: nothing to keep invisible.
+                        report.entry_failed(crate::visibility::OPERATION, code);
+                        held.extended(receipt, None);
+                        continue;
+                    }
+                    held.extended(receipt, Some(sent));
+                    metrics.visibility_extended.inc();
                 }
-                held.extended(receipt, Some(sent));
-                metrics.visibility_extended.inc();
+            }
+            Err(failure) => {
+                report.failed(crate::visibility::OPERATION, queue_url, &failure);
+                for receipt in chunk {
+                    held.extended(receipt, None);
+                }
             }
         }
-        Err(failure) => {
-            report.failed(crate::visibility::OPERATION, queue_url, &failure);
-            for receipt in chunk {
-                held.extended(receipt, None);
-            }
-        }
+        held.settled.notify_waiters();
     }
 }
 
@@ -377,6 +423,93 @@ mod tests {
             .await
             .expect("let go once its extension ended");
         assert_eq!(held.len(), 1);
+    }
+
+    /// Waits (on the condition, within `limit`) until `receipt` is being extended.
+    async fn until_extending(held: &Held, receipt: &str, limit: Duration) -> Duration {
+        let started = Instant::now();
+        while !held.lock().get(receipt).is_some_and(|e| e.extending) {
+            assert!(
+                started.elapsed() < limit,
+                "{receipt} not extended within {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        started.elapsed()
+    }
+
+    #[tokio::test]
+    async fn an_extension_hanging_holds_back_neither_the_next_one_nor_letting_go_of_others() {
+        use crate::consumer::test_support::{hung_sqs, report};
+        let (sqs, server) = hung_sqs().await;
+        let metrics = Metrics::new();
+        // Visibility 8 s: a look every 0.8 s, each call waits 2 s.
+        let held = Held::new(Duration::from_secs(8));
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(6))
+            .expect("a monotonic clock past 6 s");
+        held.hold("a", long_ago);
+        let stop = CancellationToken::new();
+        let beat = tokio::spawn(heartbeat(
+            held.clone(),
+            sqs,
+            "http://queue".into(),
+            metrics.clone(),
+            report(&metrics),
+            stop.clone(),
+        ));
+        until_extending(&held, "a", Duration::from_secs(5)).await;
+        // "a" hangs; "b" becomes due: it is extended at the next look, not
+        // after "a"'s call has given up.
+        held.hold("b", long_ago);
+        held.hold("c", Instant::now());
+        let waited = until_extending(&held, "b", Duration::from_secs(5)).await;
+        assert!(
+            waited < Duration::from_millis(1500),
+            "extended {waited:?} later, behind the hanging call"
+        );
+        // "c" is not being extended: letting it go waits for nobody.
+        assert!(held.let_go(&["c".to_owned()]).now_or_never().is_some());
+        stop.cancel();
+        beat.await.expect("heartbeat");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn at_stop_an_extension_hanging_is_abandoned_after_a_short_wait() {
+        use crate::consumer::test_support::{hung_sqs, report};
+        let (sqs, server) = hung_sqs().await;
+        let metrics = Metrics::new();
+        // Visibility 8 s: each call would wait 2 s for its answer.
+        let held = Held::new(Duration::from_secs(8));
+        let long_ago = Instant::now()
+            .checked_sub(Duration::from_secs(6))
+            .expect("a monotonic clock past 6 s");
+        held.hold("a", long_ago);
+        let stop = CancellationToken::new();
+        let beat = tokio::spawn(heartbeat(
+            held.clone(),
+            sqs,
+            "http://queue".into(),
+            metrics.clone(),
+            report(&metrics),
+            stop.clone(),
+        ));
+        until_extending(&held, "a", Duration::from_secs(5)).await;
+        let stopping = Instant::now();
+        stop.cancel();
+        beat.await.expect("heartbeat");
+        let took = stopping.elapsed();
+        assert!(
+            took >= STOP_WAIT && took < STOP_WAIT + Duration::from_millis(400),
+            "the heartbeat stopped {took:?} after its stop (the call's deadline is 2 s)"
+        );
+        // Nothing waits for the abandoned extension.
+        assert!(
+            held.let_go(&["a".to_owned()]).now_or_never().is_some(),
+            "letting go waits for an abandoned extension"
+        );
+        server.abort();
     }
 
     #[test]

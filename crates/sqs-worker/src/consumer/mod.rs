@@ -36,6 +36,8 @@ pub mod poller;
 mod processor;
 pub mod sqs_report;
 mod store;
+#[cfg(test)]
+mod test_support;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;

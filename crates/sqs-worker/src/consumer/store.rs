@@ -3,6 +3,7 @@
 //! configuration faults (readiness, the exit deadline) and the bookkeeping of
 //! an episode of refused writes.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -152,7 +153,7 @@ impl Consumer {
     /// not push valid orders towards the DLQ. [`Misconfigured`] when the table
     /// stays refused past the limit.
     pub(super) async fn wait_for_store(
-        &self,
+        self: &Arc<Self>,
         shutdown: &CancellationToken,
     ) -> Result<bool, Misconfigured> {
         self.health.store_paused(true);
@@ -162,7 +163,7 @@ impl Consumer {
     }
 
     async fn wait_for_store_inner(
-        &self,
+        self: &Arc<Self>,
         shutdown: &CancellationToken,
     ) -> Result<bool, Misconfigured> {
         let backoff = Backoff {
@@ -202,6 +203,13 @@ impl Consumer {
                 Err((operation, failure)) => {
                     attempt += 1;
                     self.health.touch();
+                    // SQS refusals raised before the pause (deletes,
+                    // visibility changes, the DLQ) still end the worker at
+                    // their limit, and are still probed for clearing.
+                    if let Some(fault) = self.health.expired_fault() {
+                        return Err(Misconfigured(fault));
+                    }
+                    self.probe_refused_settling();
                     let mut delay = backoff.delay(attempt);
                     if failure.configuration {
                         delay = self.config_fault(operation, &table, &failure, attempt, delay)?;

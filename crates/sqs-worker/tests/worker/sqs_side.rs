@@ -314,3 +314,67 @@ async fn credentials_that_are_not_refreshed_are_a_configuration_fault_that_clear
     wait_ready(&http, &w.health).await;
     w.stop().await;
 }
+
+#[tokio::test]
+async fn refused_deletes_end_the_worker_at_their_limit_also_while_it_waits_for_the_table() {
+    let st = stack().await;
+    let q = st.queue("deletes-denied-store-down", 5, false).await;
+    let sqs_faults = sqs_proxy().await;
+    let table_faults = FaultProxy::start(&testkit::endpoint("DYNAMODB")).await;
+    let port = testkit::free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let (sqs, dynamodb) = (sqs_faults.url(), table_faults.url());
+    let mut child = Reaped(spawn_worker_logging(
+        &st,
+        &q,
+        &[
+            ("HEALTH_PORT", port.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
+            ("SQS_WAIT_TIME_SECS", "1"),
+            ("CONFIG_FAULT_LIMIT_SECS", "6"),
+        ],
+        std::process::Stdio::null(),
+    ));
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await;
+    // Two orders received together: one is applied and its delete refused,
+    // the other meets a table that stays down (the worker waits for it).
+    sqs_faults.set_for(
+        "DeleteMessageBatch",
+        Mode::Error {
+            status: 400,
+            code: "AccessDenied".into(),
+            message: "not authorized to perform: sqs:DeleteMessage".into(),
+        },
+    );
+    table_faults.set(Mode::Status(503));
+    table_faults.set_for_next("UpdateItem", Mode::Pass, 1);
+    let ids: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
+    st.send_all(&q, &bodies).await;
+    eventually(
+        Duration::from_secs(20),
+        "the worker waits for the table",
+        || async {
+            let (status, body) = readiness(&http, &base).await?;
+            (status == 503 && table_faults.seen("UpdateItem") >= 3 && body["status"] != "ok")
+                .then_some(())
+        },
+    )
+    .await;
+    let status = wait_exit(&mut child, Duration::from_secs(30)).await;
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "exits at the refused deletes' limit"
+    );
+    let applied: usize = {
+        let mut n = 0;
+        for id in &ids {
+            n += st.applications(*id, WorkerRole::Procesamiento).await as usize;
+        }
+        n
+    };
+    assert_eq!(applied, 1, "one order applied once, the other not at all");
+}

@@ -17,21 +17,23 @@ pub fn seconds(delay: Duration) -> i32 {
 }
 
 /// Sets the visibility of every receipt to `delay`, ten per request, in
-/// order (`on_request` is called before each, `on_entry_failure` with the
-/// code of each entry SQS refused). Tries every batch; returns the last error.
+/// order (`on_request` is called before each, `on_entry_failures` with the
+/// codes of the entries SQS refused in each). Tries every batch; returns
+/// the last error.
 pub async fn set_batch(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
     receipts: &[String],
     delay: Duration,
     mut on_request: impl FnMut(),
-    mut on_entry_failure: impl FnMut(&str),
+    mut on_entry_failures: impl FnMut(&[(usize, String)]),
 ) -> Result<(), SdkFailure> {
     let mut outcome = Ok(());
     for chunk in receipts.chunks(10) {
         on_request();
         match set_chunk(sqs, queue_url, chunk, delay).await {
-            Ok(failed) => failed.iter().for_each(|(_, code)| on_entry_failure(code)),
+            Ok(failed) if !failed.is_empty() => on_entry_failures(&failed),
+            Ok(_) => {}
             Err(e) => outcome = Err(e),
         }
     }

@@ -14,6 +14,7 @@
 //! | [`Mode::Status`] | nothing | a 5xx service error (`InternalFailure` / `ServiceUnavailable`), retried by the SDK | transient failures are retried, then reported as transient |
 //! | [`Mode::Throttle`] | nothing | the protocol's throttling error, retried by the SDK | throttling is retried, then reported as transient |
 //! | [`Mode::Error`] | nothing | exactly this service error code (the SDK's typed variant when it has one) | how the caller handles access denied, a missing resource, a disabled key, ... |
+//! | [`Mode::FailEntries`] | nothing | a batch answer (200) with every entry failed with this code | how the caller handles entries refused in a request that went through |
 //! | [`FaultProxy::down`] | nothing | connection refused; open connections (a long poll) are cut | "outcome certain, nothing sent" outages |
 //!
 //! # Which requests a rule matches
@@ -110,6 +111,14 @@ pub enum Mode {
         code: String,
         /// The error message.
         message: String,
+    },
+    /// Do not forward; answer an SQS batch request (JSON, with `Entries`)
+    /// 200 with every entry failed with this code (`SenderFault: false`):
+    /// the request went through, its entries were refused. A request
+    /// without entries is forwarded.
+    FailEntries {
+        /// The code of every entry (e.g. "AccessDenied").
+        code: String,
     },
 }
 
@@ -557,6 +566,10 @@ async fn handle(
             Ok(protocol.error(status, code, message))
         }
         Mode::Throttle => Ok(protocol.error(400, protocol.throttling_code(), "Rate exceeded")),
+        Mode::FailEntries { code } => match failed_entries(&body, &code) {
+            Some(answer) => Ok(json_answer(&protocol, answer)),
+            None => Ok(relay(forward(shared, &parts, body).await?)),
+        },
         Mode::Error {
             status,
             code,
@@ -574,6 +587,38 @@ async fn handle(
             Ok(answer)
         }
     }
+}
+
+/// A batch answer failing every entry of `body` with `code`, if it has entries.
+fn failed_entries(body: &[u8], code: &str) -> Option<serde_json::Value> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let failed: Vec<serde_json::Value> = request
+        .get("Entries")?
+        .as_array()?
+        .iter()
+        .map(|entry| {
+            serde_json::json!({
+                "Id": entry.get("Id").cloned().unwrap_or_default(),
+                "Code": code,
+                "SenderFault": false,
+                "Message": "injected by the fault proxy",
+            })
+        })
+        .collect();
+    Some(serde_json::json!({"Successful": [], "Failed": failed}))
+}
+
+/// A 200 JSON answer in the request's protocol.
+fn json_answer(protocol: &Protocol, body: serde_json::Value) -> Response<Full<Bytes>> {
+    let content_type = match protocol {
+        Protocol::Json(content_type) => content_type.clone(),
+        Protocol::Query => json_1_0(),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, content_type);
+    response
 }
 
 /// Whether the request is to a service that answers errors in the
@@ -905,6 +950,20 @@ mod tests {
         );
         let body = body_text(Protocol::Query.error(503, "ServiceUnavailable", "x")).await;
         assert!(body.contains("<Type>Receiver</Type>"), "{body}");
+    }
+
+    #[test]
+    fn failed_entries_fail_each_entry_of_a_batch_and_only_a_batch() {
+        let body = br#"{"QueueUrl":"q","Entries":[{"Id":"0","ReceiptHandle":"a"},{"Id":"7","ReceiptHandle":"b"}]}"#;
+        let answer = failed_entries(body, "AccessDenied").expect("a batch");
+        assert_eq!(answer["Successful"], serde_json::json!([]));
+        let failed = answer["Failed"].as_array().expect("failed");
+        assert_eq!(failed.len(), 2);
+        assert_eq!(failed[1]["Id"], "7");
+        assert_eq!(failed[1]["Code"], "AccessDenied");
+        assert_eq!(failed[1]["SenderFault"], false);
+        assert!(failed_entries(br#"{"QueueUrl":"q"}"#, "AccessDenied").is_none());
+        assert!(failed_entries(b"Action=Publish", "AccessDenied").is_none());
     }
 
     #[test]

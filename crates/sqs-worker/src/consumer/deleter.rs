@@ -23,7 +23,7 @@ use aws_sdk_sqs::types::DeleteMessageBatchRequestEntry;
 use tokio::sync::{Notify, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
-use shared::aws::{SdkFailure, classify_sdk_error, is_configuration_code};
+use shared::aws::{classify_sdk_error, is_configuration_code};
 
 use super::SQS_TRANSIENT_CODES;
 use super::backoff::Backoff;
@@ -333,7 +333,8 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
         }
     }
     let mut done = 0;
-    let mut refused_entry = false;
+    let mut entry_codes: Vec<String> = Vec::new();
+    let mut refused: Option<String> = None;
     for (pending, failure) in batch.into_iter().zip(failed) {
         match failure {
             None => {
@@ -343,7 +344,7 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
                 done += 1;
             }
             Some(f) if f.sender_fault => {
-                target.report.entry_failed(OPERATION, &f.code);
+                entry_codes.push(f.code.clone());
                 // Typically an expired receipt handle: the message is visible again
                 // and its redelivery will be a duplicate. Nothing is lost.
                 pending.span.in_scope(|| tracing::warn!(code = %f.code, "delete rejected for one message; its redelivery will be recognised as a duplicate"));
@@ -353,25 +354,24 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
             }
             Some(f) => {
                 tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
-                target.report.entry_failed(OPERATION, &f.code);
+                entry_codes.push(f.code.clone());
                 if is_configuration_code(&f.code) {
-                    refused_entry = true;
-                    let failure = SdkFailure {
-                        transient: false,
-                        configuration: true,
-                        code: f.code.clone(),
-                        message: f.message.clone().unwrap_or_default(),
-                    };
-                    target.report.failed(OPERATION, &target.queue_url, &failure);
+                    refused.get_or_insert_with(|| f.code.clone());
                 }
                 retry.push(pending);
             }
         }
     }
+    target
+        .report
+        .entries_failed(OPERATION, entry_codes.iter().map(String::as_str));
     // The request went through: the call is allowed, unless an entry said
-    // otherwise (then the fault was raised above and must not be cleared).
-    if !refused_entry {
-        target.report.ok(OPERATION, &target.queue_url);
+    // otherwise (then the fault is raised, once, and must not be cleared).
+    match refused {
+        Some(code) => target
+            .report
+            .entries_refused(OPERATION, &target.queue_url, &code),
+        None => target.report.ok(OPERATION, &target.queue_url),
     }
     target.backlog.done(done, &target.metrics);
     retry

@@ -310,11 +310,14 @@ impl Beat {
         match outcome {
             Ok(failed) => {
                 report.ok(crate::visibility::OPERATION, queue_url);
+                report.entries_failed(
+                    crate::visibility::OPERATION,
+                    failed.iter().map(|(_, code)| code.as_str()),
+                );
                 for (i, receipt) in chunk.iter().enumerate() {
-                    if let Some((_, code)) = failed.iter().find(|(at, _)| *at == i) {
+                    if failed.iter().any(|(at, _)| *at == i) {
                         // Deleted or returned meanwhile, or the receipt
                         // expired: nothing to keep invisible.
-                        report.entry_failed(crate::visibility::OPERATION, code);
                         held.extended(receipt, None);
                         continue;
                     }

@@ -700,7 +700,8 @@ impl Consumer {
                         .entries(entry)
                         .send();
                     if let Ok(answer) = tokio::time::timeout(budget, call).await {
-                        this.settle_probed(deleter::OPERATION, answer.map(|_| ()));
+                        let entry = answer.map(|out| out.failed.first().map(|f| f.code.clone()));
+                        this.settle_probed(deleter::OPERATION, entry);
                     }
                 }
             }
@@ -710,7 +711,8 @@ impl Consumer {
                 let call =
                     crate::visibility::set_chunk(&this.sqs, &queue, &receipts, Duration::ZERO);
                 if let Ok(answer) = tokio::time::timeout(budget, call).await {
-                    this.report_settle_probe(crate::visibility::OPERATION, answer.map(|_| ()));
+                    let entry = answer.map(|failed| failed.first().map(|(_, code)| code.clone()));
+                    this.report_settle_probe(crate::visibility::OPERATION, entry);
                 }
             }
             this.settle_probe.store(false, Ordering::Release);
@@ -721,7 +723,7 @@ impl Consumer {
         &self,
         operation: &'static str,
         answer: Result<
-            (),
+            Option<String>,
             aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
         >,
     ) where
@@ -733,29 +735,46 @@ impl Consumer {
         );
     }
 
+    /// What a settle probe found: `Ok(code)` when SQS answered the request
+    /// (with the code its one entry failed with, if it did), or the failure.
     fn report_settle_probe(
         &self,
         operation: &'static str,
-        answer: Result<(), shared::aws::SdkFailure>,
+        answer: Result<Option<String>, shared::aws::SdkFailure>,
     ) {
         let queue = &self.settings.queue_url;
+        let allowed = match &answer {
+            // Answered: the entry failed for its receipt handle (what the
+            // probe expects), unless its code says the caller is refused.
+            Ok(entry) => !entry
+                .as_deref()
+                .is_some_and(shared::aws::is_configuration_code),
+            // Refused as a whole for the receipt handle: the call itself is allowed.
+            Err(f) => PROBE_RECEIPT_CODES.contains(&f.code.as_str()),
+        };
+        if allowed {
+            tracing::info!(operation, "SQS allows this call again");
+            self.health.clear_fault_of(operation, queue);
+            self.refusal_cleared.notify_one();
+            return;
+        }
         match answer {
-            Ok(()) => {
-                tracing::info!(operation, "SQS allows this call again");
-                self.health.clear_fault_of(operation, queue);
-                self.refusal_cleared.notify_one();
-            }
-            // Refused for the receipt handle, not for the caller: allowed.
-            Err(f) if !f.configuration && !f.transient => {
-                tracing::info!(operation, code = %f.code, "SQS allows this call again");
-                self.health.clear_fault_of(operation, queue);
-                self.refusal_cleared.notify_one();
-            }
             Err(f) if f.configuration => self.report.failed(operation, queue, &f),
-            Err(_) => {}
+            // An entry still refused: the fault stands (raised when it was).
+            Ok(Some(code)) => tracing::debug!(operation, %code, "SQS still refuses this call"),
+            // Transient, or not a refusal of the caller: nothing learned.
+            _ => {}
         }
     }
 }
+
+/// Codes with which SQS refuses a settle probe's request as a whole for its
+/// made-up receipt handle (after authorizing the call).
+const PROBE_RECEIPT_CODES: &[&str] = &[
+    "ReceiptHandleIsInvalid",
+    "InvalidParameterValue",
+    "AWS.SimpleQueueService.MessageNotInflight",
+];
 
 /// Logs a task that did not end normally (its panic was already caught and
 /// logged by `spawn_guarded`; this is anything else).

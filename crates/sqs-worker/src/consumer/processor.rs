@@ -362,7 +362,12 @@ impl Consumer {
             &receipts,
             delay,
             || metrics.sqs_call("change_visibility_batch"),
-            |code| report.entry_failed(crate::visibility::OPERATION, code),
+            |failed| {
+                report.entries_failed(
+                    crate::visibility::OPERATION,
+                    failed.iter().map(|(_, code)| code.as_str()),
+                );
+            },
         )
         .await;
         match result {

@@ -54,8 +54,43 @@ impl SqsReport {
         }
     }
 
-    /// One entry of a batch request failed with `code`.
-    pub fn entry_failed(&self, operation: &'static str, code: &str) {
-        self.metrics.sqs_entry_failure(operation, code);
+    /// Entries of one batch request of `operation` failed with these codes
+    /// (the request itself went through): each counted by code, one log line.
+    pub fn entries_failed<'a>(
+        &self,
+        operation: &'static str,
+        codes: impl IntoIterator<Item = &'a str>,
+    ) {
+        let mut counted: Vec<(&str, usize)> = Vec::new();
+        for code in codes {
+            self.metrics.sqs_entry_failure(operation, code);
+            match counted.iter_mut().find(|(c, _)| *c == code) {
+                Some((_, n)) => *n += 1,
+                None => counted.push((code, 1)),
+            }
+        }
+        if !counted.is_empty() {
+            let codes = counted
+                .iter()
+                .map(|(code, n)| format!("{code} x{n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tracing::warn!(operation, %codes, "SQS refused entries of a batch request");
+        }
+    }
+
+    /// SQS refused entries of a batch request of `operation` on `resource`
+    /// in a way that says the deployment is wrong (the request went through):
+    /// the configuration fault, raised once for the request.
+    pub fn entries_refused(&self, operation: &'static str, resource: &str, code: &str) {
+        let fault = self.health.fault(operation, resource, code);
+        let limit = self.health.fault_limit();
+        tracing::error!(
+            operation,
+            resource,
+            code,
+            exits_in_secs = limit.saturating_sub(fault.since.elapsed()).as_secs(),
+            "SQS refuses entries of the worker's own queue: not ready; exiting unless this clears"
+        );
     }
 }

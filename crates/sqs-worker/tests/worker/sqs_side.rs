@@ -378,3 +378,83 @@ async fn refused_deletes_end_the_worker_at_their_limit_also_while_it_waits_for_t
     };
     assert_eq!(applied, 1, "one order applied once, the other not at all");
 }
+
+/// The value of one labelled sample of the worker's `/metrics` (0 when absent).
+async fn sample(http: &reqwest::Client, base: &str, series: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    Some(
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+#[tokio::test]
+async fn deletes_refused_entry_by_entry_are_a_fault_the_probe_does_not_clear_and_are_counted_as_entries()
+ {
+    let st = stack().await;
+    let q = st.queue("entries-refused", 5, false).await;
+    let proxy = sqs_proxy().await;
+    let port = testkit::free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let sqs = proxy.url();
+    let mut child = Reaped(spawn_worker_logging(
+        &st,
+        &q,
+        &[
+            ("HEALTH_PORT", port.as_str()),
+            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
+            ("SQS_WAIT_TIME_SECS", "1"),
+            ("CONFIG_FAULT_LIMIT_SECS", "15"),
+        ],
+        std::process::Stdio::null(),
+    ));
+    let http = reqwest::Client::new();
+    wait_ready(&http, &base).await;
+    // Every delete goes through and each of its entries is refused (the
+    // worker's own probe included).
+    proxy.set_for(
+        "DeleteMessageBatch",
+        Mode::FailEntries {
+            code: "AccessDenied".into(),
+        },
+    );
+    let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+    let bodies: Vec<String> = ids.iter().map(|id| creado(*id)).collect();
+    st.send_all(&q, &bodies).await;
+    let fault = wait_misconfigured(&http, &base, "readiness names the refused entries").await;
+    assert_eq!(fault["operation"], "DeleteMessageBatch", "{fault}");
+    assert_eq!(fault["code"], "AccessDenied", "{fault}");
+    let entries = "sqs_worker_sqs_entry_failures_total{operation=\"DeleteMessageBatch\",code=\"AccessDenied\"}";
+    let requests =
+        "sqs_worker_sqs_errors_total{operation=\"DeleteMessageBatch\",code=\"AccessDenied\"}";
+    eventually(
+        Duration::from_secs(20),
+        "refused entries counted",
+        || async { (sample(&http, &base, entries).await? >= 3).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        sample(&http, &base, requests).await,
+        Some(0),
+        "the requests went through: none counted as a failed request"
+    );
+    // The probe's entry is refused too: the fault is never cleared (nor its
+    // clock restarted), so the worker exits at the limit.
+    let status = wait_exit(&mut child, Duration::from_secs(40)).await;
+    assert_eq!(status.code(), Some(1), "exits at the limit");
+    for id in &ids {
+        assert_eq!(
+            st.applications(*id, WorkerRole::Procesamiento).await,
+            1,
+            "applied once"
+        );
+    }
+}

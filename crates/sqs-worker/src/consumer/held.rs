@@ -37,6 +37,9 @@ struct Entry {
     deleting: bool,
     /// An extension of its visibility is in flight.
     extending: bool,
+    /// SQS said its receipt handle is no longer valid (the message was
+    /// deleted, returned or its visibility ran out): never extended again.
+    lost: bool,
     /// Its place in receive order.
     seq: u64,
     /// Its FIFO group, if any.
@@ -55,7 +58,7 @@ pub struct Held {
 }
 
 /// Unprocessed messages handed back on shutdown: FIFO groups, each in
-/// receive order (a standard queue's messages are one group).
+/// receive order (a standard queue's messages in lots of ten).
 pub type Groups = Vec<Vec<String>>;
 
 impl Held {
@@ -87,6 +90,7 @@ impl Held {
                 expires: sent + self.visibility,
                 deleting: false,
                 extending: false,
+                lost: false,
                 seq,
                 group,
             },
@@ -161,13 +165,25 @@ impl Held {
         let receipts: Vec<String> = unprocessed.iter().map(|(_, _, r)| r.clone()).collect();
         self.let_go(&receipts).await;
         let mut groups: Vec<(Option<String>, Vec<String>)> = Vec::new();
+        let mut standard: Vec<String> = Vec::new();
         for (_, group, receipt) in unprocessed {
+            if group.is_none() {
+                standard.push(receipt);
+                continue;
+            }
             match groups.iter_mut().find(|(g, _)| *g == group) {
                 Some((_, list)) => list.push(receipt),
                 None => groups.push((group, vec![receipt])),
             }
         }
-        groups.into_iter().map(|(_, list)| list).collect()
+        // A standard queue has no order to keep: one request per ten
+        // messages, all returned at once.
+        let standard = standard.chunks(10).map(<[String]>::to_vec);
+        groups
+            .into_iter()
+            .map(|(_, list)| list)
+            .chain(standard)
+            .collect()
     }
 
     /// The receipts whose visibility ends within half a timeout of `now`
@@ -176,7 +192,7 @@ impl Held {
         let horizon = now + self.visibility / 2;
         self.lock()
             .iter_mut()
-            .filter(|(_, e)| e.expires <= horizon && !e.extending)
+            .filter(|(_, e)| e.expires <= horizon && !e.extending && !e.lost)
             .map(|(r, e)| {
                 e.extending = true;
                 r.clone()
@@ -192,6 +208,15 @@ impl Held {
             if let Some(sent) = sent {
                 entry.expires = sent + self.visibility;
             }
+        }
+    }
+
+    /// The extension of `receipt` failed because SQS no longer knows its
+    /// receipt handle: it is over, and there is nothing left to extend.
+    fn lost(&self, receipt: &str) {
+        if let Some(entry) = self.lock().get_mut(receipt) {
+            entry.extending = false;
+            entry.lost = true;
         }
     }
 
@@ -272,6 +297,13 @@ pub async fn heartbeat(
     }
 }
 
+/// Entry codes with which SQS says a receipt handle is no longer valid.
+const RECEIPT_GONE: &[&str] = &[
+    "ReceiptHandleIsInvalid",
+    "AWS.SimpleQueueService.MessageNotInflight",
+    "MessageNotInflight",
+];
+
 /// At the heartbeat's stop, how long extensions in flight may still take
 /// (on a healthy SQS they end in milliseconds).
 pub const STOP_WAIT: Duration = Duration::from_millis(500);
@@ -315,10 +347,14 @@ impl Beat {
                     failed.iter().map(|(_, code)| code.as_str()),
                 );
                 for (i, receipt) in chunk.iter().enumerate() {
-                    if failed.iter().any(|(at, _)| *at == i) {
-                        // Deleted or returned meanwhile, or the receipt
-                        // expired: nothing to keep invisible.
-                        held.extended(receipt, None);
+                    if let Some((_, code)) = failed.iter().find(|(at, _)| *at == i) {
+                        if RECEIPT_GONE.contains(&code.as_str()) {
+                            // Deleted or returned meanwhile, or the receipt
+                            // expired: nothing to keep invisible any more.
+                            held.lost(receipt);
+                        } else {
+                            held.extended(receipt, None);
+                        }
                         continue;
                     }
                     held.extended(receipt, Some(sent));
@@ -513,6 +549,34 @@ mod tests {
             "letting go waits for an abandoned extension"
         );
         server.abort();
+    }
+
+    #[tokio::test]
+    async fn a_standard_queues_messages_come_back_ten_per_request_in_receive_order() {
+        let held = Held::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        let receipts: Vec<String> = (0..25).map(|i| format!("r{i}")).collect();
+        for r in &receipts {
+            held.hold(r, t0);
+        }
+        let lots = held.take_unprocessed().await;
+        assert_eq!(lots.iter().map(Vec::len).collect::<Vec<_>>(), [10, 10, 5]);
+        assert_eq!(lots.concat(), receipts, "in receive order");
+    }
+
+    #[test]
+    fn a_receipt_sqs_no_longer_knows_is_never_extended_again() {
+        let held = Held::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        held.hold("gone", t0);
+        held.hold("kept", t0);
+        let mut due = held.due(t0 + Duration::from_secs(6));
+        due.sort();
+        assert_eq!(due, ["gone", "kept"]);
+        held.lost("gone");
+        held.extended("kept", None);
+        assert_eq!(held.due(t0 + Duration::from_secs(7)), ["kept"]);
+        assert_eq!(held.len(), 2, "still held (counted) until let go");
     }
 
     #[test]

@@ -596,17 +596,22 @@ impl Consumer {
         deleter: &Deleter,
     ) {
         self.metrics.received.inc_by(messages.len() as u64);
-        for m in &messages {
-            if let Some(receipt) = m.receipt_handle() {
-                self.held.hold_in(receipt, sent, fifo::group_id(m));
-            }
-        }
         let mut work: Vec<Slotted> = Vec::with_capacity(messages.len());
         for m in messages {
-            // One permit was taken per message asked for; never more messages than that.
-            if let Some(p) = permits.pop() {
-                work.push((m, p));
+            // One permit was taken per message asked for; SQS never returns
+            // more. Should it, the extra message is not held: it reappears
+            // after its visibility timeout.
+            let Some(p) = permits.pop() else {
+                tracing::warn!(
+                    message_id = m.message_id().unwrap_or_default(),
+                    "more messages received than asked for; left to its visibility timeout"
+                );
+                continue;
+            };
+            if let Some(receipt) = m.receipt_handle() {
+                self.held.hold_in(receipt, sent, fifo::group_id(&m));
             }
+            work.push((m, p));
         }
         drop(permits); // unused room goes back at once
         if self.settings.fifo() {

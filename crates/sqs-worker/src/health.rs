@@ -192,20 +192,25 @@ impl HealthState {
     /// The fault of `operation` on `resource` is over (that call succeeded);
     /// the other operations' faults on it stay (a receive that works says
     /// nothing of a refused delete).
-    pub fn clear_fault_of(&self, operation: &str, resource: &str) {
-        self.clear_where(|f| f.operation == operation && f.resource == resource);
+    /// Returns when the cleared fault began, if there was one.
+    pub fn clear_fault_of(&self, operation: &str, resource: &str) -> Option<Instant> {
+        self.clear_where(|f| f.operation == operation && f.resource == resource)
     }
 
-    fn clear_where(&self, matches: impl Fn(&ConfigFault) -> bool) {
+    /// Clears the faults `matches` accepts; returns when the oldest began.
+    fn clear_where(&self, matches: impl Fn(&ConfigFault) -> bool) -> Option<Instant> {
         let mut faults = self.lock_faults();
+        let mut began: Option<Instant> = None;
         faults.retain(|fault| {
             if matches(fault) {
                 tracing::info!(operation = fault.operation, resource = %fault.resource, code = %fault.code, "configuration fault cleared");
+                began = Some(began.map_or(fault.since, |b| b.min(fault.since)));
                 false
             } else {
                 true
             }
         });
+        began
     }
 
     /// The current configuration fault (the oldest, when several), if any.

@@ -124,7 +124,7 @@ impl Application {
             _ = &mut exit_by => {
                 expired = true;
                 tracing::error!(
-                    budget_secs = budget.as_secs(),
+                    budget_ms = budget.as_millis() as u64,
                     "exit deadline passed; exiting now (unfinished messages reappear after their visibility timeout)"
                 );
                 Ok(())

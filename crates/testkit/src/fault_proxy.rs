@@ -113,12 +113,14 @@ pub enum Mode {
         message: String,
     },
     /// Do not forward; answer an SQS batch request (JSON, with `Entries`)
-    /// 200 with every entry failed with this code (`SenderFault: false`):
-    /// the request went through, its entries were refused. A request
-    /// without entries is forwarded.
+    /// 200 with every entry failed with this code: the request went
+    /// through, its entries were refused. A request without entries is
+    /// forwarded.
     FailEntries {
         /// The code of every entry (e.g. "AccessDenied").
         code: String,
+        /// Each entry's `SenderFault`.
+        sender_fault: bool,
     },
 }
 
@@ -566,10 +568,12 @@ async fn handle(
             Ok(protocol.error(status, code, message))
         }
         Mode::Throttle => Ok(protocol.error(400, protocol.throttling_code(), "Rate exceeded")),
-        Mode::FailEntries { code } => match failed_entries(&body, &code) {
-            Some(answer) => Ok(json_answer(&protocol, answer)),
-            None => Ok(relay(forward(shared, &parts, body).await?)),
-        },
+        Mode::FailEntries { code, sender_fault } => {
+            match failed_entries(&body, &code, sender_fault) {
+                Some(answer) => Ok(json_answer(&protocol, answer)),
+                None => Ok(relay(forward(shared, &parts, body).await?)),
+            }
+        }
         Mode::Error {
             status,
             code,
@@ -589,8 +593,8 @@ async fn handle(
     }
 }
 
-/// A batch answer failing every entry of `body` with `code`, if it has entries.
-fn failed_entries(body: &[u8], code: &str) -> Option<serde_json::Value> {
+/// A batch answer failing every entry of `body` with `code` (and `SenderFault`), if it has entries.
+fn failed_entries(body: &[u8], code: &str, sender_fault: bool) -> Option<serde_json::Value> {
     let request: serde_json::Value = serde_json::from_slice(body).ok()?;
     let failed: Vec<serde_json::Value> = request
         .get("Entries")?
@@ -600,7 +604,7 @@ fn failed_entries(body: &[u8], code: &str) -> Option<serde_json::Value> {
             serde_json::json!({
                 "Id": entry.get("Id").cloned().unwrap_or_default(),
                 "Code": code,
-                "SenderFault": false,
+                "SenderFault": sender_fault,
                 "Message": "injected by the fault proxy",
             })
         })
@@ -955,15 +959,15 @@ mod tests {
     #[test]
     fn failed_entries_fail_each_entry_of_a_batch_and_only_a_batch() {
         let body = br#"{"QueueUrl":"q","Entries":[{"Id":"0","ReceiptHandle":"a"},{"Id":"7","ReceiptHandle":"b"}]}"#;
-        let answer = failed_entries(body, "AccessDenied").expect("a batch");
+        let answer = failed_entries(body, "AccessDenied", true).expect("a batch");
         assert_eq!(answer["Successful"], serde_json::json!([]));
         let failed = answer["Failed"].as_array().expect("failed");
         assert_eq!(failed.len(), 2);
         assert_eq!(failed[1]["Id"], "7");
         assert_eq!(failed[1]["Code"], "AccessDenied");
-        assert_eq!(failed[1]["SenderFault"], false);
-        assert!(failed_entries(br#"{"QueueUrl":"q"}"#, "AccessDenied").is_none());
-        assert!(failed_entries(b"Action=Publish", "AccessDenied").is_none());
+        assert_eq!(failed[1]["SenderFault"], true);
+        assert!(failed_entries(br#"{"QueueUrl":"q"}"#, "AccessDenied", false).is_none());
+        assert!(failed_entries(b"Action=Publish", "AccessDenied", false).is_none());
     }
 
     #[test]

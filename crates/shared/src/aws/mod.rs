@@ -175,6 +175,13 @@ const CONFIGURATION_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
     "MissingAuthenticationToken",
     "InvalidSecurity",
+    // Credentials past their expiry, a request signed too long ago (400):
+    // the SDK refreshes credentials before they expire and corrects its
+    // clock skew, so these persist only when credentials are not refreshed
+    // or the clock is wrong. A fault that clears at the next success.
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
     // Missing resources.
     "AWS.SimpleQueueService.NonExistentQueue",
     "QueueDoesNotExist",

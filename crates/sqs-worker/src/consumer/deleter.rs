@@ -343,6 +343,14 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
                 pending.span.record("outcome", "deleted");
                 done += 1;
             }
+            // Refused for the caller (access, key): retried, and the fault
+            // raised, whoever SQS says is at fault.
+            Some(f) if is_configuration_code(&f.code) => {
+                tracing::debug!(code = %f.code, attempt, "delete refused for one message; retrying");
+                entry_codes.push(f.code.clone());
+                refused.get_or_insert_with(|| f.code.clone());
+                retry.push(pending);
+            }
             Some(f) if f.sender_fault => {
                 entry_codes.push(f.code.clone());
                 // Typically an expired receipt handle: the message is visible again
@@ -355,9 +363,6 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
             Some(f) => {
                 tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
                 entry_codes.push(f.code.clone());
-                if is_configuration_code(&f.code) {
-                    refused.get_or_insert_with(|| f.code.clone());
-                }
                 retry.push(pending);
             }
         }

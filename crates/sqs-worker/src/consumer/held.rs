@@ -37,6 +37,8 @@ struct Entry {
     deleting: bool,
     /// An extension of its visibility is in flight.
     extending: bool,
+    /// Being let go once its extension in flight ends: never extended again.
+    releasing: bool,
     /// SQS said its receipt handle is no longer valid (the message was
     /// deleted, returned or its visibility ran out): never extended again.
     lost: bool,
@@ -90,6 +92,7 @@ impl Held {
                 expires: sent + self.visibility,
                 deleting: false,
                 extending: false,
+                releasing: false,
                 lost: false,
                 seq,
                 group,
@@ -111,23 +114,42 @@ impl Held {
     }
 
     /// Stops holding `receipts` once no extension of theirs is in flight,
-    /// so a visibility change that follows is the last one to land.
+    /// so a visibility change that follows is the last one to land. Those
+    /// not being extended are let go at once; the others are never extended
+    /// again and are let go as their extensions end.
     pub async fn let_go(&self, receipts: &[String]) {
-        loop {
+        let mut waiting: Vec<&String> = Vec::new();
+        {
+            let mut entries = self.lock();
+            for receipt in receipts {
+                match entries.get_mut(receipt) {
+                    Some(entry) if entry.extending => {
+                        entry.releasing = true;
+                        waiting.push(receipt);
+                    }
+                    Some(_) => {
+                        entries.remove(receipt);
+                    }
+                    None => {}
+                }
+            }
+        }
+        while !waiting.is_empty() {
             let settled = self.settled.notified();
             {
                 let mut entries = self.lock();
-                if !receipts
-                    .iter()
-                    .any(|r| entries.get(r).is_some_and(|e| e.extending))
-                {
-                    for receipt in receipts {
-                        entries.remove(receipt);
+                waiting.retain(|receipt| match entries.get(*receipt) {
+                    Some(entry) if entry.extending => true,
+                    Some(_) => {
+                        entries.remove(*receipt);
+                        false
                     }
-                    return;
-                }
+                    None => false,
+                });
             }
-            settled.await;
+            if !waiting.is_empty() {
+                settled.await;
+            }
         }
     }
 
@@ -192,7 +214,7 @@ impl Held {
         let horizon = now + self.visibility / 2;
         self.lock()
             .iter_mut()
-            .filter(|(_, e)| e.expires <= horizon && !e.extending && !e.lost)
+            .filter(|(_, e)| e.expires <= horizon && !e.extending && !e.releasing && !e.lost)
             .map(|(r, e)| {
                 e.extending = true;
                 r.clone()
@@ -218,14 +240,6 @@ impl Held {
             entry.extending = false;
             entry.lost = true;
         }
-    }
-
-    /// The heartbeat stopped with extensions in flight: none is awaited any more.
-    fn abandon_extensions(&self) {
-        for entry in self.lock().values_mut() {
-            entry.extending = false;
-        }
-        self.settled.notify_waiters();
     }
 
     /// How often the heartbeat looks: a tenth of the timeout, 0.5 to 5 s.
@@ -262,9 +276,13 @@ pub async fn heartbeat(
     look.tick().await; // the first tick is immediate
     loop {
         tokio::select! {
-            _ = look.tick() => {}
-            Some(_) = beats.join_next(), if !beats.is_empty() => continue,
+            biased;
             () = stop.cancelled() => break,
+            Some(joined) = beats.join_next(), if !beats.is_empty() => {
+                beat_ended(joined);
+                continue;
+            }
+            _ = look.tick() => {}
         }
         let due = held.due(Instant::now());
         if due.is_empty() {
@@ -287,19 +305,56 @@ pub async fn heartbeat(
         }
     }
     let ended = tokio::time::timeout(STOP_WAIT, async {
-        while beats.join_next().await.is_some() {}
+        while let Some(joined) = beats.join_next().await {
+            beat_ended(joined);
+        }
     })
     .await;
     if ended.is_err() {
+        // Each aborted beat's guard ends its extensions.
         beats.abort_all();
         while beats.join_next().await.is_some() {}
-        held.abandon_extensions();
+    }
+}
+
+/// Logs a beat that did not end normally (its guard already ended its extensions).
+fn beat_ended(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && !e.is_cancelled()
+    {
+        tracing::error!(error = %e, "a visibility extension failed");
+    }
+}
+
+/// Ends the extensions of a beat's chunk however the beat ends (answered,
+/// panicked or aborted at stop), so nothing waits for them for ever.
+struct Settle<'a> {
+    held: &'a Held,
+    chunk: &'a [String],
+    /// The beat settled each receipt itself (a receipt may already be in
+    /// the next beat's hands: not touched then).
+    done: bool,
+}
+
+impl Drop for Settle<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut entries = self.held.lock();
+            for receipt in self.chunk {
+                if let Some(entry) = entries.get_mut(receipt) {
+                    entry.extending = false;
+                }
+            }
+        }
+        self.held.settled.notify_waiters();
     }
 }
 
 /// Entry codes with which SQS says a receipt handle is no longer valid.
 const RECEIPT_GONE: &[&str] = &[
     "ReceiptHandleIsInvalid",
+    // "The receipt handle has expired" (or an extension past SQS's 12 h cap).
+    "InvalidParameterValue",
     "AWS.SimpleQueueService.MessageNotInflight",
     "MessageNotInflight",
 ];
@@ -327,6 +382,11 @@ impl Beat {
             metrics,
             report,
         } = self;
+        let mut settle = Settle {
+            held,
+            chunk,
+            done: false,
+        };
         metrics.sqs_call("change_visibility_batch");
         let sent = Instant::now();
         let call = crate::visibility::set_chunk(sqs, queue_url, chunk, held.visibility);
@@ -368,7 +428,7 @@ impl Beat {
                 }
             }
         }
-        held.settled.notify_waiters();
+        settle.done = true;
     }
 }
 
@@ -540,7 +600,7 @@ mod tests {
         beat.await.expect("heartbeat");
         let took = stopping.elapsed();
         assert!(
-            took >= STOP_WAIT && took < STOP_WAIT + Duration::from_millis(400),
+            took >= STOP_WAIT && took < STOP_WAIT + Duration::from_secs(1),
             "the heartbeat stopped {took:?} after its stop (the call's deadline is 2 s)"
         );
         // Nothing waits for the abandoned extension.
@@ -549,6 +609,30 @@ mod tests {
             "letting go waits for an abandoned extension"
         );
         server.abort();
+    }
+
+    #[tokio::test]
+    async fn letting_go_of_several_lets_the_idle_go_at_once_and_extends_the_rest_no_more() {
+        let held = Held::new(Duration::from_secs(10));
+        let t0 = Instant::now();
+        held.hold("busy", t0);
+        assert_eq!(held.due(t0 + Duration::from_secs(6)), ["busy"]);
+        held.hold("idle", t0);
+        let receipts = vec!["busy".to_owned(), "idle".to_owned()];
+        let mut let_go = Box::pin(held.let_go(&receipts));
+        assert!((&mut let_go).now_or_never().is_none(), "busy is in flight");
+        assert_eq!(held.len(), 1, "idle let go at once");
+        // Its extension fails: it would be due again, but it is being let go.
+        held.extended("busy", None);
+        assert!(
+            held.due(t0 + Duration::from_secs(7)).is_empty(),
+            "never extended again while being let go"
+        );
+        held.settled.notify_waiters();
+        tokio::time::timeout(Duration::from_secs(1), let_go)
+            .await
+            .expect("let go once its extension ended");
+        assert!(held.is_empty());
     }
 
     #[tokio::test]

@@ -50,7 +50,7 @@ use aws_smithy_types::timeout::TimeoutConfig;
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -93,12 +93,25 @@ pub const RUNTIME_STOP: Duration = Duration::from_millis(200);
 
 /// The end of [`CLEANUP_BUDGET`], after the runtime: how long the last
 /// spans may take to go out.
-pub const SPAN_FLUSH: Duration = Duration::from_millis(500);
+pub const SPAN_FLUSH: Duration = Duration::from_millis(400);
 
 /// What the last deletes, returns and the heartbeat's last beat get within
 /// [`CLEANUP_BUDGET`]: the rest is left for logging what was left,
 /// stopping the probe server, [`RUNTIME_STOP`] and [`SPAN_FLUSH`].
 const SETTLE_BUDGET: Duration = Duration::from_millis(2000);
+
+/// What is left of [`CLEANUP_BUDGET`] for stopping the probe server and the
+/// process itself to end.
+const EXIT_SLACK: Duration = Duration::from_millis(400);
+
+const _: () = assert!(
+    SETTLE_BUDGET.as_millis()
+        + EXIT_SLACK.as_millis()
+        + RUNTIME_STOP.as_millis()
+        + SPAN_FLUSH.as_millis()
+        == CLEANUP_BUDGET.as_millis(),
+    "the exit path's parts add up to CLEANUP_BUDGET"
+);
 
 /// AWS operation named in a fault raised by a refused write.
 const WRITE_OPERATION: &str = "UpdateItem";
@@ -116,10 +129,8 @@ pub(crate) const SQS_TRANSIENT_CODES: &[&str] = &[
     // (120,000 messages; an answer of 403): other tasks hold the messages,
     // and it clears as they delete them.
     "OverLimit",
-    // Not here: ExpiredToken and RequestExpired (403). The SDK refreshes
-    // credentials before they expire and corrects its clock skew, so these
-    // persist only when credentials are not refreshed or the clock is
-    // wrong: a configuration fault, which clears at the next success.
+    // Not here: ExpiredToken and RequestExpired, configuration faults (see
+    // `shared::aws`).
 ];
 
 /// The worker gave up: its queue, DLQ or table refused it for longer than
@@ -171,9 +182,6 @@ pub struct Consumer {
     receive_attempts: Mutex<Vec<poller::AttemptId>>,
     /// A probe of refused deletes or visibility changes is running.
     settle_probe: Arc<AtomicBool>,
-    /// Woken when a probe finds refused calls allowed again, so receiving
-    /// resumes at once rather than at the loop's next tick.
-    refusal_cleared: Notify,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -202,7 +210,7 @@ impl Consumer {
             base: settings.retry_base,
             max: settings.retry_max,
         };
-        let receive_timeouts = settings.aws.long_poll_timeouts();
+        let receive_timeouts = poller::receive_timeouts(&settings);
         let held = Held::new(settings.visibility_timeout);
         let counted = held.clone();
         health.watch_holding(move || counted.len());
@@ -223,7 +231,6 @@ impl Consumer {
             report,
             receive_attempts: Mutex::new(Vec::new()),
             settle_probe: Arc::new(AtomicBool::new(false)),
-            refusal_cleared: Notify::new(),
         }
     }
 
@@ -379,7 +386,9 @@ impl Consumer {
                 }
                 () = deleter.wait_below(backlog_bound), if backlogged => {}
                 () = async { if let Some(at) = rx.resume_at { tokio::time::sleep_until(at).await } }, if paused => rx.resume_at = None,
-                () = self.refusal_cleared.notified(), if settling_refused => {}
+                // A refusal cleared (by the probe or a retry): receiving
+                // resumes at once rather than at the next tick.
+                () = self.report.clearing().notified(), if settling_refused => {}
                 () = shutdown.cancelled() => break,
                 _ = alive.tick() => {
                     self.health.touch();
@@ -397,7 +406,7 @@ impl Consumer {
         if stopped.is_err() {
             beat_stop.cancel();
             tracing::error!(
-                budget_secs = self.exit_budget().as_secs(),
+                budget_ms = self.exit_budget().as_millis() as u64,
                 "the exit deadline passed; exiting with what is left (unfinished messages reappear after their visibility timeout)"
             );
         }
@@ -759,8 +768,7 @@ impl Consumer {
         };
         if allowed {
             tracing::info!(operation, "SQS allows this call again");
-            self.health.clear_fault_of(operation, queue);
-            self.refusal_cleared.notify_one();
+            self.report.clear(operation, queue);
             return;
         }
         match answer {

@@ -58,6 +58,22 @@ impl AttemptId {
     }
 }
 
+/// The timeouts of one receive: its attempt waits the long poll plus the
+/// ordinary attempt timeout, and the whole call no more than that plus a
+/// second, so a long poll that has not returned by then has failed (for
+/// the backoff, the pollers and the watchdog alike). The SDK may still
+/// retry a quick failure (a 5xx, a reset connection) within that budget.
+pub fn receive_timeouts(settings: &crate::Settings) -> aws_smithy_types::timeout::TimeoutConfig {
+    let long_poll = settings.aws.long_poll_timeouts();
+    match long_poll.operation_attempt_timeout() {
+        Some(attempt) => long_poll
+            .to_builder()
+            .operation_timeout(attempt + Duration::from_secs(1))
+            .build(),
+        None => long_poll,
+    }
+}
+
 /// How many long polls should be in flight.
 #[derive(Debug, Clone)]
 pub struct Pollers {
@@ -183,14 +199,13 @@ impl Consumer {
         let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
         let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
         let attempt = self.attempt_id(max);
-        // The SDK does not retry a receive: a long poll that has not
-        // returned within its wait plus the attempt timeout has failed (for
-        // the backoff, the pollers and the watchdog alike), and a FIFO
-        // receive's retry must not resend an id SQS refused. The consumer's
-        // backoff retries.
-        let overrides = aws_sdk_sqs::config::Builder::default()
-            .timeout_config(self.receive_timeouts.clone())
-            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
+        let mut overrides =
+            aws_sdk_sqs::config::Builder::default().timeout_config(self.receive_timeouts.clone());
+        if attempt.is_some() {
+            // A FIFO receive's retry must not resend an id SQS refused: the
+            // consumer's backoff retries it.
+            overrides = overrides.retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled());
+        }
         let received = self
             .sqs
             .receive_message()
@@ -272,6 +287,28 @@ mod tests {
         assert!(spare.is_none());
         drop((second, third));
         assert_eq!(slots.available_permits(), 25, "every slot returns");
+    }
+
+    #[test]
+    fn a_long_poll_that_has_not_returned_by_its_wait_plus_the_attempt_timeout_has_failed() {
+        let env = shared::config::EnvSource::from_pairs([
+            ("SQS_QUEUE_URL", "http://127.0.0.1:4566/000000000000/q"),
+            ("SQS_DLQ_URL", "http://127.0.0.1:4566/000000000000/q-dlq"),
+            ("ORDERS_TABLE", "pedidos"),
+            ("SQS_WAIT_TIME_SECS", "20"),
+        ]);
+        let settings = crate::Settings::from_env(&env, Some("procesamiento")).expect("settings");
+        let timeouts = receive_timeouts(&settings);
+        let attempt = timeouts.operation_attempt_timeout().expect("attempt");
+        assert_eq!(
+            attempt,
+            settings.aws.attempt_timeout + Duration::from_secs(20)
+        );
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(attempt + Duration::from_secs(1)),
+            "no second attempt after a hung one"
+        );
     }
 
     #[test]

@@ -343,26 +343,24 @@ async fn delete_batch(target: &Target, mut batch: Vec<Pending>, attempt: u32) ->
                 pending.span.record("outcome", "deleted");
                 done += 1;
             }
-            // Refused for the caller (access, key): retried, and the fault
-            // raised, whoever SQS says is at fault.
-            Some(f) if is_configuration_code(&f.code) => {
-                tracing::debug!(code = %f.code, attempt, "delete refused for one message; retrying");
-                entry_codes.push(f.code.clone());
-                refused.get_or_insert_with(|| f.code.clone());
-                retry.push(pending);
-            }
-            Some(f) if f.sender_fault => {
-                entry_codes.push(f.code.clone());
-                // Typically an expired receipt handle: the message is visible again
-                // and its redelivery will be a duplicate. Nothing is lost.
-                pending.span.in_scope(|| tracing::warn!(code = %f.code, "delete rejected for one message; its redelivery will be recognised as a duplicate"));
-                pending.span.record("outcome", "rejected");
-                target.held.forget(&pending.receipt);
-                done += 1;
-            }
             Some(f) => {
-                tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
                 entry_codes.push(f.code.clone());
+                // Refused for the caller (access, key): retried, and the
+                // fault raised, whoever SQS says is at fault.
+                let refusal = is_configuration_code(&f.code);
+                if f.sender_fault && !refusal {
+                    // Typically an expired receipt handle: the message is visible again
+                    // and its redelivery will be a duplicate. Nothing is lost.
+                    pending.span.in_scope(|| tracing::warn!(code = %f.code, "delete rejected for one message; its redelivery will be recognised as a duplicate"));
+                    pending.span.record("outcome", "rejected");
+                    target.held.forget(&pending.receipt);
+                    done += 1;
+                    continue;
+                }
+                if refusal {
+                    refused.get_or_insert_with(|| f.code.clone());
+                }
+                tracing::debug!(code = %f.code, attempt, "delete failed for one message; retrying");
                 retry.push(pending);
             }
         }

@@ -270,6 +270,13 @@ pub async fn heartbeat(
     report: SqsReport,
     stop: CancellationToken,
 ) {
+    let beat = Arc::new(Beat {
+        held: held.clone(),
+        sqs,
+        queue_url,
+        metrics,
+        report,
+    });
     let mut beats = JoinSet::new();
     let mut look = tokio::time::interval(held.tick());
     look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -293,14 +300,7 @@ pub async fn heartbeat(
             "extending the visibility of held messages"
         );
         for chunk in due.chunks(10) {
-            let beat = Beat {
-                held: held.clone(),
-                sqs: sqs.clone(),
-                queue_url: queue_url.clone(),
-                metrics: metrics.clone(),
-                report: report.clone(),
-            };
-            let chunk = chunk.to_vec();
+            let (beat, chunk) = (beat.clone(), chunk.to_vec());
             beats.spawn(async move { beat.extend(&chunk).await });
         }
     }
@@ -363,7 +363,7 @@ const RECEIPT_GONE: &[&str] = &[
 /// (on a healthy SQS they end in milliseconds).
 pub const STOP_WAIT: Duration = Duration::from_millis(500);
 
-/// What one `ChangeMessageVisibilityBatch` of the heartbeat needs.
+/// What each `ChangeMessageVisibilityBatch` of the heartbeat needs (shared by all).
 struct Beat {
     held: Arc<Held>,
     sqs: aws_sdk_sqs::Client,
@@ -537,12 +537,21 @@ mod tests {
         started.elapsed()
     }
 
-    #[tokio::test]
-    async fn an_extension_hanging_holds_back_neither_the_next_one_nor_letting_go_of_others() {
+    /// A heartbeat against a hung SQS at visibility 8 s (a look every
+    /// 0.8 s, each call waiting 2 s), with "a" held and its extension in flight.
+    struct Hung {
+        held: Arc<Held>,
+        /// When "a" was received: due at once.
+        long_ago: Instant,
+        stop: CancellationToken,
+        beat: tokio::task::JoinHandle<()>,
+        server: tokio::task::JoinHandle<()>,
+    }
+
+    async fn hung_heartbeat() -> Hung {
         use crate::consumer::test_support::{hung_sqs, report};
         let (sqs, server) = hung_sqs().await;
         let metrics = Metrics::new();
-        // Visibility 8 s: a look every 0.8 s, each call waits 2 s.
         let held = Held::new(Duration::from_secs(8));
         let long_ago = Instant::now()
             .checked_sub(Duration::from_secs(6))
@@ -558,46 +567,41 @@ mod tests {
             stop.clone(),
         ));
         until_extending(&held, "a", Duration::from_secs(5)).await;
+        Hung {
+            held,
+            long_ago,
+            stop,
+            beat,
+            server,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_extension_hanging_holds_back_neither_the_next_one_nor_letting_go_of_others() {
+        let hung = hung_heartbeat().await;
+        let held = &hung.held;
         // "a" hangs; "b" becomes due: it is extended at the next look, not
         // after "a"'s call has given up.
-        held.hold("b", long_ago);
+        held.hold("b", hung.long_ago);
         held.hold("c", Instant::now());
-        let waited = until_extending(&held, "b", Duration::from_secs(5)).await;
+        let waited = until_extending(held, "b", Duration::from_secs(5)).await;
         assert!(
             waited < Duration::from_millis(1500),
             "extended {waited:?} later, behind the hanging call"
         );
         // "c" is not being extended: letting it go waits for nobody.
         assert!(held.let_go(&["c".to_owned()]).now_or_never().is_some());
-        stop.cancel();
-        beat.await.expect("heartbeat");
-        server.abort();
+        hung.stop.cancel();
+        hung.beat.await.expect("heartbeat");
+        hung.server.abort();
     }
 
     #[tokio::test]
     async fn at_stop_an_extension_hanging_is_abandoned_after_a_short_wait() {
-        use crate::consumer::test_support::{hung_sqs, report};
-        let (sqs, server) = hung_sqs().await;
-        let metrics = Metrics::new();
-        // Visibility 8 s: each call would wait 2 s for its answer.
-        let held = Held::new(Duration::from_secs(8));
-        let long_ago = Instant::now()
-            .checked_sub(Duration::from_secs(6))
-            .expect("a monotonic clock past 6 s");
-        held.hold("a", long_ago);
-        let stop = CancellationToken::new();
-        let beat = tokio::spawn(heartbeat(
-            held.clone(),
-            sqs,
-            "http://queue".into(),
-            metrics.clone(),
-            report(&metrics),
-            stop.clone(),
-        ));
-        until_extending(&held, "a", Duration::from_secs(5)).await;
+        let hung = hung_heartbeat().await;
         let stopping = Instant::now();
-        stop.cancel();
-        beat.await.expect("heartbeat");
+        hung.stop.cancel();
+        hung.beat.await.expect("heartbeat");
         let took = stopping.elapsed();
         assert!(
             took >= STOP_WAIT && took < STOP_WAIT + Duration::from_secs(1),
@@ -605,10 +609,10 @@ mod tests {
         );
         // Nothing waits for the abandoned extension.
         assert!(
-            held.let_go(&["a".to_owned()]).now_or_never().is_some(),
+            hung.held.let_go(&["a".to_owned()]).now_or_never().is_some(),
             "letting go waits for an abandoned extension"
         );
-        server.abort();
+        hung.server.abort();
     }
 
     #[tokio::test]

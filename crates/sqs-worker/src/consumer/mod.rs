@@ -757,37 +757,24 @@ impl Consumer {
         answer: Result<Option<String>, shared::aws::SdkFailure>,
     ) {
         let queue = &self.settings.queue_url;
-        let allowed = match &answer {
-            // Answered: the entry failed for its receipt handle (what the
-            // probe expects), unless its code says the caller is refused.
-            Ok(entry) => !entry
-                .as_deref()
-                .is_some_and(shared::aws::is_configuration_code),
-            // Refused as a whole for the receipt handle: the call itself is allowed.
-            Err(f) => PROBE_RECEIPT_CODES.contains(&f.code.as_str()),
-        };
-        if allowed {
-            tracing::info!(operation, "SQS allows this call again");
-            self.report.clear(operation, queue);
-            return;
-        }
         match answer {
+            // The entry is still refused for the caller: the fault stands.
+            Ok(Some(code)) if shared::aws::is_configuration_code(&code) => {
+                tracing::debug!(operation, %code, "SQS still refuses this call");
+            }
+            // Answered, the entry failing for its made-up receipt handle
+            // (what the probe expects): the call is allowed.
+            Ok(_) => {
+                tracing::info!(operation, "SQS allows this call again");
+                self.report.clear(operation, queue);
+            }
             Err(f) if f.configuration => self.report.failed(operation, queue, &f),
-            // An entry still refused: the fault stands (raised when it was).
-            Ok(Some(code)) => tracing::debug!(operation, %code, "SQS still refuses this call"),
-            // Transient, or not a refusal of the caller: nothing learned.
-            _ => {}
+            // Transient, or an error of the whole request that says nothing
+            // about the caller (batch calls report receipt handles per entry).
+            Err(_) => {}
         }
     }
 }
-
-/// Codes with which SQS refuses a settle probe's request as a whole for its
-/// made-up receipt handle (after authorizing the call).
-const PROBE_RECEIPT_CODES: &[&str] = &[
-    "ReceiptHandleIsInvalid",
-    "InvalidParameterValue",
-    "AWS.SimpleQueueService.MessageNotInflight",
-];
 
 /// Logs a task that did not end normally (its panic was already caught and
 /// logged by `spawn_guarded`; this is anything else).

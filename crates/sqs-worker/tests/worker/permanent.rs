@@ -59,19 +59,34 @@ pub(crate) async fn wait_ready(http: &reqwest::Client, base: &str) {
     .await;
 }
 
-/// A counter of the worker's `/metrics`.
-pub(crate) async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
-    let text = http
-        .get(format!("{base}/metrics"))
+/// The worker's `/metrics` text, if it answers.
+pub(crate) async fn metrics_text(http: &reqwest::Client, base: &str) -> Option<String> {
+    http.get(format!("{base}/metrics"))
         .send()
         .await
         .ok()?
         .text()
         .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("sqs_worker_{name}_total ")))
-        .and_then(|v| v.trim().parse().ok())
+        .ok()
+}
+
+/// The value of `series` (a name with its labels, as exposed) in a `/metrics` text.
+pub(crate) fn series_value(text: &str, series: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// A counter of the worker's `/metrics`.
+pub(crate) async fn metric(http: &reqwest::Client, base: &str, name: &str) -> Option<u64> {
+    series_value(
+        &metrics_text(http, base).await?,
+        &format!("sqs_worker_{name}_total"),
+    )
 }
 
 #[tokio::test]

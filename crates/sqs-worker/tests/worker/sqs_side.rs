@@ -11,12 +11,61 @@ use shared::orders_table::WorkerRole;
 use testkit::fault_proxy::{FaultProxy, Mode};
 use uuid::Uuid;
 
-use crate::helpers::{Reaped, Worker, creado, eventually, sqs_at, sqs_errors, stack};
-use crate::permanent::{metric, readiness, wait_misconfigured, wait_ready};
+use crate::helpers::{
+    QueuePair, Reaped, Stack, Worker, creado, eventually, sqs_at, sqs_errors, stack,
+};
+use crate::permanent::{
+    metric, metrics_text, readiness, series_value, wait_misconfigured, wait_ready,
+};
 use crate::shutdown::{spawn_worker_logging, wait_exit};
 
 async fn sqs_proxy() -> FaultProxy {
     FaultProxy::start(&testkit::endpoint("SQS")).await
+}
+
+/// A worker process whose SQS calls go through `sqs`, its probe on a free
+/// port, with `env` on top: the child (killed when dropped) and its probe's
+/// base URL.
+fn spawn_through(
+    st: &Stack,
+    q: &QueuePair,
+    sqs: &FaultProxy,
+    env: &[(&str, &str)],
+) -> (Reaped, String) {
+    spawn_logging_through(st, q, sqs, env, std::process::Stdio::null())
+}
+
+/// [`spawn_through`], its log (stdout) going to `log`.
+fn spawn_logging_through(
+    st: &Stack,
+    q: &QueuePair,
+    sqs: &FaultProxy,
+    env: &[(&str, &str)],
+    log: impl Into<std::process::Stdio>,
+) -> (Reaped, String) {
+    let port = testkit::free_port().to_string();
+    let sqs = sqs.url();
+    let mut all = vec![
+        ("HEALTH_PORT", port.as_str()),
+        ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
+    ];
+    all.extend_from_slice(env);
+    let child = Reaped(spawn_worker_logging(st, q, &all, log));
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// SQS refusing the worker's deletes, as it answers a missing permission.
+fn deletes_denied() -> Mode {
+    Mode::Error {
+        status: 400,
+        code: "AccessDenied".into(),
+        message: "not authorized to perform: sqs:DeleteMessage".into(),
+    }
+}
+
+/// A labelled series of the worker's `/metrics` (0 while it does not exist yet).
+async fn sample(http: &reqwest::Client, base: &str, series: &str) -> Option<u64> {
+    Some(series_value(&metrics_text(http, base).await?, series).unwrap_or(0))
 }
 
 #[tokio::test]
@@ -24,28 +73,16 @@ async fn refused_deletes_make_the_worker_not_ready_are_given_up_and_it_exits() {
     let st = stack().await;
     let q = st.queue("deletes-denied", 5, false).await;
     let proxy = sqs_proxy().await;
-    proxy.set_for(
-        "DeleteMessageBatch",
-        Mode::Error {
-            status: 400,
-            code: "AccessDenied".into(),
-            message: "not authorized to perform: sqs:DeleteMessage".into(),
-        },
-    );
-    let port = testkit::free_port().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let sqs = proxy.url();
-    let mut child = Reaped(spawn_worker_logging(
+    proxy.set_for("DeleteMessageBatch", deletes_denied());
+    let (mut child, base) = spawn_through(
         &st,
         &q,
+        &proxy,
         &[
-            ("HEALTH_PORT", port.as_str()),
-            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("SQS_WAIT_TIME_SECS", "1"),
             ("CONFIG_FAULT_LIMIT_SECS", "40"),
         ],
-        std::process::Stdio::null(),
-    ));
+    );
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await;
     let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
@@ -60,14 +97,7 @@ async fn refused_deletes_make_the_worker_not_ready_are_given_up_and_it_exits() {
         (metric(&http, &base, "deletes_given_up").await? == 3).then_some(())
     })
     .await;
-    let errors = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let errors = metrics_text(&http, &base).await.expect("metrics");
     assert!(
         errors.contains(
             "sqs_worker_sqs_errors_total{operation=\"DeleteMessageBatch\",code=\"AccessDenied\"}"
@@ -93,21 +123,16 @@ async fn an_sqs_that_answers_nothing_fails_readiness_then_liveness_while_message
     let st = stack().await;
     let q = st.queue("black-hole", 5, false).await;
     let proxy = sqs_proxy().await;
-    let port = testkit::free_port().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let sqs = proxy.url();
-    let _child = Reaped(spawn_worker_logging(
+    let (_child, base) = spawn_through(
         &st,
         &q,
+        &proxy,
         &[
-            ("HEALTH_PORT", port.as_str()),
-            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("SQS_WAIT_TIME_SECS", "1"),
             ("PROGRESS_WATCHDOG_SECS", "6"),
             ("CONFIG_FAULT_LIMIT_SECS", "4"),
         ],
-        std::process::Stdio::null(),
-    ));
+    );
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await;
     // The messages are applied, then SQS stops answering: their deletes hang.
@@ -168,31 +193,19 @@ async fn refused_deletes_that_are_allowed_again_clear_without_an_exit() {
     let st = stack().await;
     let q = st.queue("deletes-allowed-again", 5, false).await;
     let proxy = sqs_proxy().await;
-    let port = testkit::free_port().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let sqs = proxy.url();
-    let mut child = Reaped(spawn_worker_logging(
+    let (mut child, base) = spawn_through(
         &st,
         &q,
+        &proxy,
         &[
-            ("HEALTH_PORT", port.as_str()),
-            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("SQS_WAIT_TIME_SECS", "1"),
             ("SQS_VISIBILITY_TIMEOUT_SECS", "10"),
             ("CONFIG_FAULT_LIMIT_SECS", "60"),
         ],
-        std::process::Stdio::null(),
-    ));
+    );
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await;
-    proxy.set_for(
-        "DeleteMessageBatch",
-        Mode::Error {
-            status: 400,
-            code: "AccessDenied".into(),
-            message: "not authorized to perform: sqs:DeleteMessage".into(),
-        },
-    );
+    proxy.set_for("DeleteMessageBatch", deletes_denied());
     let id = Uuid::new_v4();
     st.send(&q, &creado(id)).await;
     let fault = wait_misconfigured(&http, &base, "readiness names the refused delete").await;
@@ -332,33 +345,22 @@ async fn refused_deletes_end_the_worker_at_their_limit_also_while_it_waits_for_t
     let q = st.queue("deletes-denied-store-down", 5, false).await;
     let sqs_faults = sqs_proxy().await;
     let table_faults = FaultProxy::start(&testkit::endpoint("DYNAMODB")).await;
-    let port = testkit::free_port().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let (sqs, dynamodb) = (sqs_faults.url(), table_faults.url());
-    let mut child = Reaped(spawn_worker_logging(
+    let dynamodb = table_faults.url();
+    let (mut child, base) = spawn_through(
         &st,
         &q,
+        &sqs_faults,
         &[
-            ("HEALTH_PORT", port.as_str()),
-            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("AWS_ENDPOINT_URL_DYNAMODB", dynamodb.as_str()),
             ("SQS_WAIT_TIME_SECS", "1"),
             ("CONFIG_FAULT_LIMIT_SECS", "6"),
         ],
-        std::process::Stdio::null(),
-    ));
+    );
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await;
     // Two orders received together: one is applied and its delete refused,
     // the other meets a table that stays down (the worker waits for it).
-    sqs_faults.set_for(
-        "DeleteMessageBatch",
-        Mode::Error {
-            status: 400,
-            code: "AccessDenied".into(),
-            message: "not authorized to perform: sqs:DeleteMessage".into(),
-        },
-    );
+    sqs_faults.set_for("DeleteMessageBatch", deletes_denied());
     table_faults.set(Mode::Status(503));
     table_faults.set_for_next("UpdateItem", Mode::Pass, 1);
     let ids: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
@@ -391,43 +393,23 @@ async fn refused_deletes_end_the_worker_at_their_limit_also_while_it_waits_for_t
     assert_eq!(applied, 1, "one order applied once, the other not at all");
 }
 
-/// The value of one labelled sample of the worker's `/metrics` (0 when absent).
-async fn sample(http: &reqwest::Client, base: &str, series: &str) -> Option<u64> {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    Some(
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0),
-    )
-}
-
 #[tokio::test]
 async fn deletes_refused_entry_by_entry_are_a_fault_the_probe_does_not_clear_and_are_counted_as_entries()
  {
     let st = stack().await;
     let q = st.queue("entries-refused", 5, false).await;
     let proxy = sqs_proxy().await;
-    let port = testkit::free_port().to_string();
-    let base = format!("http://127.0.0.1:{port}");
-    let sqs = proxy.url();
-    let mut child = Reaped(spawn_worker_logging(
+    let log = std::env::temp_dir().join(format!("worker-entries-refused-{}.log", Uuid::new_v4()));
+    let (mut child, base) = spawn_logging_through(
         &st,
         &q,
+        &proxy,
         &[
-            ("HEALTH_PORT", port.as_str()),
-            ("AWS_ENDPOINT_URL_SQS", sqs.as_str()),
             ("SQS_WAIT_TIME_SECS", "1"),
             ("CONFIG_FAULT_LIMIT_SECS", "15"),
         ],
-        std::process::Stdio::null(),
-    ));
+        std::fs::File::create(&log).expect("log file"),
+    );
     let http = reqwest::Client::new();
     wait_ready(&http, &base).await;
     // Every delete goes through and each of its entries is refused (the
@@ -462,7 +444,13 @@ async fn deletes_refused_entry_by_entry_are_a_fault_the_probe_does_not_clear_and
     // The probe's entry is refused too: the fault is never cleared (nor its
     // clock restarted), so the worker exits at the limit.
     let status = wait_exit(&mut child, Duration::from_secs(40)).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    std::fs::remove_file(&log).ok();
     assert_eq!(status.code(), Some(1), "exits at the limit");
+    assert!(
+        text.contains("SQS refuses entries") && !text.contains("SQS allows this call again"),
+        "the probe never took the refused entry for an allowed call:\n{text}"
+    );
     for id in &ids {
         assert_eq!(
             st.applications(*id, WorkerRole::Procesamiento).await,

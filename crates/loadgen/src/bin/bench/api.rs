@@ -7,8 +7,12 @@
 //! - the same `PutItem` then the SNS publish: what a POST that publishes
 //!   before answering cannot beat.
 //!
+//! - `GET /health/live` of the newest build: the HTTP hop alone.
+//!
 //! Each iteration of a task sends one request of each kind, in an order
-//! rotated from one iteration to the next, so no kind always goes first.
+//! shuffled every iteration, so no kind always goes first or always follows
+//! the newest build's POST (whose publish runs on after its answer). The
+//! run is repeated in blocks; the added p99 is the median of the blocks'.
 //! Each build's CPU per request and peak RSS come from `/proc`.
 
 use std::collections::HashMap;
@@ -40,19 +44,23 @@ enum Kind {
     Put,
     /// The direct `PutItem`, then the publish.
     PutPublish,
+    /// `GET /health/live` of the newest build: the HTTP hop alone (what a
+    /// POST adds to its write before any of its own work).
+    Live,
 }
 
-/// `requests` of each kind, `concurrency` tasks at a time.
+/// `blocks` blocks of `requests` of each kind, `concurrency` tasks at a time.
 pub async fn measure(
     st: &Stack,
     builds: &[Build],
     intakes: &[Intake],
     requests: usize,
     concurrency: usize,
+    blocks: usize,
     report: &mut Report,
 ) {
     eprintln!(
-        "bench: API, {requests} requests of each kind at concurrency {concurrency}: {} and the direct writes",
+        "bench: API, {blocks} block(s) of {requests} requests of each kind at concurrency {concurrency}: {} and the direct writes",
         builds
             .iter()
             .map(|b| b.label.as_str())
@@ -83,54 +91,77 @@ pub async fn measure(
         .item
         .clone();
     let mut kinds: Vec<Kind> = (0..builds.len()).map(Kind::Post).collect();
-    kinds.extend([Kind::Put, Kind::PutPublish]);
+    kinds.extend([Kind::Put, Kind::PutPublish, Kind::Live]);
     let cpu_before: Vec<Duration> = apis.iter().map(|(api, _)| api.cpu()).collect();
     let per_task = requests.div_ceil(concurrency.max(1));
-    let tasks: Vec<_> = (0..concurrency.max(1))
-        .map(|task| {
-            let (http, sns, dynamodb, topic, table) = (
-                http.clone(),
-                st.clients.sns.clone(),
-                st.clients.dynamodb.clone(),
-                topic.clone(),
-                st.table.name().to_owned(),
-            );
-            let (bases, kinds, template): (Vec<String>, _, _) = (
-                apis.iter().map(|(_, base)| base.clone()).collect(),
-                kinds.clone(),
-                template.clone(),
-            );
-            tokio::spawn(async move {
-                let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
-                for i in 0..per_task {
-                    for k in 0..kinds.len() {
-                        let slot = (i + task + k) % kinds.len();
-                        let t = Instant::now();
-                        match kinds[slot] {
-                            Kind::Post(b) => {
-                                let r = http
-                                    .post(format!("{}/api/pedidos", bases[b]))
-                                    .json(&loadgen::sample_order(Uuid::new_v4()))
-                                    .send()
-                                    .await;
-                                assert!(r.is_ok_and(|r| r.status() == 202), "API request failed");
-                            }
-                            Kind::Put => put(&dynamodb, &table, &template).await,
-                            Kind::PutPublish => {
-                                put(&dynamodb, &table, &template).await;
-                                publish(&sns, &topic).await;
-                            }
+    // Every block's samples, per kind: a p99 over one block is the 20th
+    // largest of 2,000, and one slow stretch of the machine moves it; the
+    // figure is the median of the blocks' own.
+    let mut by_block: Vec<Vec<Vec<Duration>>> = Vec::new();
+    for block in 0..blocks.max(1) {
+        let tasks: Vec<_> = (0..concurrency.max(1))
+            .map(|task| {
+                let (http, sns, dynamodb, topic, table) = (
+                    http.clone(),
+                    st.clients.sns.clone(),
+                    st.clients.dynamodb.clone(),
+                    topic.clone(),
+                    st.table.name().to_owned(),
+                );
+                let (bases, kinds, template): (Vec<String>, _, _) = (
+                    apis.iter().map(|(_, base)| base.clone()).collect(),
+                    kinds.clone(),
+                    template.clone(),
+                );
+                tokio::spawn(async move {
+                    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
+                    // A fresh order every iteration: whatever a request
+                    // leaves running (the newest build publishes after its
+                    // answer) falls on each kind alike.
+                    let mut rng = fastrand::Rng::with_seed((block * 1000 + task) as u64);
+                    let mut order: Vec<usize> = (0..kinds.len()).collect();
+                    for _ in 0..per_task {
+                        rng.shuffle(&mut order);
+                        for &slot in &order {
+                            let t = Instant::now();
+                            one(
+                                kinds[slot],
+                                &http,
+                                &bases,
+                                &dynamodb,
+                                &sns,
+                                &table,
+                                &topic,
+                                &template,
+                            )
+                            .await;
+                            samples[slot].push(t.elapsed());
                         }
-                        samples[slot].push(t.elapsed());
                     }
-                }
-                samples
+                    samples
+                })
             })
+            .collect();
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
+        for t in tasks {
+            for (all, some) in samples.iter_mut().zip(t.await.expect("task")) {
+                all.extend(some);
+            }
+        }
+        by_block.push(samples);
+    }
+    let n = builds.len();
+    // Per block: the newest build's POST p99 over the direct write's.
+    let mut added_by_block: Vec<f64> = by_block
+        .iter()
+        .map(|block| {
+            let p99 = |k: usize| Percentiles::of(&mut block[k].clone()).p99_ms;
+            p99(n - 1) - p99(n)
         })
         .collect();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
-    for t in tasks {
-        for (all, some) in samples.iter_mut().zip(t.await.expect("task")) {
+    for block in by_block {
+        for (all, some) in samples.iter_mut().zip(block) {
             all.extend(some);
         }
     }
@@ -143,10 +174,32 @@ pub async fn measure(
     }
     drop(apis);
     delete_topic(st, &topic).await;
-    let n = builds.len();
     let put_p = Percentiles::of(&mut samples[n]);
     let put_publish_p = Percentiles::of(&mut samples[n + 1]);
+    let live_p = Percentiles::of(&mut samples[n + 2]);
+    let blocks_text = added_by_block
+        .iter()
+        .map(|a| format!("{a:+.2}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    added_by_block.sort_by(f64::total_cmp);
+    let added_median = added_by_block[added_by_block.len() / 2];
     rows(builds, intakes, &per_build, &put_p, &put_publish_p, report);
+    report.rows.push(checked(
+        format!(
+            "POST p99 ({}) over the direct conditional PutItem's, median of {} block(s) of {} requests",
+            builds.last().expect("a build").label,
+            added_by_block.len(),
+            put_p.count / added_by_block.len().max(1),
+        ),
+        format!("{added_median:+.2} ms (blocks: {blocks_text} ms)"),
+        "≤ +2 ms (publish after answering)",
+        added_median <= MAX_ADDED_P99_MS,
+    ));
+    report.rows.push(info(
+        "HTTP hop alone (GET /health/live of the newest build, same connections)",
+        format!("p50 {:.2} ms, p99 {:.2} ms", live_p.p50_ms, live_p.p99_ms),
+    ));
     report.json.insert(
         "api".into(),
         json!({
@@ -157,6 +210,9 @@ pub async fn measure(
             })).collect::<Vec<_>>(),
             "directConditionalPut": put_p,
             "directConditionalPutAndPublish": put_publish_p,
+            "liveness": live_p,
+            "addedP99MsByBlock": blocks_text,
+            "addedP99MsMedianOfBlocks": added_median,
             "directPutItemBytes": intakes.last().map(|i| i.bytes),
         }),
     );
@@ -217,18 +273,17 @@ fn rows(
         builds.last().expect("a build"),
         per_build.last().expect("a build"),
     );
-    let added = new_p.p99_ms - put.p99_ms;
-    report.rows.push(checked(
+    report.rows.push(info(
         format!(
-            "POST p99 ({}) vs a direct conditional PutItem of its intake record",
+            "POST p99 ({}) vs a direct conditional PutItem of its intake record, all blocks pooled",
             newest.label
         ),
         format!(
-            "{:.2} ms vs {:.2} ms: {added:+.2} ms",
-            new_p.p99_ms, put.p99_ms
+            "{:.2} ms vs {:.2} ms: {:+.2} ms",
+            new_p.p99_ms,
+            put.p99_ms,
+            new_p.p99_ms - put.p99_ms
         ),
-        "≤ +2 ms (publish after answering)",
-        added <= MAX_ADDED_P99_MS,
     ));
     if let [(previous, (_, _, old_p)), ..] = &builds.iter().zip(per_build).collect::<Vec<_>>()[..]
         && builds.len() > 1
@@ -261,6 +316,40 @@ fn rows(
                 new_p.p99_ms - put_publish.p99_ms
             ),
         ));
+    }
+}
+
+/// One request of kind `kind`.
+#[allow(clippy::too_many_arguments)]
+async fn one(
+    kind: Kind,
+    http: &reqwest::Client,
+    bases: &[String],
+    dynamodb: &aws_sdk_dynamodb::Client,
+    sns: &aws_sdk_sns::Client,
+    table: &str,
+    topic: &str,
+    template: &HashMap<String, AttributeValue>,
+) {
+    match kind {
+        Kind::Post(b) => {
+            let r = http
+                .post(format!("{}/api/pedidos", bases[b]))
+                .json(&loadgen::sample_order(Uuid::new_v4()))
+                .send()
+                .await;
+            assert!(r.is_ok_and(|r| r.status() == 202), "API request failed");
+        }
+        Kind::Put => put(dynamodb, table, template).await,
+        Kind::PutPublish => {
+            put(dynamodb, table, template).await;
+            publish(sns, topic).await;
+        }
+        Kind::Live => {
+            let base = bases.last().expect("a build");
+            let r = http.get(format!("{base}/health/live")).send().await;
+            assert!(r.is_ok_and(|r| r.status() == 200), "liveness failed");
+        }
     }
 }
 

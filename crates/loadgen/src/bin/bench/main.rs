@@ -100,6 +100,7 @@ async fn main() -> ExitCode {
             &intakes,
             o.requests,
             o.concurrency,
+            o.api_blocks,
             &mut report,
         )
         .await;

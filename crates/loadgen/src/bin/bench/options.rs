@@ -6,7 +6,7 @@ use std::time::Duration;
 /// Usage, shown with `--help` and on a bad argument.
 pub const USAGE: &str =
     "usage: bench [--messages 4000] [--rounds 2] [--sqs-latency-ms 20] [--dynamodb-latency-ms 8]
-             [--pollers N] [--compare-worker PATH] [--requests 2000] [--concurrency 2]
+             [--pollers N] [--compare-worker PATH] [--requests 2000] [--concurrency 2] [--api-blocks 3]
              [--e2e-orders 600] [--e2e-rate 20] [--e2e-rounds 2] [--idle-secs 60]
              [--baseline DIR] [--baseline-label TEXT] [--label TEXT]
              [--relay-stale-secs 10] [--relay-poll-secs 2] [--relay-sweep-lag-secs 20]
@@ -74,6 +74,9 @@ pub struct Options {
     pub requests: usize,
     /// API requests in flight (`--concurrency`).
     pub concurrency: usize,
+    /// API blocks of `requests` each (`--api-blocks`): the added p99 is the
+    /// median of the blocks' own.
+    pub api_blocks: usize,
     /// End-to-end orders (`--e2e-orders`).
     pub e2e_orders: usize,
     /// End-to-end orders per second (`--e2e-rate`).
@@ -112,6 +115,7 @@ impl Default for Options {
             compare_worker: None,
             requests: 2000,
             concurrency: 2,
+            api_blocks: 3,
             e2e_orders: 600,
             e2e_rate: 20.0,
             e2e_rounds: 2,
@@ -163,6 +167,7 @@ impl Options {
                 "--compare-worker" => o.compare_worker = Some(PathBuf::from(&value)),
                 "--requests" => o.requests = count(1)?,
                 "--concurrency" => o.concurrency = count(1)?,
+                "--api-blocks" => o.api_blocks = count(1)?,
                 "--e2e-orders" => o.e2e_orders = count(1)?,
                 "--e2e-rounds" => o.e2e_rounds = count(1)?,
                 "--baseline" => o.baseline = Some(PathBuf::from(&value)),
@@ -277,6 +282,8 @@ mod tests {
             "10",
             "--concurrency",
             "4",
+            "--api-blocks",
+            "5",
             "--e2e-orders",
             "100",
             "--e2e-rate",
@@ -313,6 +320,7 @@ mod tests {
                 compare_worker: Some(PathBuf::from("/tmp/old-worker")),
                 requests: 10,
                 concurrency: 4,
+                api_blocks: 5,
                 e2e_orders: 100,
                 e2e_rate: 7.5,
                 e2e_rounds: 3,

@@ -156,7 +156,7 @@ impl OrdersTable {
         }
         let item = &item;
         self.conditional(budget, pedido_id, move || {
-            self.single_attempt
+            self.client
                 .put_item()
                 .table_name(&self.name)
                 .set_item(Some(item.clone()))
@@ -168,6 +168,8 @@ impl OrdersTable {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
+                .customize()
+                .config_override(no_retries())
                 .send()
         })
         .await
@@ -208,7 +210,7 @@ impl OrdersTable {
         let event_id = event.event_id.to_string();
         let (json, event_id) = (&json, &event_id);
         self.conditional(budget, pedido_id, move || {
-            self.single_attempt
+            self.client
                 .update_item()
                 .table_name(&self.name)
                 .key(attr::PEDIDO_ID, s(pedido_id.to_string()))
@@ -240,6 +242,8 @@ impl OrdersTable {
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
                 )
+                .customize()
+                .config_override(no_retries())
                 .send()
         })
         .await
@@ -373,6 +377,12 @@ impl ConditionFailureItem for aws_sdk_dynamodb::operation::update_item::UpdateIt
             _ => None,
         }
     }
+}
+
+/// One attempt per call: the intake path retries itself (see [`WriteBudget`]).
+fn no_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::default()
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
 }
 
 #[cfg(test)]

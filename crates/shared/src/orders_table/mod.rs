@@ -34,27 +34,14 @@ pub const PROBE_KEY: &str = "__probe__";
 #[derive(Debug, Clone)]
 pub struct OrdersTable {
     client: aws_sdk_dynamodb::Client,
-    /// `client` with the SDK's retries off (same connections and
-    /// credentials): the intake writes retry themselves ([`WriteBudget`]).
-    /// Built once: a per-call `config_override` rebuilds the client's
-    /// runtime components on every request.
-    single_attempt: aws_sdk_dynamodb::Client,
     name: String,
 }
 
 impl OrdersTable {
     /// A handle on table `name`.
     pub fn new(client: aws_sdk_dynamodb::Client, name: impl Into<String>) -> Self {
-        let single_attempt = aws_sdk_dynamodb::Client::from_conf(
-            client
-                .config()
-                .to_builder()
-                .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
-                .build(),
-        );
         Self {
             client,
-            single_attempt,
             name: name.into(),
         }
     }
@@ -206,30 +193,5 @@ impl OrdersTable {
             .await
             .map(|_| ())
             .map_err(|e| classify(&e))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_intake_writes_client_makes_one_attempt_and_the_other_keeps_its_retries() {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .retry_config(
-                aws_sdk_dynamodb::config::retry::RetryConfig::standard().with_max_attempts(4),
-            )
-            .build();
-        let table = OrdersTable::new(aws_sdk_dynamodb::Client::from_conf(config), "t");
-        let attempts =
-            |c: &aws_sdk_dynamodb::Client| c.config().retry_config().map(|r| r.max_attempts());
-        assert_eq!(attempts(&table.client), Some(4));
-        assert_eq!(attempts(&table.single_attempt), Some(1));
-        assert_eq!(
-            table.single_attempt.config().region(),
-            table.client.config().region()
-        );
     }
 }

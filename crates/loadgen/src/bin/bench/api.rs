@@ -7,12 +7,12 @@
 //! - the same `PutItem` then the SNS publish: what a POST that publishes
 //!   before answering cannot beat.
 //!
-//! - `GET /health/live` of the newest build: the HTTP hop alone.
+//! - `GET /health/live` of each build: the HTTP hop alone.
 //!
-//! Each iteration of a task sends one request of each kind, in an order
-//! shuffled every iteration, so no kind always goes first or always follows
-//! the newest build's POST (whose publish runs on after its answer). The
-//! run is repeated in blocks; the added p99 is the median of the blocks'.
+//! Each task sends its share of every kind in one shuffled sequence, so
+//! each kind (the POST itself included) follows the newest build's POST,
+//! whose publish runs on after its answer, equally often. The run is
+//! repeated in blocks; the added p99 is the median of the blocks'.
 //! Each build's CPU per request and peak RSS come from `/proc`.
 
 use std::collections::HashMap;
@@ -117,28 +117,30 @@ pub async fn measure(
                 );
                 tokio::spawn(async move {
                     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
-                    // A fresh order every iteration: whatever a request
-                    // leaves running (the newest build publishes after its
-                    // answer) falls on each kind alike.
+                    // Every request of the block in one shuffled sequence:
+                    // whatever a request leaves running (the newest build
+                    // publishes after its answer) falls on each kind alike,
+                    // the POST itself included (per-iteration shuffles never
+                    // put a kind right after itself within an iteration).
                     let mut rng = fastrand::Rng::with_seed((block * 1000 + task) as u64);
-                    let mut order: Vec<usize> = (0..kinds.len()).collect();
-                    for _ in 0..per_task {
-                        rng.shuffle(&mut order);
-                        for &slot in &order {
-                            let t = Instant::now();
-                            one(
-                                kinds[slot],
-                                &http,
-                                &bases,
-                                &dynamodb,
-                                &sns,
-                                &table,
-                                &topic,
-                                &template,
-                            )
-                            .await;
-                            samples[slot].push(t.elapsed());
-                        }
+                    let mut order: Vec<usize> = (0..kinds.len())
+                        .flat_map(|k| std::iter::repeat_n(k, per_task))
+                        .collect();
+                    rng.shuffle(&mut order);
+                    for &slot in &order {
+                        let t = Instant::now();
+                        one(
+                            kinds[slot],
+                            &http,
+                            &bases,
+                            &dynamodb,
+                            &sns,
+                            &table,
+                            &topic,
+                            &template,
+                        )
+                        .await;
+                        samples[slot].push(t.elapsed());
                     }
                     samples
                 })
@@ -222,7 +224,7 @@ pub async fn measure(
             "requestsPerKindPerBlock": put_p.count / by_block_json.len().max(1),
             "requestsPerKind": put_p.count,
             "builds": builds.iter().zip(&per_build).zip(intakes).map(|((b, (cpu, rss, p)), intake)| json!({
-                "label": b.label, "cpuMicrosPerRequest": cpu, "peakRssMiB": rss, "post": p,
+                "label": b.label, "cpuMicrosPerPostWithLivenessGet": cpu, "peakRssMiB": rss, "post": p,
                 "intakeRecordBytes": intake.bytes, "intakeRecordSource": intake.source,
             })).collect::<Vec<_>>(),
             "directConditionalPut": put_p,

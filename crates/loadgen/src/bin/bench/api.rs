@@ -5,15 +5,15 @@
 //!   copy of the newest build's intake record (same size, same index keys):
 //!   what a POST that answers once its record is durable cannot beat;
 //! - the same `PutItem` then the SNS publish: what a POST that publishes
-//!   before answering cannot beat.
-//!
+//!   before answering cannot beat;
 //! - `GET /health/live` of each build: the HTTP hop alone.
 //!
 //! Each task sends its share of every kind in one shuffled sequence, so
 //! each kind (the POST itself included) follows the newest build's POST,
 //! whose publish runs on after its answer, equally often. The run is
 //! repeated in blocks; the added p99 is the median of the blocks'.
-//! Each build's CPU per request and peak RSS come from `/proc`.
+//! Each build's CPU per POST (with its liveness GET) and peak RSS come from
+//! `/proc`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::builds::Build;
 use crate::intake::Intake;
 use crate::process::{Proc, wait_ok};
-use crate::report::{Report, checked, info};
+use crate::report::{Report, checked, info, median};
 use crate::{api_env, delete_topic, topic};
 
 /// Target: the newest build's POST p99 over the direct conditional write's.
@@ -148,15 +148,13 @@ pub async fn measure(
             .collect();
         let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
         for t in tasks {
-            for (all, some) in samples.iter_mut().zip(t.await.expect("task")) {
-                all.extend(some);
-            }
+            pool(&mut samples, t.await.expect("task"));
         }
         by_block.push(samples);
     }
     let n = builds.len();
     // Per block: the newest build's POST p99 over the direct write's.
-    let mut added_by_block: Vec<f64> = by_block
+    let added_by_block: Vec<f64> = by_block
         .iter()
         .map(|block| {
             let p99 = |k: usize| Percentiles::of(&mut block[k].clone()).p99_ms;
@@ -165,9 +163,7 @@ pub async fn measure(
         .collect();
     let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); kinds.len()];
     for block in by_block {
-        for (all, some) in samples.iter_mut().zip(block) {
-            all.extend(some);
-        }
+        pool(&mut samples, block);
     }
     let mut per_build = Vec::new();
     for (i, (api, _)) in apis.iter().enumerate() {
@@ -188,10 +184,7 @@ pub async fn measure(
         .map(|a| format!("{a:+.2}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let by_block_json = added_by_block.clone();
-    added_by_block.sort_by(f64::total_cmp);
-    // The upper middle for an even count.
-    let added_median = added_by_block[added_by_block.len() / 2];
+    let added_median = median(&added_by_block);
     let newest_p99 = per_build.last().expect("a build").2.p99_ms;
     rows(builds, intakes, &per_build, &put_p, &put_publish_p, report);
     report.rows.push(checked(
@@ -220,8 +213,8 @@ pub async fn measure(
     report.json.insert(
         "api".into(),
         json!({
-            "blocks": by_block_json.len(),
-            "requestsPerKindPerBlock": put_p.count / by_block_json.len().max(1),
+            "blocks": added_by_block.len(),
+            "requestsPerKindPerBlock": put_p.count / added_by_block.len().max(1),
             "requestsPerKind": put_p.count,
             "builds": builds.iter().zip(&per_build).zip(intakes).map(|((b, (cpu, rss, p)), intake)| json!({
                 "label": b.label, "cpuMicrosPerPostWithLivenessGet": cpu, "peakRssMiB": rss, "post": p,
@@ -230,11 +223,18 @@ pub async fn measure(
             "directConditionalPut": put_p,
             "directConditionalPutAndPublish": put_publish_p,
             "liveness": builds.iter().zip(&live_p).map(|(b, p)| json!({"label": b.label, "get": p})).collect::<Vec<_>>(),
-            "addedP99MsByBlock": by_block_json,
+            "addedP99MsByBlock": added_by_block,
             "addedP99MsMedianOfBlocks": added_median,
             "directPutItemBytes": intakes.last().map(|i| i.bytes),
         }),
     );
+}
+
+/// Adds each kind's `some` samples to its `all`.
+fn pool(all: &mut [Vec<Duration>], some: Vec<Vec<Duration>>) {
+    for (all, some) in all.iter_mut().zip(some) {
+        all.extend(some);
+    }
 }
 
 fn rows(

@@ -12,6 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::settings::LEASE_CALL_TIMEOUT;
 use super::{Health, RelaySettings, now_ms};
 
 /// The relay's metrics (no prefix: the names are the alarm's).
@@ -167,11 +168,12 @@ async fn live(State(shared): State<Shared>) -> Response {
     axum::Json(serde_json::json!({ "status": "alive" })).into_response()
 }
 
-/// Ready while the table answered the lease call within the last three
-/// pauses (plus a pass) and nothing is refused.
+/// Ready while the table answered a lease call within the longest gap
+/// between two of them (the longest pass, a pause and the next lease call)
+/// plus two pauses, and nothing is refused.
 async fn ready(State(shared): State<Shared>) -> Response {
     let last = shared.health.last_ok_ms.load(Ordering::Relaxed);
-    let window = shared.settings.poll * 3 + shared.settings.pass_budget();
+    let window = shared.settings.pass_max() + shared.settings.poll * 3 + LEASE_CALL_TIMEOUT;
     let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
     let fresh = last != 0 && now_ms().saturating_sub(last) <= window;
     let refused = shared.health.table_fault_since_ms.load(Ordering::Relaxed) != 0

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use shared::contract::Event;
 use shared::orders_table::{Checkpoints, OUTBOX_SHARDS, OrdersTable, StoredEvents, TableError};
 use shared::telemetry::traced;
@@ -30,6 +29,7 @@ use uuid::Uuid;
 
 pub use http::RelayMetrics;
 pub use settings::RelaySettings;
+use settings::{DRAIN_BACKSTOP, LEASE_CALL_TIMEOUT, MARK_TIMEOUT};
 
 use crate::publisher::EventPublisher;
 
@@ -75,6 +75,49 @@ fn millis(d: Duration) -> i64 {
 /// Why one entry could not be published.
 #[derive(Debug)]
 struct Stuck;
+
+/// What became of one index entry in a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// Every event it still held is published (or there was none).
+    Published,
+    /// A publish failed, or an event is unreadable: the checkpoint waits here.
+    Stuck,
+    /// Not tried: the pass stopped starting publishes (out of time, stopping,
+    /// or an entry before it stuck). The next pass goes on from here.
+    NotStarted,
+}
+
+/// When a pass may start a publish, and how many run at once.
+struct Launch<'a> {
+    /// `RELAY_CONCURRENCY` permits, over all shards.
+    permits: tokio::sync::Semaphore,
+    /// No publish starts after this ([`RelaySettings::pass_budget`]).
+    deadline: Instant,
+    /// Nor once a stop was asked for.
+    stop: &'a tokio::sync::watch::Receiver<bool>,
+}
+
+impl Launch<'_> {
+    fn open(&self) -> bool {
+        Instant::now() < self.deadline && !*self.stop.borrow()
+    }
+
+    /// A permit to start a publish, or `None` once the pass starts no more
+    /// (its deadline passed or a stop was asked for, while waiting too).
+    async fn permit(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if !self.open() {
+            return None;
+        }
+        let mut stop = self.stop.clone();
+        tokio::select! {
+            // The semaphore is never closed.
+            permit = self.permits.acquire() => permit.ok().filter(|_| self.open()),
+            () = tokio::time::sleep_until(self.deadline.into()) => None,
+            _ = stop.wait_for(|stop| *stop) => None,
+        }
+    }
+}
 
 impl Relay {
     /// A relay over `table` and `publisher`.
@@ -182,8 +225,11 @@ impl Relay {
             if *stop.borrow() {
                 break;
             }
-            let pass = self.pass(done.take());
-            // A stop lets the pass end within the grace period.
+            // Saved by this pass's lease call: what a cut pass gives back.
+            let saved = done;
+            let pass = self.pass(done.take(), &stop);
+            // A stop ends the starting of publishes; those in flight get the
+            // grace period to end.
             let mut stopping = stop.clone();
             let grace = self.settings.shutdown_grace;
             let cut = async move {
@@ -193,8 +239,9 @@ impl Relay {
             tokio::select! {
                 result = pass => done = result,
                 () = cut => {
-                    tracing::warn!("the relay's pass outlasted the shutdown grace; its window is passed again by the next relay");
-                    return;
+                    tracing::warn!("the relay's pass outlasted the shutdown grace; its publishes in flight are cut short (SNS may have taken them) and its window is passed again by the next relay");
+                    done = saved;
+                    break;
                 }
             }
         }
@@ -212,12 +259,16 @@ impl Relay {
     /// holds it, publishes what each shard's main window and sweep window
     /// still hold. Returns the checkpoints reached, to be saved with the next
     /// lease renewal.
-    async fn pass(&self, done: Option<Checkpoints>) -> Option<Checkpoints> {
+    async fn pass(
+        &self,
+        done: Option<Checkpoints>,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Option<Checkpoints> {
         let started = now_ms();
         let lease =
             self.table
                 .relay_lease(&self.owner, done.as_ref(), started, self.settings.lease());
-        let from = match tokio::time::timeout(Duration::from_secs(3), lease).await {
+        let from = match tokio::time::timeout(LEASE_CALL_TIMEOUT, lease).await {
             Ok(Ok(Some(from))) => from,
             Ok(Ok(None)) => {
                 self.health.last_ok_ms.store(started, Ordering::Relaxed);
@@ -249,15 +300,20 @@ impl Relay {
         self.metrics.set_leader(true);
         let upto = started - millis(self.settings.stale);
         let sweep_upto = started - millis(self.settings.sweep_lag);
-        let deadline = Instant::now() + self.settings.pass_budget();
+        let launch = Launch {
+            permits: tokio::sync::Semaphore::new(self.settings.concurrency),
+            deadline: Instant::now() + self.settings.pass_budget(),
+            stop,
+        };
+        let launch = &launch;
         let shards = (0..OUTBOX_SHARDS).map(|shard| {
             let i = usize::from(shard);
             async move {
-                let done = self.shard_pass(shard, from.done[i], upto, deadline).await;
+                let done = self.shard_pass(shard, from.done[i], upto, launch).await;
                 // The sweep trails the main pass (and never passes it).
                 let sweep_to = sweep_upto.min(done.saturating_sub(1));
                 let swept = self
-                    .shard_pass(shard, from.swept[i], sweep_to, deadline)
+                    .shard_pass(shard, from.swept[i], sweep_to, launch)
                     .await;
                 (done, swept)
             }
@@ -303,10 +359,11 @@ impl Relay {
     /// One shard's window `[from, upto]`: publishes every event still stored
     /// on its entries that the relay has not published yet, and returns the
     /// new checkpoint (every entry below it was checked and published).
-    async fn shard_pass(&self, shard: u8, from: i64, upto: i64, deadline: Instant) -> i64 {
-        if from > upto {
+    async fn shard_pass(&self, shard: u8, from: i64, upto: i64, launch: &Launch<'_>) -> i64 {
+        if from > upto || !launch.open() {
             return from;
         }
+        let deadline = launch.deadline;
         let mut start = None;
         let mut progress = from;
         loop {
@@ -334,33 +391,63 @@ impl Relay {
                         }
                         Err(_) => return progress,
                     };
-                // In index order; the first entry that cannot be published
-                // holds the checkpoint (those after it that were published
-                // meanwhile, at most RELAY_CONCURRENCY, are marked and skipped
-                // next time).
-                let mut publishes = Vec::with_capacity(page.entries.len());
-                for entry in &page.entries {
+                // In index order; the first entry not published holds the
+                // checkpoint (those after it on the page that were published
+                // meanwhile are marked and skipped next time). A publish once
+                // started runs to its end, so that what SNS took is counted
+                // and marked.
+                let held = AtomicBool::new(false);
+                let held = &held;
+                let publishes = page.entries.iter().map(|entry| {
                     let stored = events.get(&entry.pedido_id).cloned().unwrap_or_default();
                     let (pedido_id, desde_ms) = (entry.pedido_id, entry.desde_ms);
-                    publishes.push(async move {
-                        (desde_ms, self.publish_stored(pedido_id, stored).await)
-                    });
-                }
-                let mut results =
-                    futures::stream::iter(publishes).buffered(self.settings.concurrency);
-                loop {
-                    match tokio::time::timeout_at(deadline.into(), results.next()).await {
-                        Ok(Some((desde_ms, Ok(())))) => progress = desde_ms,
-                        Ok(Some((desde_ms, Err(Stuck)))) => return desde_ms,
-                        Ok(None) => break,
-                        // Out of time: those in flight are checked again next pass.
-                        Err(_) => return progress,
+                    async move {
+                        if held.load(Ordering::Relaxed) {
+                            return (desde_ms, Step::NotStarted);
+                        }
+                        let Some(_permit) = launch.permit().await else {
+                            return (desde_ms, Step::NotStarted);
+                        };
+                        if held.load(Ordering::Relaxed) {
+                            return (desde_ms, Step::NotStarted);
+                        }
+                        match self.publish_stored(pedido_id, stored).await {
+                            Ok(()) => (desde_ms, Step::Published),
+                            Err(Stuck) => {
+                                held.store(true, Ordering::Relaxed);
+                                (desde_ms, Step::Stuck)
+                            }
+                        }
+                    }
+                });
+                // Each publish ends within its budget, so this deadline is a
+                // backstop only.
+                let drained = deadline + self.settings.drain_budget() + DRAIN_BACKSTOP;
+                let steps = match tokio::time::timeout_at(
+                    drained.into(),
+                    futures::future::join_all(publishes),
+                )
+                .await
+                {
+                    Ok(steps) => steps,
+                    Err(_) => {
+                        tracing::warn!(
+                            shard,
+                            "the relay's publishes outlasted their budget; the rest of the window is checked again next pass"
+                        );
+                        return progress;
+                    }
+                };
+                for (desde_ms, step) in steps {
+                    match step {
+                        Step::Published => progress = desde_ms,
+                        Step::Stuck | Step::NotStarted => return desde_ms,
                     }
                 }
             }
             match page.next {
                 None => return upto.saturating_add(1),
-                Some(next) if Instant::now() < deadline => start = Some(next),
+                Some(next) if launch.open() => start = Some(next),
                 // Out of time: entries at `progress` itself are checked again.
                 Some(_) => return progress,
             }
@@ -418,7 +505,7 @@ impl Relay {
         }
         if !relayed.is_empty() {
             let mark = self.table.mark_relayed(pedido_id, &relayed);
-            match tokio::time::timeout(Duration::from_secs(3), mark).await {
+            match tokio::time::timeout(MARK_TIMEOUT, mark).await {
                 Ok(Ok(())) => {}
                 // Unmarked, the sweep may publish it once more (the workers' dedup absorbs it).
                 Ok(Err(e)) => {

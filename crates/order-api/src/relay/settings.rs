@@ -7,6 +7,17 @@ use shared::aws::AwsSettings;
 use shared::config::{ConfigError, ConfigReader, EnvSource};
 use shared::telemetry::TracingSettings;
 
+/// The deadline of the lease call that starts each pass.
+pub const LEASE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The deadline of the write that marks an order's events published by the relay.
+pub const MARK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long past [`RelaySettings::drain_budget`] a pass waits for its
+/// publishes before it cuts them short (they end within their budgets, so
+/// only a publisher that overruns its budget meets it).
+pub const DRAIN_BACKSTOP: Duration = Duration::from_secs(1);
+
 /// Everything `order-api relay` needs to start.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
@@ -33,7 +44,8 @@ pub struct RelaySettings {
     pub poll: Duration,
     /// Index entries read per page (`RELAY_BATCH`, default 100).
     pub batch: i32,
-    /// Publishes in flight at once (`RELAY_CONCURRENCY`, default 16).
+    /// Publishes in flight at once, over all shards (`RELAY_CONCURRENCY`,
+    /// default 64).
     pub concurrency: usize,
     /// After SIGTERM, how long the current pass may still run
     /// (`SHUTDOWN_GRACE_SECS`, default 10).
@@ -69,7 +81,7 @@ impl RelaySettings {
             ));
         }
         let batch = r.number_in("RELAY_BATCH", 100_i32, 1..=1000);
-        let concurrency = r.number_in("RELAY_CONCURRENCY", 16_usize, 1..=256);
+        let concurrency = r.number_in("RELAY_CONCURRENCY", 64_usize, 1..=256);
         let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(10), 0..=120);
         r.finish()?;
         Ok(Self {
@@ -89,19 +101,37 @@ impl RelaySettings {
         })
     }
 
-    /// The longest one pass may take: it then records its progress and the
-    /// next pass goes on from there.
+    /// How long a pass starts publishes: a publish started by then runs to
+    /// its end ([`RelaySettings::drain_budget`]), one not started waits for
+    /// the next pass, which goes on from the checkpoint reached.
     pub fn pass_budget(&self) -> Duration {
         Duration::from_secs(10)
     }
 
-    /// How long a relay holds the lease without renewing it: a pass, two
-    /// pauses and a margin. Another relay takes over a dead one after this.
-    pub fn lease(&self) -> Duration {
-        self.pass_budget() + self.poll * 2 + Duration::from_secs(5)
+    /// How long the publishes started within [`RelaySettings::pass_budget`]
+    /// may still run after it: an order holds at most two events (created,
+    /// cancelled), each published within its budget, then one mark. A
+    /// publish cut short would be one SNS may have taken and the relay not
+    /// counted nor marked: the next pass would publish it again.
+    pub fn drain_budget(&self) -> Duration {
+        self.publish_budget().total * 2 + MARK_TIMEOUT
     }
 
-    /// The budget of one publish (retries included).
+    /// The longest one pass takes: the lease call, the publishes started
+    /// and their drain.
+    pub fn pass_max(&self) -> Duration {
+        LEASE_CALL_TIMEOUT + self.pass_budget() + self.drain_budget() + DRAIN_BACKSTOP
+    }
+
+    /// How long a relay holds the lease without renewing it: the longest
+    /// pass, two pauses and a margin. Another relay takes over a dead one
+    /// after this.
+    pub fn lease(&self) -> Duration {
+        self.pass_max() + self.poll * 2 + Duration::from_secs(5)
+    }
+
+    /// The budget of one publish (retries included); the relay's publisher
+    /// must keep it, or a pass outlasts [`RelaySettings::pass_max`].
     pub fn publish_budget(&self) -> crate::publisher::PublishBudget {
         crate::publisher::PublishBudget {
             total: Duration::from_secs(5),
@@ -128,7 +158,9 @@ mod tests {
         let s = RelaySettings::from_env(&env).expect("valid");
         assert_eq!(s.stale, Duration::from_secs(10));
         assert!(s.stale + s.poll <= Duration::from_secs(30));
-        assert!(s.lease() > s.pass_budget() + s.poll);
+        // The next lease call answers before the lease runs out.
+        assert!(s.lease() > s.pass_max() + s.poll + LEASE_CALL_TIMEOUT);
+        assert_eq!(s.lease(), Duration::from_secs(36), "the README's figure");
         let env = EnvSource::from_pairs([
             ("SNS_TOPIC_ARN", "nope"),
             ("RELAY_STALE_SECS", "0"),

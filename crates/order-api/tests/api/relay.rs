@@ -21,25 +21,27 @@ async fn relay(
     topic: &str,
     sns: Option<&FaultProxy>,
 ) -> (Arc<RelayMetrics>, tokio::sync::oneshot::Sender<()>) {
-    relay_with(st, topic, sns, "300").await
+    relay_with(st, topic, sns, &[]).await
 }
 
-/// [`relay`] with the sweep `sweep_lag` seconds behind now.
+/// [`relay`] with `overrides` of its settings (the sweep 300 s behind now
+/// unless they say otherwise).
 async fn relay_with(
     st: &Stack,
     topic: &str,
     sns: Option<&FaultProxy>,
-    sweep_lag: &str,
+    overrides: &[(&str, &str)],
 ) -> (Arc<RelayMetrics>, tokio::sync::oneshot::Sender<()>) {
-    let settings = RelaySettings::from_env(&EnvSource::from_pairs([
+    let mut env = vec![
         ("SNS_TOPIC_ARN", topic),
         ("ORDERS_TABLE", st.table.name()),
         ("RELAY_STALE_SECS", "1"),
         ("RELAY_POLL_SECS", "1"),
         ("RELAY_BATCH", "7"),
-        ("RELAY_SWEEP_LAG_SECS", sweep_lag),
-    ]))
-    .expect("relay settings");
+        ("RELAY_SWEEP_LAG_SECS", "300"),
+    ];
+    env.extend_from_slice(overrides);
+    let settings = RelaySettings::from_env(&EnvSource::from_pairs(env)).expect("relay settings");
     let mut config = st.clients.sns.config().to_builder();
     if let Some(proxy) = sns {
         config = config.endpoint_url(proxy.url());
@@ -88,13 +90,19 @@ async fn passes(metrics: &RelayMetrics, more: u64) {
     .await;
 }
 
+/// Messages per order: distinct SQS message ids, so a message received
+/// again after its visibility timeout is not taken for a second publish.
 fn counts(messages: &[aws_sdk_sqs::types::Message]) -> std::collections::HashMap<Uuid, usize> {
-    let mut counts = std::collections::HashMap::new();
+    let mut ids = std::collections::HashMap::<Uuid, std::collections::HashSet<&str>>::new();
     for m in messages {
         let event = Event::parse_message_body(m.body().expect("body")).expect("event");
-        *counts.entry(event.pedido_id()).or_insert(0) += 1;
+        ids.entry(event.pedido_id())
+            .or_default()
+            .insert(m.message_id().expect("message id"));
     }
-    counts
+    ids.into_iter()
+        .map(|(id, messages)| (id, messages.len()))
+        .collect()
 }
 
 #[tokio::test]
@@ -146,7 +154,7 @@ async fn an_entry_that_shows_up_behind_the_main_pass_is_published_by_the_sweep_o
     let st = stack().await;
     let q = st.queue("sweep", 5, false).await;
     let topic = st.topic(&[&q], false).await;
-    let (metrics, _stop) = relay_with(&st, &topic, None, "8").await;
+    let (metrics, _stop) = relay_with(&st, &topic, None, &[("RELAY_SWEEP_LAG_SECS", "8")]).await;
     passes(&metrics, 2).await;
     // Stamped 5 s ago: the main pass (1 s behind now) passed its window
     // before it appeared; the sweep (8 s behind) has not yet.
@@ -193,4 +201,39 @@ async fn a_failed_relay_publish_is_retried_and_two_relays_publish_each_event_onc
         "one relay works, the other stands by"
     );
     assert_eq!(first.published() + second.published(), 15);
+}
+
+#[tokio::test]
+async fn a_publish_in_flight_when_the_pass_runs_out_of_time_is_counted_and_never_repeated() {
+    let st = stack().await;
+    let q = st.queue("drain", 5, false).await;
+    let topic = st.topic(&[&q], false).await;
+    // All in the first pass's window.
+    let ids = record_orders_at(&st, 60, chrono::Utc::now() - chrono::Duration::seconds(5)).await;
+    // SNS takes each publish at once and answers 0.5 s later; two at a time,
+    // so the first pass (10 s of starting publishes, about 40) ends with two
+    // in flight.
+    let slow =
+        FaultProxy::with_latency(&testkit::endpoint("SNS"), Duration::from_millis(500)).await;
+    let (metrics, _stop) =
+        relay_with(&st, &topic, Some(&slow), &[("RELAY_CONCURRENCY", "2")]).await;
+    passes(&metrics, 1).await;
+    let first = metrics.published();
+    assert!(
+        (1..60).contains(&first),
+        "the first pass ran out of time with publishes in flight: {first} published"
+    );
+    let mut delivered = st.receive_all(&q.url, ids.len()).await;
+    passes(&metrics, 2).await;
+    delivered.extend(st.receive_all(&q.url, 0).await);
+    assert_eq!(
+        slow.seen("Publish"),
+        60,
+        "each order sent to SNS once (a publish cut short at the pass's end is sent again)"
+    );
+    let counts = counts(&delivered);
+    for id in &ids {
+        assert_eq!(counts.get(id), Some(&1), "{id} published once");
+    }
+    assert_eq!(metrics.published(), 60, "every publish SNS took is counted");
 }

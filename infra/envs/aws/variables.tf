@@ -386,9 +386,9 @@ variable "relay_poll_seconds" {
 }
 
 variable "relay_shutdown_grace_seconds" {
-  description = "SHUTDOWN_GRACE_SECS of the outbox relay: after SIGTERM it claims nothing new and finishes the batch in flight for up to this long."
+  description = "SHUTDOWN_GRACE_SECS of the outbox relay: after SIGTERM it starts no more publishes and lets those in flight end for up to this long (each ends within 14 s: the default leaves them room)."
   type        = number
-  default     = 10
+  default     = 15
   nullable    = false
 
   validation {
@@ -414,8 +414,8 @@ variable "container_stop_timeout_seconds" {
   }
 
   validation {
-    condition     = var.container_stop_timeout_seconds > var.relay_shutdown_grace_seconds
-    error_message = "container_stop_timeout_seconds must be greater than relay_shutdown_grace_seconds, otherwise ECS kills the relay in the middle of its graceful shutdown."
+    condition     = var.container_stop_timeout_seconds > var.relay_shutdown_grace_seconds + 4
+    error_message = "container_stop_timeout_seconds must be more than relay_shutdown_grace_seconds + 4 (the lease release and the health server get 2 s each after the grace), otherwise ECS kills the relay in the middle of its graceful shutdown."
   }
 }
 

@@ -100,7 +100,8 @@ struct Launch<'a> {
 
 impl Launch<'_> {
     fn open(&self) -> bool {
-        Instant::now() < self.deadline && !*self.stop.borrow()
+        // A closed stop channel (its sender gone) counts as a stop.
+        Instant::now() < self.deadline && !*self.stop.borrow() && self.stop.has_changed().is_ok()
     }
 
     /// A permit to start a publish, or `None` once the pass starts no more
@@ -225,9 +226,12 @@ impl Relay {
             if *stop.borrow() {
                 break;
             }
-            // Saved by this pass's lease call: what a cut pass gives back.
+            // What the table holds once this pass's lease call answered (or,
+            // before that, what the last pass reached): what a cut pass
+            // gives the lease back with.
             let saved = done;
-            let pass = self.pass(done.take(), &stop);
+            let leased = std::sync::Mutex::new(None);
+            let pass = self.pass(done.take(), &stop, &leased);
             // A stop ends the starting of publishes; those in flight get the
             // grace period to end.
             let mut stopping = stop.clone();
@@ -240,7 +244,11 @@ impl Relay {
                 result = pass => done = result,
                 () = cut => {
                     tracing::warn!("the relay's pass outlasted the shutdown grace; its publishes in flight are cut short (SNS may have taken them) and its window is passed again by the next relay");
-                    done = saved;
+                    done = leased
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take()
+                        .or(saved);
                     break;
                 }
             }
@@ -263,6 +271,7 @@ impl Relay {
         &self,
         done: Option<Checkpoints>,
         stop: &tokio::sync::watch::Receiver<bool>,
+        leased: &std::sync::Mutex<Option<Checkpoints>>,
     ) -> Option<Checkpoints> {
         let started = now_ms();
         let lease =
@@ -292,6 +301,9 @@ impl Relay {
                 return done;
             }
         };
+        *leased
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(from);
         self.health.last_ok_ms.store(started, Ordering::Relaxed);
         self.health.pass_refused.store(false, Ordering::Relaxed);
         if !self.health.leader.swap(true, Ordering::Relaxed) {

@@ -47,8 +47,9 @@ pub struct RelaySettings {
     /// Publishes in flight at once, over all shards (`RELAY_CONCURRENCY`,
     /// default 64).
     pub concurrency: usize,
-    /// After SIGTERM, how long the current pass may still run
-    /// (`SHUTDOWN_GRACE_SECS`, default 10).
+    /// After SIGTERM (no more publishes start), how long those in flight may
+    /// still run (`SHUTDOWN_GRACE_SECS`, default 15: above
+    /// [`RelaySettings::drain_budget`] and its backstop).
     pub shutdown_grace: Duration,
     /// Liveness fails once DynamoDB or SNS has refused the table or topic for
     /// this long (`CONFIG_FAULT_LIMIT_SECS`, default 60).
@@ -82,7 +83,9 @@ impl RelaySettings {
         }
         let batch = r.number_in("RELAY_BATCH", 100_i32, 1..=1000);
         let concurrency = r.number_in("RELAY_CONCURRENCY", 64_usize, 1..=256);
-        let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(10), 0..=120);
+        // The default lets the publishes in flight at SIGTERM end
+        // (drain_budget and its backstop: 14 s).
+        let shutdown_grace = r.seconds("SHUTDOWN_GRACE_SECS", Duration::from_secs(15), 0..=120);
         r.finish()?;
         Ok(Self {
             host,
@@ -161,6 +164,7 @@ mod tests {
         // The next lease call answers before the lease runs out.
         assert!(s.lease() > s.pass_max() + s.poll + LEASE_CALL_TIMEOUT);
         assert_eq!(s.lease(), Duration::from_secs(36), "the README's figure");
+        assert!(s.shutdown_grace >= s.drain_budget() + DRAIN_BACKSTOP);
         let env = EnvSource::from_pairs([
             ("SNS_TOPIC_ARN", "nope"),
             ("RELAY_STALE_SECS", "0"),

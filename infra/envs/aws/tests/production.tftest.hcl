@@ -882,9 +882,9 @@ run "containers_hardened" {
       jsondecode(module.relay.container_definitions)[0].command == ["relay"] &&
       !can(jsondecode(module.api.container_definitions)[0].command) &&
       jsondecode(module.relay.container_definitions)[0].healthCheck.command == ["CMD", "/usr/local/bin/order-api", "healthcheck"] &&
-      jsondecode(module.relay.container_definitions)[0].stopTimeout > tonumber(one([for e in jsondecode(module.relay.container_definitions)[0].environment : e.value if e.name == "SHUTDOWN_GRACE_SECS"]))
+      jsondecode(module.relay.container_definitions)[0].stopTimeout > tonumber(one([for e in jsondecode(module.relay.container_definitions)[0].environment : e.value if e.name == "SHUTDOWN_GRACE_SECS"])) + 4
     )
-    error_message = "The relay runs the order-api image's `relay` subcommand (the API keeps the image's default), with the binary's healthcheck, and a stopTimeout above its SHUTDOWN_GRACE_SECS."
+    error_message = "The relay runs the order-api image's `relay` subcommand (the API keeps the image's default), with the binary's healthcheck, and a stopTimeout above its SHUTDOWN_GRACE_SECS + 4 s (the lease release and the health server after the grace)."
   }
 
   assert {
@@ -899,10 +899,10 @@ run "containers_hardened" {
       PORT                        = "8080"
       RELAY_POLL_SECS             = "2"
       RELAY_STALE_SECS            = "10"
-      SHUTDOWN_GRACE_SECS         = "10"
+      SHUTDOWN_GRACE_SECS         = "15"
       SNS_TOPIC_ARN               = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
     }
-    error_message = "Relay environment: topic, table, region, PORT 8080 (health and metrics), JSON logs, RELAY_STALE_SECS 10, RELAY_POLL_SECS 2, SHUTDOWN_GRACE_SECS 10, and OTLP to the sidecar as outbox-relay."
+    error_message = "Relay environment: topic, table, region, PORT 8080 (health and metrics), JSON logs, RELAY_STALE_SECS 10, RELAY_POLL_SECS 2, SHUTDOWN_GRACE_SECS 15, and OTLP to the sidecar as outbox-relay."
   }
 }
 

@@ -255,6 +255,15 @@ run "relay_shutdown_grace_not_below_stop_timeout_rejected" {
   expect_failures = [var.container_stop_timeout_seconds]
 }
 
+run "relay_shutdown_grace_without_room_for_the_lease_release_rejected" {
+  command = plan
+  variables {
+    relay_shutdown_grace_seconds   = 26
+    container_stop_timeout_seconds = 30
+  }
+  expect_failures = [var.container_stop_timeout_seconds]
+}
+
 run "relay_stale_not_below_outbox_alarm_rejected" {
   command = plan
   variables {

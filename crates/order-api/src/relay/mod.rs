@@ -226,11 +226,9 @@ impl Relay {
             if *stop.borrow() {
                 break;
             }
-            // What the table holds once this pass's lease call answered (or,
-            // before that, what the last pass reached): what a cut pass
-            // gives the lease back with.
-            let saved = done;
-            let leased = std::sync::Mutex::new(None);
+            // What a cut pass gives the lease back with: what the last pass
+            // reached, then what this pass's lease call saved.
+            let leased = std::sync::Mutex::new(done);
             let pass = self.pass(done.take(), &stop, &leased);
             // A stop ends the starting of publishes; those in flight get the
             // grace period to end.
@@ -244,11 +242,7 @@ impl Relay {
                 result = pass => done = result,
                 () = cut => {
                     tracing::warn!("the relay's pass outlasted the shutdown grace; its publishes in flight are cut short (SNS may have taken them) and its window is passed again by the next relay");
-                    done = leased
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .take()
-                        .or(saved);
+                    done = *leased.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     break;
                 }
             }

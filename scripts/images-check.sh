@@ -14,7 +14,9 @@
 #      container fails when pointed at a port where nothing listens;
 #   4. an order POSTed to the API container is recorded by both worker
 #      containers (estado PROCESADO and envio PROGRAMADO), and each worker
-#      container's log has the order's `event applied` line;
+#      container's log has the order's `event applied` line; then
+#      scripts/smoke.sh (the deployment workflow's smoke test) passes against
+#      the API container;
 #   5. `podman stop --time 30` (ECS's stopTimeout) exits 0 within 30 s for each
 #      container, and the container exits 0: SIGTERM reached the binary as PID
 #      1 and it shut down cleanly, with no SIGKILL.
@@ -214,6 +216,9 @@ for name in procesamiento logistica; do
     die "$name's container log has no applied line for $pedido"
 done
 log "both worker containers logged the order as applied"
+# The deployment workflow's smoke test (.github/workflows/deploy.yml runs it
+# through the ALB), here against the API container: the same script, tested.
+bash "$ROOT/scripts/smoke.sh" "http://127.0.0.1:$API_PORT" || die "scripts/smoke.sh against the API container failed"
 
 # ---------------------------------------------------------------------------
 # 5. podman stop: SIGTERM to PID 1, clean exit well before ECS's 30 s

@@ -10,7 +10,11 @@
 # builder, a distroless cc-debian12:nonroot equivalent for the runtime) and
 # passed in as the RUST_IMAGE / RUNTIME_IMAGE build arguments; --pull=never, so
 # nothing is fetched but crates. --format docker keeps the HEALTHCHECK (the OCI
-# image format has no field for it).
+# image format has no field for it). --platform linux/amd64: the local bases
+# are this machine's (x86_64 toolchain, amd64 packages), the platform of the
+# ECS tasks and Beanstalk instances by default; the Dockerfiles' Rust stages
+# run on $BUILDPLATFORM, here the same, so this is the native path (no cross
+# toolchain is installed).
 #
 # Both Dockerfiles share their builder stage word for word, so the second build
 # takes its binary from the first's layer cache; the dependency layer (cargo
@@ -53,7 +57,7 @@ CREATED=$(git log -1 --format=%cI 2>/dev/null || echo unknown)
 build() {
   local name=$1 dockerfile=$2 image="localhost/ecomexpress/$1:$TAG" s=$SECONDS
   log "podman build -f $dockerfile -t $image  (log .local/log/image-$name.log)"
-  podman build "${PODMAN_FLAGS[@]}" --format docker --pull=never --layers \
+  podman build "${PODMAN_FLAGS[@]}" --platform linux/amd64 --format docker --pull=never --layers \
     --build-arg RUST_IMAGE="${BASES[0]}" --build-arg RUNTIME_IMAGE="${BASES[1]}" \
     --build-arg VERSION="$VERSION" --build-arg REVISION="$REVISION" --build-arg CREATED="$CREATED" \
     --label org.opencontainers.image.version="$VERSION" \

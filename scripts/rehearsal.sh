@@ -13,20 +13,35 @@
 #      (INITIAL_NO_AUTH_ACTION_COUNT); stopped at exit, also on failure;
 #   2. create what the root expects to exist (VPC, 2 subnets in 2 AZs, ACM
 #      certificate), copy infra/ to .local/rehearsal/infra, add only a provider
-#      override (endpoints -> moto) and a tfvars file, terraform apply;
-#   3. read the task roles' policies back from IAM into
+#      override (endpoints -> moto), a backend override (local state instead
+#      of backend.tf's S3) and a tfvars file, terraform apply;
+#   3. read every service's registered task definition back from ECS into
+#      .local/rehearsal/taskdefs.json (tools/rehearsal/taskdefs.py: the
+#      application container's environment, command, entrypoint, task role);
+#      read those task roles' policies back from IAM into
 #      .local/rehearsal/principals.json, create one IAM user per task role with
 #      the same documents (moto's authorization limits compensated in these
-#      users only), env files .local/rehearsal/env/*.env, prove enforcement;
-#   4. order-api + the relay + both workers with those credentials: readiness,
+#      users only), their keys in .local/rehearsal/env/*.env, prove enforcement;
+#   4. order-api + the relay + both workers, each started with its task
+#      definition's command and environment plus only the documented rehearsal
+#      overrides (taskdefs.OVERRIDES: moto endpoint, those credentials,
+#      loopback ports...; the table of sources is printed): readiness,
 #      orders, both effects in DynamoDB, GET, cancellation, an order accepted
 #      by an API that cannot reach SNS and published by the relay, poison ->
 #      DLQ with reason, SIGTERM -> exit 0;
 #   5. the permission contract (crates/rehearsal): every AWS operation the
 #      services performed here, and those the integration tests recorded in
 #      AWS_CALL_RECORD_DIR, checked against the policies read back in 3 with
-#      AWS's action mapping; refused calls fail naming binary, operation and
-#      resource, unused grants are printed as excess privilege.
+#      AWS's action mapping and evaluation logic (identity + resource
+#      policies, conditions evaluated; a data call on a resource under a
+#      customer-managed key also needs that key's via-service KMS actions,
+#      allowed by the key policy); refused calls fail naming binary, operation
+#      and resource, unused grants are printed as excess privilege;
+#   6. the resource-policy scenarios (crates/rehearsal, resource-policy-scenarios):
+#      topic, queue and key policies read back after the apply
+#      (.local/rehearsal/resource-policies.json) must let the API and the relay
+#      publish, the topic deliver and SNS encrypt into the queues, and refuse
+#      other publishers, other sources and plain HTTP.
 # What moto cannot do, and how each gap is bridged, is listed in
 # tools/rehearsal/README.md.
 #
@@ -36,6 +51,12 @@
 #                        together with the rehearsal's own (.local/rehearsal/calls)
 #   PYTHON               interpreter for the venv (default python3, 3.11)
 #   REHEARSAL_TF_TIMEOUT seconds for terraform apply (default 600)
+#   REHEARSAL_BREAK_TASK_ENV  <service>:<KEY>=<value>, only to prove the check:
+#                        registers a revision of that service's task definition
+#                        with KEY=value (value formatted with the terraform
+#                        outputs, e.g. 'procesamiento:SQS_QUEUE_URL={queue_urls[logistica]}')
+#                        before the read-back; the rehearsal must then fail
+#   REHEARSAL_RUST_LOG   RUST_LOG of the services (unset: the task definition's)
 #
 # Layout (all git-ignored): .local/moto-venv, .local/rehearsal/ (scratch copy
 # of infra/, state, principals.json, env/), .local/log/moto.log,
@@ -209,6 +230,11 @@ copy_infra() {
     --exclude='override.tf' --exclude='*_override.tf' \
     --exclude='override.tf.json' --exclude='*_override.tf.json' . |
     tar -C "$INFRA_COPY" -xf -
+  # The production root's S3 backend (backend.tf) would need a real bucket:
+  # the scratch copy keeps its state locally instead. Terraform's override-file
+  # merge replaces a root's backend block with the one in a *_override.tf.
+  printf '%s\n' '# Written by scripts/rehearsal.sh: local state for the rehearsal copy.' \
+    'terraform {' '  backend "local" {}' '}' >"$ENV_DIR_COPY/backend_override.tf"
 }
 
 tf() { TF_DATA_DIR="$TF_DATA" terraform -chdir="$ENV_DIR_COPY" "$@"; }
@@ -257,7 +283,14 @@ permission_contract() {
   log "permission contract: recorded calls (${calls[*]}) against principals.json"
   # Built with the services above (a `cargo run -p rehearsal` alone would
   # unify features differently and rebuild shared dependencies).
-  "$TARGET_DIR/debug/permission-contract" --principals "$WORK/principals.json" "${calls[@]}"
+  "$TARGET_DIR/debug/permission-contract" --principals "$WORK/principals.json" \
+    --resource-policies "$WORK/resource-policies.json" "${calls[@]}"
+}
+
+resource_policy_scenarios() {
+  log "resource-policy scenarios: topic, queue and key policies read back (resource-policies.json)"
+  "$TARGET_DIR/debug/resource-policy-scenarios" --principals "$WORK/principals.json" \
+    --resource-policies "$WORK/resource-policies.json"
 }
 
 # ----------------------------------------------------------------------------
@@ -294,8 +327,15 @@ timed "moto start + bootstrap" $((SECONDS - t0))
 apply_root
 
 t0=$SECONDS
+# Unit tests of the override rules first (seconds), then the read-back.
+(cd "$TOOLS" && "$VENV/bin/python" -m unittest -q test_taskdefs 2>&1) >"$LOG_DIR/rehearsal-unittest.log" || {
+  cat "$LOG_DIR/rehearsal-unittest.log" >&2
+  die "tools/rehearsal/test_taskdefs.py failed"
+}
+"$VENV/bin/python" "$TOOLS/taskdefs.py"
 "$VENV/bin/python" "$TOOLS/principals.py"
-timed "principals + enforcement proof" $((SECONDS - t0))
+"$VENV/bin/python" "$TOOLS/resource_policies.py"
+timed "task definitions, principals, proof" $((SECONDS - t0))
 
 rc=0
 wait "$BUILD_PID" || rc=$?
@@ -307,21 +347,24 @@ fi
 timed "cargo build (while the above ran)" "$(cat "$WORK/build.seconds" 2>/dev/null || echo 0)"
 
 t0=$SECONDS
-run "$VENV/bin/python" "$TOOLS/pipeline.py" \
-  --api-bin "$TARGET_DIR/debug/order-api" \
-  --worker-bin "$TARGET_DIR/debug/sqs-worker" \
-  --log-dir "$LOG_DIR"
+run "$VENV/bin/python" "$TOOLS/pipeline.py" --bin-dir "$TARGET_DIR/debug" --log-dir "$LOG_DIR"
 timed "pipeline" $((SECONDS - t0))
 
 t0=$SECONDS
 permission_contract
 timed "permission contract" $((SECONDS - t0))
 
+t0=$SECONDS
+resource_policy_scenarios
+timed "resource-policy scenarios" $((SECONDS - t0))
+
 echo
 echo "production rehearsal on moto (IAM enforced): checked:"
-echo "  - infra/envs/aws applied as it ships ($(grep -oE 'Apply complete! Resources: [0-9]+ added' "$TF_LOG" | grep -oE '[0-9]+ added' || echo '? added'); only a provider override and tfvars added)"
+echo "  - infra/envs/aws applied as it ships ($(grep -oE 'Apply complete! Resources: [0-9]+ added' "$TF_LOG" | grep -oE '[0-9]+ added' || echo '? added'); only provider and backend overrides and tfvars added)"
+echo "  - task definitions read back from ECS (.local/rehearsal/taskdefs.json); each service ran with its command and environment"
 echo "  - task role policies read back from IAM into .local/rehearsal/principals.json; calls outside them refused"
 echo "  - permission contract: every recorded AWS call of the services (here$([[ -n ${AWS_CALL_RECORD_DIR:-} ]] && echo " and in the integration tests")) allowed by its task role (above)"
+echo "  - resource policies (topic, queues, keys) read back: publishers, deliveries, SNS's key use allowed; other principals, sources and plain HTTP refused"
 "$VENV/bin/python" -c 'import json, sys; [print("  - " + c) for c in json.load(open(sys.argv[1]))]' "$WORK/checked.json"
 echo "timings:"
 printf '  %s\n' "${TIMINGS[@]}"

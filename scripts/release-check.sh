@@ -81,8 +81,10 @@ for bin in "${BINS[@]}"; do
   got_version=$(sed -n 's/^ARG VERSION=\(.*\)$/\1/p' "$df")
   [[ $got_version == "$VERSION" ]] ||
     die "$df labels the image version '${got_version}', the workspace is at $VERSION (update ARG VERSION)"
-  grep -q "^COPY --from=builder /app/target/release/$bin /usr/local/bin/$bin\$" "$df" ||
-    die "$df does not copy /app/target/release/$bin into the runtime stage"
+  # The builder stage copies both binaries to /app/bin/ from target/release
+  # (native build) or target/<triple>/release (cross build).
+  grep -q "^COPY --from=builder /app/bin/$bin /usr/local/bin/$bin\$" "$df" ||
+    die "$df does not copy /app/bin/$bin into the runtime stage"
 done
 log "Dockerfile.api and Dockerfile.worker share one builder stage with the expected commands (version $VERSION)"
 

@@ -26,9 +26,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 MODE=${1:-all}
 
-# Terraform root modules checked with `terraform validate`: infra/local plus
-# every infra/envs/<name>/ that holds *.tf files (found at run time).
-TF_ROOTS=(infra/local)
+# Terraform root modules checked with `terraform validate`: infra/local,
+# infra/bootstrap (state bucket, GitHub OIDC roles) plus every
+# infra/envs/<name>/ that holds *.tf files (found at run time). Every root is
+# initialised with -backend=false: no check reaches a remote state.
+TF_ROOTS=(infra/local infra/bootstrap)
 for d in infra/envs/*/; do
   [[ -d $d ]] && compgen -G "${d}*.tf" >/dev/null && TF_ROOTS+=("${d%/}")
 done

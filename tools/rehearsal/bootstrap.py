@@ -36,6 +36,7 @@ TERRAFORM_SERVICES = [
     "ecr",
     "ecs",
     "elbv2",
+    "events",
     "iam",
     "kms",
     "logs",

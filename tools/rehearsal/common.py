@@ -6,8 +6,10 @@ State lives in the rehearsal directory (.local/rehearsal by default):
   network.json     VPC, subnets and certificate created for infra/envs/aws
   outputs.json     `terraform output -json` of the applied root
   principals.json  task roles' policies and resources (read by the permission contract)
+  resource-policies.json  resources' policies, keys and key policies (resource_policies.py)
   users.json       access keys of the IAM users that stand in for the task roles
-  env/*.env        per-principal environment of the services
+  taskdefs.json    the services' registered task definitions, read back from ECS
+  env/*.env        per-principal access key of the services
 """
 
 from __future__ import annotations

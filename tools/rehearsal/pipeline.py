@@ -1,9 +1,14 @@
 """The pipeline on the rehearsal stack: order-api, its outbox relay
-(`order-api relay`) and both workers as processes with the rehearsal
-principals' credentials (env/*.env), driven over HTTP and checked in DynamoDB
-and the DLQs with the admin credentials.
+(`order-api relay`) and both workers as processes started exactly as their
+registered task definitions say (taskdefs.json: binary, command and
+environment; only the overrides of taskdefs.OVERRIDES added, among them the
+rehearsal principals' credentials from env/*.env), driven over HTTP and
+checked in DynamoDB and the DLQs with the admin credentials. A stand-in for
+the collector sidecar per process receives its OTLP exports; where the task
+definitions' sampler records every trace, each process must have exported
+(`trace_export_problems`), otherwise the log says that check is not made.
 
-Usage: python pipeline.py --api-bin PATH --worker-bin PATH --log-dir DIR
+Usage: python pipeline.py --bin-dir DIR --log-dir DIR
 """
 
 from __future__ import annotations
@@ -16,22 +21,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from common import admin, die, log, read_json, state_dir
+import taskdefs
+from common import admin, die, endpoint, log, read_json, state_dir
 
 ORDERS = 3
 READY_TIMEOUT = 30
 EFFECT_TIMEOUT = 45
-STOP_TIMEOUT = 30
-# The relay publishes what is still unpublished this long after it was
-# recorded (production default 10 s; shorter here to keep the run short).
-RELAY_STALE_SECS = 3
 
 CHECKED: list[str] = []
 
@@ -58,19 +62,68 @@ def read_env(path: Path) -> dict[str, str]:
     return env
 
 
+class OtlpSink:
+    """Stands in for one task's collector sidecar (infra/modules/ecs-service/otel.tf):
+    accepts OTLP/HTTP exports on a loopback port and counts them per path, so
+    the service exports as on ECS instead of failing to connect, and what it
+    exported is known per process."""
+
+    def __init__(self) -> None:
+        counts: dict[str, int] = {}
+        self.counts = counts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                counts[self.path] = counts.get(self.path, 0) + 1
+                # An empty ExportTraceServiceResponse: full success.
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class Service:
-    def __init__(self, name: str, argv: list[str], extra: dict[str, str], port: int, log_dir: Path, env_name: str | None = None):
+    """One service process, run as its task definition says (`spec`, an entry
+    of taskdefs.json) with the rehearsal overrides `extra` added to the
+    principal's credentials and the common overrides."""
+
+    def __init__(self, name: str, spec: dict, extra: dict[str, str], port: int, log_dir: Path, bin_dir: Path):
         self.name = name
         self.port = port
-        # A clean environment: the env file and the run settings only (the
-        # caller's AWS_* variables, e.g. test.sh's LocalStack endpoints, must
-        # not leak in).
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TZ") if k in os.environ}
-        env |= read_env(state_dir() / "env" / f"{env_name or name}.env")
-        env |= {"LOG_FORMAT": "json", "RUST_LOG": os.environ.get("REHEARSAL_RUST_LOG", "info")} | extra
+        self.spec = spec
+        # Its own sidecar stand-in, as each task has its own collector.
+        self.otlp = OtlpSink()
+        label = spec["label"]
+        overrides = read_env(state_dir() / "env" / f"{label}.env")
+        overrides["AWS_ENDPOINT_URL"] = endpoint()
         # The services' own AWS calls feed the permission contract too.
         if os.environ.get("REHEARSAL_CALLS_DIR"):
-            env["AWS_CALL_RECORD_DIR"] = os.environ["REHEARSAL_CALLS_DIR"]
+            overrides["AWS_CALL_RECORD_DIR"] = os.environ["REHEARSAL_CALLS_DIR"]
+        if "OTEL_EXPORTER_OTLP_ENDPOINT" in spec["environment"]:
+            overrides["OTEL_EXPORTER_OTLP_ENDPOINT"] = self.otlp.url
+        if os.environ.get("REHEARSAL_RUST_LOG"):
+            overrides["RUST_LOG"] = os.environ["REHEARSAL_RUST_LOG"]
+        overrides |= extra
+        # Nothing of the caller's environment (e.g. test.sh's LocalStack
+        # endpoints) but PATH reaches the process.
+        try:
+            argv, env, rows = taskdefs.resolve(spec, bin_dir, overrides, dict(os.environ))
+        except taskdefs.TaskDefError as e:
+            die(f"starting {name}: {e}")
+        log(f"{name} runs as its task definition says; where each variable comes from:\n{taskdefs.provenance_table(spec, argv, rows)}")
         self.log_path = log_dir / f"rehearsal-{name}.log"
         self.log_file = open(self.log_path, "w")
         self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT)
@@ -81,6 +134,15 @@ class Service:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def ready_failure(self) -> str:
+        """What to say when the service never became ready."""
+        e = self.spec["environment"]
+        shown = {k: e[k] for k in ("WORKER_ROLE", "SQS_QUEUE_URL", "SQS_DLQ_URL", "SNS_TOPIC_ARN", "ORDERS_TABLE") if k in e}
+        return (
+            f"service {self.spec['service']} (task definition {self.spec['taskDefinitionArn']}) started with its "
+            f"task definition's {shown} never became ready; log tail:\n" + "\n".join(line[:400] for line in self.tail(12).splitlines())
+        )
 
     def tail(self, n: int = 30) -> str:
         try:
@@ -96,6 +158,7 @@ class Service:
             self.proc.kill()
             self.proc.wait()
         (state_dir() / "run" / f"{self.name}.pid").unlink(missing_ok=True)
+        self.otlp.close()
 
 
 def http(method: str, url: str, body=None, timeout: float = 10, headers: dict | None = None):
@@ -191,8 +254,7 @@ def drain(sqs, url: str, wait: float = 0) -> list[dict]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--api-bin", required=True)
-    ap.add_argument("--worker-bin", required=True)
+    ap.add_argument("--bin-dir", required=True, help="target/debug: the images' entrypoint binaries")
     ap.add_argument("--log-dir", required=True)
     args = ap.parse_args()
     # TERM from scripts/rehearsal.sh's cleanup: stop the services (finally below).
@@ -204,39 +266,28 @@ def main() -> None:
     table = out["table_name"]
     queue_urls, dlq_urls = out["queue_urls"], out["dlq_urls"]
     ddb, sqs = admin("dynamodb"), admin("sqs")
+    specs = {s["label"]: s for s in read_json("taskdefs.json")}
+    bin_dir = Path(args.bin_dir)
+    # The relay's own setting, as its task definition carries it.
+    try:
+        relay_stale_secs = int(specs["relay"]["environment"]["RELAY_STALE_SECS"])
+    except (KeyError, ValueError):
+        die(f"the relay's task definition has no whole RELAY_STALE_SECS: {taskdefs.masked(specs['relay']['environment'])}")
 
     services: list[Service] = []
     try:
-        api_port = free_port()
-        api = Service("order-api", [args.api_bin], {"PORT": str(api_port), "HOST": "127.0.0.1"}, api_port, log_dir)
-        services.append(api)
-        # The outbox relay: the same binary's subcommand, as the relay task role.
-        relay_port = free_port()
-        relay = Service(
-            "relay",
-            [args.api_bin, "relay"],
-            {
-                "PORT": str(relay_port),
-                "HOST": "127.0.0.1",
-                "RELAY_STALE_SECS": str(RELAY_STALE_SECS),
-                "RELAY_POLL_SECS": "1",
-                "SHUTDOWN_GRACE_SECS": "5",
-            },
-            relay_port,
-            log_dir,
-        )
-        services.append(relay)
-        workers = {}
-        for role in ("procesamiento", "logistica"):
+
+        def start(name: str, label: str, port_key: str, extra: dict[str, str] | None = None) -> Service:
             port = free_port()
-            workers[role] = Service(
-                role,
-                [args.worker_bin],
-                {"HEALTH_PORT": str(port), "SQS_WAIT_TIME_SECS": "1", "SHUTDOWN_GRACE_SECS": "10"},
-                port,
-                log_dir,
-            )
-            services.append(workers[role])
+            extra = {port_key: str(port)} | ({"HOST": "127.0.0.1"} if label in taskdefs.HTTP_SERVICES else {}) | (extra or {})
+            svc = Service(name, specs[label], extra, port, log_dir, bin_dir)
+            services.append(svc)
+            return svc
+
+        api = start("order-api", "order-api", "PORT")
+        # The outbox relay: the same image's `relay` command, as the relay task role.
+        relay = start("relay", "relay", "PORT")
+        workers = {role: start(role, role, "HEALTH_PORT") for role in taskdefs.WORKERS}
 
         # 1. Ready: the API probes SNS + DynamoDB, a worker its queue + DLQ.
         for svc in services:
@@ -245,10 +296,12 @@ def main() -> None:
                 READY_TIMEOUT,
                 lambda svc=svc: _ready(svc),
                 services,
+                describe=svc.ready_failure,
             )
         checked(
             "order-api, the outbox relay (order-api relay), worker procesamiento and worker logistica ready (/health/ready) "
-            "with only their task roles' permissions"
+            "with only their task roles' permissions, each started with its registered task definition's command and "
+            "environment (read back from ECS) plus only the rehearsal overrides (taskdefs.OVERRIDES)"
         )
 
         # 2. Orders through SNS -> SQS -> both workers -> DynamoDB.
@@ -322,7 +375,7 @@ def main() -> None:
         status, _, body = http("POST", api.url("/api/pedidos"), order_request(retried, 2))
         if status != 202 or not isinstance(body, dict) or body.get("pedidoId") != retried:
             die(f"retried POST /api/pedidos answered {status} {body}")
-        time.sleep(RELAY_STALE_SECS + 3)
+        time.sleep(relay_stale_secs + 3)
         after = get_item(ddb, table, retried)
         if after != before:
             changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
@@ -332,7 +385,7 @@ def main() -> None:
             die(f"the retried order was applied {counts} times (procesamiento, logistica)")
         checked(
             "retried POST of a processed order (same pedidoId): 202 with the same pedidoId, the item left exactly as it was "
-            f"(nothing re-published, even after RELAY_STALE_SECS={RELAY_STALE_SECS}), each role's counter 1"
+            f"(nothing re-published, even after RELAY_STALE_SECS={relay_stale_secs}), each role's counter 1"
         )
 
         # The subscriptions' filter policies (eventType) keep other events
@@ -376,16 +429,7 @@ def main() -> None:
         # behind). It still accepts the order (DynamoDB is all intake needs);
         # the relay finds it in the outbox index and publishes it.
         dead_sns = free_port()  # nothing listens there
-        cut_port = free_port()
-        cut = Service(
-            "order-api-without-sns",
-            [args.api_bin],
-            {"PORT": str(cut_port), "HOST": "127.0.0.1", "AWS_ENDPOINT_URL_SNS": f"http://127.0.0.1:{dead_sns}"},
-            cut_port,
-            log_dir,
-            env_name="order-api",
-        )
-        services.append(cut)
+        cut = start("order-api-without-sns", "order-api", "PORT", {"AWS_ENDPOINT_URL_SNS": f"http://127.0.0.1:{dead_sns}"})
         wait_until("order-api-without-sns /health/live", READY_TIMEOUT, lambda: _live(cut), services)
         published_before = metric(relay, "outbox_relay_published_total")
         orphan = str(uuid.uuid4())
@@ -404,7 +448,7 @@ def main() -> None:
 
         wait_until(
             "the relay's publish of the order the API could not publish",
-            EFFECT_TIMEOUT + RELAY_STALE_SECS,
+            EFFECT_TIMEOUT + relay_stale_secs,
             orphan_applied,
             services,
             describe=lambda: f"item {json.dumps(get_item(ddb, table, orphan))[:1500]}\nrelay log:\n{relay.tail(15)}",
@@ -416,7 +460,7 @@ def main() -> None:
             die(f"GET of the relay-published order answered {status} {body}")
         checked(
             "an order accepted (202) by an API whose SNS is unreachable was published by the relay "
-            f"(after RELAY_STALE_SECS={RELAY_STALE_SECS}, outbox_relay_published_total rose) and applied by both workers: "
+            f"(after RELAY_STALE_SECS={relay_stale_secs}, outbox_relay_published_total rose) and applied by both workers: "
             "dynamodb:Query of the outbox index, BatchGetItem, UpdateItem and sns:Publish as the relay principal"
         )
 
@@ -478,17 +522,21 @@ def main() -> None:
                     die(f"worker {role}: {name} = {metric(w, name)} (expected 0); log tail:\n{w.tail()}")
         checked("no retried message and no poll error in either worker (/metrics)")
 
-        # 5. SIGTERM: each exits 0 within STOP_TIMEOUT.
+        # 5. SIGTERM: each exits 0 within its container's stopTimeout (after
+        # it, ECS sends SIGKILL).
+        t0 = time.monotonic()
         for svc in services:
             svc.proc.send_signal(signal.SIGTERM)
         for svc in services:
+            limit = svc.spec["stopTimeout"]
             try:
-                rc = svc.proc.wait(timeout=STOP_TIMEOUT)
+                rc = svc.proc.wait(timeout=max(0.1, limit - (time.monotonic() - t0)))
             except subprocess.TimeoutExpired:
-                die(f"{svc.name} still running {STOP_TIMEOUT}s after SIGTERM; log tail:\n{svc.tail()}")
+                die(f"{svc.name} still running {limit}s (its task definition's stopTimeout) after SIGTERM; log tail:\n{svc.tail()}")
             if rc != 0:
                 die(f"{svc.name} exited with {rc} after SIGTERM; log tail:\n{svc.tail()}")
-        checked(f"SIGTERM: order-api (both processes), the relay and both workers exited 0 within {STOP_TIMEOUT}s")
+        limits = sorted({svc.spec["stopTimeout"] for svc in services})
+        checked(f"SIGTERM: order-api (both processes), the relay and both workers exited 0 within their stopTimeout ({limits} s)")
 
         # 6. No call of the services was refused.
         denied = []
@@ -499,12 +547,73 @@ def main() -> None:
         if denied:
             die("calls of the services were refused by IAM:\n" + "\n".join(denied[:10]))
         checked("no AccessDenied/403 in any service log")
+
+        # 7. Traces reached each process's collector stand-in (counted after
+        # the SIGTERM above: the batch exporter flushes at shutdown). Every
+        # process started handled an order (the API, the API without SNS,
+        # the relay's publish, both workers).
+        exports = {svc.name: (svc.spec["environment"], svc.otlp.counts.get(TRACES_PATH, 0)) for svc in services}
+        required, problems, not_made = trace_export_problems(exports)
+        if problems:
+            die("OTLP trace exports missing:\n" + "\n".join(problems) + "\nlog tails:\n" + "\n".join(f"{s.name}: {s.tail(5)}" for s in services))
+        if required:
+            checked(f"OTLP: each of {', '.join(required)} exported its spans (POST {TRACES_PATH}) to its collector stand-in")
+        for line in not_made:
+            log(f"OTLP export check NOT made: {line}")
+        log("OTLP exports received per process: " + ", ".join(f"{s.name} {s.otlp.counts or 'none'}" for s in services))
     finally:
         for svc in services:
             svc.kill()
             svc.log_file.close()
 
     (state_dir() / "checked.json").write_text(json.dumps(CHECKED, indent=2) + "\n")
+
+
+TRACES_PATH = "/v1/traces"
+
+
+def records_every_trace(env: dict[str, str]) -> tuple[bool, str]:
+    """Whether a process with this environment exports a span for every
+    trace it starts, and its sampler as shown in the log. Mirrors
+    crates/shared/src/telemetry/settings.rs: tracing only with an OTLP
+    endpoint and not disabled; sampler default parentbased_always_on;
+    OTEL_TRACES_SAMPLER_ARG default 1."""
+    if not (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return False, "tracing off (no OTLP endpoint)"
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true" or env.get("OTEL_TRACES_EXPORTER") == "none":
+        return False, "tracing disabled"
+    sampler = env.get("OTEL_TRACES_SAMPLER", "parentbased_always_on")
+    arg = env.get("OTEL_TRACES_SAMPLER_ARG", "1")
+    try:
+        ratio = float(arg)
+    except ValueError:
+        ratio = None
+    if sampler in ("always_on", "parentbased_always_on"):
+        return True, sampler
+    if sampler in ("traceidratio", "parentbased_traceidratio"):
+        return ratio == 1.0, f"{sampler}, OTEL_TRACES_SAMPLER_ARG={arg}"
+    return False, sampler
+
+
+def trace_export_problems(exports: dict[str, tuple[dict[str, str], int]]) -> tuple[list[str], list[str], list[str]]:
+    """(processes whose export was required, problems, why the check is not
+    made for the others) from {process: (its environment, POSTs to
+    /v1/traces)}. A parent-based sampler follows the caller's decision, and
+    the callers here are the other processes (the pipeline sends no trace
+    context): it records every trace only if they all do."""
+    samplers = {name: records_every_trace(env) for name, (env, _) in exports.items()}
+    everyone = all(all_on for all_on, _ in samplers.values())
+    required, problems, not_made = [], [], []
+    for name, (env, count) in exports.items():
+        all_on, how = samplers[name]
+        if all_on and (everyone or not how.startswith("parentbased")):
+            required.append(name)
+            if count < 1:
+                problems.append(f"{name}: sampler {how} records every trace, but it sent no POST {TRACES_PATH} to its collector stand-in")
+        else:
+            why = how if not all_on else f"{how}, but a caller samples fewer traces"
+            not_made.append(f"{name} ({why}; {count} POST {TRACES_PATH} received, a count only)")
+    return required, problems, not_made
 
 
 def metric(svc: Service, name: str) -> float:

@@ -5,7 +5,10 @@ After the apply: reads the task roles' policy documents back from moto's IAM
 creates one IAM user per task role carrying the same documents (moto cannot
 assume a role with a service principal in its trust policy), compensating
 moto's authorization limits in the harness only, writes env/<name>.env per
-service, and proves that IAM is enforced for those users.
+service (that user's access key only: everything else a service runs with
+comes from its registered task definition, taskdefs.py), and proves that IAM
+is enforced for those users. Each service's task role is the one its task
+definition names (taskdefs.json, read back from ECS).
 
 Usage: python principals.py
 """
@@ -18,7 +21,7 @@ import shlex
 
 import botocore.exceptions
 
-from common import REGION, admin, client, die, endpoint, log, read_json, state_dir, write_json
+from common import admin, client, die, log, read_json, state_dir, write_json
 
 # moto authorizes these services against the real resource ARN; every other
 # service is checked against Resource "*" (moto/core/responses.py
@@ -39,10 +42,15 @@ def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
-def task_role_name(prefix: str, label: str) -> str:
-    if label in ("order-api", "relay"):
-        return f"{prefix}-{label}-task"
-    return f"{prefix}-worker-{label}-task"
+def task_role_names() -> dict[str, str]:
+    """{label: task role name} as the registered task definitions name them."""
+    roles = {}
+    for spec in read_json("taskdefs.json"):
+        arn = spec.get("taskRoleArn")
+        if not arn:
+            die(f"task definition {spec['taskDefinitionArn']} of {spec['service']} has no task role")
+        roles[spec["label"]] = arn.rsplit("/", 1)[-1]
+    return roles
 
 
 def role_documents(iam, role: str) -> list[tuple[str, dict]]:
@@ -120,7 +128,11 @@ def queue_arn(sqs, url: str) -> str:
 def env_file(name: str, pairs: dict[str, str]) -> None:
     d = state_dir() / "env"
     d.mkdir(exist_ok=True)
-    lines = ["# Written by scripts/rehearsal.sh: the credentials of an IAM user holding", f"# exactly the {name} task role's policies, and the service's settings."]
+    lines = [
+        "# Written by scripts/rehearsal.sh: the credentials of an IAM user holding",
+        f"# exactly the {name} task role's policies. The service's settings come from",
+        "# its registered task definition (.local/rehearsal/taskdefs.json).",
+    ]
     lines += [f"{k}={shlex.quote(v)}" for k, v in pairs.items()]
     path = d / f"{name}.env"
     path.write_text("\n".join(lines) + "\n")
@@ -142,7 +154,7 @@ def expect_refused(what: str, call) -> None:
 
 def main() -> None:
     out = read_json("outputs.json")
-    prefix = read_json("tfvars.json")["name_prefix"]
+    role_names = task_role_names()
     topic_arn = out["topic_arn"]
     table_name = out["table_name"]
     queue_urls = out["queue_urls"]
@@ -175,7 +187,7 @@ def main() -> None:
     users = {}
     all_notes = []
     for label, binary, role, resources in specs:
-        role_name = task_role_name(prefix, label)
+        role_name = role_names[label]
         role_arn = iam.get_role(RoleName=role_name)["Role"]["Arn"]
         docs = role_documents(iam, role_name)
         principals.append(
@@ -204,19 +216,11 @@ def main() -> None:
     for n in all_notes:
         print(f"    {n}")
 
-    ep = endpoint()
-    for label, binary, role, _ in specs:
-        base = {
-            "AWS_ACCESS_KEY_ID": users[label]["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": users[label]["SecretAccessKey"],
-            "AWS_REGION": REGION,
-            "AWS_ENDPOINT_URL": ep,
-        }
-        if binary in ("order-api", "outbox-relay"):
-            base |= {"SNS_TOPIC_ARN": topic_arn, "ORDERS_TABLE": table_name}
-        else:
-            base |= {"WORKER_ROLE": role, "SQS_QUEUE_URL": queue_urls[role], "SQS_DLQ_URL": dlq_urls[role], "ORDERS_TABLE": table_name}
-        env_file(label, base)
+    for label, _, _, _ in specs:
+        env_file(
+            label,
+            {"AWS_ACCESS_KEY_ID": users[label]["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": users[label]["SecretAccessKey"]},
+        )
     log(f"wrote {state_dir() / 'env'}/{{order-api,relay,procesamiento,logistica}}.env")
 
     # Enforcement: calls outside each role's policies must be refused.

@@ -1,4 +1,16 @@
 //! The permission contract: recorded calls against the deployed policies.
+//! Each call is decided as AWS would (`crate::access`): the task role's
+//! identity policies and the resource's own policy, with the request context
+//! the call had on AWS (`aws:SecureTransport` true: the SDKs use HTTPS;
+//! `aws:PrincipalArn`, `aws:PrincipalAccount`). A key the call record does not
+//! carry is absent, and AWS's rule for absent keys applies: the relay's
+//! `ForAllValues:StringEquals` on `dynamodb:Attributes` and
+//! `StringEqualsIfExists` on `dynamodb:ReturnValues` hold (so the contract
+//! proves the relay's action and resource, not its attribute list). A call
+//! that touches data of a resource under a customer-managed key also needs
+//! that key's KMS actions (`actions::kms_actions`) for the same role, through
+//! the service (`kms:ViaService`, `kms:CallerAccount`), allowed by the key
+//! policy too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -7,8 +19,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::aws::call_record::CallRecord;
 
-use crate::actions::{iam_action, is_emulator_only_action};
-use crate::policy::{Decision, Policy, PolicyError, evaluate};
+use crate::access::{Outcome, account_of, decide};
+use crate::actions::{iam_action, is_emulator_only_action, kms_actions};
+use crate::deployed::Deployed;
+use crate::policy::{Caller, Key, Policy, PolicyError, Request};
 
 /// A failure to read the inputs.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +64,8 @@ pub struct Principal {
     pub role: Option<String>,
     /// The IAM role's name.
     pub iam_role: String,
+    /// The IAM role's ARN.
+    pub iam_role_arn: String,
     /// Its policy documents.
     pub policies: Vec<Value>,
     /// Label (`queue`, `dlq`, `table`, `topic`) → production ARN.
@@ -166,8 +182,9 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// Allowed (action, resource) pairs that no recorded call needed.
     pub excess: Vec<String>,
-    /// Allowed uses performed by AWS services on the binary's behalf
-    /// (KMS through SQS/SNS), which no recorder can see.
+    /// Via-service KMS grants that no recorded call needed: the service
+    /// may still use them on the binary's behalf at moments no call record
+    /// shows (DynamoDB's own key management: grants, re-encryption).
     pub indirect: Vec<String>,
 }
 
@@ -178,8 +195,38 @@ impl Report {
     }
 }
 
-/// Checks every call of each principal's binary against its policies.
-pub fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, InputError> {
+impl Principal {
+    /// The request context of this principal's calls on AWS.
+    fn request(&self, action: &str, resource: &str) -> Request {
+        let mut request = Request::new(Caller::Aws(self.iam_role_arn.clone()), action, resource)
+            .with("aws:SecureTransport", Key::Flag(true))
+            .with_text("aws:PrincipalArn", &self.iam_role_arn);
+        if let Some(account) = account_of(&self.iam_role_arn) {
+            request = request.with_text("aws:PrincipalAccount", account);
+        }
+        request
+    }
+}
+
+fn decided(
+    who: &Principal,
+    identity: &[Policy],
+    resource_policy: Option<&Policy>,
+    request: &Request,
+) -> Result<Outcome, InputError> {
+    decide(identity, resource_policy, request).map_err(|source| InputError::Policy {
+        principal: who.who(),
+        source,
+    })
+}
+
+/// Checks every call of each principal's binary against its policies, the
+/// resource policies and the encryption keys read back in `deployed`.
+pub fn check(
+    principals: &[Principal],
+    deployed: &Deployed,
+    calls: &[CallRecord],
+) -> Result<Report, InputError> {
     let mut report = Report::default();
     for principal in principals {
         let policies: Vec<Policy> = principal
@@ -233,27 +280,115 @@ pub fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, I
                 continue;
             };
             let arn = &arn;
-            match evaluate(&policies, &action, arn) {
-                Decision::Allowed { conditional } => {
+            let Some(resource) = deployed.resource(arn) else {
+                report.violations.push(violation(
+                    arn,
+                    "not among the resources read back from the deployment (resource-policies.json): its policy and encryption are unknown".into(),
+                ));
+                continue;
+            };
+            let resource_policy = Deployed::resource_policy(resource)?;
+            match decided(
+                principal,
+                &policies,
+                resource_policy.as_ref(),
+                &principal.request(&action, arn),
+            )? {
+                Outcome::Allowed(_) => {
                     used.insert((action.clone(), arn.clone()));
                     report.allowed.push(format!(
-                        "{}: {operation} ({action}) on {arn}{}",
-                        principal.who(),
-                        if conditional { " [conditional]" } else { "" }
+                        "{}: {operation} ({action}) on {arn}",
+                        principal.who()
                     ));
                 }
-                Decision::Denied(sid) => report.violations.push(violation(
+                Outcome::Refused(why) => report.violations.push(violation(
+                    arn,
+                    format!("refused for role {}: {why}", principal.iam_role),
+                )),
+            }
+            // The key the production root encrypts it under: a read-back
+            // without it (or with another) is a violation, never a skipped
+            // KMS check; the checks below use the expected key.
+            let expected = deployed
+                .expected_key_name(arn)
+                .map(|name| (name, deployed.keys.get(name).map(|k| &k.arn)));
+            let key = match (expected, &resource.kms_key) {
+                (None, None) => continue,
+                (None, Some(got)) => {
+                    report.violations.push(violation(
+                        arn,
+                        format!(
+                            "read back encrypted under key {got}, expected no customer-managed key (SSE-SQS)"
+                        ),
+                    ));
+                    continue;
+                }
+                (Some((name, None)), _) => {
+                    report.violations.push(violation(
+                        arn,
+                        format!(
+                            "expected encrypted under the {name} key, which was not read back (resource-policies.json keys)"
+                        ),
+                    ));
+                    continue;
+                }
+                (Some((name, Some(want))), got) => {
+                    if got.as_ref() != Some(want) {
+                        report.violations.push(violation(
+                            arn,
+                            format!(
+                                "expected encrypted under the {name} key {want}, read back under {}: the KMS check below uses {want}",
+                                got.as_deref().unwrap_or("no customer-managed key")
+                            ),
+                        ));
+                    }
+                    want
+                }
+            };
+            let Some(needed) = kms_actions(service, operation) else {
+                report.violations.push(violation(
                     arn,
                     format!(
-                        "explicitly denied by {} of role {}",
-                        sid.as_deref().unwrap_or("a statement"),
-                        principal.iam_role
+                        "encrypted under key {key}, and whether {service}:{operation} uses it is not known (add it to actions::kms_actions)"
                     ),
-                )),
-                Decision::NotAllowed => report.violations.push(violation(
+                ));
+                continue;
+            };
+            let Some(key_policy) = deployed.key_policy(key)? else {
+                report.violations.push(violation(
                     arn,
-                    format!("not allowed by role {}", principal.iam_role),
-                )),
+                    format!("encrypted under key {key}, whose key policy was not read back"),
+                ));
+                continue;
+            };
+            let region = arn.split(':').nth(3).unwrap_or_default();
+            let via = format!("{service}.{region}.amazonaws.com");
+            for kms_action in needed {
+                let mut request = principal
+                    .request(kms_action, key)
+                    .with_text("kms:ViaService", &via);
+                if let Some(account) = account_of(&principal.iam_role_arn) {
+                    request = request.with_text("kms:CallerAccount", account);
+                }
+                match decided(principal, &policies, Some(&key_policy), &request)? {
+                    Outcome::Allowed(_) => {
+                        used.insert(((*kms_action).to_owned(), key.clone()));
+                        report.allowed.push(format!(
+                            "{}: {operation} on {arn} -> {kms_action} on {key} through {via}",
+                            principal.who()
+                        ));
+                    }
+                    Outcome::Refused(why) => report.violations.push(Violation {
+                        who: principal.who(),
+                        operation: operation.to_owned(),
+                        action: (*kms_action).to_owned(),
+                        resource: arn.clone(),
+                        why: format!(
+                            "encrypted under key {key}: {kms_action} through {via} refused for role {}: {why}",
+                            principal.iam_role
+                        ),
+                    }),
+                }
             }
         }
         unused_grants(principal, &policies, &used, &mut report);
@@ -297,18 +432,19 @@ fn unused_grants(
         for action in &statement.actions {
             for resource in &statement.resources {
                 let line = format!("{}: {action} on {resource}", principal.who());
-                if is_emulator_only_action(action) {
-                    report.excess.push(format!(
-                        "{line} (not an AWS action: batch calls are authorized by the single action)"
-                    ));
-                } else if via_service {
-                    report.indirect.push(line);
-                } else if !used.iter().any(|(a, r)| {
+                let needed = used.iter().any(|(a, r)| {
                     crate::policy::wildcard_match(
                         &action.to_ascii_lowercase(),
                         &a.to_ascii_lowercase(),
                     ) && crate::policy::wildcard_match(resource, r)
-                }) {
+                });
+                if is_emulator_only_action(action) {
+                    report.excess.push(format!(
+                        "{line} (not an AWS action: batch calls are authorized by the single action)"
+                    ));
+                } else if !needed && via_service {
+                    report.indirect.push(line);
+                } else if !needed {
                     report.excess.push(line);
                 }
             }
@@ -323,6 +459,15 @@ mod tests {
     const FIXED: &str = include_str!("../fixtures/principals.json");
     const BROKEN: &str = include_str!("../fixtures/principals-worker-without-dlq-attributes.json");
     const CALLS: &str = include_str!("../fixtures/calls/integration.jsonl");
+    const DEPLOYED: &str = include_str!("../fixtures/resource-policies.json");
+
+    fn deployed() -> Deployed {
+        serde_json::from_str(DEPLOYED).expect("fixture resource policies")
+    }
+
+    fn check(principals: &[Principal], calls: &[CallRecord]) -> Result<Report, InputError> {
+        super::check(principals, &deployed(), calls)
+    }
 
     fn calls() -> Vec<CallRecord> {
         CALLS
@@ -347,9 +492,36 @@ mod tests {
             "batch deletes are authorized by sqs:DeleteMessage: {:#?}",
             report.allowed
         );
+        // Every data call on the encrypted resources is checked for its key.
+        for line in [
+            "order-api: PutItem on arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos -> kms:Decrypt",
+            "order-api: Publish on arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos -> kms:GenerateDataKey",
+            "outbox-relay: UpdateItem on arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos -> kms:Decrypt",
+            "sqs-worker (procesamiento): ReceiveMessage on arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento -> kms:Decrypt",
+            "sqs-worker (logistica): SendMessage on arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-dlq -> kms:GenerateDataKey",
+        ] {
+            assert!(
+                report.allowed.iter().any(|l| l.starts_with(line)),
+                "{line}: {:#?}",
+                report.allowed
+            );
+        }
+        // Only DynamoDB's own key management is left unattributed.
         assert!(
-            report.indirect.iter().any(|l| l.contains("kms:Decrypt")),
-            "KMS through SQS is reported as indirect"
+            report
+                .indirect
+                .iter()
+                .all(|l| !l.contains("kms:Decrypt") && !l.contains("kms:GenerateDataKey on")),
+            "{:#?}",
+            report.indirect
+        );
+        assert!(
+            report
+                .indirect
+                .iter()
+                .any(|l| l.contains("kms:CreateGrant")),
+            "{:#?}",
+            report.indirect
         );
     }
 
@@ -363,7 +535,8 @@ mod tests {
             text[0],
             "sqs-worker (procesamiento): GetQueueAttributes (sqs:GetQueueAttributes) on \
              arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-dlq: \
-             not allowed by role ecomexpress-worker-procesamiento-task"
+             refused for role ecomexpress-worker-procesamiento-task: allowed neither by the \
+             caller's identity policies nor by the resource policy"
         );
     }
 
@@ -423,6 +596,9 @@ mod tests {
         );
     }
 
+    const NEITHER: &str =
+        "allowed neither by the caller's identity policies nor by the resource policy";
+
     fn relay_call(operation: &str, resource: &str) -> CallRecord {
         CallRecord {
             binary: "outbox-relay".into(),
@@ -461,11 +637,11 @@ mod tests {
         let table = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos";
         let mut want = vec![format!(
             "order-api: Query (dynamodb:Query) on {table}/index/outbox-pendientes: \
-             not allowed by role ecomexpress-order-api-task"
+             refused for role ecomexpress-order-api-task: {NEITHER}"
         )];
         for op in ["DescribeTable", "GetItem", "Query", "Scan"] {
             want.push(format!(
-                "outbox-relay: {op} (dynamodb:{op}) on {table}: not allowed by role ecomexpress-relay-task"
+                "outbox-relay: {op} (dynamodb:{op}) on {table}: refused for role ecomexpress-relay-task: {NEITHER}"
             ));
         }
         assert_eq!(text, want);
@@ -522,6 +698,190 @@ mod tests {
                 .any(|l| l.starts_with("order-api: dynamodb:DescribeTable on")),
             "{:#?}",
             report.excess
+        );
+    }
+
+    fn without_statement(text: &str, sid: &str) -> Vec<Principal> {
+        let mut ps = principals(text);
+        for p in &mut ps {
+            for doc in &mut p.policies {
+                let statements = doc["Statement"].as_array_mut().expect("statements");
+                statements.retain(|s| s["Sid"] != sid);
+            }
+        }
+        ps
+    }
+
+    #[test]
+    fn a_table_call_without_the_data_key_through_dynamodb_fails() {
+        let report = check(
+            &without_statement(FIXED, "UseTheDataKeyThroughDynamoDB"),
+            &calls(),
+        )
+        .expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos";
+        let key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+        // Every principal, every data operation on the table; DescribeTable needs no key.
+        for (who, role, op, resource) in [
+            (
+                "order-api",
+                "ecomexpress-order-api-task",
+                "PutItem",
+                table.to_owned(),
+            ),
+            (
+                "order-api",
+                "ecomexpress-order-api-task",
+                "GetItem",
+                table.to_owned(),
+            ),
+            (
+                "outbox-relay",
+                "ecomexpress-relay-task",
+                "UpdateItem",
+                table.to_owned(),
+            ),
+            (
+                "outbox-relay",
+                "ecomexpress-relay-task",
+                "Query",
+                format!("{table}/index/outbox-pendientes"),
+            ),
+            (
+                "sqs-worker (procesamiento)",
+                "ecomexpress-worker-procesamiento-task",
+                "UpdateItem",
+                table.to_owned(),
+            ),
+            (
+                "sqs-worker (logistica)",
+                "ecomexpress-worker-logistica-task",
+                "GetItem",
+                table.to_owned(),
+            ),
+        ] {
+            let want = format!(
+                "{who}: {op} (kms:Decrypt) on {resource}: encrypted under key {key}: kms:Decrypt \
+                 through dynamodb.us-east-1.amazonaws.com refused for role {role}: the key policy \
+                 delegates to IAM, and no identity policy allows it"
+            );
+            assert!(text.contains(&want), "missing {want}\n{text:#?}");
+        }
+        assert!(
+            !text.iter().any(|t| t.contains("DescribeTable")),
+            "{text:#?}"
+        );
+        // Only table calls fail: SNS and SQS keys come from their own statements.
+        assert!(
+            text.iter()
+                .all(|t| t.contains("dynamodb.us-east-1.amazonaws.com")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn a_queue_call_without_its_via_service_key_grant_fails_and_the_key_policy_counts() {
+        let report = check(
+            &without_statement(FIXED, "DecryptAndEncryptQueueMessages"),
+            &calls(),
+        )
+        .expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert!(
+            text.iter().any(|t| t.starts_with(
+                "sqs-worker (procesamiento): ReceiveMessage (kms:Decrypt) on \
+                 arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento: encrypted under key"
+            ) && t.contains("through sqs.us-east-1.amazonaws.com")),
+            "{text:#?}"
+        );
+        // A key policy without the account-root statement delegates nothing to IAM.
+        let mut d = deployed();
+        let data = d.keys.get_mut("data").expect("data key");
+        data.policy["Statement"]
+            .as_array_mut()
+            .expect("statements")
+            .retain(|s| s["Sid"] != "EnableAccountRootAdministration");
+        let report = super::check(&principals(FIXED), &d, &calls()).expect("check");
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.action == "kms:GenerateDataKey"
+                    && v.why.ends_with(
+                        "the key policy neither allows this caller nor delegates to IAM for it"
+                    )),
+            "{:#?}",
+            report.violations
+        );
+    }
+
+    #[test]
+    fn a_data_resource_read_back_without_its_key_is_a_violation() {
+        let mut d = deployed();
+        d.table.kms_key = None;
+        let report = super::check(&principals(FIXED), &d, &calls()).expect("check");
+        let table = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos";
+        let key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000";
+        let want = format!(
+            "order-api: PutItem (dynamodb:PutItem) on {table}: expected encrypted under the data \
+             key {key}, read back under no customer-managed key: the KMS check below uses {key}"
+        );
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert!(text.contains(&want), "missing {want}\n{text:#?}");
+        assert!(
+            text.iter().all(|t| t.contains(table)),
+            "only the table's calls: {text:#?}"
+        );
+        // Without the data key read back at all, no table or queue call passes.
+        let mut d = deployed();
+        d.keys.remove("data");
+        let report = super::check(&principals(FIXED), &d, &calls()).expect("check");
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.resource.starts_with("arn:aws:sqs:")
+                    && v.why
+                        == "expected encrypted under the data key, which was not read back \
+                        (resource-policies.json keys)"),
+            "{:#?}",
+            report.violations
+        );
+    }
+
+    #[test]
+    fn resource_policies_are_applied_to_the_recorded_calls() {
+        // The topic policy no longer names the relay as a publisher.
+        let mut d = deployed();
+        let text = serde_json::to_string(&d.topic.policy).expect("json");
+        d.topic.policy = Some(
+            serde_json::from_str(&text.replace(
+                "\"arn:aws:iam::123456789012:role/ecomexpress-relay-task\"",
+                "\"arn:aws:iam::123456789012:role/someone-else\"",
+            ))
+            .expect("json"),
+        );
+        let report = super::check(&principals(FIXED), &d, &calls()).expect("check");
+        let text: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            text,
+            ["outbox-relay: Publish (sns:Publish) on \
+              arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos: refused for role \
+              ecomexpress-relay-task: explicitly denied by statement DenyOtherPublishers of the \
+              resource policy"]
+        );
+        // A resource the read-back does not know is not silently passed.
+        let mut d = deployed();
+        d.dlqs.remove("logistica");
+        let report = super::check(&principals(FIXED), &d, &calls()).expect("check");
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.why.starts_with("not among the resources read back")),
+            "{:#?}",
+            report.violations
         );
     }
 }

@@ -35,6 +35,14 @@ locals {
     sqs-worker = "${var.name_prefix}/sqs-worker"
   }
 
+  # The Elastic Beanstalk root (infra/envs/beanstalk) runs the API and the
+  # relay under instance roles of these names; the topic's publisher pinning
+  # (DenyOtherPublishers) must list them, or each of their publishes is
+  # refused. That root's plan fails while they are missing.
+  beanstalk_publisher_arns = var.beanstalk_topic_publishers ? [
+    for service in ["api", "relay"] : "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-eb-${service}"
+  ] : []
+
   sns_via_service = "sns.${local.region}.amazonaws.com"
   sqs_via_service = "sqs.${local.region}.amazonaws.com"
 
@@ -43,7 +51,7 @@ locals {
   # this namespace, each with the Role and Service dimensions. The dashboard
   # (dashboard.tf) reads them back by the same names.
   metrics_namespace    = "EComExpress"
-  otel_collector_image = "public.ecr.aws/aws-observability/aws-otel-collector:${var.otel_collector_version}"
+  otel_collector_image = var.otel_collector_image
   otel_service_names = merge(
     { api = "order-api", relay = "outbox-relay" },
     { for role in local.worker_roles : role => "sqs-worker-${role}" },
@@ -111,32 +119,6 @@ module "kms_data" {
       principal_identifiers = ["dynamodb.amazonaws.com"]
       actions               = ["kms:DescribeKey"]
     },
-    {
-      # The API and the outbox relay publish to the encrypted topic.
-      sid                   = "AllowApiTaskRoleViaSns"
-      principal_type        = "AWS"
-      principal_identifiers = [module.api.task_role_arn, module.relay.task_role_arn]
-      actions               = ["kms:GenerateDataKey", "kms:Decrypt"]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.sns_via_service]
-      }]
-    },
-    {
-      # The workers receive from their queue and send failures to their DLQ.
-      sid            = "AllowWorkerTaskRolesViaSqs"
-      principal_type = "AWS"
-      # Static keys: a dynamic index would make the key depend on the whole
-      # worker module (services included), which depends on the key: a cycle.
-      principal_identifiers = [module.worker["logistica"].task_role_arn, module.worker["procesamiento"].task_role_arn]
-      actions               = ["kms:Decrypt", "kms:GenerateDataKey"]
-      conditions = [{
-        test     = "StringEquals"
-        variable = "kms:ViaService"
-        values   = [local.sqs_via_service]
-      }]
-    },
   ]
 }
 
@@ -167,10 +149,29 @@ module "kms_platform" {
     {
       # CloudWatch alarms publish to the encrypted ops topic (AWS's documented
       # statement for alarm actions on an SSE topic; the topic policy limits
-      # publishing to this account's alarms).
+      # publishing to this account's alarms). aws:SourceAccount: only on
+      # behalf of this account (the confused-deputy guard).
       sid                   = "AllowCloudWatchAlarmsToOpsTopic"
       principal_type        = "Service"
       principal_identifiers = ["cloudwatch.amazonaws.com"]
+      actions               = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      conditions = [{
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }]
+    },
+    {
+      # The EventBridge rules of modules/alarms (deployment failures, the data
+      # key's state) publish to the same encrypted ops topic (AWS's documented
+      # statement for an SSE topic as an EventBridge target). No aws:Source*
+      # condition: EventBridge's deliveries to an encrypted topic do not carry
+      # aws:SourceArn / aws:SourceAccount into KMS, so such a condition would
+      # drop every event silently. The ops topic's policy admits only this
+      # account's rules of this stack (aws:SourceArn, aws:SourceAccount).
+      sid                   = "AllowEventBridgeRulesToOpsTopic"
+      principal_type        = "Service"
+      principal_identifiers = ["events.amazonaws.com"]
       actions               = ["kms:Decrypt", "kms:GenerateDataKey*"]
     },
   ]
@@ -185,7 +186,7 @@ module "messaging" {
 
   name_prefix                = var.name_prefix
   kms_key_arn                = module.kms_data.key_arn
-  topic_publisher_arns       = [module.api.task_role_arn, module.relay.task_role_arn]
+  topic_publisher_arns       = concat([module.api.task_role_arn, module.relay.task_role_arn], local.beanstalk_publisher_arns)
   visibility_timeout_seconds = var.queue_visibility_timeout_seconds
   max_receive_count          = var.max_receive_count
   table_deletion_protection  = var.table_deletion_protection
@@ -208,9 +209,10 @@ module "ecr" {
   source   = "../../modules/ecr"
   for_each = local.repositories
 
-  name            = each.value
-  kms_key_arn     = module.kms_platform.key_arn
-  max_image_count = var.ecr_max_image_count
+  name                = each.value
+  kms_key_arn         = module.kms_platform.key_arn
+  dev_tag_prefixes    = [var.ecr_dev_tag_prefix]
+  dev_tag_expiry_days = var.ecr_dev_tag_expiry_days
 }
 
 ################################################################################
@@ -231,6 +233,29 @@ resource "aws_ecs_cluster" "this" {
 ################################################################################
 
 locals {
+  # DynamoDB uses the data key on the caller's behalf for every read and write
+  # of the orders table (encrypted with it). AWS's documented key policy for a
+  # customer managed key of DynamoDB ("Allow access through Amazon DynamoDB for
+  # all principals in the account that are authorized to use Amazon DynamoDB")
+  # grants these actions through kms:ViaService = dynamodb.<region> and
+  # kms:CallerAccount; here the key policy's account-root statement delegates
+  # to IAM and every role that reads or writes the table carries this
+  # statement (the permission contract, crates/rehearsal, fails a table call
+  # whose role lacks it). One statement, used by every task role below and by
+  # the Beanstalk instance roles (outputs).
+  dynamodb_data_key_statement = {
+    Sid      = "UseTheDataKeyThroughDynamoDB"
+    Effect   = "Allow"
+    Action   = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+    Resource = module.kms_data.key_arn
+    Condition = {
+      StringEquals = {
+        "kms:CallerAccount" = local.account_id
+        "kms:ViaService"    = "dynamodb.${local.region}.amazonaws.com"
+      }
+    }
+  }
+
   api_task_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -266,6 +291,7 @@ locals {
         Resource  = module.kms_data.key_arn
         Condition = { StringEquals = { "kms:ViaService" = local.sns_via_service } }
       },
+      local.dynamodb_data_key_statement,
     ]
   })
 
@@ -325,6 +351,7 @@ locals {
         Resource  = module.kms_data.key_arn
         Condition = { StringEquals = { "kms:ViaService" = local.sns_via_service } }
       },
+      local.dynamodb_data_key_statement,
     ]
   })
 
@@ -365,6 +392,7 @@ locals {
           Resource  = module.kms_data.key_arn
           Condition = { StringEquals = { "kms:ViaService" = local.sqs_via_service } }
         },
+        local.dynamodb_data_key_statement,
       ]
     })
   }
@@ -663,6 +691,9 @@ module "alarms" {
   partition   = local.partition
   kms_key_arn = module.kms_platform.key_arn
   alarm_email = var.alarm_email
+
+  # EventBridge rules: the data key disabled, scheduled for deletion or deleted.
+  data_key_arn = module.kms_data.key_arn
 
   topic_name = module.messaging.topic_name
 

@@ -123,3 +123,55 @@ output "metrics_log_group_names" {
     ) : k => name if name != null
   }
 }
+
+################################################################################
+# For the Elastic Beanstalk root (infra/envs/beanstalk), which reads these
+# through terraform_remote_state: the same documents and values the ECS
+# services use, never a copy.
+################################################################################
+
+output "ecr_repositories" {
+  description = "ECR repository per image (order-api, sqs-worker): name, url and arn."
+  value = {
+    for k, m in module.ecr : k => {
+      name = m.repository_name
+      url  = m.repository_url
+      arn  = m.repository_arn
+    }
+  }
+}
+
+output "task_policy_json" {
+  description = "IAM policy document (JSON) of each service's task role: api, relay and one per worker role. The Beanstalk instance roles attach the same documents (KMS statements included)."
+  value = merge(
+    { api = local.api_task_policy, relay = local.relay_task_policy },
+    local.worker_task_policies,
+  )
+}
+
+output "service_environment" {
+  description = "Environment of each service's application container as its ECS task definition sets it (api, relay and one per worker role), without the collector sidecar's OTEL_* variables."
+  value = {
+    for k, m in merge({ api = module.api, relay = module.relay }, module.worker) : k => {
+      for e in jsondecode(m.container_definitions)[0].environment : e.name => e.value if !startswith(e.name, "OTEL_")
+    }
+  }
+}
+
+output "service_command" {
+  description = "Arguments after the image's entrypoint, per service (the relay runs `order-api relay`; the others the image's default)."
+  value = merge(
+    { api = [], relay = ["relay"] },
+    { for role in local.worker_roles : role => [] },
+  )
+}
+
+output "topic_policy" {
+  description = "Resource policy (JSON) of the order-events topic: who may publish (the Beanstalk root checks its publishers are allowed)."
+  value       = module.messaging.topic_policy
+}
+
+output "aws_region" {
+  description = "Region of the production resources."
+  value       = local.region
+}

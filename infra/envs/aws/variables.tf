@@ -218,8 +218,8 @@ variable "api_image_tag" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.api_image_tag)) && var.api_image_tag != "latest"
-    error_message = "api_image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters, not starting with . or -) and must not be \"latest\": tags are immutable and name one build."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.api_image_tag)) && var.api_image_tag != "latest" && !startswith(var.api_image_tag, var.ecr_dev_tag_prefix)
+    error_message = "api_image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters, not starting with . or -), must not be \"latest\" (tags are immutable and name one build) and must not start with ecr_dev_tag_prefix (dev-: development images expire under the ECR lifecycle policy)."
   }
 }
 
@@ -229,8 +229,8 @@ variable "worker_image_tag" {
   nullable    = false
 
   validation {
-    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.worker_image_tag)) && var.worker_image_tag != "latest"
-    error_message = "worker_image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters, not starting with . or -) and must not be \"latest\"."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.worker_image_tag)) && var.worker_image_tag != "latest" && !startswith(var.worker_image_tag, var.ecr_dev_tag_prefix)
+    error_message = "worker_image_tag must be a valid image tag (letters, digits, _ . -, at most 128 characters, not starting with . or -), must not be \"latest\" and must not start with ecr_dev_tag_prefix (dev-: development images expire under the ECR lifecycle policy)."
   }
 }
 
@@ -582,15 +582,15 @@ variable "enable_otel_sidecar" {
   nullable    = false
 }
 
-variable "otel_collector_version" {
-  description = "Version tag of the collector image public.ecr.aws/aws-observability/aws-otel-collector (a released vX.Y.Z; pin it, never latest). v0.50.0 is the latest release found when this was written; its digest could not be checked from a machine without internet access: check it (and prefer pinning a digest in a private mirror) before production."
+variable "otel_collector_image" {
+  description = "The collector sidecar's image (AWS Distro for OpenTelemetry), pinned by digest: <repository>[:<tag>]@sha256:<digest>. A tag can be moved to another image; a digest cannot, and a digest that does not exist fails the pull (the deployment circuit breaker rolls back and the ops topic is told), it never yields another image. The default pairs the v0.48.0 tag with the digest a public deployment pins for it; it could not be pulled from the machine this was written on: check it with `docker buildx imagetools inspect` (or mirror the image into a private repository and pin that digest) before the first apply."
   type        = string
-  default     = "v0.50.0"
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.48.0@sha256:9b28046359054b414f4ba76056ba4e8cffda2d53fbcee06171d7eeecd71326c3"
   nullable    = false
 
   validation {
-    condition     = can(regex("^v[0-9]+\\.[0-9]+\\.[0-9]+$", var.otel_collector_version))
-    error_message = "otel_collector_version must be a release tag such as v0.50.0."
+    condition     = can(regex("^[^\\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[a-f0-9]{64}$", var.otel_collector_image))
+    error_message = "otel_collector_image must be pinned by digest: <repository>[:<tag>]@sha256:<64 hex digits> (a tag alone, e.g. :latest or :v0.48.0, is refused)."
   }
 }
 
@@ -676,15 +676,34 @@ variable "log_retention_days" {
   }
 }
 
-variable "ecr_max_image_count" {
-  description = "ECR lifecycle policy: images kept per repository (older ones expire). Keep enough for rollbacks."
-  type        = number
-  default     = 30
+variable "beanstalk_topic_publishers" {
+  description = "Also let the Elastic Beanstalk root's API and relay instance roles (<name_prefix>-eb-api, <name_prefix>-eb-relay; infra/envs/beanstalk) publish to the order topic. Only the listed roles may publish (DenyOtherPublishers); set it before that root's first apply."
+  type        = bool
+  default     = false
+  nullable    = false
+}
+
+variable "ecr_dev_tag_prefix" {
+  description = "Tag prefix of development images (branch builds): they expire under the ECR lifecycle policy, every other tag is a release and never expires. api_image_tag and worker_image_tag refuse it. Never add a release tag to an image pushed with this prefix: ECR expires the image with all its tags."
+  type        = string
+  default     = "dev-"
   nullable    = false
 
   validation {
-    condition     = var.ecr_max_image_count >= 5 && var.ecr_max_image_count <= 1000 && floor(var.ecr_max_image_count) == var.ecr_max_image_count
-    error_message = "ecr_max_image_count must be a whole number between 5 and 1000."
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$", var.ecr_dev_tag_prefix))
+    error_message = "ecr_dev_tag_prefix must be a non-empty tag prefix (letters, digits, _ . -, not starting with . or -): an empty prefix would expire every release."
+  }
+}
+
+variable "ecr_dev_tag_expiry_days" {
+  description = "ECR lifecycle policy: development images (tags starting with dev-) expire this many days after push; untagged ones after 7. Release tags (every other tag, e.g. the commit SHA the deployment workflow pushes) never expire."
+  type        = number
+  default     = 14
+  nullable    = false
+
+  validation {
+    condition     = var.ecr_dev_tag_expiry_days >= 1 && var.ecr_dev_tag_expiry_days <= 3650 && floor(var.ecr_dev_tag_expiry_days) == var.ecr_dev_tag_expiry_days
+    error_message = "ecr_dev_tag_expiry_days must be a whole number between 1 and 3650."
   }
 }
 

@@ -9,7 +9,6 @@ terraform {
     }
   }
 
-  # State: configure a remote backend per account, e.g. with
-  #   terraform init -backend-config=backend.hcl
-  # and a `backend "s3" {}` block in a backend.tf kept next to this file.
+  # State: the S3 backend in backend.tf (partial configuration; the bucket,
+  # key, region and KMS key come from `terraform init -backend-config=backend.hcl`).
 }

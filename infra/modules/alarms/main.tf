@@ -39,6 +39,18 @@ locals {
         }
       },
       {
+        # The EventBridge rules of events.tf (deployment failures, data key state).
+        Sid       = "EventBridgeRulesOfThisAccount"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "SNS:Publish"
+        Resource  = local.topic_arn
+        Condition = {
+          ArnLike      = { "aws:SourceArn" = local.event_rule_arn_pattern }
+          StringEquals = { "aws:SourceAccount" = var.account_id }
+        }
+      },
+      {
         Sid       = "DenyInsecureTransport"
         Effect    = "Deny"
         Principal = "*"

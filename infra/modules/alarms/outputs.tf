@@ -67,3 +67,19 @@ output "topic_kms_key_id" {
   description = "KMS key of the ops topic."
   value       = aws_sns_topic.ops.kms_master_key_id
 }
+
+output "event_rules" {
+  description = "EventBridge rules sending to the ops topic: name => event pattern (JSON)."
+  value = merge(
+    { (aws_cloudwatch_event_rule.ecs_deployment_failed.name) = aws_cloudwatch_event_rule.ecs_deployment_failed.event_pattern },
+    { for k, r in aws_cloudwatch_event_rule.data_key_state : r.name => r.event_pattern },
+  )
+}
+
+output "event_targets" {
+  description = "Target ARN of each EventBridge rule (name => ARN): all the ops topic."
+  value = merge(
+    { (aws_cloudwatch_event_rule.ecs_deployment_failed.name) = aws_cloudwatch_event_target.ecs_deployment_failed.arn },
+    { for k, t in aws_cloudwatch_event_target.data_key_state : aws_cloudwatch_event_rule.data_key_state[k].name => t.arn },
+  )
+}

@@ -44,13 +44,29 @@ variable "partition" {
 }
 
 variable "kms_key_arn" {
-  description = "Customer-managed KMS key of the ops topic; its policy must let cloudwatch.amazonaws.com use kms:GenerateDataKey* and kms:Decrypt."
+  description = "Customer-managed KMS key of the ops topic; its policy must let cloudwatch.amazonaws.com (alarms) and events.amazonaws.com (the EventBridge rules) use kms:GenerateDataKey* and kms:Decrypt, with aws:SourceAccount this account."
   type        = string
   nullable    = false
 
   validation {
     condition     = can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
     error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "data_key_arn" {
+  description = "The customer-managed key of the order data (topic, queues, table). EventBridge rules tell the ops topic when it is disabled, scheduled for deletion (CloudTrail management events: a trail must log them in this region) or deleted. Not the ops topic's own key: a topic cannot report that its key is gone."
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.data_key_arn))
+    error_message = "data_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+
+  validation {
+    condition     = var.data_key_arn != var.kms_key_arn
+    error_message = "data_key_arn must not be the ops topic's own key (kms_key_arn): a topic cannot report that its own key is disabled."
   }
 }
 

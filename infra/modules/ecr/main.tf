@@ -1,7 +1,12 @@
 locals {
+  # Release tags (what the services run and a rollback returns to) never
+  # expire: no rule selects them. Only untagged images (layers of interrupted
+  # or superseded pushes) and development tags (`dev_tag_prefixes`, pushed by
+  # branch builds) expire. An "any" rule would count release images too and
+  # could expire the tag a running task definition still names.
   lifecycle_policy = jsonencode({
-    rules = [
-      {
+    rules = concat(
+      [{
         rulePriority = 1
         description  = "Expire untagged images after ${var.untagged_expiry_days} days"
         selection = {
@@ -11,19 +16,20 @@ locals {
           countNumber = var.untagged_expiry_days
         }
         action = { type = "expire" }
-      },
-      {
-        # tagStatus "any" must have the highest rulePriority number.
-        rulePriority = 2
-        description  = "Keep only the ${var.max_image_count} most recent images"
+      }],
+      [for i, prefix in var.dev_tag_prefixes : {
+        rulePriority = i + 2
+        description  = "Expire development images (${prefix}*) after ${var.dev_tag_expiry_days} days"
         selection = {
-          tagStatus   = "any"
-          countType   = "imageCountMoreThan"
-          countNumber = var.max_image_count
+          tagStatus     = "tagged"
+          tagPrefixList = [prefix]
+          countType     = "sinceImagePushed"
+          countUnit     = "days"
+          countNumber   = var.dev_tag_expiry_days
         }
         action = { type = "expire" }
-      },
-    ]
+      }],
+    )
   })
 }
 

@@ -20,15 +20,26 @@ variable "kms_key_arn" {
   }
 }
 
-variable "max_image_count" {
-  description = "Lifecycle policy: keep at most this many images (tagged or not, newest by push time); older ones expire. Keep it above the number of tags a rollback may need."
-  type        = number
-  default     = 30
+variable "dev_tag_prefixes" {
+  description = "Tag prefixes of development images (pushed by branch builds), which expire after dev_tag_expiry_days. Every other tag is a release tag and never expires. A release tag must not start with one of these (the production root's image-tag variables refuse it)."
+  type        = list(string)
   nullable    = false
 
   validation {
-    condition     = var.max_image_count >= 1 && var.max_image_count <= 1000 && floor(var.max_image_count) == var.max_image_count
-    error_message = "max_image_count must be a whole number between 1 and 1000."
+    condition     = length(var.dev_tag_prefixes) <= 10 && alltrue([for p in var.dev_tag_prefixes : can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}$", p))])
+    error_message = "dev_tag_prefixes: at most 10 non-empty tag prefixes (letters, digits, _ . -, not starting with . or -)."
+  }
+}
+
+variable "dev_tag_expiry_days" {
+  description = "Lifecycle policy: development images (dev_tag_prefixes) expire this many days after push."
+  type        = number
+  default     = 14
+  nullable    = false
+
+  validation {
+    condition     = var.dev_tag_expiry_days >= 1 && var.dev_tag_expiry_days <= 3650 && floor(var.dev_tag_expiry_days) == var.dev_tag_expiry_days
+    error_message = "dev_tag_expiry_days must be a whole number between 1 and 3650."
   }
 }
 

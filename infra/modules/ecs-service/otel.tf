@@ -191,26 +191,25 @@ locals {
     Version = "2012-10-17"
     Statement = concat(
       [{
-        # X-Ray's trace, telemetry and sampling actions have no
-        # resource-level permissions: AWS requires Resource "*".
-        Sid    = "SendTracesToXRay"
-        Effect = "Allow"
-        Action = [
-          "xray:GetSamplingRules",
-          "xray:GetSamplingTargets",
-          "xray:PutTelemetryRecords",
-          "xray:PutTraceSegments",
-        ]
+        # The awsxray exporter only sends segments: its self-telemetry
+        # (PutTelemetryRecords) is off by default and the services sample
+        # locally (parentbased_traceidratio), so no GetSampling* either.
+        # xray:PutTraceSegments has no resource-level permissions: AWS
+        # requires Resource "*".
+        Sid      = "SendTracesToXRay"
+        Effect   = "Allow"
+        Action   = "xray:PutTraceSegments"
         Resource = "*"
       }],
       local.otel_exports_metrics ? [{
         # EMF log events into this service's metrics log group only (":*"
         # is the group's ARN form for log-group and log-stream actions). No
         # logs:CreateLogGroup: Terraform creates the group, and the exporter
-        # only tries to create it when it is missing.
+        # only tries to create it when it is missing. No DescribeLogStreams:
+        # the exporter creates its stream when PutLogEvents reports it missing.
         Sid      = "WriteEmfMetricsLogGroup"
         Effect   = "Allow"
-        Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+        Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
         Resource = "${local.metrics_log_group_arn}:*"
       }] : [],
     )

@@ -383,7 +383,7 @@ variable "otel_sidecar" {
   EOT
   type = object({
     enabled                 = optional(bool, true)
-    image                   = optional(string, "public.ecr.aws/aws-observability/aws-otel-collector:v0.50.0")
+    image                   = optional(string)
     cpu                     = optional(number, 64)
     memory                  = optional(number, 256)
     memory_reservation      = optional(number, 128)
@@ -401,8 +401,11 @@ variable "otel_sidecar" {
   nullable = false
 
   validation {
-    condition     = can(regex("^[^\\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$", var.otel_sidecar.image)) && !endswith(var.otel_sidecar.image, ":latest")
-    error_message = "otel_sidecar.image must be <repository>:<tag> or <repository>@sha256:<digest>, with a tag other than \"latest\"."
+    # A tag can be moved to another image; a digest cannot. The sidecar runs
+    # in every task next to the order data, so it is pinned by digest (the
+    # tag, if given, is for the reader).
+    condition     = !var.otel_sidecar.enabled || can(regex("^[^\\s:@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[a-f0-9]{64}$", var.otel_sidecar.image))
+    error_message = "otel_sidecar.image must be pinned by digest: <repository>[:<tag>]@sha256:<64 hex digits>."
   }
 
   validation {

@@ -1,7 +1,9 @@
-//! `permission-contract --principals <file> --calls <dir>...`: checks every AWS
-//! operation recorded while the tests ran against the deployed task-role
-//! policies. Exit 1 naming binary, operation and resource of each call the
-//! deployment refuses; allowed-but-unused grants are printed as excess.
+//! `permission-contract --principals <file> --resource-policies <file> --calls <dir>...`:
+//! checks every AWS operation recorded while the tests ran against the
+//! deployed task-role policies, the resources' policies and, for a resource
+//! under a customer-managed key, that key's via-service KMS actions. Exit 1
+//! naming binary, operation, resource (and key and KMS action) of each call
+//! the deployment refuses; allowed-but-unused grants are printed as excess.
 
 // A command-line tool answers on stdout.
 #![allow(clippy::print_stdout)]
@@ -11,8 +13,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use rehearsal::contract::{check, read_calls, read_principals};
+use rehearsal::deployed::Deployed;
 
-const USAGE: &str = "usage: permission-contract --principals <principals.json> --calls <dir of *.jsonl> [--calls <dir>...]";
+const USAGE: &str = "usage: permission-contract --principals <principals.json> --resource-policies <resource-policies.json> --calls <dir of *.jsonl> [--calls <dir>...]";
 
 fn main() -> ExitCode {
     match run() {
@@ -28,18 +31,21 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<bool> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut principals = None;
+    let mut deployed = None;
     let mut dirs = Vec::new();
     for pair in args.chunks(2) {
         match pair {
             [flag, path] if flag == "--principals" => principals = Some(PathBuf::from(path)),
             [flag, path] if flag == "--calls" => dirs.push(PathBuf::from(path)),
+            [flag, path] if flag == "--resource-policies" => deployed = Some(PathBuf::from(path)),
             _ => anyhow::bail!("{USAGE}"),
         }
     }
-    let (Some(principals), false) = (principals, dirs.is_empty()) else {
+    let (Some(principals), Some(deployed), false) = (principals, deployed, dirs.is_empty()) else {
         anyhow::bail!("{USAGE}");
     };
     let principals = read_principals(&principals).context("reading the principals")?;
+    let deployed = Deployed::read(&deployed).context("reading the resource policies")?;
     let mut calls = Vec::new();
     for dir in &dirs {
         calls.extend(
@@ -47,7 +53,7 @@ fn run() -> anyhow::Result<bool> {
                 .with_context(|| format!("reading the call records in {}", dir.display()))?,
         );
     }
-    let report = check(&principals, &calls)?;
+    let report = check(&principals, &deployed, &calls)?;
     println!(
         "permission contract: {} principal(s), {} recorded call record(s)",
         principals.len(),
@@ -57,7 +63,9 @@ fn run() -> anyhow::Result<bool> {
         println!("  allowed  {line}");
     }
     for line in &report.indirect {
-        println!("  indirect {line} (used by AWS on the binary's behalf; not recordable)");
+        println!(
+            "  indirect {line} (via-service grant no recorded call needed; the service may use it on the binary's behalf)"
+        );
     }
     for line in &report.excess {
         println!("  EXCESS   {line} (allowed, never performed)");

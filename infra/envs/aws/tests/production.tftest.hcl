@@ -301,9 +301,11 @@ run "api_task_role_least_privilege" {
     condition = sort(flatten([
       for s in jsondecode(module.api.task_policy).Statement : s.Action
       ])) == tolist([
-      "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey", "sns:GetTopicAttributes", "sns:Publish",
+      "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem",
+      "kms:CreateGrant", "kms:Decrypt", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*",
+      "sns:GetTopicAttributes", "sns:Publish",
     ])
-    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable), create its intake records (conditional PutItem), write idempotency records, cancellations and publication marks (UpdateItem), release keys (DeleteItem) and use the data key."
+    error_message = "The API task role may only publish (+GetTopicAttributes), read the table (GetItem, DescribeTable), create its intake records (conditional PutItem), write idempotency records, cancellations and publication marks (UpdateItem), release keys (DeleteItem) and use the data key (through SNS and through DynamoDB)."
   }
 
   assert {
@@ -394,8 +396,13 @@ run "relay_task_role_least_privilege" {
         Resource = "arn:aws:dynamodb:us-east-1:123456789012:table/ecomexpress-pedidos"
         Effect   = "Allow"
       }
+      UseTheDataKeyThroughDynamoDB = {
+        Action   = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+        Resource = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+        Effect   = "Allow"
+      }
     })
-    error_message = "The relay task role must allow exactly: dynamodb:Query on the outbox-pendientes index, dynamodb:BatchGetItem and dynamodb:UpdateItem on the table, sns:Publish on the topic, kms:Decrypt/GenerateDataKey on the data key."
+    error_message = "The relay task role must allow exactly: dynamodb:Query on the outbox-pendientes index, dynamodb:BatchGetItem and dynamodb:UpdateItem on the table, sns:Publish on the topic, kms:Decrypt/GenerateDataKey on the data key through SNS, the data key through DynamoDB."
   }
 
   assert {
@@ -436,7 +443,7 @@ run "relay_task_role_least_privilege" {
 
   assert {
     condition = one([
-      for s in jsondecode(module.relay.task_policy).Statement : s.Condition if contains(flatten([s.Action]), "kms:Decrypt")
+      for s in jsondecode(module.relay.task_policy).Statement : s.Condition if s.Sid == "EncryptEventsForTheTopic"
     ]) == { StringEquals = { "kms:ViaService" = "sns.us-east-1.amazonaws.com" } }
     error_message = "The relay may use the data key only through SNS."
   }
@@ -471,6 +478,7 @@ run "worker_task_roles_least_privilege" {
         DeadLetterToOwnDlq             = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
         UpdateOrders                   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         DecryptAndEncryptQueueMessages = ["kms:Decrypt", "kms:GenerateDataKey"]
+        UseTheDataKeyThroughDynamoDB   = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
       })
     ])
     error_message = "Worker task roles may only consume their queue, read their DLQ's attributes and send to it, get/update table items and use the data key (exact actions per statement)."
@@ -479,7 +487,8 @@ run "worker_task_roles_least_privilege" {
   assert {
     condition = alltrue([
       for role, m in module.worker : sort(flatten([for s in jsondecode(m.task_policy).Statement : s.Action])) == tolist([
-        "dynamodb:GetItem", "dynamodb:UpdateItem", "kms:Decrypt", "kms:GenerateDataKey",
+        "dynamodb:GetItem", "dynamodb:UpdateItem",
+        "kms:CreateGrant", "kms:Decrypt", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*",
         "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueAttributes",
         "sqs:ReceiveMessage", "sqs:SendMessage",
       ])
@@ -538,10 +547,58 @@ run "worker_task_roles_least_privilege" {
   assert {
     condition = alltrue([
       for role, m in module.worker : one([
-        for s in jsondecode(m.task_policy).Statement : s.Condition if contains(flatten([s.Action]), "kms:Decrypt")
+        for s in jsondecode(m.task_policy).Statement : s.Condition if s.Sid == "DecryptAndEncryptQueueMessages"
       ]) == { StringEquals = { "kms:ViaService" = "sqs.us-east-1.amazonaws.com" } }
     ])
     error_message = "Workers may use the data key only through SQS."
+  }
+}
+
+# The orders table is encrypted with the data key and DynamoDB uses it on the
+# caller's behalf: every role that reads or writes the table needs AWS's
+# documented DynamoDB statement (kms:ViaService dynamodb.<region>, kms:CallerAccount).
+run "every_table_role_uses_the_data_key_through_dynamodb" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for name, m in merge({ api = module.api, relay = module.relay }, module.worker) : one([
+        for s in jsondecode(m.task_policy).Statement : s if s.Sid == "UseTheDataKeyThroughDynamoDB"
+        ]) == {
+        Sid      = "UseTheDataKeyThroughDynamoDB"
+        Effect   = "Allow"
+        Action   = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+        Resource = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+        Condition = { StringEquals = {
+          "kms:CallerAccount" = "123456789012"
+          "kms:ViaService"    = "dynamodb.us-east-1.amazonaws.com"
+        } }
+      }
+    ])
+    error_message = "The API, the relay and both workers read or write the table: each task role must carry UseTheDataKeyThroughDynamoDB (the data key through dynamodb.us-east-1.amazonaws.com, this account only)."
+  }
+}
+
+# The Beanstalk root's API and relay instance roles publish too, once listed.
+run "beanstalk_topic_publishers" {
+  command = plan
+
+  variables {
+    beanstalk_topic_publishers = true
+  }
+
+  assert {
+    condition = (
+      one([for s in jsondecode(module.messaging.topic_policy).Statement : s.Principal.AWS if s.Sid == "AllowPublishers"]) == [
+        "arn:aws:iam::123456789012:role/ecomexpress-order-api-task", "arn:aws:iam::123456789012:role/ecomexpress-relay-task",
+        "arn:aws:iam::123456789012:role/ecomexpress-eb-api", "arn:aws:iam::123456789012:role/ecomexpress-eb-relay",
+      ] &&
+      one([for s in jsondecode(module.messaging.topic_policy).Statement : s.Condition.ArnNotEquals["aws:PrincipalArn"] if s.Sid == "DenyOtherPublishers"]) == [
+        "arn:aws:iam::123456789012:role/ecomexpress-order-api-task", "arn:aws:iam::123456789012:role/ecomexpress-relay-task",
+        "arn:aws:iam::123456789012:role/ecomexpress-eb-api", "arn:aws:iam::123456789012:role/ecomexpress-eb-relay",
+      ]
+    )
+    error_message = "With beanstalk_topic_publishers, the topic must let the Beanstalk API and relay instance roles publish as well (and deny everyone else)."
   }
 }
 
@@ -651,21 +708,15 @@ run "kms_keys_and_policies" {
     error_message = "Queues and DLQs must use the data key; the subscription DLQs SSE-SQS, so a delivery refused by the data key is still kept."
   }
 
+  # No role is named in the data key's policy: the account-root statement
+  # delegates to IAM, and each role's own policy grants the key's use through
+  # SNS, SQS or DynamoDB (run "every_table_role_uses_the_data_key_through_dynamodb").
   assert {
-    condition = one([
-      for s in jsondecode(module.kms_data.policy).Statement : s.Principal.AWS if s.Sid == "AllowApiTaskRoleViaSns"
-    ]) == ["arn:aws:iam::123456789012:role/ecomexpress-order-api-task", "arn:aws:iam::123456789012:role/ecomexpress-relay-task"]
-    error_message = "The data key must name the API and relay task roles (both publish to the encrypted topic)."
-  }
-
-  assert {
-    condition = one([
-      for s in jsondecode(module.kms_data.policy).Statement : s.Principal.AWS if s.Sid == "AllowWorkerTaskRolesViaSqs"
-      ]) == [
-      "arn:aws:iam::123456789012:role/ecomexpress-worker-logistica-task",
-      "arn:aws:iam::123456789012:role/ecomexpress-worker-procesamiento-task",
-    ]
-    error_message = "The data key must name both worker task roles."
+    condition = alltrue([
+      for st in jsondecode(module.kms_data.policy).Statement :
+      try(st.Principal.Service, null) != null || try(st.Principal.AWS, null) == "arn:aws:iam::123456789012:root"
+    ])
+    error_message = "The data key's policy may name no IAM role (account root only): role ids baked into a key break on a role's re-creation and duplicate what IAM grants."
   }
 
   assert {
@@ -712,9 +763,22 @@ run "encryption_at_rest" {
 
   assert {
     condition = alltrue([
-      for k, m in module.ecr : [for r in jsondecode(m.lifecycle_policy).rules : r.selection.tagStatus] == ["untagged", "any"]
+      for k, m in module.ecr : jsondecode(m.lifecycle_policy).rules == [
+        {
+          rulePriority = 1
+          description  = "Expire untagged images after 7 days"
+          selection    = { tagStatus = "untagged", countType = "sinceImagePushed", countUnit = "days", countNumber = 7 }
+          action       = { type = "expire" }
+        },
+        {
+          rulePriority = 2
+          description  = "Expire development images (dev-*) after 14 days"
+          selection    = { tagStatus = "tagged", tagPrefixList = ["dev-"], countType = "sinceImagePushed", countUnit = "days", countNumber = 14 }
+          action       = { type = "expire" }
+        },
+      ]
     ])
-    error_message = "ECR lifecycle policy must expire untagged images and cap the image count."
+    error_message = "ECR lifecycle policy: untagged images expire after 7 days, dev- images after 14; no rule may select release tags (no tagStatus any, no other prefix)."
   }
 
   assert {
@@ -1063,6 +1127,76 @@ run "alb_https" {
 ################################################################################
 # Alarms
 ################################################################################
+
+# What no metric alarm sees reaches the ops topic through EventBridge: a
+# failed (rolled back) ECS deployment of any service of the cluster, and the
+# data key disabled, scheduled for deletion or deleted.
+run "ops_events" {
+  command = plan
+
+  assert {
+    condition = {
+      for name, pattern in module.alarms.event_rules : name => jsondecode(pattern)
+      } == {
+      ecomexpress-ecs-deployment-failed = {
+        source        = ["aws.ecs"]
+        "detail-type" = ["ECS Deployment State Change"]
+        resources     = [{ prefix = "arn:aws:ecs:us-east-1:123456789012:service/ecomexpress/" }]
+        detail        = { eventName = ["SERVICE_DEPLOYMENT_FAILED"] }
+      }
+      ecomexpress-data-key-disabled = {
+        source        = ["aws.kms"]
+        "detail-type" = ["AWS API Call via CloudTrail"]
+        detail = {
+          eventSource = ["kms.amazonaws.com"]
+          eventName   = ["DisableKey", "ScheduleKeyDeletion"]
+          resources   = { ARN = ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"] }
+        }
+      }
+      ecomexpress-data-key-deleted = {
+        source        = ["aws.kms"]
+        "detail-type" = ["KMS CMK Deletion"]
+        resources     = ["arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"]
+      }
+    }
+    error_message = "EventBridge must watch the cluster's deployments (SERVICE_DEPLOYMENT_FAILED) and the data key (DisableKey, ScheduleKeyDeletion, deletion)."
+  }
+
+  assert {
+    condition     = length(module.alarms.event_targets) == 3 && alltrue([for name, arn in module.alarms.event_targets : arn == module.alarms.topic_arn])
+    error_message = "Every EventBridge rule must target the ops topic."
+  }
+
+  # The topic admits this account's rules only; the platform key lets
+  # EventBridge and CloudWatch encrypt into the topic for this account only.
+  assert {
+    condition = one([
+      for st in jsondecode(module.alarms.topic_policy).Statement : st if st.Sid == "EventBridgeRulesOfThisAccount"
+      ]) == {
+      Sid       = "EventBridgeRulesOfThisAccount"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "SNS:Publish"
+      Resource  = module.alarms.topic_arn
+      Condition = {
+        ArnLike      = { "aws:SourceArn" = "arn:aws:events:us-east-1:123456789012:rule/ecomexpress-*" }
+        StringEquals = { "aws:SourceAccount" = "123456789012" }
+      }
+    }
+    error_message = "The ops topic must let events.amazonaws.com publish for this stack's rules of this account only."
+  }
+
+  assert {
+    condition = {
+      for st in jsondecode(module.kms_platform.policy).Statement : st.Sid => try(st.Condition, null)
+      if contains(["AllowCloudWatchAlarmsToOpsTopic", "AllowEventBridgeRulesToOpsTopic"], st.Sid)
+      } == {
+      AllowCloudWatchAlarmsToOpsTopic = { StringEquals = { "aws:SourceAccount" = ["123456789012"] } }
+      AllowEventBridgeRulesToOpsTopic = null
+    }
+    error_message = "The platform key's statement for CloudWatch alarms must be limited to this account (aws:SourceAccount); EventBridge's must carry no aws:Source* condition (EventBridge sends none to KMS: the events would be dropped); the topic policy scopes EventBridge instead."
+  }
+}
 
 run "alarms" {
   command = plan
@@ -1423,7 +1557,7 @@ run "otel_sidecar" {
       for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       length(jsondecode(m.container_definitions)) == 2 &&
       jsondecode(m.container_definitions)[1].name == "otel-collector" &&
-      jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.50.0" &&
+      jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.48.0@sha256:9b28046359054b414f4ba76056ba4e8cffda2d53fbcee06171d7eeecd71326c3" &&
       jsondecode(m.container_definitions)[1].essential == false
     ])
     error_message = "Every task definition needs the collector sidecar, from the pinned ADOT image, not essential (the service keeps serving if it stops)."
@@ -1609,12 +1743,12 @@ run "otel_sidecar" {
       for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       jsonencode({ for s in jsondecode(m.otel_collector_policy).Statement : s.Sid => { Action = sort(flatten([s.Action])), Resource = s.Resource, Effect = s.Effect } }) == jsonencode({
         SendTracesToXRay = {
-          Action   = ["xray:GetSamplingRules", "xray:GetSamplingTargets", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+          Action   = ["xray:PutTraceSegments"]
           Resource = "*"
           Effect   = "Allow"
         }
         WriteEmfMetricsLogGroup = {
-          Action   = ["logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"]
+          Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
           Resource = "${m.metrics_log_group_arn}:*"
           Effect   = "Allow"
         }
@@ -1694,14 +1828,14 @@ run "otel_sampler_ratio" {
 
   variables {
     otel_traces_sampler_ratio = 1
-    otel_collector_version    = "v0.49.0"
+    otel_collector_image      = "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0@sha256:0000000000000000000000000000000000000000000000000000000000000000"
   }
 
   assert {
     condition = alltrue([
       for name, m in merge({ api = module.api, relay = module.relay }, module.worker) :
       one([for e in jsondecode(m.container_definitions)[0].environment : e.value if e.name == "OTEL_TRACES_SAMPLER_ARG"]) == "1" &&
-      jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0"
+      jsondecode(m.container_definitions)[1].image == "public.ecr.aws/aws-observability/aws-otel-collector:v0.49.0@sha256:0000000000000000000000000000000000000000000000000000000000000000"
     ])
     error_message = "OTEL_TRACES_SAMPLER_ARG and the collector image tag must follow the variables."
   }

@@ -36,6 +36,16 @@ mock_provider "aws" {
   }
 }
 
+# Two keys, two ARNs (modules/alarms refuses the ops topic's own key as the
+# data key it watches).
+override_resource {
+  target          = module.kms_platform.aws_kms_key.this
+  override_during = plan
+  values = {
+    arn = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-111111111111"
+  }
+}
+
 variables {
   aws_region         = "us-east-1"
   vpc_id             = "vpc-0a1b2c3d4e5f60718"
@@ -52,6 +62,24 @@ run "image_tag_latest_rejected" {
     api_image_tag = "latest"
   }
   expect_failures = [var.api_image_tag]
+}
+
+# A development tag expires under the ECR lifecycle policy: a service must
+# never run one.
+run "image_tag_dev_rejected" {
+  command = plan
+  variables {
+    worker_image_tag = "dev-3f2a9c1"
+  }
+  expect_failures = [var.worker_image_tag]
+}
+
+run "ecr_dev_tag_expiry_zero_rejected" {
+  command = plan
+  variables {
+    ecr_dev_tag_expiry_days = 0
+  }
+  expect_failures = [var.ecr_dev_tag_expiry_days]
 }
 
 run "image_tag_invalid_characters_rejected" {
@@ -204,12 +232,12 @@ run "otel_sampler_ratio_negative_rejected" {
   expect_failures = [var.otel_traces_sampler_ratio]
 }
 
-run "otel_collector_version_latest_rejected" {
+run "otel_collector_image_without_digest_rejected" {
   command = plan
   variables {
-    otel_collector_version = "latest"
+    otel_collector_image = "public.ecr.aws/aws-observability/aws-otel-collector:v0.48.0"
   }
-  expect_failures = [var.otel_collector_version]
+  expect_failures = [var.otel_collector_image]
 }
 
 run "api_max_capacity_below_min_rejected" {

@@ -2,14 +2,19 @@
 # Smoke test of a deployed order pipeline through its front door (the ALB in
 # production, the API container in scripts/images-check.sh): POST one order
 # with an Idempotency-Key, then poll GET /api/pedidos/{id} until procesamiento
-# has recorded it (estado PROCESADO), then cancel it so that the test order is
-# never shipped. Every request has a timeout, the whole run a deadline; any
-# failure exits non-zero with what was seen last. A BASE_URL that cannot be
-# reached fails (it never counts as a pass).
+# has recorded it (estado PROCESADO), then cancel it. The cancel does not
+# guarantee the test order is never shipped: logistica may already have
+# scheduled its envio (PROGRAMADO) by then; the order ends CANCELADO, and its
+# clienteId (SMOKE_CLIENTE_ID) and SKU-SMOKE-1 mark it as the smoke test's for
+# whoever handles shipments. Every request has a timeout, the whole run a
+# deadline; any failure exits non-zero with what was seen last. A BASE_URL that
+# cannot be reached fails (it never counts as a pass).
 #
 # The POST is retried with the same body and Idempotency-Key on a connection
-# failure, a timeout, 429 or a 5xx (the API's retry contract: the order is
-# recorded once).
+# failure, a timeout, 429, a 5xx, or a 409 whose problem type is
+# /problems/idempotency-key-in-progress (the first attempt, cut off by our
+# timeout, is still running on the API: crates/order-api/src/error.rs); the
+# API's retry contract records the order once. Any other 409 fails.
 #
 # Usage: scripts/smoke.sh BASE_URL        (e.g. https://pedidos.internal.example.com)
 # Environment:
@@ -95,6 +100,13 @@ while :; do
   request POST /api/pedidos "$ORDER"
   case $CODE in
   2??) break ;;
+  409)
+    [[ $(json_field "$BODY" type) == */problems/idempotency-key-in-progress ]] ||
+      die "POST /api/pedidos answered HTTP 409: ${BODY:0:500}"
+    (($(remaining) > 2)) || die "POST /api/pedidos: still in progress (HTTP 409) after ${DEADLINE_SECS}s ($attempt attempts): ${BODY:0:500}"
+    log "POST attempt $attempt: HTTP 409, the earlier attempt is still in progress; retrying with the same Idempotency-Key"
+    sleep 2
+    ;;
   000 | 429 | 5??)
     (($(remaining) > 2)) || die "POST /api/pedidos: no 2xx within ${DEADLINE_SECS}s ($attempt attempts); last: HTTP $CODE $BODY$([[ $CODE == 000 ]] && echo " (is $BASE_URL reachable from this runner? an internal ALB only answers inside its VPC)")"
     log "POST attempt $attempt: HTTP $CODE ${BODY:0:200}; retrying with the same Idempotency-Key"
@@ -122,7 +134,8 @@ while :; do
 done
 log "order $PEDIDO is PROCESADO after $((DEADLINE_SECS - $(remaining)))s (envio: $(json_field "$BODY" envio estado))"
 
-# 3. Cancel the test order, so that it is never shipped.
+# 3. Cancel the test order (it may already be PROGRAMADO by logistica: the
+#    cancel marks it CANCELADO, it does not undo a scheduled envio).
 IDEMPOTENCY_KEY=$IDEMPOTENCY_KEY-cancel
 request POST "/api/pedidos/$PEDIDO/cancelacion" '{"motivo":"smoke test"}'
 [[ $CODE == 2?? ]] || die "POST /api/pedidos/$PEDIDO/cancelacion answered HTTP $CODE: ${BODY:0:500} (cancel the test order by hand)"

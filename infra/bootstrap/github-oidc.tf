@@ -6,7 +6,9 @@
 # the role's trust policy checks the token's `aud` (sts.amazonaws.com, the
 # audience configure-aws-credentials asks for) and `sub` with StringEquals.
 # `sub` is `repo:<owner>/<repo>:pull_request` for a pull_request run and
-# `repo:<owner>/<repo>:environment:<name>` for a job that names an environment.
+# `repo:<owner>/<repo>:environment:<name>` for a job that names an environment,
+# `repo:<owner>/<repo>:ref:refs/heads/<branch>` for a push/dispatch run on a
+# branch without one. A list under StringEquals matches any of its values.
 locals {
   oidc_host     = "token.actions.githubusercontent.com"
   oidc_audience = "sts.amazonaws.com"
@@ -15,7 +17,9 @@ locals {
     ? aws_iam_openid_connect_provider.github[0].arn
     : data.aws_iam_openid_connect_provider.github[0].arn
   )
-  plan_subject   = "repo:${var.github_repository}:pull_request"
+  # The plan job runs for pull requests and on main before the approval (so
+  # reviewers see the plan they approve): StringEquals against either subject.
+  plan_subjects  = ["repo:${var.github_repository}:pull_request", "repo:${var.github_repository}:ref:refs/heads/main"]
   deploy_subject = "repo:${var.github_repository}:environment:${var.production_environment}"
 
   # Outside the production root's "<name_prefix>-*" role names on purpose: the
@@ -38,10 +42,10 @@ data "aws_iam_openid_connect_provider" "github" {
   url   = "https://${local.oidc_host}"
 }
 
-# One trust policy per role: the provider, the audience and one exact subject.
+# One trust policy per role: the provider, the audience and exact subjects.
 locals {
   trust_policies = {
-    for role, subject in { plan = local.plan_subject, deploy = local.deploy_subject } : role => jsonencode({
+    for role, subject in { plan = local.plan_subjects, deploy = local.deploy_subject } : role => jsonencode({
       Version = "2012-10-17"
       Statement = [{
         Sid       = "GitHubActions"
@@ -61,7 +65,7 @@ locals {
 
 resource "aws_iam_role" "plan" {
   name                 = local.plan_role_name
-  description          = "terraform plan of infra/envs/aws from pull requests of ${var.github_repository} (read-only)"
+  description          = "terraform plan of infra/envs/aws from pull requests and main of ${var.github_repository} (read-only)"
   assume_role_policy   = local.trust_policies["plan"]
   max_session_duration = 3600
 }
@@ -70,6 +74,20 @@ resource "aws_iam_role_policy" "plan" {
   name   = "terraform-plan"
   role   = aws_iam_role.plan.id
   policy = local.plan_policy
+}
+
+resource "aws_iam_policy" "read_metadata" {
+  #checkov:skip=CKV_AWS_355:ReadMetadataNotScopable holds read-only Describe/List metadata calls on "*"; a few accept a resource ARN, but the plan refreshes resources named by generated ids (listeners, target groups, scalable targets, trails of an organization) that cannot be listed ahead; ReadMetadataScoped names every resource that can be; nothing in the policy reads order data.
+  name        = "github-${var.name_prefix}-read-metadata"
+  description = "Read-only metadata of the ${var.name_prefix} production stack (terraform plan)"
+  policy      = local.read_metadata_policy
+}
+
+resource "aws_iam_role_policy_attachment" "read_metadata" {
+  for_each = { plan = aws_iam_role.plan.name, deploy = aws_iam_role.deploy.name }
+
+  role       = each.value
+  policy_arn = aws_iam_policy.read_metadata.arn
 }
 
 resource "aws_iam_role" "deploy" {

@@ -34,3 +34,8 @@ output "oidc_provider_arn" {
   description = "The token.actions.githubusercontent.com identity provider."
   value       = local.oidc_provider_arn
 }
+
+output "workload_boundary_arn" {
+  description = "The permissions boundary the deployer must put on every role it creates: the production tfvars' role_permissions_boundary_arn (infra/README.md)."
+  value       = local.workload_boundary_arn
+}

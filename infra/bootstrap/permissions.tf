@@ -20,9 +20,11 @@ locals {
   sns_topics       = "${local.arn}:sns:${local.region}:${local.acct}:${local.p}-*"
   dynamodb_tables  = ["${local.arn}:dynamodb:${local.region}:${local.acct}:table/${local.p}-*", "${local.arn}:dynamodb:${local.region}:${local.acct}:table/${local.p}-*/index/*"]
   log_groups       = ["${local.arn}:logs:${local.region}:${local.acct}:log-group:/ecs/${local.p}*", "${local.arn}:logs:${local.region}:${local.acct}:log-group:/ecs/${local.p}*:*"]
-  alarms           = "${local.arn}:cloudwatch:${local.region}:${local.acct}:alarm:${local.p}-*"
-  dashboards       = "${local.arn}:cloudwatch::${local.acct}:dashboard/${local.p}-*"
-  event_rules      = "${local.arn}:events:${local.region}:${local.acct}:rule/${local.p}-*"
+  # The root's own alarms, and those Application Auto Scaling creates for a
+  # target-tracking policy (TargetTracking-service/<cluster>/<service>-AlarmHigh-...).
+  alarms      = ["${local.arn}:cloudwatch:${local.region}:${local.acct}:alarm:${local.p}-*", "${local.arn}:cloudwatch:${local.region}:${local.acct}:alarm:TargetTracking-service/${local.p}/*"]
+  dashboards  = "${local.arn}:cloudwatch::${local.acct}:dashboard/${local.p}-*"
+  event_rules = "${local.arn}:events:${local.region}:${local.acct}:rule/${local.p}-*"
   alb_resources = [
     "${local.arn}:elasticloadbalancing:${local.region}:${local.acct}:loadbalancer/app/${local.p}-*/*",
     "${local.arn}:elasticloadbalancing:${local.region}:${local.acct}:targetgroup/${local.p}-*/*",
@@ -33,9 +35,14 @@ locals {
   # KMS keys have no name in their ARN: keys of this account and Region.
   kms_keys    = "${local.arn}:kms:${local.region}:${local.acct}:key/*"
   kms_aliases = "${local.arn}:kms:${local.region}:${local.acct}:alias/${local.p}-*"
+  # The state key and its alias: inside key/* and alias/<prefix>-*, denied below.
+  state_key_resources = [aws_kms_key.state.arn, "${local.arn}:kms:${local.region}:${local.acct}:${aws_kms_alias.state.name}"]
   # Security groups have no name in their ARN either: the VPC when known.
   security_groups = "${local.arn}:ec2:${local.region}:${local.acct}:security-group/*"
-  vpc_arns        = var.vpc_id == null ? ["${local.arn}:ec2:${local.region}:${local.acct}:vpc/*"] : ["${local.arn}:ec2:${local.region}:${local.acct}:vpc/${var.vpc_id}"]
+  vpc_arn_pattern = "${local.arn}:ec2:${local.region}:${local.acct}:vpc/${coalesce(var.vpc_id, "*")}"
+  # Every role the deployer creates must carry this boundary (workload_boundary below).
+  workload_boundary_name = "${local.p}-workload-boundary"
+  workload_boundary_arn  = "${local.arn}:iam::${local.acct}:policy/${local.workload_boundary_name}"
 }
 
 # Remote state, as the S3 backend's documentation lists it: s3:ListBucket on
@@ -48,8 +55,10 @@ locals {
       { Sid = "StateBucketList", Effect = "Allow", Action = ["s3:ListBucket"], Resource = local.state_bucket_arn },
       # The plan role reads the state; only the deployer writes it.
       { Sid = "StateObject", Effect = "Allow", Action = writes ? ["s3:GetObject", "s3:PutObject"] : ["s3:GetObject"], Resource = local.state_object_arn },
-      # Both take the lock: a plan must not read a state an apply is writing.
-      { Sid = "StateLockFile", Effect = "Allow", Action = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], Resource = local.lock_object_arn },
+      # Only the deployer takes the lock. PR plans run with -lock=false: a
+      # pull request's code must not hold or delete the production lock; the
+      # plan role may read the lock file (to see who holds it), nothing more.
+      { Sid = "StateLockFile", Effect = "Allow", Action = writes ? ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] : ["s3:GetObject"], Resource = local.lock_object_arn },
       { Sid = "StateKey", Effect = "Allow", Action = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], Resource = aws_kms_key.state.arn },
     ]
   }
@@ -64,13 +73,22 @@ locals {
       Effect = "Allow"
       Action = [
         "ec2:Describe*", "elasticloadbalancing:Describe*", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
-        "application-autoscaling:Describe*", "logs:DescribeLogGroups", "cloudwatch:DescribeAlarms",
+        # ListTagsForResource: the provider reads the tags of aws_appautoscaling_target.
+        "application-autoscaling:Describe*", "application-autoscaling:ListTagsForResource", "logs:DescribeLogGroups", "cloudwatch:DescribeAlarms",
         "kms:ListAliases", "sqs:ListQueues", "wafv2:GetWebACLForResource",
         # The deploy job's preflight: is a trail logging management events
         # (the data key's EventBridge rule needs one)?
-        "cloudtrail:DescribeTrails", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
+        "cloudtrail:DescribeTrails",
       ]
       Resource = "*"
+    },
+    {
+      # The preflight's status of each trail, an organization's trail (owned
+      # by the management account) included: any account's trails.
+      Sid      = "TrailStatus"
+      Effect   = "Allow"
+      Action   = ["cloudtrail:GetTrailStatus"]
+      Resource = "${local.arn}:cloudtrail:*:*:trail/*"
     },
     {
       Sid    = "ReadMetadataScoped"
@@ -92,7 +110,7 @@ locals {
       Resource = concat(
         [local.ecr_repositories, local.ecs_cluster, local.ecs_services, local.iam_roles, local.kms_keys, local.sqs_queues, local.sns_topics],
         local.dynamodb_tables, local.log_groups,
-        [local.alarms, local.dashboards, local.event_rules, local.alb_log_bucket],
+        local.alarms, [local.dashboards, local.event_rules, local.alb_log_bucket],
       )
     },
   ]
@@ -137,13 +155,57 @@ locals {
       Resource = [local.ecs_cluster, local.ecs_services, local.ecs_task_defs]
     },
     {
+      # A role the deployer creates, or whose permissions it changes, must
+      # carry the workload boundary: whatever its inline or attached policies
+      # say, it can do no more than the workloads do, and no IAM or STS at all.
+      # (IAM documents iam:PermissionsBoundary for CreateRole, Put/Delete
+      # RolePolicy, Attach/DetachRolePolicy and PutRolePermissionsBoundary.)
+      # IAM has no condition key on a trust policy's content: CreateRole and
+      # UpdateAssumeRolePolicy cannot be limited to ecs-tasks trust; a role
+      # with any trust is still held to the boundary.
+      Sid       = "TaskRolesWithWorkloadBoundary"
+      Effect    = "Allow"
+      Action    = ["iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:PutRolePermissionsBoundary"]
+      Resource  = local.iam_roles
+      Condition = { StringEquals = { "iam:PermissionsBoundary" = local.workload_boundary_arn } }
+    },
+    {
       Sid    = "TaskRoles"
       Effect = "Allow"
       Action = [
-        "iam:CreateRole", "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
-        "iam:TagRole", "iam:UntagRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:ListInstanceProfilesForRole",
+        "iam:DeleteRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
+        "iam:TagRole", "iam:UntagRole", "iam:ListInstanceProfilesForRole",
       ]
       Resource = local.iam_roles
+    },
+    {
+      Sid      = "NeverDropTheBoundary"
+      Effect   = "Deny"
+      Action   = "iam:DeleteRolePermissionsBoundary"
+      Resource = "*"
+    },
+    {
+      Sid      = "NeverChangeTheBoundaryPolicy"
+      Effect   = "Deny"
+      Action   = ["iam:CreatePolicyVersion", "iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:TagPolicy", "iam:UntagPolicy"]
+      Resource = local.workload_boundary_arn
+    },
+    {
+      # Beanstalk's roles (infra/envs/beanstalk, applied by an administrator)
+      # share the prefix but not the boundary (its service role needs AWS's
+      # managed-updates policy): the deployer must not re-trust or pass them.
+      Sid      = "NeverTheBeanstalkRoles"
+      Effect   = "Deny"
+      Action   = "iam:*"
+      Resource = "${local.arn}:iam::${local.acct}:role/${local.p}-eb-*"
+    },
+    {
+      # A role in this account whose trust names the deployer could be assumed
+      # without an Allow here; an explicit Deny closes that.
+      Sid      = "NoRoleChaining"
+      Effect   = "Deny"
+      Action   = ["sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML"]
+      Resource = "*"
     },
     {
       # The task and execution roles, to ECS tasks only.
@@ -182,7 +244,7 @@ locals {
         "cloudwatch:TagResource", "cloudwatch:UntagResource",
         "events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets", "events:TagResource", "events:UntagResource",
       ]
-      Resource = concat(local.log_groups, [local.alarms, local.dashboards, local.event_rules])
+      Resource = concat(local.log_groups, local.alarms, [local.dashboards, local.event_rules])
     },
     { Sid = "LoadBalancer", Effect = "Allow", Action = "elasticloadbalancing:*", Resource = local.alb_resources },
     {
@@ -202,6 +264,19 @@ locals {
       Resource = [local.kms_keys, local.kms_aliases]
     },
     {
+      # key/* and alias/<prefix>-* above also match the state bucket's key
+      # (alias/<prefix>-tfstate): no administration of it, ever.
+      Sid    = "NeverTheStateKey"
+      Effect = "Deny"
+      Action = [
+        "kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:DisableKey", "kms:EnableKey",
+        "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:UpdateKeyDescription", "kms:TagResource", "kms:UntagResource",
+        "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:CreateGrant", "kms:RevokeGrant", "kms:RetireGrant",
+        "kms:ReplicateKey", "kms:UpdatePrimaryRegion", "kms:ImportKeyMaterial", "kms:DeleteImportedKeyMaterial",
+      ]
+      Resource = local.state_key_resources
+    },
+    {
       # A table or repository encrypted with a customer-managed key: the
       # service creates a grant on the caller's behalf.
       Sid       = "KeysThroughDynamoDbAndEcr"
@@ -211,14 +286,43 @@ locals {
       Condition = { StringEquals = { "kms:ViaService" = ["dynamodb.${local.region}.amazonaws.com", "ecr.${local.region}.amazonaws.com"] } }
     },
     {
-      Sid    = "SecurityGroups"
+      # CreateSecurityGroup is authorized on the VPC (vpc_id, when set) and on
+      # the new group; tags given at creation (ec2:CreateAction).
+      Sid      = "CreateSecurityGroupInVpc"
+      Effect   = "Allow"
+      Action   = "ec2:CreateSecurityGroup"
+      Resource = [local.security_groups, local.vpc_arn_pattern]
+    },
+    {
+      Sid       = "TagOnCreate"
+      Effect    = "Allow"
+      Action    = "ec2:CreateTags"
+      Resource  = [local.security_groups, "${local.arn}:ec2:${local.region}:${local.acct}:security-group-rule/*"]
+      Condition = { StringEquals = { "ec2:CreateAction" = ["CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress"] } }
+    },
+    {
+      # Existing groups: only those in the VPC. The security-group resource
+      # type carries the ec2:Vpc condition key (Service Authorization
+      # Reference, Amazon EC2; the VPC user guide's "Manage security groups"
+      # example uses ArnEquals on ec2:Vpc the same way). With vpc_id null the
+      # pattern is every VPC of this account and Region.
+      Sid    = "SecurityGroupsInVpc"
       Effect = "Allow"
       Action = [
-        "ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:CreateTags", "ec2:DeleteTags",
+        "ec2:DeleteSecurityGroup", "ec2:CreateTags", "ec2:DeleteTags",
         "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
         "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:ModifySecurityGroupRules",
       ]
-      Resource = concat([local.security_groups, "${local.arn}:ec2:${local.region}:${local.acct}:security-group-rule/*"], local.vpc_arns)
+      Resource  = local.security_groups
+      Condition = { ArnLike = { "ec2:Vpc" = local.vpc_arn_pattern } }
+    },
+    {
+      # The security-group-rule resource type has no ec2:Vpc key; these calls
+      # also need the rule's group, which the statement above limits to the VPC.
+      Sid      = "SecurityGroupRules"
+      Effect   = "Allow"
+      Action   = ["ec2:ModifySecurityGroupRules", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress", "ec2:DeleteTags"]
+      Resource = "${local.arn}:ec2:${local.region}:${local.acct}:security-group-rule/*"
     },
     {
       Sid      = "WafAssociation"
@@ -235,6 +339,10 @@ locals {
     },
   ]
 
-  plan_policy   = jsonencode({ Version = "2012-10-17", Statement = concat(local.state_statements["plan"], local.plan_statements) })
-  deploy_policy = jsonencode({ Version = "2012-10-17", Statement = concat(local.state_statements["deploy"], local.plan_statements, local.deploy_statements) })
+  # The read-only statements are a managed policy attached to both roles
+  # (github-oidc.tf): IAM caps a role's inline policies at 10,240 characters
+  # in total, which the deployer's own statements nearly fill.
+  read_metadata_policy = jsonencode({ Version = "2012-10-17", Statement = local.plan_statements })
+  plan_policy          = jsonencode({ Version = "2012-10-17", Statement = local.state_statements["plan"] })
+  deploy_policy        = jsonencode({ Version = "2012-10-17", Statement = concat(local.state_statements["deploy"], local.deploy_statements) })
 }

@@ -80,7 +80,7 @@ variable "create_oidc_provider" {
 }
 
 variable "vpc_id" {
-  description = "Optional VPC of the production stack (vpc-...): when set, the deployer may create security groups only in it (CreateSecurityGroup is authorized on the VPC too)."
+  description = "Optional VPC of the production stack (vpc-...). When set, the deployer may create security groups only in it, and delete, tag or change the rules of only the security groups in it (ec2:Vpc condition). When null, both hold for every VPC of the account in aws_region."
   type        = string
   default     = null
 

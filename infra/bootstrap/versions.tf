@@ -4,13 +4,14 @@
 # deployer roles. Applied once by an administrator, with local state (README).
 terraform {
   # S3-native state locking (use_lockfile in the roots that use this bucket)
-  # needs Terraform >= 1.10.
-  required_version = ">= 1.10.0"
+  # is generally available from Terraform 1.11 (experimental in 1.10).
+  required_version = ">= 1.11.0"
 
   required_providers {
     aws = {
-      source  = "hashicorp/aws"
-      version = ">= 5.80, < 6.0"
+      source = "hashicorp/aws"
+      # Omitting thumbprint_list (github-oidc.tf) needs >= 5.81.
+      version = ">= 5.81, < 6.0"
     }
   }
 

@@ -19,6 +19,9 @@ mock_provider "aws" {
   mock_resource "aws_iam_openid_connect_provider" {
     defaults = { arn = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com" }
   }
+  mock_resource "aws_iam_policy" {
+    defaults = { arn = "arn:aws:iam::123456789012:policy/mocked" }
+  }
   mock_resource "aws_iam_role" {
     defaults = { arn = "arn:aws:iam::123456789012:role/mocked" }
   }
@@ -104,10 +107,10 @@ run "oidc_trust" {
       Action    = "sts:AssumeRoleWithWebIdentity"
       Condition = { StringEquals = {
         "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"
-        "token.actions.githubusercontent.com:sub" = "repo:acme/ecomexpress:pull_request"
+        "token.actions.githubusercontent.com:sub" = ["repo:acme/ecomexpress:pull_request", "repo:acme/ecomexpress:ref:refs/heads/main"]
       } }
     }]
-    error_message = "The plan role trusts only pull_request tokens of acme/ecomexpress (StringEquals on aud and sub)."
+    error_message = "The plan role trusts only pull_request and refs/heads/main tokens of acme/ecomexpress (StringEquals on aud and sub)."
   }
   assert {
     condition = jsondecode(aws_iam_role.deploy.assume_role_policy).Statement[0].Condition == {
@@ -119,7 +122,7 @@ run "oidc_trust" {
     error_message = "The deployer role trusts only jobs in the production environment of acme/ecomexpress."
   }
   assert {
-    condition     = !strcontains(aws_iam_role.plan.assume_role_policy, "StringLike") && !strcontains(aws_iam_role.deploy.assume_role_policy, "StringLike") && !strcontains(aws_iam_role.deploy.assume_role_policy, "*")
+    condition     = !strcontains(aws_iam_role.plan.assume_role_policy, "StringLike") && !strcontains(aws_iam_role.deploy.assume_role_policy, "StringLike") && !strcontains(aws_iam_role.deploy.assume_role_policy, "*") && !strcontains(aws_iam_role.plan.assume_role_policy, "*")
     error_message = "No wildcard subject in a trust policy."
   }
 }
@@ -128,9 +131,9 @@ run "permissions" {
   assert {
     condition = (
       length([for s in jsondecode(aws_iam_role_policy.plan.policy).Statement : s if contains(flatten([s.Action]), "s3:PutObject") && s.Resource == "arn:aws:s3:::ecomexpress-tfstate-123456789012-us-east-1/envs/aws/terraform.tfstate"]) == 0 &&
-      anytrue([for s in jsondecode(aws_iam_role_policy.plan.policy).Statement : s.Resource == "arn:aws:s3:::ecomexpress-tfstate-123456789012-us-east-1/envs/aws/terraform.tfstate.tflock" && toset(flatten([s.Action])) == toset(["s3:GetObject", "s3:PutObject", "s3:DeleteObject"])])
+      [for s in jsondecode(aws_iam_role_policy.plan.policy).Statement : flatten([s.Action]) if strcontains(jsonencode(s.Resource), "tflock")] == [["s3:GetObject"]]
     )
-    error_message = "The plan role reads the state and takes the lock file, and never writes the state."
+    error_message = "The plan role reads the state and only reads the lock file (PR plans run with -lock=false): no state write, no lock Put/Delete."
   }
   assert {
     condition     = anytrue([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement : s.Resource == "arn:aws:s3:::ecomexpress-tfstate-123456789012-us-east-1/envs/aws/terraform.tfstate" && contains(flatten([s.Action]), "s3:PutObject")])
@@ -151,10 +154,10 @@ run "permissions" {
   assert {
     # Only the statements that say why may use "*".
     condition = alltrue([
-      for s in concat(jsondecode(aws_iam_role_policy.deploy.policy).Statement, jsondecode(aws_iam_role_policy.plan.policy).Statement) :
-      contains(["NotScopable", "ReadMetadataNotScopable"], s.Sid) || !contains(flatten([s.Resource]), "*")
+      for s in concat(jsondecode(aws_iam_role_policy.deploy.policy).Statement, jsondecode(aws_iam_role_policy.plan.policy).Statement, jsondecode(aws_iam_policy.read_metadata.policy).Statement) :
+      s.Effect == "Deny" || contains(["NotScopable", "ReadMetadataNotScopable"], s.Sid) || !contains(flatten([s.Resource]), "*")
     ])
-    error_message = "A statement outside NotScopable/ReadMetadataNotScopable names Resource \"*\"."
+    error_message = "An Allow statement outside NotScopable/ReadMetadataNotScopable names Resource \"*\"."
   }
   assert {
     condition = alltrue([
@@ -168,9 +171,96 @@ run "permissions" {
     error_message = "The deployer must not be able to change the GitHub roles (its own trust and permissions)."
   }
   assert {
-    # IAM's limit on a role's inline policies: 10,240 characters.
-    condition     = length(aws_iam_role_policy.deploy.policy) + length(aws_iam_role_policy.plan.policy) < 10240 || length(aws_iam_role_policy.deploy.policy) < 10240
-    error_message = "The deployer's inline policy is over IAM's 10,240-character limit."
+    # IAM's limits: a role's inline policies 10,240 characters in total, a
+    # managed policy 6,144.
+    condition     = length(aws_iam_role_policy.deploy.policy) < 10240 && length(aws_iam_policy.read_metadata.policy) < 6144
+    error_message = "The deployer's inline policy is over IAM's 10,240-character limit, or the read-only managed policy over 6,144."
+  }
+}
+
+run "workload_boundary" {
+  assert {
+    condition     = output.workload_boundary_arn == "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary" && aws_iam_policy.workload_boundary.name == "ecomexpress-workload-boundary"
+    error_message = "bootstrap creates the <prefix>-workload-boundary policy and outputs its ARN."
+  }
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_iam_policy.workload_boundary.policy).Statement :
+      s.Effect == "Deny" && s.Resource == "*" && toset(flatten([s.Action])) == toset(["iam:*", "sts:AssumeRole*", "organizations:*"])
+    ])
+    error_message = "The workload boundary must deny iam:*, sts:AssumeRole* and organizations:* on everything."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_policy.workload_boundary.policy).Statement :
+      s.Effect == "Deny" || !anytrue([for a in flatten([s.Action]) : a == "*" || endswith(a, ":*") || startswith(a, "iam:") || startswith(a, "sts:")])
+    ])
+    error_message = "The workload boundary allows no service-wide wildcard and no IAM/STS action."
+  }
+  assert {
+    # IAM's limit on a managed policy: 6,144 characters.
+    condition     = length(aws_iam_policy.workload_boundary.policy) < 6144
+    error_message = "The workload boundary is over IAM's 6,144-character limit for a managed policy."
+  }
+  assert {
+    # Every statement allowing a role to be created or its permissions to be
+    # changed requires the boundary.
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement :
+      try(s.Condition.StringEquals["iam:PermissionsBoundary"], "") == "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary"
+      if s.Effect == "Allow" && length(setintersection(toset(flatten([s.Action])), toset(["iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:PutRolePermissionsBoundary", "iam:*"]))) > 0
+    ]) && anytrue([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement : s.Effect == "Allow" && contains(flatten([s.Action]), "iam:CreateRole")])
+    error_message = "The deployer may CreateRole/PutRolePolicy/AttachRolePolicy/PutRolePermissionsBoundary only with iam:PermissionsBoundary = the workload boundary."
+  }
+  assert {
+    condition = (
+      anytrue([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement : s.Effect == "Deny" && contains(flatten([s.Action]), "iam:DeleteRolePermissionsBoundary") && s.Resource == "*"]) &&
+      anytrue([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement :
+        s.Effect == "Deny" && s.Resource == "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary" &&
+        length(setsubtract(toset(["iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:SetDefaultPolicyVersion"]), toset(flatten([s.Action])))) == 0
+      ])
+    )
+    error_message = "The deployer must be denied DeleteRolePermissionsBoundary and any write to the boundary policy."
+  }
+  assert {
+    condition = anytrue([
+      for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement :
+      s.Effect == "Deny" && toset(flatten([s.Resource])) == toset(["arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555", "arn:aws:kms:us-east-1:123456789012:alias/ecomexpress-tfstate"]) &&
+      length(setsubtract(toset(["kms:PutKeyPolicy", "kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias", "kms:CreateGrant"]), toset(flatten([s.Action])))) == 0
+    ])
+    error_message = "The deployer must be denied every KMS write/admin action on the state key and its alias."
+  }
+  assert {
+    condition = alltrue([
+      for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement :
+      try(s.Condition, null) == { ArnLike = { "ec2:Vpc" = "arn:aws:ec2:us-east-1:123456789012:vpc/*" } }
+      if s.Effect == "Allow" && flatten([s.Resource]) == ["arn:aws:ec2:us-east-1:123456789012:security-group/*"]
+    ])
+    error_message = "Changes to existing security groups must be conditioned on ec2:Vpc."
+  }
+  assert {
+    condition = (
+      contains(flatten([for s in jsondecode(aws_iam_policy.read_metadata.policy).Statement : s.Action if s.Resource == "*"]), "application-autoscaling:ListTagsForResource") &&
+      aws_iam_role_policy_attachment.read_metadata["plan"].role == "github-ecomexpress-plan" &&
+      anytrue([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement : contains(flatten([s.Action]), "cloudwatch:PutMetricAlarm") && contains(flatten([s.Action]), "cloudwatch:DeleteAlarms") && contains(flatten([s.Resource]), "arn:aws:cloudwatch:us-east-1:123456789012:alarm:TargetTracking-service/ecomexpress/*")])
+    )
+    error_message = "The plan role reads scalable targets' tags; the deployer manages the target-tracking alarms (TargetTracking-service/<prefix>/*)."
+  }
+}
+
+run "security_groups_in_the_given_vpc" {
+  command = plan
+
+  variables {
+    vpc_id = "vpc-0123456789abcdef0"
+  }
+
+  assert {
+    condition = (
+      one([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement : try(s.Condition, null) if s.Sid == "SecurityGroupsInVpc"]) == { ArnLike = { "ec2:Vpc" = "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0123456789abcdef0" } } &&
+      contains(one([for s in jsondecode(aws_iam_role_policy.deploy.policy).Statement : s.Resource if s.Sid == "CreateSecurityGroupInVpc"]), "arn:aws:ec2:us-east-1:123456789012:vpc/vpc-0123456789abcdef0")
+    )
+    error_message = "With vpc_id set, security groups are created in and changed only in that VPC."
   }
 }
 

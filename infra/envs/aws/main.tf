@@ -410,6 +410,8 @@ module "api" {
   region      = local.region
   account_id  = local.account_id
   partition   = local.partition
+  # Every role carries infra/bootstrap's boundary when given (infra/README.md).
+  role_permissions_boundary_arn = var.role_permissions_boundary_arn
 
   image              = "${module.ecr["order-api"].repository_url}:${var.api_image_tag}"
   ecr_repository_arn = module.ecr["order-api"].repository_arn
@@ -488,6 +490,8 @@ module "relay" {
   region      = local.region
   account_id  = local.account_id
   partition   = local.partition
+  # Every role carries infra/bootstrap's boundary when given (infra/README.md).
+  role_permissions_boundary_arn = var.role_permissions_boundary_arn
 
   image              = "${module.ecr["order-api"].repository_url}:${var.api_image_tag}"
   ecr_repository_arn = module.ecr["order-api"].repository_arn
@@ -556,6 +560,8 @@ module "worker" {
   region      = local.region
   account_id  = local.account_id
   partition   = local.partition
+  # Every role carries infra/bootstrap's boundary when given (infra/README.md).
+  role_permissions_boundary_arn = var.role_permissions_boundary_arn
 
   image              = "${module.ecr["sqs-worker"].repository_url}:${var.worker_image_tag}"
   ecr_repository_arn = module.ecr["sqs-worker"].repository_arn

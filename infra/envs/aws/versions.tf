@@ -1,6 +1,7 @@
 terraform {
-  # Cross-variable references in `validation` blocks need Terraform >= 1.9.
-  required_version = ">= 1.9.0"
+  # Cross-variable references in `validation` blocks need Terraform >= 1.9;
+  # the S3 backend's use_lockfile (backend.tf) is GA from 1.11.
+  required_version = ">= 1.11.0"
 
   required_providers {
     aws = {

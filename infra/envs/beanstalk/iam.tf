@@ -20,6 +20,10 @@ locals {
 # Service role (Beanstalk itself: enhanced health, managed updates)
 ################################################################################
 
+# No permissions boundary here: AWS's managed-updates policy below needs
+# iam:PassRole, CloudFormation and Auto Scaling, which the workload boundary
+# denies or lacks. Only elasticbeanstalk.amazonaws.com can assume it, and the
+# GitHub deployer may not touch <prefix>-eb-* roles (infra/bootstrap).
 resource "aws_iam_role" "service" {
   name = "${var.name_prefix}-eb-service"
   assume_role_policy = jsonencode({
@@ -50,7 +54,8 @@ resource "aws_iam_role_policy_attachment" "service" {
 resource "aws_iam_role" "instance" {
   for_each = local.services
 
-  name = local.instance_role_names[each.key]
+  name                 = local.instance_role_names[each.key]
+  permissions_boundary = var.role_permissions_boundary_arn
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

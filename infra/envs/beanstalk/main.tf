@@ -40,7 +40,8 @@ locals {
   # One environment per service. bundle: the Dockerrun.aws.json template
   # directory under deploy/beanstalk; repository: the production root's
   # ecr_repositories key; extra_env: what Beanstalk sets on top of the ECS
-  # environment (the shutdown grace, which must fit docker stop's 10 s).
+  # environment (the shutdown grace and the API's request timeout, which must
+  # fit docker stop's 10 s).
   services = {
     api = {
       env_name      = "${var.name_prefix}-api"
@@ -49,8 +50,13 @@ locals {
       image_tag     = var.api_image_tag
       load_balanced = true
       publishes     = true
-      extra_env     = {}
-      description   = "order-api: HTTP API behind an application load balancer"
+      # The API exits within REQUEST_TIMEOUT_SECS (T: its in-flight requests
+      # are answered by then) + 0.4 T + 1 s (the publishes those requests
+      # started; crates/order-api startup.rs task_drain) = 1.4 T + 1 s: 15 s
+      # with ECS's default T = 10, past docker stop's 10 s. T = 5 makes it 8 s
+      # (DynamoDB 0.5 s per operation, the publish 2 s; config.rs budgets).
+      extra_env   = { REQUEST_TIMEOUT_SECS = "5" }
+      description = "order-api: HTTP API behind an application load balancer"
     }
     relay = {
       env_name      = "${var.name_prefix}-relay"

@@ -247,3 +247,14 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
   }
 }
+
+variable "role_permissions_boundary_arn" {
+  description = "Permissions boundary put on every IAM role this root creates: infra/bootstrap's workload_boundary_arn output when the GitHub deployer applies (it may only create roles carrying it). null: no boundary."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_permissions_boundary_arn == null || can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@_/-]+$", coalesce(var.role_permissions_boundary_arn, "x")))
+    error_message = "role_permissions_boundary_arn must be null or an IAM policy ARN (arn:aws:iam::123456789012:policy/...)."
+  }
+}

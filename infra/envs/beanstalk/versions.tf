@@ -1,7 +1,7 @@
 terraform {
   # Cross-variable references in `validation` blocks need Terraform >= 1.9;
-  # the S3 backend's use_lockfile (backend.tf) needs 1.10.
-  required_version = ">= 1.10.0"
+  # the S3 backend's use_lockfile (backend.tf) is GA from 1.11.
+  required_version = ">= 1.11.0"
 
   required_providers {
     aws = {

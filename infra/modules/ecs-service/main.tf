@@ -161,6 +161,7 @@ resource "aws_cloudwatch_log_group" "metrics" {
 
 resource "aws_iam_role" "execution" {
   name                 = "${var.name}-execution"
+  permissions_boundary = var.role_permissions_boundary_arn
   description          = "ECS execution role of ${var.name}: pull its own image, write its own log group"
   assume_role_policy   = local.assume_role_policy
   max_session_duration = 3600
@@ -176,6 +177,7 @@ resource "aws_iam_role_policy" "execution" {
 
 resource "aws_iam_role" "task" {
   name                 = "${var.name}-task"
+  permissions_boundary = var.role_permissions_boundary_arn
   description          = "ECS task role of ${var.name}: only the AWS calls the application makes"
   assume_role_policy   = local.assume_role_policy
   max_session_duration = 3600

@@ -143,3 +143,8 @@ output "settings" {
     )
   }
 }
+
+output "role_permissions_boundaries" {
+  description = "permissions_boundary of the execution and task roles (null when none)."
+  value       = { execution = aws_iam_role.execution.permissions_boundary, task = aws_iam_role.task.permissions_boundary }
+}

@@ -2018,3 +2018,21 @@ run "api_autoscaling_off" {
     error_message = "enable_api_autoscaling = false must drop the scalable target and policy (the service keeps its initial count)."
   }
 }
+
+# The GitHub deployer may only create roles carrying infra/bootstrap's
+# workload boundary: every role of the root must get it.
+run "roles_carry_the_permissions_boundary" {
+  command = plan
+
+  variables {
+    role_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary"
+  }
+
+  assert {
+    condition = alltrue([
+      for b in flatten([for m in concat([module.api, module.relay], values(module.worker)) : values(m.role_permissions_boundaries)]) :
+      b == "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary"
+    ]) && length(flatten([for m in concat([module.api, module.relay], values(module.worker)) : values(m.role_permissions_boundaries)])) == 2 * (2 + length(module.worker))
+    error_message = "Every execution and task role must carry role_permissions_boundary_arn."
+  }
+}

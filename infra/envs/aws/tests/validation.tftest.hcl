@@ -317,3 +317,13 @@ run "relay_invalid_fargate_memory_rejected" {
   }
   expect_failures = [var.relay_memory]
 }
+
+run "rejects_a_boundary_that_is_not_a_policy_arn" {
+  command = plan
+
+  variables {
+    role_permissions_boundary_arn = "arn:aws:iam::123456789012:role/not-a-policy"
+  }
+
+  expect_failures = [var.role_permissions_boundary_arn]
+}

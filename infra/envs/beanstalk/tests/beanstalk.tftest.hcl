@@ -304,3 +304,30 @@ run "internet_facing_when_asked" {
     error_message = "lb_internet_facing = true must make the load balancer public."
   }
 }
+
+# infra/bootstrap's workload boundary on the instance roles when given; the
+# service role stays without (AWS's managed-updates policy needs more).
+run "instance_roles_carry_the_permissions_boundary" {
+  command = plan
+
+  variables {
+    role_permissions_boundary_arn = "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary"
+  }
+
+  assert {
+    condition = length(aws_iam_role.instance) == 4 && alltrue([
+      for r in values(aws_iam_role.instance) : r.permissions_boundary == "arn:aws:iam::123456789012:policy/ecomexpress-workload-boundary"
+    ])
+    error_message = "Every Beanstalk instance role must carry role_permissions_boundary_arn."
+  }
+}
+
+run "rejects_a_boundary_that_is_not_a_policy_arn" {
+  command = plan
+
+  variables {
+    role_permissions_boundary_arn = "ecomexpress-workload-boundary"
+  }
+
+  expect_failures = [var.role_permissions_boundary_arn]
+}

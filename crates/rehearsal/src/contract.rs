@@ -103,8 +103,8 @@ impl Principal {
     }
 }
 
-/// Reads the principals file written by `scripts/rehearsal.sh`.
-pub fn read_principals(path: &Path) -> Result<Vec<Principal>, InputError> {
+/// Reads a JSON file the rehearsal wrote (principals, resource policies).
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, InputError> {
     let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
         path: path.display().to_string(),
         source,
@@ -113,6 +113,11 @@ pub fn read_principals(path: &Path) -> Result<Vec<Principal>, InputError> {
         path: path.display().to_string(),
         message: e.to_string(),
     })
+}
+
+/// Reads the principals file written by `scripts/rehearsal.sh`.
+pub fn read_principals(path: &Path) -> Result<Vec<Principal>, InputError> {
+    read_json(path)
 }
 
 /// Reads every `*.jsonl` call record in `dir`.

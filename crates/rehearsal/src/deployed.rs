@@ -62,14 +62,7 @@ pub struct Deployed {
 impl Deployed {
     /// Reads the file written by `tools/rehearsal/resource_policies.py`.
     pub fn read(path: &Path) -> Result<Self, InputError> {
-        let text = std::fs::read_to_string(path).map_err(|source| InputError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| InputError::Invalid {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
+        crate::contract::read_json(path)
     }
 
     /// Every resource read back.

@@ -124,9 +124,12 @@ start order-api env HOST="$HOST" PORT="$PORT" "$api_bin"
 # PORT is its health and metrics port. RELAY_STALE_SECS passes through.
 start relay env HOST="$HOST" PORT="$RELAY_HEALTH_PORT" "$api_bin" relay
 if ((with_workers)); then
+  # Each worker drains its express queue (issue 23) before its standard one.
   start procesamiento env -u PORT SQS_QUEUE_URL="$PROCESAMIENTO_QUEUE_URL" SQS_DLQ_URL="$PROCESAMIENTO_DLQ_URL" \
+    SQS_EXPRESS_QUEUE_URL="$PROCESAMIENTO_EXPRESS_QUEUE_URL" SQS_EXPRESS_DLQ_URL="$PROCESAMIENTO_EXPRESS_DLQ_URL" \
     HEALTH_PORT="$PROCESAMIENTO_HEALTH_PORT" "$worker_bin" --role procesamiento
   start logistica env -u PORT SQS_QUEUE_URL="$LOGISTICA_QUEUE_URL" SQS_DLQ_URL="$LOGISTICA_DLQ_URL" \
+    SQS_EXPRESS_QUEUE_URL="$LOGISTICA_EXPRESS_QUEUE_URL" SQS_EXPRESS_DLQ_URL="$LOGISTICA_EXPRESS_DLQ_URL" \
     HEALTH_PORT="$LOGISTICA_HEALTH_PORT" "$worker_bin" --role logistica
 else
   log "note: no sqs-worker binary taking --role; running order-api alone (orders stay RECIBIDO)"

@@ -352,11 +352,17 @@ def need(name):
     return out[name]
 pairs = [("SNS_TOPIC_ARN", need("topic_arn")), ("ORDERS_TABLE", need("table_name"))]
 for role in ("procesamiento", "logistica"):
-    for key, output in (("QUEUE_URL", "queue_urls"), ("DLQ_URL", "dlq_urls")):
+    for key, output in (
+        ("QUEUE_URL", "queue_urls"),
+        ("DLQ_URL", "dlq_urls"),
+        ("EXPRESS_QUEUE_URL", "express_queue_urls"),
+        ("EXPRESS_DLQ_URL", "express_dlq_urls"),
+    ):
         urls = need(output)
         if role not in urls:
             sys.exit("stack: terraform output %s has no %r key" % (output, role))
         pairs.append(("%s_%s" % (role.upper(), key), urls[role]))
+pairs.append(("HIGH_VALUE_ALERT_SMS", need("high_value_alert_sms")))
 for k, v in pairs:
     print("%s=%s" % (k, shlex.quote(str(v))))
 '

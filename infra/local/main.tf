@@ -1,3 +1,8 @@
+locals {
+  # A fictitious number (NANP 555-01xx, reserved for fiction).
+  high_value_alert_sms = "+15555550123"
+}
+
 module "messaging" {
   source = "../modules/messaging"
 
@@ -14,6 +19,10 @@ module "messaging" {
   # DynamoDB Local: the provider reads the outbox index back without its
   # name and would try to delete it on every re-apply (variables.tf).
   table_ignore_index_drift = true
+
+  # Issue 23: the local stack always has a high-value SMS subscription;
+  # LocalStack records what it "sends" (GET /_aws/sns/sms-messages).
+  high_value_alert_sms = local.high_value_alert_sms
 }
 
 # The table of a stack applied before table_ignore_index_drift existed.

@@ -179,9 +179,12 @@ def http(method: str, url: str, body=None, timeout: float = 10, headers: dict | 
         return e.code, dict(e.headers), parsed
 
 
-def order_request(pedido_id: str, n: int) -> dict:
-    # crates/testkit/src/lib.rs order_request, with a per-order quantity.
-    return {
+def order_request(pedido_id: str, n: int, prioridad: str | None = None) -> dict:
+    # crates/testkit/src/lib.rs order_request, with a per-order quantity;
+    # prioridad (EXPRESS | ESTANDAR) only when given (the API's default is
+    # ESTANDAR).
+    extra = {} if prioridad is None else {"prioridad": prioridad}
+    return extra | {
         "pedidoId": pedido_id,
         "clienteId": "6f1c2a52-4a43-4c49-9d1c-0a0c5b1e8b11",
         "moneda": "CLP",
@@ -305,9 +308,12 @@ def main() -> None:
         )
 
         # 2. Orders through SNS -> SQS -> both workers -> DynamoDB.
+        # The first order says ESTANDAR, the last EXPRESS (issue 23: SNS
+        # routes it to each role's express queue), the others nothing.
         ids = [str(uuid.uuid4()) for _ in range(ORDERS)]
+        lanes = {1: "ESTANDAR", ORDERS: "EXPRESS"}
         for n, pid in enumerate(ids, start=1):
-            status, headers, body = http("POST", api.url("/api/pedidos"), order_request(pid, n))
+            status, headers, body = http("POST", api.url("/api/pedidos"), order_request(pid, n, lanes.get(n)))
             if status != 202 or not isinstance(body, dict) or body.get("pedidoId") != pid or body.get("estado") != "RECIBIDO":
                 die(f"POST /api/pedidos answered {status} {body}; order-api log:\n{api.tail()}")
             status, _, body = http("GET", api.url(f"/api/pedidos/{pid}"))
@@ -350,6 +356,21 @@ def main() -> None:
         checked(
             "DynamoDB: every order has estado PROCESADO (procesamiento) and envioEstado PROGRAMADO + tracking (logistica), "
             "each event recorded in appliedEvents"
+        )
+
+        # The EXPRESS order came through each role's express queue (SNS filter
+        # policy prioridad EXPRESS), the others through the standard queue
+        # (ESTANDAR or no prioridad): the workers count receives by lane.
+        for role, w in workers.items():
+            by_lane = {lane: metric_with_label(w, LANE_METRIC, lane) for lane in ("express", "standard")}
+            if by_lane["express"] < 1 or by_lane["standard"] < ORDERS - 1:
+                die(
+                    f"worker {role}: received by lane {by_lane} for 1 EXPRESS and {ORDERS - 1} ESTANDAR orders; "
+                    f"SNS did not route them through the express and standard queues. Log tail:\n{w.tail()}"
+                )
+        checked(
+            "prioridad: the EXPRESS order reached both workers through their express queues (sqs:ReceiveMessage on "
+            "<prefix>-<role>-express as the worker principal), the ESTANDAR and unmarked ones through the standard queues"
         )
 
         for n, pid in enumerate(ids, start=1):
@@ -505,7 +526,7 @@ def main() -> None:
 
         # Nothing left behind in the main queues (every success deleted).
         def queues_empty():
-            for role, url in queue_urls.items():
+            for url in [*queue_urls.values(), *out["express_queue_urls"].values()]:
                 a = sqs.get_queue_attributes(
                     QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
                 )["Attributes"]
@@ -514,7 +535,9 @@ def main() -> None:
             return True
 
         wait_until("empty main queues", EFFECT_TIMEOUT, queues_empty, services)
-        checked("main queues empty afterwards: every message deleted (sqs:DeleteMessageBatch as the worker principals)")
+        checked(
+            "main queues, both lanes, empty afterwards: every message deleted (sqs:DeleteMessageBatch as the worker principals)"
+        )
         checked("an event type outside the subscriptions' filter policies (PedidoEnviado) reached neither queue")
         for role, w in workers.items():
             for name in ("sqs_worker_messages_retried_total", "sqs_worker_poll_errors_total"):
@@ -628,6 +651,23 @@ def metric(svc: Service, name: str) -> float:
         if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+# The worker's receives by lane (crates/sqs-worker metrics.rs).
+LANE_METRIC = "sqs_worker_messages_received_by_lane_total"
+
+
+def metric_with_label(svc: Service, name: str, value: str) -> float:
+    """Sum of a Prometheus sample's label sets that carry the label value `value`."""
+    with urllib.request.urlopen(svc.url("/metrics"), timeout=5) as r:
+        text = r.read().decode()
+    if f"# TYPE {name.removesuffix('_total')} " not in text and f"# TYPE {name} " not in text:
+        die(f"{svc.name} /metrics has no metric {name}")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and f'="{value}"' in line.split("}", 1)[0]
+    )
 
 
 def _live(svc: Service) -> bool:

@@ -171,15 +171,26 @@ def main() -> None:
         ("order-api", "order-api", None, {"topic": topic_arn, "table": table_arn}),
         ("relay", "outbox-relay", None, {"topic": topic_arn, "table": table_arn}),
     ]
+    # A worker's labels are those its call records use (crates/sqs-worker
+    # startup.rs): queue, dlq, table and its express lane's express_queue,
+    # express_dlq (issue 23).
+    express_urls = out["express_queue_urls"]
+    express_dlq_urls = out["express_dlq_urls"]
     for role in ("procesamiento", "logistica"):
-        if role not in queue_urls or role not in dlq_urls:
-            die(f"terraform outputs have no queue for role {role}")
+        if not all(role in urls for urls in (queue_urls, dlq_urls, express_urls, express_dlq_urls)):
+            die(f"terraform outputs have no queue, DLQ, express queue or express DLQ for role {role}")
         specs.append(
             (
                 role,
                 "sqs-worker",
                 role,
-                {"queue": queue_arn(sqs, queue_urls[role]), "dlq": queue_arn(sqs, dlq_urls[role]), "table": table_arn},
+                {
+                    "queue": queue_arn(sqs, queue_urls[role]),
+                    "dlq": queue_arn(sqs, dlq_urls[role]),
+                    "express_queue": queue_arn(sqs, express_urls[role]),
+                    "express_dlq": queue_arn(sqs, express_dlq_urls[role]),
+                    "table": table_arn,
+                },
             )
         )
 

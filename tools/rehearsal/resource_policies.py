@@ -1,7 +1,7 @@
 """Resource policies and encryption keys, read back from the deployment.
 
 After the apply: for the order topic, the ops alarm topic, the orders table
-and every queue (main, dead-letter, subscription dead-letter) writes its ARN,
+and every queue (main, express, their dead-letter queues, subscription dead-letter) writes its ARN,
 the customer-managed KMS key that encrypts it (resolved to a key ARN with kms
 DescribeKey; null for an AWS owned or AWS managed key) and its resource
 policy; for the data and platform keys, the key policy. Output:
@@ -83,6 +83,8 @@ def expected_keys(doc: dict, keys: dict) -> list[tuple[str, dict, str | None]]:
          ("orders table", doc["table"], data)]
         + [(f"queue {r}", q, data) for r, q in doc["queues"].items()]
         + [(f"DLQ {r}", q, data) for r, q in doc["dlqs"].items()]
+        + [(f"express queue {r}", q, data) for r, q in doc["express_queues"].items()]
+        + [(f"express DLQ {r}", q, data) for r, q in doc["express_dlqs"].items()]
         + [(f"subscription delivery DLQ {r} (SSE-SQS)", q, None) for r, q in doc["delivery_dlqs"].items()]
     )
 
@@ -131,6 +133,8 @@ def main() -> None:
         "queues": {role: queue(sqs, kms, url) for role, url in out["queue_urls"].items()},
         "dlqs": {role: queue(sqs, kms, url) for role, url in out["dlq_urls"].items()},
         "delivery_dlqs": {role: queue(sqs, kms, url) for role, url in out["delivery_dlq_urls"].items()},
+        "express_queues": {role: queue(sqs, kms, url) for role, url in out["express_queue_urls"].items()},
+        "express_dlqs": {role: queue(sqs, kms, url) for role, url in out["express_dlq_urls"].items()},
         "keys": {
             name: {"arn": arn, "policy": json.loads(kms.get_key_policy(KeyId=arn, PolicyName="default")["Policy"])}
             for name, arn in out["kms_key_arns"].items()
@@ -139,6 +143,7 @@ def main() -> None:
     check_encryption(doc, out["kms_key_arns"])
     path = write_json("resource-policies.json", doc)
     log(f"wrote {path}: order and ops topics, table, {len(doc['queues'])} queues, {len(doc['dlqs'])} DLQs, "
+        f"{len(doc['express_queues'])} express queues, {len(doc['express_dlqs'])} express DLQs, "
         f"{len(doc['delivery_dlqs'])} delivery DLQs (SSE-SQS), keys {', '.join(doc['keys'])}; "
         "each under the key the production root sets")
 

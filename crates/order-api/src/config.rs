@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use shared::aws::AwsSettings;
-use shared::config::{ConfigError, ConfigReader, EnvSource, parse_arn, parse_resource_name};
+use shared::config::{
+    ConfigError, ConfigReader, EnvSource, parse_arn, parse_bool, parse_resource_name,
+};
 use shared::telemetry::TracingSettings;
 
 /// Everything order-api needs to start.
@@ -16,6 +18,11 @@ pub struct Settings {
     pub port: u16,
     /// Topic the order events are published to (`SNS_TOPIC_ARN`).
     pub sns_topic_arn: String,
+    /// On a standard topic, publish each event with its customer
+    /// (`clienteId`) as the SNS `MessageGroupId`, so the standard queues run
+    /// as SQS fair queues (`SNS_FAIR_GROUP_IDS`, default true). A FIFO topic
+    /// always groups by order.
+    pub sns_fair_group_ids: bool,
     /// DynamoDB table the workers record orders in (`ORDERS_TABLE`).
     pub orders_table: String,
     /// SDK settings (`AWS_REGION`, default `us-east-1`).
@@ -66,6 +73,7 @@ pub(crate) struct Common {
     pub host: IpAddr,
     pub port: u16,
     pub sns_topic_arn: String,
+    pub sns_fair_group_ids: bool,
     pub orders_table: String,
     pub aws: AwsSettings,
     pub config_fault_limit: Duration,
@@ -73,7 +81,7 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    /// Reads `HOST`, `PORT`, `SNS_TOPIC_ARN`, `ORDERS_TABLE`, `AWS_REGION`,
+    /// Reads `HOST`, `PORT`, `SNS_TOPIC_ARN`, `SNS_FAIR_GROUP_IDS`, `ORDERS_TABLE`, `AWS_REGION`,
     /// `AWS_CALL_RECORD_DIR`, `CONFIG_FAULT_LIMIT_SECS` and the tracing
     /// variables (default service name `service`).
     pub(crate) fn read(r: &mut ConfigReader<'_>, service: &str) -> Self {
@@ -82,6 +90,7 @@ impl Common {
             "the ARN of the SNS topic order events are published to",
             parse_arn("sns"),
         );
+        let sns_fair_group_ids = r.optional("SNS_FAIR_GROUP_IDS", parse_bool).unwrap_or(true);
         let orders_table = r.required(
             "ORDERS_TABLE",
             "the name of the DynamoDB table holding the orders and their events",
@@ -99,6 +108,7 @@ impl Common {
             host,
             port,
             sns_topic_arn,
+            sns_fair_group_ids,
             orders_table,
             aws,
             config_fault_limit,
@@ -115,6 +125,7 @@ impl Settings {
             host,
             port,
             sns_topic_arn,
+            sns_fair_group_ids,
             orders_table,
             aws,
             config_fault_limit,
@@ -136,6 +147,7 @@ impl Settings {
             host,
             port,
             sns_topic_arn,
+            sns_fair_group_ids,
             orders_table,
             aws,
             request_timeout,
@@ -205,6 +217,22 @@ mod tests {
         assert_eq!(s.keep_alive_timeout, Duration::from_secs(75));
         assert_eq!(s.body_read_timeout, Duration::from_secs(5));
         assert_eq!(s.max_connections, 4096);
+        assert!(s.sns_fair_group_ids, "fair group ids are on by default");
+    }
+
+    #[test]
+    fn reads_the_fair_group_ids_flag() {
+        let with = |value: &str| {
+            Settings::from_env(&EnvSource::from_pairs([
+                ("SNS_TOPIC_ARN", "arn:aws:sns:us-east-1:000000000000:t"),
+                ("ORDERS_TABLE", "orders"),
+                ("SNS_FAIR_GROUP_IDS", value),
+            ]))
+        };
+        assert!(!with("false").expect("valid").sns_fair_group_ids);
+        assert!(with("TRUE").expect("valid").sns_fair_group_ids);
+        let err = with("yes").expect_err("invalid");
+        assert!(err.to_string().contains("SNS_FAIR_GROUP_IDS"), "{err}");
     }
 
     #[test]

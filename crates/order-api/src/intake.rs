@@ -2,6 +2,10 @@
 //! idempotency key, record it with its event in the orders table (the
 //! outbox), record the key's outcome, answer, and then publish the event.
 //!
+//! A cancellation carries its order's priority and customer, read from the
+//! order's intake record before it is recorded: both events of an order
+//! travel in the same lane and the same fair-queue group.
+//!
 //! The command is accepted once its record is durable: DynamoDB is the only
 //! service that accepting depends on. The publish runs right after the answer
 //! (it adds nothing to the request's latency); whatever it does not publish,
@@ -20,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use shared::contract::{Event, EventPayload};
-use shared::orders_table::{Cancellation, Intake, KeyState, Reservation, WriteFailure};
+use shared::orders_table::{Cancellation, Intake, KeyState, OrderLane, Reservation, WriteFailure};
 use shared::telemetry::traced;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -186,15 +190,25 @@ fn refused(error: ApiError) -> Decision {
 }
 
 /// Records the command with its event: the intake record of a new order, or
-/// the cancellation on its order's record.
+/// the cancellation on its order's record (with the order's lane).
 async fn record(
     state: &AppState,
     key: Option<&str>,
-    event: &Event,
+    event: &mut Event,
     estado: &'static str,
     token: &str,
 ) -> Decision {
     let pedido_id = event.pedido_id();
+    if let EventPayload::PedidoCancelado(cancel) = &mut event.payload {
+        match order_lane(state, pedido_id).await {
+            Ok(lane) => {
+                cancel.prioridad = lane.prioridad;
+                cancel.cliente_id = lane.cliente_id;
+            }
+            Err(error) => return refused(error),
+        }
+    }
+    let event = &*event;
     let span = traced(|| {
         tracing::info_span!(
             "intake",
@@ -264,6 +278,28 @@ async fn record(
                 tracing::error!(error = %error, pedido_id = %pedido_id, "recording the command failed: NOT accepted");
                 refused(ApiError::NotAccepted { pedido_id })
             }
+        }
+    }
+}
+
+/// The priority and customer of the order a cancellation is about, within
+/// the write budget: an unknown order is 404, a failed read not accepted.
+async fn order_lane(state: &AppState, pedido_id: Uuid) -> Result<OrderLane, ApiError> {
+    let read = tokio::time::timeout(
+        state.write_budget.total,
+        state.orders.order_lane(pedido_id, Utc::now()),
+    )
+    .await;
+    match read {
+        Ok(Ok(Some(lane))) => Ok(lane),
+        Ok(Ok(None)) => Err(ApiError::UnknownOrder { pedido_id }),
+        Ok(Err(error)) => {
+            tracing::error!(error = %error, pedido_id = %pedido_id, "reading the order's lane failed: cancellation NOT accepted");
+            Err(ApiError::NotAccepted { pedido_id })
+        }
+        Err(_) => {
+            tracing::error!(pedido_id = %pedido_id, "reading the order's lane took longer than the write budget: cancellation NOT accepted");
+            Err(ApiError::NotAccepted { pedido_id })
         }
     }
 }

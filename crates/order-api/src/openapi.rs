@@ -25,7 +25,7 @@ use crate::validation::schema::{
         pedidos::CancelOrderRequest, pedidos::Accepted, Problem, FieldError, ReadinessReport,
         shared::orders_table::OrderRecord, shared::orders_table::Shipment,
         shared::orders_table::OrderStatus, shared::orders_table::ShipmentStatus,
-        shared::orders_table::Publication,
+        shared::orders_table::Publication, shared::contract::Prioridad,
     )),
     tags((name = "pedidos", description = "Orders"), (name = "ops", description = "Operations")),
     modifiers(&ContractLimits)

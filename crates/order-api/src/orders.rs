@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use shared::contract::Event;
 use shared::orders_table::{
-    Cancellation, Intake, KeyState, OrderRecord, OrdersTable, Reservation, TableError, WriteBudget,
-    WriteFailure,
+    Cancellation, Intake, KeyState, OrderLane, OrderRecord, OrdersTable, Reservation, TableError,
+    WriteBudget, WriteFailure,
 };
 use uuid::Uuid;
 
@@ -28,6 +28,14 @@ pub trait OrderStore: Send + Sync + 'static {
         now: DateTime<Utc>,
         budget: WriteBudget,
     ) -> BoxFuture<'a, Result<Intake, WriteFailure>>;
+    /// The priority and customer of a recorded order, which its cancellation
+    /// carries (see [`OrdersTable::order_lane`]); `None` when there is no
+    /// such order.
+    fn order_lane(
+        &self,
+        pedido_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Option<OrderLane>, TableError>>;
     /// Records a cancellation with its `PedidoCancelado` (see [`OrdersTable::record_cancellation`]).
     fn record_cancellation<'a>(
         &'a self,
@@ -87,6 +95,14 @@ impl OrderStore for OrdersTable {
             now,
             budget,
         ))
+    }
+
+    fn order_lane(
+        &self,
+        pedido_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Option<OrderLane>, TableError>> {
+        Box::pin(OrdersTable::order_lane(self, pedido_id, now))
     }
 
     fn record_cancellation<'a>(

@@ -1,6 +1,8 @@
 //! Publishing events to the orders topic, with the publish's outcome told
 //! honestly: "not published" only when that is certain (nothing reached SNS,
 //! or SNS answered with a 4xx), "unknown" whenever SNS may have taken it.
+//! Each event goes out with its message attributes and its message group:
+//! per order on a FIFO topic, per customer on a standard one (fair queues).
 
 use std::time::{Duration, Instant};
 
@@ -108,13 +110,16 @@ pub struct SnsPublisher {
     client: aws_sdk_sns::Client,
     topic_arn: String,
     fifo: bool,
+    fair_group_ids: bool,
     budget: PublishBudget,
 }
 
 impl SnsPublisher {
     /// A publisher on `topic_arn`; FIFO when the ARN ends in `.fifo`. Retries
     /// are this publisher's own (the SDK's are switched off), so it knows
-    /// whether any attempt may have reached SNS.
+    /// whether any attempt may have reached SNS. On a standard topic each
+    /// event names its customer as its message group (see
+    /// [`SnsPublisher::with_fair_group_ids`]).
     pub fn new(
         client: &aws_sdk_sns::Client,
         topic_arn: impl Into<String>,
@@ -138,8 +143,17 @@ impl SnsPublisher {
             client: aws_sdk_sns::Client::from_conf(config),
             topic_arn,
             fifo,
+            fair_group_ids: true,
             budget,
         }
+    }
+
+    /// Whether events on a standard topic carry their customer as the message
+    /// group (`SNS_FAIR_GROUP_IDS`; on by default). A FIFO topic always groups
+    /// by order, whatever this says.
+    pub fn with_fair_group_ids(mut self, fair_group_ids: bool) -> Self {
+        self.fair_group_ids = fair_group_ids;
+        self
     }
 
     async fn attempt(
@@ -170,9 +184,10 @@ impl SnsPublisher {
             request = request.message_attributes(name, attribute);
         }
         if self.fifo {
-            request = request
-                .message_group_id(event.pedido_id().to_string())
-                .message_deduplication_id(deduplication_id(event));
+            request = request.message_deduplication_id(deduplication_id(event));
+        }
+        if let Some(group) = message_group_id(event, self.fifo, self.fair_group_ids) {
+            request = request.message_group_id(group);
         }
         request
             .send()
@@ -194,6 +209,25 @@ pub fn outcome<E>(err: &SdkError<E, aws_sdk_sns::config::http::HttpResponse>) ->
 /// The message attributes subscriptions filter on (see [`Event::message_attributes`]).
 pub fn message_attributes(event: &Event) -> Vec<(&'static str, &'static str, String)> {
     event.message_attributes()
+}
+
+/// The message group an event is published in: on a FIFO topic its order
+/// (`pedidoId`: an order's events in order); on a standard topic, when
+/// `fair` (`SNS_FAIR_GROUP_IDS`), its customer (`clienteId`), so the
+/// standard queues run as SQS fair queues and one customer's flood does not
+/// hold back the others. SNS Publish API: "For standard topics: The
+/// MessageGroupId is optional and is forwarded only to Amazon SQS standard
+/// subscriptions to activate fair queues." A `PedidoCancelado` carries its
+/// order's customer (read from the order's record at intake); one written
+/// before it did goes out without a group.
+pub fn message_group_id(event: &Event, fifo: bool, fair: bool) -> Option<String> {
+    if fifo {
+        Some(event.pedido_id().to_string())
+    } else if fair {
+        event.cliente_id().map(|cliente| cliente.to_string())
+    } else {
+        None
+    }
 }
 
 /// FIFO deduplication id: the same order event published twice is one message.
@@ -292,5 +326,65 @@ impl EventPublisher for SnsPublisher {
                 .map(|_| ())
                 .map_err(|e| classify(&e))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::contract::{EventPayload, Motivo, PedidoCancelado, PedidoCreado, Prioridad};
+    use uuid::Uuid;
+
+    fn creado(cliente: Uuid) -> Event {
+        let order: PedidoCreado = serde_json::from_value(serde_json::json!({
+            "pedidoId": Uuid::new_v4(), "clienteId": cliente, "fecha": "2026-11-23T10:00:00Z",
+            "total": "2.00", "prioridad": "EXPRESS",
+            "items": [{"sku": "A", "cantidad": 1, "precioUnitario": "2.00"}],
+            "direccionEnvio": {"calle": "x", "ciudad": "y", "region": "z", "pais": "CL"}
+        }))
+        .expect("order");
+        Event::new("r", EventPayload::PedidoCreado(order))
+    }
+
+    fn cancelado(cliente: Option<Uuid>) -> Event {
+        let mut cancel = PedidoCancelado::new(Uuid::new_v4(), Motivo::parse("no").expect("motivo"));
+        cancel.prioridad = Prioridad::Express;
+        cancel.cliente_id = cliente;
+        Event::new("r", EventPayload::PedidoCancelado(cancel))
+    }
+
+    #[test]
+    fn the_group_is_the_customer_on_a_standard_topic_and_the_order_on_a_fifo_one() {
+        let cliente = Uuid::new_v4();
+        for event in [creado(cliente), cancelado(Some(cliente))] {
+            assert_eq!(
+                message_group_id(&event, false, true),
+                Some(cliente.to_string())
+            );
+            assert_eq!(message_group_id(&event, false, false), None, "setting off");
+            for fair in [true, false] {
+                assert_eq!(
+                    message_group_id(&event, true, fair),
+                    Some(event.pedido_id().to_string()),
+                    "FIFO unchanged"
+                );
+            }
+        }
+        assert_eq!(message_group_id(&cancelado(None), false, true), None);
+    }
+
+    #[test]
+    fn every_event_is_published_with_its_priority() {
+        for event in [creado(Uuid::new_v4()), cancelado(None)] {
+            assert!(
+                message_attributes(&event).contains(&(
+                    shared::contract::ATTR_PRIORIDAD,
+                    "String",
+                    "EXPRESS".to_owned()
+                )),
+                "{:?}",
+                event.event_type()
+            );
+        }
     }
 }

@@ -209,11 +209,10 @@ impl Application {
         };
         let clients = AwsClients::load_as(&settings.aws, caller).await?;
         let budgets = settings.budgets();
-        let publisher = Arc::new(SnsPublisher::new(
-            &clients.sns,
-            &settings.sns_topic_arn,
-            budgets.publish,
-        ));
+        let publisher = Arc::new(
+            SnsPublisher::new(&clients.sns, &settings.sns_topic_arn, budgets.publish)
+                .with_fair_group_ids(settings.sns_fair_group_ids),
+        );
         let orders = Arc::new(OrdersTable::new(
             table_client(&clients.dynamodb, &settings),
             &settings.orders_table,

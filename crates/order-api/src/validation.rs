@@ -14,7 +14,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde_json::error::Category;
 use shared::contract::pedido::{MAX_ITEMS, MIN_ITEMS, check_total};
-use shared::contract::values::{Amount, BoundedText, Currency, Quantity, Sku, ValueError};
+use shared::contract::values::{
+    Amount, BoundedText, Currency, Prioridad, Quantity, Sku, ValueError,
+};
 use shared::contract::{DireccionEnvio, LineItem, PedidoCancelado, PedidoCreado};
 use uuid::Uuid;
 
@@ -73,6 +75,7 @@ pub fn parse_create_order_with_id(
     let pedido_id = e.optional(request.pedido_id, "/pedidoId");
     let cliente_id = e.required(request.cliente_id, "/clienteId");
     let moneda = e.optional(request.moneda, "/moneda");
+    let prioridad = e.optional(request.prioridad, "/prioridad");
     let total = e.required(request.total, "/total");
     let items = match e.required(request.items, "/items") {
         Some(field::List(list)) if (MIN_ITEMS..=MAX_ITEMS).contains(&list.len()) => {
@@ -100,11 +103,14 @@ pub fn parse_create_order_with_id(
     {
         e.push("/total", error.to_string());
     }
-    match (pedido_id, cliente_id, moneda, total, items, direccion) {
+    match (
+        pedido_id, cliente_id, moneda, prioridad, total, items, direccion,
+    ) {
         (
             Some(pedido_id),
             Some(cliente_id),
             Some(moneda),
+            Some(prioridad),
             Some(total),
             Some(items),
             Some(direccion),
@@ -117,6 +123,7 @@ pub fn parse_create_order_with_id(
             items,
             direccion,
         )
+        .map(|order| order.with_prioridad(prioridad.unwrap_or_default()))
         .map_err(|error| ApiError::Validation(vec![FieldError::new("/total", error.to_string())])),
         _ => Err(e.into()),
     }
@@ -130,7 +137,8 @@ pub fn parse_cancel_order(pedido_id: Uuid, body: &[u8]) -> Result<PedidoCancelad
         .object(body, "")
         .and_then(|request| e.required(request.motivo, "/motivo"));
     match motivo {
-        Some(motivo) if e.0.is_empty() => Ok(PedidoCancelado { pedido_id, motivo }),
+        // The order's priority and customer come from its record (see `intake`).
+        Some(motivo) if e.0.is_empty() => Ok(PedidoCancelado::new(pedido_id, motivo)),
         _ => Err(e.into()),
     }
 }
@@ -364,6 +372,17 @@ impl FromJson<'_> for Currency {
 
     fn from_scalar(scalar: Scalar) -> Result<Self, String> {
         Currency::parse(&string(scalar)?).map_err(detail)
+    }
+}
+
+/// The order's priority: one of [`Prioridad::ALL`]'s wire values, exactly.
+impl FromJson<'_> for Prioridad {
+    fn expected() -> String {
+        "must be a string".to_owned()
+    }
+
+    fn from_scalar(scalar: Scalar) -> Result<Self, String> {
+        Prioridad::parse(&string(scalar)?).map_err(detail)
     }
 }
 

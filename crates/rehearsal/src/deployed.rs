@@ -55,6 +55,10 @@ pub struct Deployed {
     pub dlqs: BTreeMap<String, Resource>,
     /// Worker role → its subscription dead-letter queue.
     pub delivery_dlqs: BTreeMap<String, Resource>,
+    /// Worker role → its express-lane queue (issue 23), drained first.
+    pub express_queues: BTreeMap<String, Resource>,
+    /// Worker role → its express-lane dead-letter queue.
+    pub express_dlqs: BTreeMap<String, Resource>,
     /// `data` / `platform` → the key and its policy.
     pub keys: BTreeMap<String, Key>,
 }
@@ -72,6 +76,8 @@ impl Deployed {
             .chain(self.queues.values())
             .chain(self.dlqs.values())
             .chain(self.delivery_dlqs.values())
+            .chain(self.express_queues.values())
+            .chain(self.express_dlqs.values())
     }
 
     /// The resource an ARN names; a table's index (`<table>/index/<name>`)

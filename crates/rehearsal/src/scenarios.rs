@@ -238,12 +238,19 @@ pub fn run(principals: &[Principal], deployed: &Deployed) -> Result<Vec<Finding>
             &request(who, "sns:Publish", &topic.arn, true),
         )?;
     }
-    // The topic delivers into each queue and subscription DLQ; no other source does.
+    // The topic delivers into each queue (both lanes) and subscription DLQ;
+    // no other source does.
     let sqs_via = format!("sqs.{region}.amazonaws.com");
     for (label, queue) in deployed
         .queues
         .iter()
         .map(|(r, q)| (format!("queue {r}"), q))
+        .chain(
+            deployed
+                .express_queues
+                .iter()
+                .map(|(r, q)| (format!("express queue {r}"), q)),
+        )
         .chain(
             deployed
                 .delivery_dlqs
@@ -290,12 +297,24 @@ pub fn run(principals: &[Principal], deployed: &Deployed) -> Result<Vec<Finding>
             &req,
         )?;
     }
-    // Each worker receives from its own queue only, over HTTPS only.
+    // Each worker receives from its own two queues (standard and express
+    // lanes) only, over HTTPS only.
+    let lanes = deployed
+        .queues
+        .iter()
+        .map(|(r, q)| (r, format!("queue {r}"), q))
+        .chain(
+            deployed
+                .express_queues
+                .iter()
+                .map(|(r, q)| (r, format!("express queue {r}"), q)),
+        )
+        .collect::<Vec<_>>();
     for (r, who) in &workers {
-        for (other, queue) in &deployed.queues {
-            let own = other == r;
+        for (other, label, queue) in &lanes {
+            let own = *other == r;
             run.on(
-                format!("{} sqs:ReceiveMessage from queue {other}", who.name),
+                format!("{} sqs:ReceiveMessage from {label}", who.name),
                 own,
                 who,
                 queue,
@@ -304,7 +323,7 @@ pub fn run(principals: &[Principal], deployed: &Deployed) -> Result<Vec<Finding>
             if own {
                 run.on(
                     format!(
-                        "{} sqs:ReceiveMessage from queue {other} over plain HTTP",
+                        "{} sqs:ReceiveMessage from {label} over plain HTTP",
                         who.name
                     ),
                     false,
@@ -318,7 +337,7 @@ pub fn run(principals: &[Principal], deployed: &Deployed) -> Result<Vec<Finding>
                         .with_text("kms:CallerAccount", account);
                     run.on_key(
                         format!(
-                            "{} kms:Decrypt on the key of queue {other} through {sqs_via}",
+                            "{} kms:Decrypt on the key of {label} through {sqs_via}",
                             who.name
                         ),
                         true,
@@ -329,14 +348,22 @@ pub fn run(principals: &[Principal], deployed: &Deployed) -> Result<Vec<Finding>
                 }
             }
         }
-        if let Some(dlq) = deployed.dlqs.get(r) {
-            run.on(
-                format!("{} sqs:SendMessage to its DLQ over plain HTTP", who.name),
-                false,
-                who,
-                dlq,
-                &request(who, "sqs:SendMessage", &dlq.arn, false),
-            )?;
+        for (label, dlqs) in [
+            ("DLQ", &deployed.dlqs),
+            ("express DLQ", &deployed.express_dlqs),
+        ] {
+            if let Some(dlq) = dlqs.get(r) {
+                run.on(
+                    format!(
+                        "{} sqs:SendMessage to its {label} over plain HTTP",
+                        who.name
+                    ),
+                    false,
+                    who,
+                    dlq,
+                    &request(who, "sqs:SendMessage", &dlq.arn, false),
+                )?;
+            }
         }
     }
     ops_topic(&mut run, partition)?;
@@ -587,8 +614,8 @@ mod tests {
             .expect("statements")
             .retain(|s| s["Sid"] != "AllowOrderTopicDeliveryToQueues");
         let bad = failing(&d);
-        // GenerateDataKey and Decrypt, for both queues.
-        assert_eq!(bad.len(), 4, "{bad:#?}");
+        // GenerateDataKey and Decrypt, for both queues of both lanes.
+        assert_eq!(bad.len(), 8, "{bad:#?}");
         assert!(
             bad.iter()
                 .all(|b| b.starts_with("sns.amazonaws.com kms:") && b.contains("refused")),
@@ -743,9 +770,66 @@ mod tests {
             .filter(|f| !f.holds())
             .map(ToString::to_string)
             .collect();
-        assert_eq!(bad.len(), 1, "{bad:#?}");
+        // The other role's queue, and its express queue (the wildcard
+        // matches both).
+        assert_eq!(bad.len(), 2, "{bad:#?}");
         assert!(
             bad[0].contains("sqs:ReceiveMessage from queue logistica: allowed"),
+            "{bad:#?}"
+        );
+        assert!(
+            bad[1].contains("sqs:ReceiveMessage from express queue logistica: allowed"),
+            "{bad:#?}"
+        );
+    }
+
+    #[test]
+    fn a_worker_without_its_express_statement_cannot_drain_the_express_lane() {
+        let mut ps = principals();
+        let w = ps
+            .iter_mut()
+            .find(|p| p.role.as_deref() == Some("logistica"))
+            .expect("worker");
+        for doc in &mut w.policies {
+            doc["Statement"]
+                .as_array_mut()
+                .expect("statements")
+                .retain(|s| s["Sid"] != "ConsumeOwnExpressQueue");
+        }
+        let bad: Vec<String> = run(&ps, &deployed())
+            .expect("runs")
+            .iter()
+            .filter(|f| !f.holds())
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            bad,
+            vec![
+                "sqs-worker (logistica) (ecomexpress-worker-logistica-task) sqs:ReceiveMessage \
+                 from express queue logistica: refused (allowed neither by the caller's identity \
+                 policies nor by the resource policy); must be allowed"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_express_queue_policy_naming_another_topic_refuses_the_delivery() {
+        let mut d = deployed();
+        let q = d
+            .express_queues
+            .get_mut("procesamiento")
+            .expect("express queue");
+        let text = serde_json::to_string(&q.policy).expect("json").replace(
+            "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos",
+            "arn:aws:sns:us-east-1:123456789012:another-topic",
+        );
+        q.policy = serde_json::from_str(&text).expect("json");
+        let bad = failing(&d);
+        assert!(
+            bad.iter().any(|b| b.starts_with(
+                "sns.amazonaws.com sqs:SendMessage to express queue procesamiento from \
+                 arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos: refused"
+            )),
             "{bad:#?}"
         );
     }

@@ -219,6 +219,15 @@ pub fn parse_arn(service: &'static str) -> impl Fn(&str) -> Result<String, Strin
     }
 }
 
+/// Parses a flag: `true` or `false`, in any case.
+pub fn parse_bool(raw: &str) -> Result<bool, String> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
 /// Parses a non-empty name of at most 255 characters from `[A-Za-z0-9_.-]`
 /// (DynamoDB table names, and a safe default for other resource names).
 pub fn parse_resource_name(raw: &str) -> Result<String, String> {

@@ -19,6 +19,12 @@ pub struct Settings {
     pub queue_url: String,
     /// The queue's dead-letter queue (`SQS_DLQ_URL`).
     pub dlq_url: String,
+    /// The role's express queue and its DLQ (`SQS_EXPRESS_QUEUE_URL`,
+    /// `SQS_EXPRESS_DLQ_URL`: both or neither), drained before `queue_url`.
+    pub express: Option<ExpressLane>,
+    /// While the express queue is busy, at least one receive in this many
+    /// goes to the standard queue (`STANDARD_LANE_EVERY`, default 4, 2 to 100).
+    pub standard_every: usize,
     /// The orders table (`ORDERS_TABLE`).
     pub orders_table: String,
     /// SDK settings (`AWS_REGION`, default `us-east-1`).
@@ -68,6 +74,15 @@ pub struct Settings {
     pub tracing: Option<TracingSettings>,
 }
 
+/// The express lane of a worker: its queue and that queue's DLQ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpressLane {
+    /// The express queue (`SQS_EXPRESS_QUEUE_URL`).
+    pub queue_url: String,
+    /// Its dead-letter queue (`SQS_EXPRESS_DLQ_URL`).
+    pub dlq_url: String,
+}
+
 impl Settings {
     /// Reads and validates the environment; `role_flag` (from `--role`) wins over `WORKER_ROLE`.
     pub fn from_env(env: &EnvSource, role_flag: Option<&str>) -> Result<Self, ConfigError> {
@@ -92,6 +107,21 @@ impl Settings {
             "the URL of that queue's dead-letter queue",
             parse_http_url,
         );
+        let express_queue = r.optional("SQS_EXPRESS_QUEUE_URL", parse_http_url);
+        let express_dlq = r.optional("SQS_EXPRESS_DLQ_URL", parse_http_url);
+        let express = match (express_queue, express_dlq) {
+            (Some(queue_url), Some(dlq_url)) => Some(ExpressLane { queue_url, dlq_url }),
+            (None, None) => None,
+            (Some(_), None) => {
+                r.problem("SQS_EXPRESS_DLQ_URL is required with SQS_EXPRESS_QUEUE_URL (the express queue's dead-letter queue)");
+                None
+            }
+            (None, Some(_)) => {
+                r.problem("SQS_EXPRESS_QUEUE_URL is required with SQS_EXPRESS_DLQ_URL");
+                None
+            }
+        };
+        let standard_every = r.number_in("STANDARD_LANE_EVERY", 4_usize, 2..=100);
         let orders_table = r.required(
             "ORDERS_TABLE",
             "the name of the DynamoDB orders table",
@@ -141,6 +171,17 @@ impl Settings {
         if queue_url.ends_with(".fifo") != dlq_url.ends_with(".fifo") && !dlq_url.is_empty() {
             r.problem("SQS_QUEUE_URL and SQS_DLQ_URL must both be FIFO (.fifo) or both standard");
         }
+        if let Some(lane) = &express {
+            let all = [&queue_url, &dlq_url, &lane.queue_url, &lane.dlq_url];
+            let distinct: std::collections::HashSet<_> = all.iter().collect();
+            if distinct.len() < all.len() {
+                r.problem("SQS_EXPRESS_QUEUE_URL, SQS_EXPRESS_DLQ_URL, SQS_QUEUE_URL and SQS_DLQ_URL must be four different queues");
+            }
+            if all.iter().any(|u| u.ends_with(".fifo")) && !all.iter().all(|u| u.ends_with(".fifo"))
+            {
+                r.problem("the express queue and its DLQ must be FIFO (.fifo) exactly when SQS_QUEUE_URL is");
+            }
+        }
         if retry_base > retry_max {
             r.problem("RETRY_BASE_SECS must not exceed RETRY_MAX_SECS");
         }
@@ -154,6 +195,8 @@ impl Settings {
             role: role.unwrap_or(WorkerRole::Procesamiento),
             queue_url,
             dlq_url,
+            express,
+            standard_every,
             orders_table,
             aws,
             concurrency,
@@ -178,6 +221,16 @@ impl Settings {
     /// Whether the queue is FIFO (URL ends in `.fifo`).
     pub fn fifo(&self) -> bool {
         self.queue_url.ends_with(".fifo")
+    }
+
+    /// The same settings consuming the express queue (into its own DLQ),
+    /// when there is one.
+    pub fn express_lane(&self) -> Option<Self> {
+        self.express.as_ref().map(|lane| Self {
+            queue_url: lane.queue_url.clone(),
+            dlq_url: lane.dlq_url.clone(),
+            ..self.clone()
+        })
     }
 }
 
@@ -230,6 +283,58 @@ mod tests {
             "ORDERS_TABLE is required",
             "WORKER_CONCURRENCY",
             "SQS_WAIT_TIME_SECS",
+        ] {
+            assert!(text.contains(needle), "{needle} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn express_lane_is_both_urls_or_neither() {
+        let s =
+            Settings::from_env(&EnvSource::from_pairs(base()), Some("logistica")).expect("valid");
+        assert_eq!(s.express, None);
+        assert_eq!(s.standard_every, 4);
+        let mut pairs = base();
+        pairs.push((
+            "SQS_EXPRESS_QUEUE_URL",
+            "http://127.0.0.1:4566/000000000000/q-express",
+        ));
+        let err = Settings::from_env(&EnvSource::from_pairs(pairs.clone()), Some("logistica"))
+            .expect_err("no express DLQ");
+        assert!(
+            err.to_string().contains("SQS_EXPRESS_DLQ_URL is required"),
+            "{err}"
+        );
+        pairs.push((
+            "SQS_EXPRESS_DLQ_URL",
+            "http://127.0.0.1:4566/000000000000/q-express-dlq",
+        ));
+        pairs.push(("STANDARD_LANE_EVERY", "3"));
+        let s =
+            Settings::from_env(&EnvSource::from_pairs(pairs), Some("logistica")).expect("valid");
+        let express = s.express_lane().expect("an express lane");
+        assert!(express.queue_url.ends_with("/q-express"));
+        assert!(express.dlq_url.ends_with("/q-express-dlq"));
+        assert_eq!(express.orders_table, s.orders_table);
+        assert_eq!(s.standard_every, 3);
+    }
+
+    #[test]
+    fn express_lane_must_be_other_queues_of_the_same_kind() {
+        let mut pairs = base();
+        pairs.push((
+            "SQS_EXPRESS_QUEUE_URL",
+            "http://127.0.0.1:4566/000000000000/q",
+        ));
+        pairs.push(("SQS_EXPRESS_DLQ_URL", "http://h/1/x-dlq.fifo"));
+        pairs.push(("STANDARD_LANE_EVERY", "1"));
+        let err = Settings::from_env(&EnvSource::from_pairs(pairs), Some("logistica"))
+            .expect_err("invalid");
+        let text = err.to_string();
+        for needle in [
+            "four different queues",
+            "must be FIFO",
+            "STANDARD_LANE_EVERY",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

@@ -1,7 +1,7 @@
 //! The worker's HTTP port: `/health/live`, `/health/ready`, `/metrics`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -48,7 +48,8 @@ pub struct HealthState {
     last_sqs_ok_ms: AtomicU64,
     /// Counts the messages held (received, not yet deleted or returned,
     /// deletes pending included), read live by the liveness probe.
-    holding: OnceLock<Box<dyn Fn() -> usize + Send + Sync>>,
+    /// One count per consumer (two with an express lane), summed.
+    holding: Mutex<Vec<Box<dyn Fn() -> usize + Send + Sync>>>,
     /// Receiving is paused until the table answers its probe.
     store_paused: AtomicBool,
     received_once: AtomicBool,
@@ -93,7 +94,7 @@ impl HealthState {
             started: Instant::now(),
             last_progress_ms: AtomicU64::new(0),
             last_sqs_ok_ms: AtomicU64::new(0),
-            holding: OnceLock::new(),
+            holding: Mutex::new(Vec::new()),
             store_paused: AtomicBool::new(false),
             received_once: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
@@ -124,13 +125,22 @@ impl HealthState {
     }
 
     /// Where the liveness probe reads how many messages the worker holds
-    /// (received and not yet deleted or returned); set once.
+    /// (received and not yet deleted or returned): each consumer adds its
+    /// count once, and the probe reads their sum.
     pub fn watch_holding(&self, count: impl Fn() -> usize + Send + Sync + 'static) {
-        let _ = self.holding.set(Box::new(count));
+        self.holding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Box::new(count));
     }
 
     fn holding(&self) -> usize {
-        self.holding.get().map_or(0, |count| count())
+        self.holding
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|count| count())
+            .sum()
     }
 
     /// Receiving is paused (`true`) or resumed (`false`) for the table's probe.

@@ -32,6 +32,8 @@ pub struct Metrics {
     registry: Registry,
     /// Messages received.
     pub received: Counter,
+    /// Messages received, by lane (`express`, `standard`).
+    pub received_by_lane: Family<Label, Counter>,
     /// Events applied now.
     pub processed: Counter,
     /// Events found already applied.
@@ -75,6 +77,12 @@ impl Metrics {
         let mut registry = Registry::with_prefix("sqs_worker");
         let received = Counter::default();
         registry.register("messages_received", "Messages received", received.clone());
+        let received_by_lane = Family::<Label, Counter>::default();
+        registry.register(
+            "messages_received_by_lane",
+            "Messages received by lane (express, standard)",
+            received_by_lane.clone(),
+        );
         let processed = Counter::default();
         registry.register("messages_processed", "Events applied", processed.clone());
         let duplicates = Counter::default();
@@ -171,6 +179,7 @@ impl Metrics {
             sqs_entry_failures,
             deletes_given_up,
             received,
+            received_by_lane,
             processed,
             duplicates,
             retried,
@@ -215,6 +224,15 @@ impl Metrics {
                 code: code.to_owned(),
             })
             .inc();
+    }
+
+    /// The received-messages counter of a lane.
+    pub fn received_in_lane(&self, lane: &str) -> Counter {
+        self.received_by_lane
+            .get_or_create(&Label {
+                name: lane.to_owned(),
+            })
+            .clone()
     }
 
     /// Counts one dead-lettered message.

@@ -9,17 +9,22 @@ use shared::aws::AwsClients;
 use shared::aws::call_record::Caller;
 use shared::orders_table::OrdersTable;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::consumer::Consumer;
+use crate::consumer::priority::{Lane, PriorityGate};
 use crate::handler::{ApplyEvent, TableApplier};
 use crate::health::{self, HealthState};
 use crate::metrics::Metrics;
 
 /// A worker with its probe port bound, ready to run.
 pub struct Application {
+    /// The standard queue's consumer (the only one without an express lane).
     consumer: Arc<Consumer>,
+    /// The express queue's consumer, drained first, when there is one.
+    express: Option<Arc<Consumer>>,
     listener: TcpListener,
     router: axum::Router,
     metrics: Arc<Metrics>,
@@ -28,14 +33,19 @@ pub struct Application {
 impl Application {
     /// Builds the AWS clients (once) and binds the probe port.
     pub async fn build(settings: Settings) -> std::io::Result<Self> {
+        let mut resources = vec![
+            ("queue", settings.queue_url.clone()),
+            ("dlq", settings.dlq_url.clone()),
+            ("table", settings.orders_table.clone()),
+        ];
+        if let Some(lane) = &settings.express {
+            resources.push(("express_queue", lane.queue_url.clone()));
+            resources.push(("express_dlq", lane.dlq_url.clone()));
+        }
         let caller = Caller {
             binary: "sqs-worker",
             role: Some(settings.role.to_string()),
-            resources: vec![
-                ("queue", settings.queue_url.clone()),
-                ("dlq", settings.dlq_url.clone()),
-                ("table", settings.orders_table.clone()),
-            ],
+            resources,
         };
         let clients = AwsClients::load_as(&settings.aws, caller).await?;
         let table = OrdersTable::new(clients.dynamodb, &settings.orders_table);
@@ -58,15 +68,37 @@ impl Application {
             settings.config_fault_limit,
         );
         let router = health::router(health.clone(), metrics.clone());
-        let consumer = Arc::new(Consumer::new(
+        // One pool of concurrency slots for both lanes: the express lane
+        // takes them first, the priority gate holds the standard lane back.
+        let slots = Arc::new(Semaphore::new(settings.concurrency));
+        let (standard_lane, express) = match settings.express_lane() {
+            Some(express_settings) => {
+                let gate = Arc::new(PriorityGate::new(settings.standard_every));
+                let express = Consumer::in_lane(
+                    sqs.clone(),
+                    express_settings,
+                    handler.clone(),
+                    metrics.clone(),
+                    health.clone(),
+                    slots.clone(),
+                    Lane::Express(gate.clone()),
+                );
+                (Lane::Standard(gate), Some(Arc::new(express)))
+            }
+            None => (Lane::Only, None),
+        };
+        let consumer = Arc::new(Consumer::in_lane(
             sqs,
             settings,
             handler,
             metrics.clone(),
             health,
+            slots,
+            standard_lane,
         ));
         Ok(Self {
             consumer,
+            express,
             listener,
             router,
             metrics,
@@ -120,7 +152,7 @@ impl Application {
         );
         let mut expired = false;
         let consumed = tokio::select! {
-            consumed = self.consumer.run(token) => consumed,
+            consumed = run_lanes(self.consumer, self.express, token) => consumed,
             _ = &mut exit_by => {
                 expired = true;
                 tracing::error!(
@@ -147,4 +179,27 @@ impl Application {
         }
         consumed.map_err(std::io::Error::other)
     }
+}
+
+/// Runs the standard lane's consumer and, when there is one, the express
+/// lane's, until `token` is cancelled. A lane that gives up (misconfigured)
+/// stops the other too: the process exits and is replaced whole.
+async fn run_lanes(
+    standard: Arc<Consumer>,
+    express: Option<Arc<Consumer>>,
+    token: CancellationToken,
+) -> Result<(), crate::consumer::Misconfigured> {
+    let Some(express) = express else {
+        return standard.run(token).await;
+    };
+    let lane = |consumer: Arc<Consumer>| {
+        let token = token.clone();
+        async move {
+            let ended = consumer.run(token.clone()).await;
+            token.cancel();
+            ended
+        }
+    };
+    let (standard, express) = tokio::join!(lane(standard), lane(express));
+    standard.and(express)
 }

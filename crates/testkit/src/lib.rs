@@ -215,6 +215,74 @@ impl Stack {
         }
     }
 
+    /// The filter policy of the subscription that delivers the local
+    /// stack's topic (`SNS_TOPIC_ARN`, applied from infra/local) to the
+    /// queue named `queue_name` (e.g. `ecomexpress-logistica-express`).
+    /// Tests subscribe their own queues with it, so a policy is written
+    /// once, in infra/modules/messaging. Panics, naming what is missing,
+    /// when the stack has no such subscription.
+    pub async fn stack_filter_policy(&self, queue_name: &str) -> String {
+        let topic = std::env::var("SNS_TOPIC_ARN")
+            .expect("SNS_TOPIC_ARN (the local stack's topic; source .local/stack.env)");
+        let mut subscriptions = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .clients
+                .sns
+                .list_subscriptions_by_topic()
+                .topic_arn(&topic)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .expect("list the stack topic's subscriptions");
+            subscriptions.extend(page.subscriptions.unwrap_or_default());
+            match page.next_token {
+                Some(token) => next = Some(token),
+                None => break,
+            }
+        }
+        let wanted = format!(":{queue_name}");
+        let arn = subscriptions
+            .iter()
+            .find(|s| s.protocol() == Some("sqs") && s.endpoint().is_some_and(|e| e.ends_with(&wanted)))
+            .and_then(|s| s.subscription_arn().map(str::to_owned))
+            .unwrap_or_else(|| {
+                panic!("the stack topic {topic} has no subscription to the queue {queue_name} (re-run `make stack-up` after changing infra/)")
+            });
+        let attributes = self
+            .clients
+            .sns
+            .get_subscription_attributes()
+            .subscription_arn(&arn)
+            .send()
+            .await
+            .expect("subscription attributes")
+            .attributes
+            .unwrap_or_default();
+        attributes
+            .get("FilterPolicy")
+            .cloned()
+            .unwrap_or_else(|| panic!("the subscription of {queue_name} has no filter policy"))
+    }
+
+    /// Subscribes `queue` to the topic `arn` with raw delivery and `policy`
+    /// (on message attributes).
+    pub async fn subscribe_with_policy(&self, arn: &str, queue: &QueuePair, policy: &str) {
+        self.clients
+            .sns
+            .subscribe()
+            .topic_arn(arn)
+            .protocol("sqs")
+            .endpoint(&queue.arn)
+            .attributes("RawMessageDelivery", "true")
+            .attributes("FilterPolicy", policy)
+            .attributes("FilterPolicyScope", "MessageAttributes")
+            .send()
+            .await
+            .expect("subscribe");
+    }
+
     /// The stack's [`Pipeline`]: its two queues (`proc`, `log`) and its topic.
     pub async fn pipeline(&self) -> Pipeline {
         let procesamiento = self.queue("proc", 5, false).await;

@@ -199,12 +199,15 @@ locals {
           stacked = false
           period  = 60
           stat    = "Maximum"
-          metrics = [
-            for role in local.sorted_roles :
-            ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", module.messaging.queue_names[role], { label = role }]
-          ]
-          annotations = { horizontal = [{ label = "alarm", value = var.queue_oldest_message_age_alarm_seconds }] }
-          yAxis       = { left = { min = 0, label = "seconds" } }
+          metrics = concat(
+            [for role in local.sorted_roles : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", module.messaging.queue_names[role], { label = role }]],
+            [for role in local.sorted_roles : ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", module.messaging.express_queue_names[role], { label = "${role} express" }]],
+          )
+          annotations = { horizontal = [
+            { label = "alarm", value = var.queue_oldest_message_age_alarm_seconds },
+            { label = "express alarm", value = var.express_queue_oldest_message_age_alarm_seconds },
+          ] }
+          yAxis = { left = { min = 0, label = "seconds" } }
         }
       },
       {
@@ -220,10 +223,10 @@ locals {
           stacked = false
           period  = 60
           stat    = "Maximum"
-          metrics = [
-            for role in local.sorted_roles :
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.queue_names[role], { label = role }]
-          ]
+          metrics = concat(
+            [for role in local.sorted_roles : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.queue_names[role], { label = role }]],
+            [for role in local.sorted_roles : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.express_queue_names[role], { label = "${role} express" }]],
+          )
           yAxis = { left = { min = 0, label = "messages" } }
         }
       },
@@ -242,6 +245,7 @@ locals {
           stat    = "Maximum"
           metrics = concat(
             [for role in local.sorted_roles : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.dlq_names[role], { label = "${role} DLQ" }]],
+            [for role in local.sorted_roles : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.express_dlq_names[role], { label = "${role} express DLQ" }]],
             [for role in local.sorted_roles : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", module.messaging.delivery_dlq_names[role], { label = "${role} subscription DLQ" }]],
           )
           yAxis = { left = { min = 0, label = "messages" } }

@@ -192,6 +192,11 @@ module "messaging" {
   table_deletion_protection  = var.table_deletion_protection
 
   enable_redrive_allow_policy = var.enable_redrive_allow_policy
+
+  # Issue 23: high-value orders by SMS (the e-mail alert's filter) and the
+  # partners' HTTPS endpoints.
+  high_value_alert_sms        = var.high_value_alert_sms
+  partner_https_subscriptions = var.partner_https_subscriptions
 }
 
 check "kms_policy_names_the_real_topic" {
@@ -378,6 +383,25 @@ locals {
           Effect   = "Allow"
           Action   = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
           Resource = module.messaging.dlq_arns[role]
+        },
+        {
+          # The express lane (issue 23): exactly the standard lane's actions,
+          # on this role's express queue and express DLQ only.
+          Sid    = "ConsumeOwnExpressQueue"
+          Effect = "Allow"
+          Action = [
+            "sqs:ChangeMessageVisibility",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+            "sqs:ReceiveMessage",
+          ]
+          Resource = module.messaging.express_queue_arns[role]
+        },
+        {
+          Sid      = "DeadLetterToOwnExpressDlq"
+          Effect   = "Allow"
+          Action   = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+          Resource = module.messaging.express_dlq_arns[role]
         },
         {
           Sid      = "UpdateOrders"
@@ -574,14 +598,17 @@ module "worker" {
   autoscaled    = true
 
   environment = {
-    WORKER_ROLE         = each.key
-    SQS_QUEUE_URL       = module.messaging.queue_urls[each.key]
-    SQS_DLQ_URL         = module.messaging.dlq_urls[each.key]
-    ORDERS_TABLE        = module.messaging.table_name
-    AWS_REGION          = local.region
-    HEALTH_PORT         = "8080"
-    LOG_FORMAT          = "json"
-    SHUTDOWN_GRACE_SECS = tostring(var.worker_shutdown_grace_seconds)
+    WORKER_ROLE   = each.key
+    SQS_QUEUE_URL = module.messaging.queue_urls[each.key]
+    SQS_DLQ_URL   = module.messaging.dlq_urls[each.key]
+    # Issue 23: the worker drains the express queue first (both or neither).
+    SQS_EXPRESS_QUEUE_URL = module.messaging.express_queue_urls[each.key]
+    SQS_EXPRESS_DLQ_URL   = module.messaging.express_dlq_urls[each.key]
+    ORDERS_TABLE          = module.messaging.table_name
+    AWS_REGION            = local.region
+    HEALTH_PORT           = "8080"
+    LOG_FORMAT            = "json"
+    SHUTDOWN_GRACE_SECS   = tostring(var.worker_shutdown_grace_seconds)
   }
 
   health_check = {
@@ -660,6 +687,7 @@ module "worker_autoscaling" {
   cluster_name               = aws_ecs_cluster.this.name
   service_name               = module.worker[each.key].service_name
   queue_name                 = module.messaging.queue_names[each.key]
+  express_queue_name         = module.messaging.express_queue_names[each.key]
   min_capacity               = var.worker_min_capacity
   max_capacity               = var.worker_max_capacity
   target_backlog_per_task    = local.target_backlog_per_task
@@ -705,12 +733,16 @@ module "alarms" {
 
   queues = {
     for role in local.worker_roles : role => {
-      queue_name        = module.messaging.queue_names[role]
-      dlq_name          = module.messaging.dlq_names[role]
-      delivery_dlq_name = module.messaging.delivery_dlq_names[role]
+      queue_name         = module.messaging.queue_names[role]
+      dlq_name           = module.messaging.dlq_names[role]
+      delivery_dlq_name  = module.messaging.delivery_dlq_names[role]
+      express_queue_name = module.messaging.express_queue_names[role]
+      express_dlq_name   = module.messaging.express_dlq_names[role]
     }
   }
-  queue_oldest_message_age_threshold_seconds = var.queue_oldest_message_age_alarm_seconds
+  queue_oldest_message_age_threshold_seconds         = var.queue_oldest_message_age_alarm_seconds
+  express_queue_oldest_message_age_threshold_seconds = var.express_queue_oldest_message_age_alarm_seconds
+  partner_delivery_dlqs                              = module.messaging.partner_dlq_names
 
   load_balancer_arn_suffix       = module.alb.lb_arn_suffix
   target_group_arn_suffix        = module.alb.target_group_arn_suffix

@@ -33,6 +33,26 @@ output "dlq_urls" {
   value       = module.messaging.dlq_urls
 }
 
+output "express_queue_urls" {
+  description = "Express-lane SQS queue URL per worker role (SQS_EXPRESS_QUEUE_URL)."
+  value       = module.messaging.express_queue_urls
+}
+
+output "express_dlq_urls" {
+  description = "Express-lane dead-letter queue URL per worker role (SQS_EXPRESS_DLQ_URL)."
+  value       = module.messaging.express_dlq_urls
+}
+
+output "partner_subscriptions" {
+  description = "Per partner: its HTTPS subscription ARN (pending until the partner confirms) and its subscription DLQ URL."
+  value = {
+    for name, arn in module.messaging.partner_subscription_arns : name => {
+      subscription_arn = arn
+      dlq_url          = module.messaging.partner_dlq_urls[name]
+    }
+  }
+}
+
 output "table_name" {
   description = "Name of the DynamoDB orders table (ORDERS_TABLE)."
   value       = module.messaging.table_name
@@ -83,15 +103,25 @@ output "kms_key_arns" {
 }
 
 output "dlq_tool_env" {
-  description = "Environment for the operator DLQ tools per worker role: `env SQS_QUEUE_URL=... SQS_DLQ_URL=... SQS_SUBSCRIPTION_DLQ_URL=... AWS_REGION=... sqs-worker dlq peek|redrive [--subscription]` (SQS_SUBSCRIPTION_DLQ_URL: the role's SNS subscription DLQ, for --subscription)."
-  value = {
-    for role in keys(module.messaging.queue_urls) : role => {
-      SQS_QUEUE_URL            = module.messaging.queue_urls[role]
-      SQS_DLQ_URL              = module.messaging.dlq_urls[role]
-      SQS_SUBSCRIPTION_DLQ_URL = module.messaging.delivery_dlq_urls[role]
-      AWS_REGION               = var.aws_region
-    }
-  }
+  description = "Environment for the operator DLQ tools per worker role (<role>) and per express lane (<role>-express): `env SQS_QUEUE_URL=... SQS_DLQ_URL=... AWS_REGION=... sqs-worker dlq peek|redrive`. Only the <role> entry carries SQS_SUBSCRIPTION_DLQ_URL (the role's SNS subscription DLQ, shared by both lanes) and SQS_EXPRESS_QUEUE_URL: `dlq redrive --subscription` sends each kept event back to its own lane's queue."
+  value = merge(
+    {
+      for role in keys(module.messaging.queue_urls) : role => {
+        SQS_QUEUE_URL            = module.messaging.queue_urls[role]
+        SQS_DLQ_URL              = module.messaging.dlq_urls[role]
+        SQS_SUBSCRIPTION_DLQ_URL = module.messaging.delivery_dlq_urls[role]
+        SQS_EXPRESS_QUEUE_URL    = module.messaging.express_queue_urls[role]
+        AWS_REGION               = var.aws_region
+      }
+    },
+    {
+      for role in keys(module.messaging.express_queue_urls) : "${role}-express" => {
+        SQS_QUEUE_URL = module.messaging.express_queue_urls[role]
+        SQS_DLQ_URL   = module.messaging.express_dlq_urls[role]
+        AWS_REGION    = var.aws_region
+      }
+    },
+  )
 }
 
 output "delivery_dlq_urls" {

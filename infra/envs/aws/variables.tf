@@ -734,6 +734,31 @@ variable "queue_oldest_message_age_alarm_seconds" {
   }
 }
 
+variable "express_queue_oldest_message_age_alarm_seconds" {
+  description = "Alarm when the oldest message of an express queue (issue 23) is older than this many seconds. Tighter than queue_oldest_message_age_alarm_seconds: the workers drain the express queue first, so an old express message means they are stuck or too few."
+  type        = number
+  default     = 120
+  nullable    = false
+
+  validation {
+    condition     = var.express_queue_oldest_message_age_alarm_seconds >= 60 && var.express_queue_oldest_message_age_alarm_seconds < var.queue_oldest_message_age_alarm_seconds
+    error_message = "express_queue_oldest_message_age_alarm_seconds must be at least 60 and lower than queue_oldest_message_age_alarm_seconds (the express lane is the one that may not wait)."
+  }
+}
+
+variable "high_value_alert_sms" {
+  description = "E.164 phone number (e.g. +15555550123) that receives an SMS for every PedidoCreado at or above the messaging module's high-value threshold (the same filter policy as its e-mail alert). null: no SMS. The account needs SNS SMS production access (or the number verified in the SMS sandbox). Validated by modules/messaging."
+  type        = string
+  default     = null
+}
+
+variable "partner_https_subscriptions" {
+  description = "Partner webhooks by partner name: { endpoint = \"https://...\", filter_policy = optional JSON string (default every PedidoCreado), raw_message_delivery = optional bool (default false: the signed envelope), delivery_policy = optional { num_retries, min_delay_target, max_delay_target, backoff_function } (num_retries * max_delay_target <= 3600 s), max_receives_per_second = optional whole number >= 1 (SNS throttlePolicy; default none) }. Each gets an HTTPS subscription, a subscription DLQ <prefix>-partner-<name>-dlq and an alarm on it (ops topic). The type, defaults and validations are modules/messaging's variable of the same name (one definition); see infra/envs/aws/README.md."
+  type        = any
+  default     = {}
+  nullable    = false
+}
+
 variable "outbox_oldest_pending_age_alarm_seconds" {
   description = "Alarm when the oldest accepted order event not yet published is older than this many seconds for 2 consecutive minutes (the relay's outbox_oldest_pending_age_seconds; no datapoint counts as breaching: no relay reports). Needs enable_otel_sidecar (the metric comes from the relay's collector)."
   type        = number

@@ -151,6 +151,78 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
   tags = var.tags
 }
 
+# The express lane (issue 23): its DLQ like the standard one, and the age of
+# its oldest message against a tighter threshold.
+locals {
+  express_queues = { for role, q in var.queues : role => q if q.express_queue_name != null && q.express_dlq_name != null }
+}
+
+resource "aws_cloudwatch_metric_alarm" "express_dlq_not_empty" {
+  for_each = local.express_queues
+
+  alarm_name          = "${var.name_prefix}-${each.key}-express-dlq-not-empty"
+  alarm_description   = "Messages are waiting in the ${each.key} express dead-letter queue ${each.value.express_dlq_name}: inspect them with `sqs-worker dlq peek`, fix the cause, then `sqs-worker dlq redrive` (SQS_QUEUE_URL / SQS_DLQ_URL of the express lane, output dlq_tools)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value.express_dlq_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "express_queue_oldest_message_age" {
+  for_each = local.express_queues
+
+  alarm_name          = "${var.name_prefix}-${each.key}-express-oldest-message-age"
+  alarm_description   = "The oldest EXPRESS message of ${each.value.express_queue_name} is older than ${var.express_queue_oldest_message_age_threshold_seconds} s: the ${each.key} workers are stuck, failing or too few (they drain the express queue first)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = each.value.express_queue_name }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = var.evaluation_periods
+  datapoints_to_alarm = var.evaluation_periods
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.express_queue_oldest_message_age_threshold_seconds
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
+# Partner HTTPS subscriptions: SNS gave up delivering to a partner (its
+# endpoint answered 5xx or nothing through the whole delivery policy, or
+# refused with 4xx) and kept the event in that partner's subscription DLQ.
+resource "aws_cloudwatch_metric_alarm" "partner_dlq_not_empty" {
+  for_each = var.partner_delivery_dlqs
+
+  alarm_name          = "${var.name_prefix}-partner-${each.key}-dlq-not-empty"
+  alarm_description   = "SNS could not deliver order events to partner ${each.key}'s HTTPS endpoint; they wait in ${each.value}. Check the endpoint (reachable over HTTPS, answering 2xx, subscription confirmed), then hand the kept events to the partner or republish them."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = each.value }
+  statistic           = "Maximum"
+  period              = 60
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.actions
+  ok_actions          = local.actions
+
+  tags = var.tags
+}
+
 ################################################################################
 # Order-events topic
 ################################################################################
@@ -160,7 +232,7 @@ resource "aws_cloudwatch_metric_alarm" "queue_oldest_message_age" {
 # then kept it. No datapoint means nothing failed.
 resource "aws_cloudwatch_metric_alarm" "sns_notifications_failed" {
   alarm_name          = "${var.name_prefix}-sns-notifications-failed"
-  alarm_description   = "SNS failed to deliver notifications of ${var.topic_name}. Look in the subscription DLQs (<prefix>-<role>-delivery-dlq); if they are empty, SNS could not dead-letter either: check the delivery DLQs exist and their policies let sns.amazonaws.com send for the topic."
+  alarm_description   = "SNS failed to deliver notifications of ${var.topic_name}. Look in the subscription DLQs (<prefix>-<role>-delivery-dlq, <prefix>-partner-<name>-dlq); if they are empty, SNS could not dead-letter either: check the delivery DLQs exist and their policies let sns.amazonaws.com send for the topic."
   namespace           = "AWS/SNS"
   metric_name         = "NumberOfNotificationsFailed"
   dimensions          = { TopicName = var.topic_name }

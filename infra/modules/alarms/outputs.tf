@@ -11,17 +11,20 @@ output "topic_policy" {
 output "alarm_names" {
   description = "Names of every alarm, grouped by kind."
   value = {
-    dlq_not_empty             = { for k, a in aws_cloudwatch_metric_alarm.dlq_not_empty : k => a.alarm_name }
-    delivery_dlq_not_empty    = { for k, a in aws_cloudwatch_metric_alarm.delivery_dlq_not_empty : k => a.alarm_name }
-    sns_notifications_failed  = aws_cloudwatch_metric_alarm.sns_notifications_failed.alarm_name
-    queue_oldest_message_age  = { for k, a in aws_cloudwatch_metric_alarm.queue_oldest_message_age : k => a.alarm_name }
-    api_5xx_rate              = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
-    api_unhealthy_targets     = aws_cloudwatch_metric_alarm.api_unhealthy_targets.alarm_name
-    api_elb_5xx               = aws_cloudwatch_metric_alarm.api_elb_5xx.alarm_name
-    api_p99_latency           = aws_cloudwatch_metric_alarm.api_p99_latency.alarm_name
-    table_throttles           = aws_cloudwatch_metric_alarm.table_throttles.alarm_name
-    outbox_oldest_pending_age = one(aws_cloudwatch_metric_alarm.outbox_oldest_pending_age[*].alarm_name)
-    tasks_below_desired       = { for k, a in aws_cloudwatch_metric_alarm.tasks_below_desired : k => a.alarm_name }
+    dlq_not_empty              = { for k, a in aws_cloudwatch_metric_alarm.dlq_not_empty : k => a.alarm_name }
+    delivery_dlq_not_empty     = { for k, a in aws_cloudwatch_metric_alarm.delivery_dlq_not_empty : k => a.alarm_name }
+    sns_notifications_failed   = aws_cloudwatch_metric_alarm.sns_notifications_failed.alarm_name
+    queue_oldest_message_age   = { for k, a in aws_cloudwatch_metric_alarm.queue_oldest_message_age : k => a.alarm_name }
+    express_dlq_not_empty      = { for k, a in aws_cloudwatch_metric_alarm.express_dlq_not_empty : k => a.alarm_name }
+    express_oldest_message_age = { for k, a in aws_cloudwatch_metric_alarm.express_queue_oldest_message_age : k => a.alarm_name }
+    partner_dlq_not_empty      = { for k, a in aws_cloudwatch_metric_alarm.partner_dlq_not_empty : k => a.alarm_name }
+    api_5xx_rate               = aws_cloudwatch_metric_alarm.api_5xx_rate.alarm_name
+    api_unhealthy_targets      = aws_cloudwatch_metric_alarm.api_unhealthy_targets.alarm_name
+    api_elb_5xx                = aws_cloudwatch_metric_alarm.api_elb_5xx.alarm_name
+    api_p99_latency            = aws_cloudwatch_metric_alarm.api_p99_latency.alarm_name
+    table_throttles            = aws_cloudwatch_metric_alarm.table_throttles.alarm_name
+    outbox_oldest_pending_age  = one(aws_cloudwatch_metric_alarm.outbox_oldest_pending_age[*].alarm_name)
+    tasks_below_desired        = { for k, a in aws_cloudwatch_metric_alarm.tasks_below_desired : k => a.alarm_name }
   }
 }
 
@@ -32,6 +35,9 @@ output "alarms" {
       values(aws_cloudwatch_metric_alarm.dlq_not_empty),
       values(aws_cloudwatch_metric_alarm.delivery_dlq_not_empty),
       values(aws_cloudwatch_metric_alarm.queue_oldest_message_age),
+      values(aws_cloudwatch_metric_alarm.express_dlq_not_empty),
+      values(aws_cloudwatch_metric_alarm.express_queue_oldest_message_age),
+      values(aws_cloudwatch_metric_alarm.partner_dlq_not_empty),
       [aws_cloudwatch_metric_alarm.sns_notifications_failed],
       [aws_cloudwatch_metric_alarm.api_5xx_rate, aws_cloudwatch_metric_alarm.api_unhealthy_targets],
       [aws_cloudwatch_metric_alarm.api_elb_5xx, aws_cloudwatch_metric_alarm.api_p99_latency],

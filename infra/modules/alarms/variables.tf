@@ -82,11 +82,13 @@ variable "alarm_email" {
 }
 
 variable "queues" {
-  description = "Map of queue role => names of its main queue, its dead-letter queue and its SNS subscription dead-letter queue (QueueName dimensions)."
+  description = "Map of queue role => names of its main queue, its dead-letter queue, its SNS subscription dead-letter queue and, when the role has an express lane, its express queue and express DLQ (QueueName dimensions)."
   type = map(object({
-    queue_name        = string
-    dlq_name          = string
-    delivery_dlq_name = string
+    queue_name         = string
+    dlq_name           = string
+    delivery_dlq_name  = string
+    express_queue_name = optional(string)
+    express_dlq_name   = optional(string)
   }))
   nullable = false
 
@@ -117,6 +119,30 @@ variable "queue_oldest_message_age_threshold_seconds" {
     condition     = var.queue_oldest_message_age_threshold_seconds >= 60 && var.queue_oldest_message_age_threshold_seconds <= 1209600
     error_message = "queue_oldest_message_age_threshold_seconds must be between 60 and 1209600 (14 days)."
   }
+}
+
+variable "express_queue_oldest_message_age_threshold_seconds" {
+  description = "Alarm when the oldest message of an express queue has waited longer than this (ApproximateAgeOfOldestMessage). Tighter than queue_oldest_message_age_threshold_seconds: express orders are the ones that must not wait."
+  type        = number
+  default     = 120
+  nullable    = false
+
+  validation {
+    condition     = var.express_queue_oldest_message_age_threshold_seconds >= 60 && var.express_queue_oldest_message_age_threshold_seconds <= 1209600
+    error_message = "express_queue_oldest_message_age_threshold_seconds must be between 60 and 1209600 (14 days)."
+  }
+
+  validation {
+    condition     = var.express_queue_oldest_message_age_threshold_seconds < var.queue_oldest_message_age_threshold_seconds
+    error_message = "express_queue_oldest_message_age_threshold_seconds must be lower than queue_oldest_message_age_threshold_seconds: the express lane is the one that may not wait."
+  }
+}
+
+variable "partner_delivery_dlqs" {
+  description = "Map of partner name => name of its HTTPS subscription's dead-letter queue: an alarm when it holds any message (SNS gave up delivering to that partner)."
+  type        = map(string)
+  default     = {}
+  nullable    = false
 }
 
 variable "load_balancer_arn_suffix" {

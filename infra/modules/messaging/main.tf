@@ -16,14 +16,40 @@ locals {
   # Subscription dead-letter queues: what SNS could not deliver to a role's
   # queue (refused by its queue policy, queue deleted, ...) is kept here.
   delivery_dlq_names = { for role in local.roles : role => "${var.name_prefix}-${role}-delivery-dlq${local.suffix}" }
+  # The express lane (issue 23): per role a second queue with its own DLQ,
+  # which the role's workers drain first. SQS has no priorities; a queue per
+  # priority is AWS's answer.
+  express_queue_names = { for role in local.roles : role => "${var.name_prefix}-${role}-express${local.suffix}" }
+  express_dlq_names   = { for role in local.roles : role => "${var.name_prefix}-${role}-express-dlq${local.suffix}" }
+  # Per partner HTTPS subscription, its subscription DLQ (SSE-SQS, like the
+  # roles' delivery DLQs and for the same reason).
+  partner_dlq_names = { for name, p in var.partner_https_subscriptions : name => "${var.name_prefix}-partner-${name}-dlq" }
 
   use_cmk = var.kms_key_arn != null
 
   # Filter policies are applied to message attributes (filter_policy_scope =
   # MessageAttributes): the API publishes eventType (String) and total (Number).
+  # The API and relay set the String attribute prioridad (EXPRESS | ESTANDAR)
+  # on every event. The express subscription takes EXPRESS only; the standard
+  # one takes ESTANDAR or no prioridad at all, so an event published by an
+  # older build (no attribute) still reaches a queue. SNS's "$or" operator
+  # ("AND/OR logic", SNS Developer Guide: an "$or" array of at least two
+  # objects) with key matching ("exists": false matches a message without
+  # that attribute, provided it has at least one attribute: eventType is
+  # always there). The shorter ["ESTANDAR", {"exists": false}] is not used:
+  # moto (the rehearsal) ignores its exists branch; LocalStack 4.13 and moto
+  # 5.2.5 both apply the "$or" form.
   queue_filter_policies = {
-    for role, types in var.event_types_by_queue : role => jsonencode({ eventType = types })
+    for role, types in var.event_types_by_queue : role => jsonencode({
+      eventType = types
+      "$or"     = [{ prioridad = ["ESTANDAR"] }, { prioridad = [{ exists = false }] }]
+    })
   }
+  express_filter_policies = {
+    for role, types in var.event_types_by_queue : role => jsonencode({ eventType = types, prioridad = ["EXPRESS"] })
+  }
+  # A partner's filter policy: its own JSON, else every PedidoCreado.
+  partner_default_filter_policy = jsonencode({ eventType = ["PedidoCreado"] })
   high_value_filter_policy = jsonencode({
     eventType = ["PedidoCreado"]
     total     = [{ numeric = [">=", var.high_value_threshold] }]
@@ -97,7 +123,9 @@ locals {
   # name): only deliveries of this topic may send, and nothing without TLS.
   sns_target_queue_arns = merge(
     { for role in local.roles : local.queue_names[role] => aws_sqs_queue.this[role].arn },
+    { for role in local.roles : local.express_queue_names[role] => aws_sqs_queue.express[role].arn },
     { for role in local.roles : local.delivery_dlq_names[role] => aws_sqs_queue.delivery_dlq[role].arn },
+    { for name in keys(var.partner_https_subscriptions) : local.partner_dlq_names[name] => aws_sqs_queue.partner_dlq[name].arn },
   )
   sns_target_policies = {
     for name, arn in local.sns_target_queue_arns : name => jsonencode({
@@ -124,21 +152,49 @@ locals {
     })
   }
 
+  # The workers' dead-letter queues (standard and express lanes), by name:
+  # nothing without TLS; only the workers (IAM) send to them.
+  dlq_arns_by_name = merge(
+    { for role in local.roles : local.dlq_names[role] => aws_sqs_queue.dlq[role].arn },
+    { for role in local.roles : local.express_dlq_names[role] => aws_sqs_queue.express_dlq[role].arn },
+  )
   dlq_policies = {
-    for role in local.roles : role => jsonencode({
+    for name, arn in local.dlq_arns_by_name : name => jsonencode({
       Version = "2012-10-17"
-      Id      = "${local.dlq_names[role]}-policy"
+      Id      = "${name}-policy"
       Statement = [
         {
           Sid       = "DenyInsecureTransport"
           Effect    = "Deny"
           Principal = "*"
           Action    = "sqs:*"
-          Resource  = aws_sqs_queue.dlq[role].arn
+          Resource  = arn
           Condition = { Bool = { "aws:SecureTransport" = "false" } }
         },
       ]
     })
+  }
+
+  # SNS's delivery policy of an HTTPS subscription ("Creating an HTTP/S
+  # delivery policy", SNS Developer Guide): every retry in the backoff phase,
+  # between min_delay_target and max_delay_target seconds; with
+  # max_receives_per_second, a throttlePolicy (SetSubscriptionAttributes
+  # delivery policy JSON format: "throttlePolicy": {"maxReceivesPerSecond": int}).
+  partner_delivery_policies = {
+    for name, p in var.partner_https_subscriptions : name => jsonencode(merge(
+      {
+        healthyRetryPolicy = {
+          numRetries         = p.delivery_policy.num_retries
+          numNoDelayRetries  = 0
+          numMinDelayRetries = 0
+          numMaxDelayRetries = 0
+          minDelayTarget     = p.delivery_policy.min_delay_target
+          maxDelayTarget     = p.delivery_policy.max_delay_target
+          backoffFunction    = p.delivery_policy.backoff_function
+        }
+      },
+      p.max_receives_per_second == null ? {} : { throttlePolicy = { maxReceivesPerSecond = p.max_receives_per_second } },
+    ))
   }
 }
 
@@ -220,7 +276,77 @@ resource "aws_sqs_queue_policy" "dlq" {
   for_each = local.roles
 
   queue_url = aws_sqs_queue.dlq[each.key].id
-  policy    = local.dlq_policies[each.key]
+  policy    = local.dlq_policies[local.dlq_names[each.key]]
+}
+
+################################################################################
+# SQS: the express lane, per role a queue and its dead-letter queue, set up
+# exactly like the standard lane's (redrive, retention, encryption, policies)
+################################################################################
+
+resource "aws_sqs_queue" "express_dlq" {
+  for_each = local.roles
+
+  name                        = local.express_dlq_names[each.key]
+  fifo_queue                  = var.fifo
+  content_based_deduplication = var.fifo ? false : null
+
+  message_retention_seconds  = var.dlq_message_retention_seconds
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+
+  sqs_managed_sse_enabled           = local.use_cmk ? null : true
+  kms_master_key_id                 = local.use_cmk ? var.kms_key_arn : null
+  kms_data_key_reuse_period_seconds = local.use_cmk ? var.kms_data_key_reuse_period_seconds : null
+
+  tags = merge(var.tags, { "queue-role" = each.key, "queue-kind" = "express-dlq" })
+}
+
+resource "aws_sqs_queue" "express" {
+  for_each = local.roles
+
+  name                        = local.express_queue_names[each.key]
+  fifo_queue                  = var.fifo
+  content_based_deduplication = var.fifo ? false : null
+
+  message_retention_seconds  = var.message_retention_seconds
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.express_dlq[each.key].arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  sqs_managed_sse_enabled           = local.use_cmk ? null : true
+  kms_master_key_id                 = local.use_cmk ? var.kms_key_arn : null
+  kms_data_key_reuse_period_seconds = local.use_cmk ? var.kms_data_key_reuse_period_seconds : null
+
+  tags = merge(var.tags, { "queue-role" = each.key, "queue-kind" = "express" })
+}
+
+resource "aws_sqs_queue_policy" "express" {
+  for_each = local.roles
+
+  queue_url = aws_sqs_queue.express[each.key].id
+  policy    = local.sns_target_policies[local.express_queue_names[each.key]]
+}
+
+resource "aws_sqs_queue_policy" "express_dlq" {
+  for_each = local.roles
+
+  queue_url = aws_sqs_queue.express_dlq[each.key].id
+  policy    = local.dlq_policies[local.express_dlq_names[each.key]]
+}
+
+resource "aws_sqs_queue_redrive_allow_policy" "express_dlq" {
+  for_each = var.enable_redrive_allow_policy ? local.roles : toset([])
+
+  queue_url = aws_sqs_queue.express_dlq[each.key].id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.express[each.key].arn]
+  })
 }
 
 # Subscription dead-letter queues (one per role): SNS sends here what it could
@@ -287,6 +413,25 @@ resource "aws_sns_topic_subscription" "queue" {
   depends_on = [aws_sqs_queue_policy.this, aws_sqs_queue_policy.delivery_dlq]
 }
 
+# The express lane: EXPRESS events of the role's types. What SNS gives up
+# delivering goes to the role's subscription DLQ, like the standard lane's.
+resource "aws_sns_topic_subscription" "express" {
+  for_each = local.roles
+
+  topic_arn            = aws_sns_topic.this.arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.express[each.key].arn
+  raw_message_delivery = true
+  filter_policy        = local.express_filter_policies[each.key]
+  filter_policy_scope  = "MessageAttributes"
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.delivery_dlq[each.key].arn
+  })
+
+  depends_on = [aws_sqs_queue_policy.express, aws_sqs_queue_policy.delivery_dlq]
+}
+
 resource "aws_sns_topic_subscription" "high_value_email" {
   count = var.high_value_alert_email == null ? 0 : 1
 
@@ -295,6 +440,65 @@ resource "aws_sns_topic_subscription" "high_value_email" {
   endpoint            = var.high_value_alert_email
   filter_policy       = local.high_value_filter_policy
   filter_policy_scope = "MessageAttributes"
+}
+
+# The same high-value orders by SMS: the e-mail subscription's filter policy,
+# one definition for both.
+resource "aws_sns_topic_subscription" "high_value_sms" {
+  count = var.high_value_alert_sms == null ? 0 : 1
+
+  topic_arn           = aws_sns_topic.this.arn
+  protocol            = "sms"
+  endpoint            = var.high_value_alert_sms
+  filter_policy       = local.high_value_filter_policy
+  filter_policy_scope = "MessageAttributes"
+}
+
+################################################################################
+# Partner HTTPS endpoints: per partner a subscription with its filter and
+# delivery policies, and a subscription DLQ for what SNS gives up on
+################################################################################
+
+# SSE-SQS, never the customer-managed key (see delivery_dlq above).
+resource "aws_sqs_queue" "partner_dlq" {
+  for_each = var.partner_https_subscriptions
+
+  name                       = local.partner_dlq_names[each.key]
+  message_retention_seconds  = var.dlq_message_retention_seconds
+  visibility_timeout_seconds = var.visibility_timeout_seconds
+  receive_wait_time_seconds  = var.receive_wait_time_seconds
+
+  sqs_managed_sse_enabled = true
+
+  tags = merge(var.tags, { "partner" = each.key, "queue-kind" = "partner-delivery-dlq" })
+}
+
+resource "aws_sqs_queue_policy" "partner_dlq" {
+  for_each = var.partner_https_subscriptions
+
+  queue_url = aws_sqs_queue.partner_dlq[each.key].id
+  policy    = local.sns_target_policies[local.partner_dlq_names[each.key]]
+}
+
+# The partner confirms the subscription (its endpoint answers SNS's
+# SubscriptionConfirmation; sns-webhook does so itself); until then it stays
+# pending and receives nothing. A raw delivery carries no SNS signature.
+resource "aws_sns_topic_subscription" "partner" {
+  for_each = var.partner_https_subscriptions
+
+  topic_arn            = aws_sns_topic.this.arn
+  protocol             = "https"
+  endpoint             = each.value.endpoint
+  raw_message_delivery = each.value.raw_message_delivery
+  filter_policy        = coalesce(each.value.filter_policy, local.partner_default_filter_policy)
+  filter_policy_scope  = "MessageAttributes"
+  delivery_policy      = local.partner_delivery_policies[each.key]
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.partner_dlq[each.key].arn
+  })
+
+  depends_on = [aws_sqs_queue_policy.partner_dlq]
 }
 
 ################################################################################

@@ -43,6 +43,66 @@ output "dlq_names" {
   value       = { for role, q in aws_sqs_queue.dlq : role => q.name }
 }
 
+output "express_queue_urls" {
+  description = "Map of queue role => express-lane SQS queue URL (SQS_EXPRESS_QUEUE_URL of that role's sqs-worker)."
+  value       = { for role, q in aws_sqs_queue.express : role => q.url }
+}
+
+output "express_queue_arns" {
+  description = "Map of queue role => express-lane SQS queue ARN."
+  value       = { for role, q in aws_sqs_queue.express : role => q.arn }
+}
+
+output "express_queue_names" {
+  description = "Map of queue role => express-lane SQS queue name (<prefix>-<role>-express[.fifo])."
+  value       = { for role, q in aws_sqs_queue.express : role => q.name }
+}
+
+output "express_dlq_urls" {
+  description = "Map of queue role => express-lane dead-letter queue URL (SQS_EXPRESS_DLQ_URL)."
+  value       = { for role, q in aws_sqs_queue.express_dlq : role => q.url }
+}
+
+output "express_dlq_arns" {
+  description = "Map of queue role => express-lane dead-letter queue ARN."
+  value       = { for role, q in aws_sqs_queue.express_dlq : role => q.arn }
+}
+
+output "express_dlq_names" {
+  description = "Map of queue role => express-lane dead-letter queue name (<prefix>-<role>-express-dlq[.fifo])."
+  value       = { for role, q in aws_sqs_queue.express_dlq : role => q.name }
+}
+
+output "subscription_filter_policies" {
+  description = "Map of queue role => the filter policies (JSON) of its standard and express subscriptions."
+  value = {
+    for role in local.roles : role => {
+      standard = aws_sns_topic_subscription.queue[role].filter_policy
+      express  = aws_sns_topic_subscription.express[role].filter_policy
+    }
+  }
+}
+
+output "high_value_filter_policy" {
+  description = "The filter policy (JSON) of the high-value e-mail and SMS subscriptions."
+  value       = local.high_value_filter_policy
+}
+
+output "partner_dlq_names" {
+  description = "Map of partner name => its HTTPS subscription's dead-letter queue name (<prefix>-partner-<name>-dlq)."
+  value       = { for name, q in aws_sqs_queue.partner_dlq : name => q.name }
+}
+
+output "partner_dlq_urls" {
+  description = "Map of partner name => its HTTPS subscription's dead-letter queue URL."
+  value       = { for name, q in aws_sqs_queue.partner_dlq : name => q.url }
+}
+
+output "partner_subscription_arns" {
+  description = "Map of partner name => its HTTPS subscription ARN (\"pending confirmation\" until the partner confirms)."
+  value       = { for name, s in aws_sns_topic_subscription.partner : name => s.arn }
+}
+
 output "table_name" {
   description = "Name of the DynamoDB orders table (hash key pedidoId, TTL attribute expiresAt, sparse index outbox-pendientes)."
   value       = local.table.name
@@ -79,9 +139,12 @@ output "delivery_dlq_names" {
 }
 
 output "queue_encryption" {
-  description = "Map of queue name (main queues, DLQs, subscription DLQs) => its encryption: kms_master_key_id (customer-managed key or null) and sqs_managed_sse_enabled."
+  description = "Map of queue name (main and express queues, their DLQs, subscription DLQs, partner DLQs) => its encryption: kms_master_key_id (customer-managed key or null) and sqs_managed_sse_enabled."
   value = {
-    for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.delivery_dlq)) : q.name => {
+    for q in concat(
+      values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.delivery_dlq),
+      values(aws_sqs_queue.express), values(aws_sqs_queue.express_dlq), values(aws_sqs_queue.partner_dlq),
+      ) : q.name => {
       kms_master_key_id       = q.kms_master_key_id
       sqs_managed_sse_enabled = q.sqs_managed_sse_enabled
     }

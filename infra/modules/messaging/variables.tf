@@ -158,6 +158,127 @@ variable "high_value_alert_email" {
   }
 }
 
+variable "high_value_alert_sms" {
+  description = "When set (E.164 phone number, e.g. +15555550123), an sms subscription on the topic receives the same high-value PedidoCreado events as high_value_alert_email (the same filter policy). SMS needs the account's SNS SMS sandbox or production access for the number. Not supported with fifo = true."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.high_value_alert_sms == null || can(regex("^\\+[1-9][0-9]{1,14}$", var.high_value_alert_sms))
+    error_message = "high_value_alert_sms must be null or an E.164 phone number: a + then the country code and number, digits only, 2 to 15 digits, no spaces or dashes (e.g. +15555550123)."
+  }
+
+  validation {
+    condition     = var.high_value_alert_sms == null || !var.fifo
+    error_message = "high_value_alert_sms cannot be used with fifo = true: SNS FIFO topics only support SQS subscriptions."
+  }
+}
+
+variable "partner_https_subscriptions" {
+  description = <<-EOT
+    Partner webhooks, by partner name (1-26 lowercase letters, digits, hyphens): an HTTPS subscription on the topic each, with
+      endpoint             - https:// URL the partner serves (it must confirm the subscription; crates/sns-webhook does),
+      filter_policy        - optional JSON filter policy on the message attributes (eventType, prioridad, total, ...); default every PedidoCreado,
+      raw_message_delivery - false (default): the signed SNS envelope; true: the bare event, which carries no signature,
+      delivery_policy      - SNS's retries on 5xx / no answer: num_retries (0-100, default 10), min_delay_target and max_delay_target
+                             (seconds, 1 <= min <= max <= 3600; defaults 1 and 60) and backoff_function (linear, arithmetic,
+                             geometric, exponential; default exponential); num_retries * max_delay_target must stay
+                             within 3600 s (SNS's hard limit on the total retry time, bounded conservatively),
+      max_receives_per_second - optional throttle (whole number >= 1): SNS delivers at most this many messages per
+                             second to the endpoint (throttlePolicy.maxReceivesPerSecond); default null, no throttle.
+    Each partner gets a subscription DLQ <prefix>-partner-<name>-dlq (SSE-SQS) for what SNS gives up on, and (root) an alarm on it.
+    Not supported with fifo = true.
+  EOT
+  type = map(object({
+    endpoint                = string
+    filter_policy           = optional(string)
+    raw_message_delivery    = optional(bool, false)
+    max_receives_per_second = optional(number)
+    delivery_policy = optional(object({
+      num_retries      = optional(number, 10)
+      min_delay_target = optional(number, 1)
+      max_delay_target = optional(number, 60)
+      backoff_function = optional(string, "exponential")
+    }), {})
+  }))
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = alltrue([for name in keys(var.partner_https_subscriptions) : can(regex("^[a-z0-9]([a-z0-9-]{0,24}[a-z0-9])?$", name))])
+    error_message = "partner_https_subscriptions: every partner name (map key) must be 1-26 lowercase letters, digits or hyphens, starting and ending with a letter or digit (it names the partner's DLQ <prefix>-partner-<name>-dlq)."
+  }
+
+  validation {
+    condition     = alltrue([for name, p in var.partner_https_subscriptions : can(regex("^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\\s]*)?$", p.endpoint))])
+    error_message = "partner_https_subscriptions: every endpoint must be an https:// URL (https://host[:port][/path]); plain http:// is refused, partners receive order data."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, p in var.partner_https_subscriptions :
+      p.filter_policy == null || can(keys(jsondecode(p.filter_policy)))
+    ])
+    error_message = "partner_https_subscriptions: filter_policy must be null or a JSON object string, e.g. jsonencode({ eventType = [\"PedidoCreado\"] })."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, p in var.partner_https_subscriptions :
+      p.delivery_policy.num_retries >= 0 && p.delivery_policy.num_retries <= 100 && floor(p.delivery_policy.num_retries) == p.delivery_policy.num_retries
+    ])
+    error_message = "partner_https_subscriptions: delivery_policy.num_retries must be a whole number between 0 and 100 (SNS's limit)."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, p in var.partner_https_subscriptions :
+      p.delivery_policy.min_delay_target >= 1 && p.delivery_policy.min_delay_target <= p.delivery_policy.max_delay_target &&
+      p.delivery_policy.max_delay_target <= 3600 &&
+      floor(p.delivery_policy.min_delay_target) == p.delivery_policy.min_delay_target &&
+      floor(p.delivery_policy.max_delay_target) == p.delivery_policy.max_delay_target
+    ])
+    error_message = "partner_https_subscriptions: delivery_policy needs whole seconds with 1 <= min_delay_target <= max_delay_target <= 3600."
+  }
+
+  # "The total policy retry time for an HTTP/S endpoint cannot be greater than
+  # 3,600 seconds. This is a hard limit and cannot be increased." ("Amazon SNS
+  # message delivery retries", SNS Developer Guide). The guide gives no formula
+  # for the delays of the backoff phase (only that each lies between
+  # minDelayTarget and maxDelayTarget), so bound it from above: every retry
+  # waiting max_delay_target. So plan refuses what apply would fail on (e.g.
+  # 100 retries, 1-3600 s, exponential), at the price of also refusing some
+  # policies SNS might accept (e.g. 100 retries, 1-60 s).
+  validation {
+    condition = alltrue([
+      for name, p in var.partner_https_subscriptions :
+      p.delivery_policy.num_retries * p.delivery_policy.max_delay_target <= 3600
+    ])
+    error_message = "partner_https_subscriptions: delivery_policy.num_retries * max_delay_target must be at most 3600 s: SNS refuses an HTTP/S retry policy whose total retry time can exceed 3600 s (a hard limit), and each retry may wait up to max_delay_target. Lower num_retries or max_delay_target."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, p in var.partner_https_subscriptions :
+      p.max_receives_per_second == null ? true : (p.max_receives_per_second >= 1 && floor(p.max_receives_per_second) == p.max_receives_per_second)
+    ])
+    error_message = "partner_https_subscriptions: max_receives_per_second must be null (no throttle) or a whole number >= 1 (SNS's throttlePolicy.maxReceivesPerSecond, deliveries per second to the endpoint)."
+  }
+
+  validation {
+    condition = alltrue([
+      for name, p in var.partner_https_subscriptions :
+      contains(["linear", "arithmetic", "geometric", "exponential"], p.delivery_policy.backoff_function)
+    ])
+    error_message = "partner_https_subscriptions: delivery_policy.backoff_function must be one of linear, arithmetic, geometric, exponential."
+  }
+
+  validation {
+    condition     = length(var.partner_https_subscriptions) == 0 || !var.fifo
+    error_message = "partner_https_subscriptions cannot be used with fifo = true: SNS FIFO topics only support SQS subscriptions."
+  }
+}
+
 variable "high_value_threshold" {
   description = "Minimum order total (the numeric \"total\" message attribute, same currency unit the API publishes) that triggers the high-value e-mail alert. Must be > 0."
   type        = number

@@ -1,13 +1,26 @@
 locals {
   resource_id = "service/${var.cluster_name}/${var.service_name}"
 
+  # The queues the service drains: the standard lane's (m1) and, when set,
+  # the express lane's (m3). The backlog is their sum: one task serves both.
+  queues = merge(
+    { m1 = var.queue_name },
+    var.express_queue_name == null ? {} : { m3 = var.express_queue_name },
+  )
+
+  # Visible messages of every queue. SQS stops publishing the metrics of a
+  # queue left inactive for six hours, so each one counts 0 when missing: an
+  # idle express queue must not leave the sum without datapoints.
+  express_lane       = var.express_queue_name != null
+  backlog_expression = local.express_lane ? "(FILL(m1, 0) + FILL(m3, 0))" : "m1"
+
   # Backlog per task. Container Insights publishes RunningTaskCount; with no
   # task running it is 0 or missing, so the divisor falls back to 1 (no
   # division by zero: the metric is then simply the backlog).
-  backlog_per_task_expression = "m1 / IF(FILL(m2, 0) > 0, FILL(m2, 0), 1)"
+  backlog_per_task_expression = "${local.backlog_expression} / IF(FILL(m2, 0) > 0, FILL(m2, 0), 1)"
 
-  # 1 while messages wait and no task is desired, else 0.
-  scale_from_zero_expression = "IF(FILL(m1, 0) > 0 AND FILL(m2, 0) == 0, 1, 0)"
+  # 1 while messages wait (in either queue) and no task is desired, else 0.
+  scale_from_zero_expression = "IF(${local.express_lane ? local.backlog_expression : "FILL(m1, 0)"} > 0 AND FILL(m2, 0) == 0, 1, 0)"
 
   scale_from_zero = var.min_capacity == 0
 }
@@ -35,22 +48,29 @@ resource "aws_appautoscaling_policy" "backlog_per_task" {
     scale_out_cooldown = var.scale_out_cooldown_seconds
     disable_scale_in   = false
 
+    # Metric math in target tracking (customized_metric_specification with
+    # metrics blocks, AWS provider aws_appautoscaling_policy): m1 (+ m3) the
+    # visible messages of each queue, m2 the running tasks, e1 the one
+    # expression returned (return_data) and tracked.
     customized_metric_specification {
-      metrics {
-        id          = "m1"
-        label       = "Visible messages in ${var.queue_name}"
-        return_data = false
+      dynamic "metrics" {
+        for_each = local.queues
+        content {
+          id          = metrics.key
+          label       = "Visible messages in ${metrics.value}"
+          return_data = false
 
-        metric_stat {
-          stat = "Sum"
+          metric_stat {
+            stat = "Sum"
 
-          metric {
-            namespace   = "AWS/SQS"
-            metric_name = "ApproximateNumberOfMessagesVisible"
+            metric {
+              namespace   = "AWS/SQS"
+              metric_name = "ApproximateNumberOfMessagesVisible"
 
-            dimensions {
-              name  = "QueueName"
-              value = var.queue_name
+              dimensions {
+                name  = "QueueName"
+                value = metrics.value
+              }
             }
           }
         }
@@ -122,7 +142,7 @@ resource "aws_cloudwatch_metric_alarm" "scale_from_zero" {
   count = local.scale_from_zero ? 1 : 0
 
   alarm_name          = "${var.service_name}-scale-from-zero"
-  alarm_description   = "Messages are visible in ${var.queue_name} while ${var.service_name} has no desired task: sets the desired count to 1."
+  alarm_description   = "Messages are visible in ${join(" or ", values(local.queues))} while ${var.service_name} has no desired task: sets the desired count to 1."
   comparison_operator = "GreaterThanOrEqualToThreshold"
   threshold           = 1
   evaluation_periods  = 1
@@ -130,17 +150,20 @@ resource "aws_cloudwatch_metric_alarm" "scale_from_zero" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_appautoscaling_policy.scale_from_zero[0].arn]
 
-  metric_query {
-    id          = "m1"
-    return_data = false
+  dynamic "metric_query" {
+    for_each = local.queues
+    content {
+      id          = metric_query.key
+      return_data = false
 
-    metric {
-      namespace   = "AWS/SQS"
-      metric_name = "ApproximateNumberOfMessagesVisible"
-      period      = 60
-      stat        = "Maximum"
-      dimensions = {
-        QueueName = var.queue_name
+      metric {
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateNumberOfMessagesVisible"
+        period      = 60
+        stat        = "Maximum"
+        dimensions = {
+          QueueName = metric_query.value
+        }
       }
     }
   }

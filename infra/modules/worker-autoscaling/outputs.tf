@@ -9,7 +9,7 @@ output "target_tracking_policy_name" {
 }
 
 output "backlog_per_task_expression" {
-  description = "Metric math expression tracked by the target tracking policy (m1 = visible messages, m2 = running tasks)."
+  description = "Metric math expression tracked by the target tracking policy (m1 = visible messages of the standard queue, m3 = of the express queue when set, m2 = running tasks)."
   value       = local.backlog_per_task_expression
 }
 
@@ -40,6 +40,7 @@ output "settings" {
       threshold   = aws_cloudwatch_metric_alarm.scale_from_zero[0].threshold
       comparison  = aws_cloudwatch_metric_alarm.scale_from_zero[0].comparison_operator
       metrics     = { for q in aws_cloudwatch_metric_alarm.scale_from_zero[0].metric_query : q.id => try(q.metric[0].metric_name, q.expression) }
+      queues      = { for q in aws_cloudwatch_metric_alarm.scale_from_zero[0].metric_query : q.id => q.metric[0].dimensions.QueueName if length(q.metric) > 0 && try(q.metric[0].namespace, "") == "AWS/SQS" }
       policy_type = aws_appautoscaling_policy.scale_from_zero[0].policy_type
       adjustment  = aws_appautoscaling_policy.scale_from_zero[0].step_scaling_policy_configuration[0].adjustment_type
     } : null

@@ -31,6 +31,22 @@ variable "queue_name" {
   }
 }
 
+variable "express_queue_name" {
+  description = "Name of the express-lane SQS queue the same service drains first (issue 23), or null. When set, the backlog tracked is the sum of both queues' visible messages."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.express_queue_name == null || can(regex("^[A-Za-z0-9_-]{1,80}(\\.fifo)?$", var.express_queue_name))
+    error_message = "express_queue_name must be null or an SQS queue name (1-80 letters, digits, hyphens or underscores, optional .fifo suffix)."
+  }
+
+  validation {
+    condition     = var.express_queue_name != var.queue_name
+    error_message = "express_queue_name must differ from queue_name: the backlog would count the same queue twice."
+  }
+}
+
 variable "min_capacity" {
   description = "Minimum number of tasks. 0 lets the service scale to zero when the queue is empty; a step policy then brings it back to 1 task as soon as messages are visible."
   type        = number

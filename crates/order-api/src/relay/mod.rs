@@ -149,11 +149,14 @@ impl Relay {
             ],
         };
         let clients = shared::aws::AwsClients::load_as(&settings.aws, caller).await?;
-        let publisher = Arc::new(crate::publisher::SnsPublisher::new(
-            &clients.sns,
-            &settings.sns_topic_arn,
-            settings.publish_budget(),
-        ));
+        let publisher = Arc::new(
+            crate::publisher::SnsPublisher::new(
+                &clients.sns,
+                &settings.sns_topic_arn,
+                settings.publish_budget(),
+            )
+            .with_fair_group_ids(settings.sns_fair_group_ids),
+        );
         let table = OrdersTable::new(clients.dynamodb, &settings.orders_table);
         Ok(Self::new(table, publisher, settings))
     }

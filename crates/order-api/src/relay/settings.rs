@@ -27,6 +27,10 @@ pub struct RelaySettings {
     pub port: u16,
     /// The topic events are published to (`SNS_TOPIC_ARN`).
     pub sns_topic_arn: String,
+    /// On a standard topic, publish each event with its customer as the SNS
+    /// `MessageGroupId` (SQS fair queues; `SNS_FAIR_GROUP_IDS`, default true),
+    /// as the API does.
+    pub sns_fair_group_ids: bool,
     /// The orders table (`ORDERS_TABLE`).
     pub orders_table: String,
     /// SDK settings (`AWS_REGION`).
@@ -66,6 +70,7 @@ impl RelaySettings {
             host,
             port,
             sns_topic_arn,
+            sns_fair_group_ids,
             orders_table,
             aws,
             config_fault_limit,
@@ -91,6 +96,7 @@ impl RelaySettings {
             host,
             port,
             sns_topic_arn,
+            sns_fair_group_ids,
             orders_table,
             aws,
             stale,

@@ -14,7 +14,8 @@ use shared::contract::schema::{
     Bound, Bounded, SKU_PATTERN, amount_input_pattern, currency_pattern,
 };
 use shared::contract::values::{
-    Amount, Currency, MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Quantity, Sku, Street,
+    Amount, Currency, MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Prioridad, Quantity,
+    Sku, Street,
 };
 use uuid::Uuid;
 
@@ -104,6 +105,9 @@ pub struct CreateOrderRequest {
     /// ISO 4217 currency, default CLP.
     #[schema(value_type = Option<String>, example = "CLP")]
     pub moneda: Field<Currency>,
+    /// Priority: EXPRESS orders travel in the express lane (their own queues, drained first); absent or null means the default.
+    #[schema(value_type = Option<String>, example = "EXPRESS")]
+    pub prioridad: Field<Prioridad>,
     /// The line items.
     #[schema(value_type = Vec<ItemRequest>)]
     pub items: Field<List<Object<ItemRequest>>>,
@@ -119,6 +123,13 @@ impl Bounded for CreateOrderRequest {
     fn bounds() -> Vec<(&'static str, Bound)> {
         vec![
             ("moneda", Bound::Pattern(currency_pattern())),
+            (
+                "prioridad",
+                Bound::Enum(
+                    Prioridad::ALL.map(Prioridad::as_str).to_vec(),
+                    Some(Prioridad::default().as_str()),
+                ),
+            ),
             ("items", Bound::Items(MIN_ITEMS, MAX_ITEMS)),
             ("total", Bound::Pattern(amount_input_pattern())),
         ]

@@ -74,6 +74,40 @@ fn moneda_defaults_to_clp_and_must_be_iso() {
 }
 
 #[test]
+fn prioridad_defaults_to_estandar_and_takes_only_the_known_values() {
+    for absent in [
+        valid(),
+        with(|v| v["prioridad"] = Value::Null),
+        with(|v| v["prioridad"] = json!("ESTANDAR")),
+    ] {
+        assert_eq!(
+            create(&absent).expect("valid").prioridad(),
+            Prioridad::Estandar,
+            "{absent}"
+        );
+    }
+    let order = create(&with(|v| v["prioridad"] = json!("EXPRESS"))).expect("valid");
+    assert_eq!(order.prioridad(), Prioridad::Express);
+    for bad in [
+        json!("express"),
+        json!("URGENTE"),
+        json!(""),
+        json!(1),
+        json!(["EXPRESS"]),
+    ] {
+        let errors = field_errors(create(&with(|v| v["prioridad"] = bad.clone())));
+        assert_eq!(errors.len(), 1, "{bad}: {errors:?}");
+        assert_eq!(errors[0].pointer, "/prioridad", "{bad}");
+        let expected = if bad.is_string() {
+            "must be one of \"EXPRESS\", \"ESTANDAR\""
+        } else {
+            "must be a string"
+        };
+        assert_eq!(errors[0].detail, expected, "{bad}");
+    }
+}
+
+#[test]
 fn money_must_be_a_decimal_string_not_a_json_number() {
     let errors = field_errors(create(&with(|v| {
         v["total"] = json!(25001);

@@ -41,6 +41,15 @@ async fn asyncapi_document_is_served_for_the_configured_topic() {
 async fn the_openapi_document_lists_the_asyncapi_route() {
     let (app, _, _) = fake_app();
     let doc = send(&app, get("/openapi.json")).await.body;
+    // The order's state refers to the contract's one priority schema.
+    assert_eq!(
+        doc["components"]["schemas"]["OrderRecord"]["properties"]["prioridad"]["$ref"],
+        "#/components/schemas/Prioridad"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["Prioridad"]["enum"],
+        json!(["EXPRESS", "ESTANDAR"])
+    );
     let operation = &doc["paths"]["/asyncapi.json"]["get"];
     assert_eq!(operation["tags"], json!(["ops"]), "{operation}");
     assert!(

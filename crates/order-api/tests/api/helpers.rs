@@ -12,7 +12,7 @@ use order_api::publisher::{EventPublisher, Outcome, PublishError, PublishFailure
 use shared::config::EnvSource;
 use shared::contract::{Event, EventPayload};
 use shared::orders_table::{
-    Cancellation, Intake, KeyState, OrderRecord, Reservation, TableError, WriteBudget,
+    Cancellation, Intake, KeyState, OrderLane, OrderRecord, Reservation, TableError, WriteBudget,
     WriteFailure, content_hash,
 };
 use uuid::Uuid;
@@ -144,6 +144,8 @@ pub struct FakeOrders {
     pub records: Mutex<HashMap<Uuid, OrderRecord>>,
     /// Intake records: (content fingerprint, event id, token).
     pub intakes: Mutex<HashMap<Uuid, (String, Uuid, String)>>,
+    /// The priority and customer each intake record keeps.
+    pub lanes: Mutex<HashMap<Uuid, OrderLane>>,
     /// Cancellations: (motivo, event id, token).
     pub cancellations: Mutex<HashMap<Uuid, (String, Uuid, String)>>,
     /// Idempotency keys.
@@ -258,6 +260,13 @@ impl OrderStore for FakeOrders {
                 match intakes.get(&order.pedido_id()) {
                     None => {
                         intakes.insert(order.pedido_id(), (hash, event.event_id, token.to_owned()));
+                        self.lanes.lock().expect("lock").insert(
+                            order.pedido_id(),
+                            OrderLane {
+                                prioridad: order.prioridad(),
+                                cliente_id: Some(order.cliente_id()),
+                            },
+                        );
                         self.writes.fetch_add(1, Ordering::SeqCst);
                         Intake::Created
                     }
@@ -269,6 +278,28 @@ impl OrderStore for FakeOrders {
                 }
             };
             self.answer(intake)
+        })
+    }
+
+    fn order_lane(
+        &self,
+        pedido_id: Uuid,
+        _now: chrono::DateTime<chrono::Utc>,
+    ) -> BoxFuture<'_, Result<Option<OrderLane>, TableError>> {
+        Box::pin(async move {
+            self.check()?;
+            if let Some(lane) = self.lanes.lock().expect("lock").get(&pedido_id) {
+                return Ok(Some(*lane));
+            }
+            Ok(self
+                .records
+                .lock()
+                .expect("lock")
+                .get(&pedido_id)
+                .map(|record| OrderLane {
+                    prioridad: record.prioridad,
+                    cliente_id: record.cliente_id,
+                }))
         })
     }
 

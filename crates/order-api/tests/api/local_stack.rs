@@ -72,6 +72,11 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     assert_eq!(value("eventVersion").as_deref(), Some("1"));
     assert_eq!(value("total").as_deref(), Some("25001"));
     assert_eq!(
+        value("prioridad").as_deref(),
+        Some("ESTANDAR"),
+        "the default"
+    );
+    assert_eq!(
         attributes.get("total").map(|a| a.data_type.as_str()),
         Some("Number")
     );
@@ -81,7 +86,113 @@ async fn posted_order_reaches_a_subscribed_queue_with_its_attributes() {
     names.sort_unstable();
     assert_eq!(
         names,
-        ["correlationId", "eventType", "eventVersion", "total"]
+        [
+            "correlationId",
+            "eventType",
+            "eventVersion",
+            "prioridad",
+            "total"
+        ]
+    );
+}
+
+/// The priority, the customer and the message group of what reached `queue`.
+fn lane_of(message: &aws_sdk_sqs::types::Message) -> (Event, Option<String>, Option<String>) {
+    let event = Event::parse_message_body(message.body().expect("body")).expect("event");
+    let attribute = message
+        .message_attributes()
+        .and_then(|a| a.get("prioridad"))
+        .and_then(|a| a.string_value.clone());
+    let group = message
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+        .cloned();
+    (event, attribute, group)
+}
+
+#[tokio::test]
+async fn an_express_order_and_its_cancellation_travel_with_its_priority_grouped_by_customer() {
+    let st = stack().await;
+    let q = st.queue("api", 5, false).await;
+    let topic = st.topic(&[&q], false).await;
+    let base = start(&topic, st.table.name()).await;
+    let http = reqwest::Client::new();
+    let cliente = Uuid::new_v4();
+    let mut body = order_request(None);
+    body["clienteId"] = cliente.to_string().into();
+    body["prioridad"] = "EXPRESS".into();
+    let response = http
+        .post(format!("{base}/api/pedidos"))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 202);
+    let accepted: serde_json::Value = response.json().await.expect("json");
+    let pedido_id = accepted["pedidoId"].as_str().expect("pedidoId").to_owned();
+    let record: serde_json::Value = http
+        .get(format!("{base}/api/pedidos/{pedido_id}"))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(record["prioridad"], "EXPRESS", "{record}");
+
+    let cancel = http
+        .post(format!("{base}/api/pedidos/{pedido_id}/cancelacion"))
+        .json(&serde_json::json!({"motivo": "ya no"}))
+        .send()
+        .await
+        .expect("POST cancel");
+    assert_eq!(cancel.status(), 202);
+
+    let messages = st.receive_all(&q.url, 2).await;
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    for message in &messages {
+        let (event, attribute, group) = lane_of(message);
+        let what = event.event_type();
+        assert_eq!(event.pedido_id().to_string(), pedido_id);
+        let body: serde_json::Value =
+            serde_json::from_str(message.body().expect("body")).expect("json");
+        assert_eq!(body["data"]["prioridad"], "EXPRESS", "{what}: {body}");
+        assert_eq!(attribute.as_deref(), Some("EXPRESS"), "{what}");
+        // LocalStack passes a standard topic's MessageGroupId on to the
+        // standard queue, as SNS does for fair queues.
+        assert_eq!(group, Some(cliente.to_string()), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn with_fair_group_ids_off_no_message_group_is_sent() {
+    let st = stack().await;
+    let q = st.queue("api", 5, false).await;
+    let topic = st.topic(&[&q], false).await;
+    let app = Application::build(crate::helpers::settings_with(
+        &topic,
+        st.table.name(),
+        &[("SNS_FAIR_GROUP_IDS", "false")],
+    ))
+    .await
+    .expect("build app");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/pedidos"))
+        .json(&order_request(None))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 202);
+    let messages = st.receive_all(&q.url, 1).await;
+    assert_eq!(messages.len(), 1);
+    let (event, attribute, group) = lane_of(&messages[0]);
+    assert!(matches!(event.payload, EventPayload::PedidoCreado(_)));
+    assert_eq!(attribute.as_deref(), Some("ESTANDAR"));
+    assert_eq!(
+        group, None,
+        "SNS_FAIR_GROUP_IDS=false sends no MessageGroupId"
     );
 }
 

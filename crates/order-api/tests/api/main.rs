@@ -9,3 +9,4 @@ mod local_stack;
 mod relay;
 mod router;
 mod server;
+mod sms;

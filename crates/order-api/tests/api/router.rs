@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use shared::contract::EventPayload;
+use shared::contract::{EventPayload, Prioridad};
 use shared::orders_table::{OrderRecord, OrderStatus, Publication, Shipment, ShipmentStatus};
 use tower::ServiceExt;
 use uuid::Uuid;
@@ -288,6 +288,74 @@ async fn an_ambiguous_write_is_503_outcome_unknown_and_a_retry_resolves_it() {
 }
 
 #[tokio::test]
+async fn prioridad_defaults_to_estandar_express_is_carried_and_a_bad_one_is_422() {
+    let (app, publisher, orders) = fake_app();
+    let default = send(&app, post_json("/api/pedidos", valid_order().to_string())).await;
+    assert_eq!(default.status, StatusCode::ACCEPTED, "{}", default.raw);
+    let mut express = valid_order();
+    express["prioridad"] = json!("EXPRESS");
+    let answer = send(&app, post_json("/api/pedidos", express.to_string())).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    publisher.wait_published(2).await;
+    let prioridades: Vec<Prioridad> = publisher
+        .published
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|event| event.prioridad())
+        .collect();
+    assert_eq!(prioridades, [Prioridad::Estandar, Prioridad::Express]);
+
+    let mut bad = valid_order();
+    bad["prioridad"] = json!("URGENTE");
+    let answer = send(&app, post_json("/api/pedidos", bad.to_string())).await;
+    assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        answer.body["errors"],
+        json!([{"pointer": "/prioridad", "detail": "must be one of \"EXPRESS\", \"ESTANDAR\""}]),
+        "{}",
+        answer.raw
+    );
+    orders.settled().await;
+    assert_eq!(publisher.count(), 2, "nothing published for the 422");
+}
+
+#[tokio::test]
+async fn a_cancellation_carries_its_orders_priority_and_customer() {
+    let (app, publisher, _) = fake_app();
+    let mut body = testkit::order_request(Some(Uuid::new_v4()));
+    body["prioridad"] = json!("EXPRESS");
+    let id = body["pedidoId"].as_str().expect("id").to_owned();
+    let created = send(&app, post_json("/api/pedidos", body.to_string())).await;
+    assert_eq!(created.status, StatusCode::ACCEPTED, "{}", created.raw);
+    let answer = send(
+        &app,
+        post_json(
+            &format!("/api/pedidos/{id}/cancelacion"),
+            json!({"motivo": "sin stock"}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.raw);
+    publisher.wait_published(2).await;
+    let events = publisher.published.lock().expect("lock");
+    let cancel = events
+        .iter()
+        .find(|e| matches!(e.payload, EventPayload::PedidoCancelado(_)))
+        .expect("a cancellation");
+    assert_eq!(cancel.prioridad(), Prioridad::Express);
+    assert_eq!(
+        cancel.cliente_id().map(|c| c.to_string()).as_deref(),
+        body["clienteId"].as_str()
+    );
+    assert!(
+        cancel
+            .message_attributes()
+            .contains(&("prioridad", "String", "EXPRESS".to_owned()))
+    );
+}
+
+#[tokio::test]
 async fn cancellation_is_recorded_then_published() {
     let (app, publisher, orders) = fake_app();
     let body = testkit::order_request(Some(Uuid::new_v4()));
@@ -390,6 +458,7 @@ async fn get_order_states() {
             pedido_id: id,
             estado: OrderStatus::Procesado,
             cliente_id: None,
+            prioridad: Prioridad::Express,
             total: Some("10.00".into()),
             moneda: Some("CLP".into()),
             fecha: None,
@@ -413,6 +482,7 @@ async fn get_order_states() {
     assert_eq!(answer.body["envio"]["estado"], "PROGRAMADO");
     assert_eq!(answer.body["envio"]["tracking"], "EX1");
     assert_eq!(answer.body["publicacion"], "COMPLETADA");
+    assert_eq!(answer.body["prioridad"], "EXPRESS");
 
     let answer = send(&app, get("/api/pedidos/12345")).await;
     assert_problem(&answer, StatusCode::BAD_REQUEST);

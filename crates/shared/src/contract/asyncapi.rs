@@ -11,8 +11,9 @@ use utoipa::{PartialSchema, ToSchema};
 use crate::orders_table::WorkerRole;
 
 use super::{
-    ATTR_CORRELATION_ID, ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_TOTAL, ATTR_TRACEPARENT,
-    ATTR_TRACESTATE, CURRENT_EVENT_VERSION, Event, EventPayload, EventType,
+    ATTR_CORRELATION_ID, ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_PRIORIDAD, ATTR_TOTAL,
+    ATTR_TRACEPARENT, ATTR_TRACESTATE, CURRENT_EVENT_VERSION, Event, EventPayload, EventType,
+    Prioridad,
 };
 
 /// The AsyncAPI version the document follows.
@@ -108,6 +109,14 @@ impl Names {
         format!("{}-{role}-dlq{}", self.prefix, self.suffix())
     }
 
+    fn express_queue(&self, role: WorkerRole) -> String {
+        format!("{}-{role}-express{}", self.prefix, self.suffix())
+    }
+
+    fn express_dlq(&self, role: WorkerRole) -> String {
+        format!("{}-{role}-express-dlq{}", self.prefix, self.suffix())
+    }
+
     fn delivery_dlq(&self, role: WorkerRole) -> String {
         format!("{}-{role}-delivery-dlq{}", self.prefix, self.suffix())
     }
@@ -142,9 +151,16 @@ const INFO_DESCRIPTION: &str = "\
 Every change of an order is published as one JSON event on an SNS topic: \
 order-api records the event with the order in DynamoDB (the outbox), answers, \
 and publishes it; the outbox relay publishes whatever is still unpublished \
-some seconds later. The topic fans it out to one SQS queue per worker role (raw message \
-delivery: the SQS message body is the event itself, and the SNS message \
-attributes become SQS message attributes).
+some seconds later. The topic fans it out to two SQS queues per worker role, \
+the standard and the express lane (raw message delivery: the SQS message body \
+is the event itself, and the SNS message attributes become SQS message \
+attributes).
+
+* **Priority**: every event carries its order's `prioridad` (`EXPRESS` or \
+`ESTANDAR`, default `ESTANDAR`) in `data` and as the `prioridad` message \
+attribute; a `PedidoCancelado` carries its order's, so both events of an \
+order travel in the same lane. The express queues take `EXPRESS` events and \
+the workers drain them first; the standard queues take the rest.
 
 * **Envelope**: `eventId`, `eventType`, `eventVersion`, `occurredAt`, \
 `correlationId` and the type's `data`. Money is a decimal string, never a JSON \
@@ -170,14 +186,18 @@ fn channel(topic_arn: Option<&str>, names: &Names) -> Value {
     let mut channel = json!({
         "title": "Order events topic",
         "description": format!(
-            "The SNS topic `{}` ({}). Subscribed by one SQS queue per worker role, each \
-             with a filter policy on the `eventType` message attribute; optionally by an \
-             e-mail address for high-value orders (filter on `total`).",
+            "The SNS topic `{}` ({}). Subscribed by two SQS queues per worker role (the \
+             standard and the express lane), each with a filter policy on the `eventType` \
+             and `prioridad` message attributes; optionally by an e-mail address and an \
+             SMS number for high-value orders (filter on `total`), and by partners' HTTPS \
+             endpoints.",
             names.topic,
             if names.fifo {
                 "FIFO: `MessageGroupId` = `pedidoId`, deduplication id `pedidoId:eventType`"
             } else {
-                "standard"
+                "standard: `MessageGroupId` = the order's `clienteId` unless order-api's \
+                 SNS_FAIR_GROUP_IDS is false, so the standard queues run as SQS fair queues \
+                 and one customer's flood does not hold back the others"
             },
         ),
         "messages": messages,
@@ -215,22 +235,55 @@ fn message_refs<'a>(types: impl IntoIterator<Item = &'a EventType>) -> Vec<Value
         .collect()
 }
 
-fn filter_policy(subscriber: &Subscriber) -> Value {
-    json!({ ATTR_EVENT_TYPE: subscriber.event_types.iter().map(|t| t.as_str()).collect::<Vec<_>>() })
+/// The filter policy of a role's subscription in one lane
+/// (`queue_filter_policies` and `express_filter_policies` in
+/// `infra/modules/messaging`): the standard lane takes ESTANDAR and events
+/// without the attribute (published by a build before priorities).
+fn filter_policy(subscriber: &Subscriber, prioridad: Prioridad) -> Value {
+    let event_types: Vec<&str> = subscriber.event_types.iter().map(|t| t.as_str()).collect();
+    match prioridad {
+        Prioridad::Express => json!({
+            ATTR_EVENT_TYPE: event_types,
+            ATTR_PRIORIDAD: [Prioridad::Express.as_str()],
+        }),
+        Prioridad::Estandar => json!({
+            ATTR_EVENT_TYPE: event_types,
+            "$or": [
+                { ATTR_PRIORIDAD: [Prioridad::Estandar.as_str()] },
+                { ATTR_PRIORIDAD: [{"exists": false}] },
+            ],
+        }),
+    }
 }
 
 fn operations(names: &Names) -> Value {
     let channel = reference(&format!("#/channels/{CHANNEL}"));
     let consumers: Vec<Value> = SUBSCRIBERS
         .iter()
-        .map(|s| {
-            json!({
-                "protocol": "sqs",
-                "endpoint": {"name": names.queue(s.role)},
-                "filterPolicy": filter_policy(s),
-                "filterPolicyScope": "MessageAttributes",
-                "rawMessageDelivery": true,
-                "redrivePolicy": {"deadLetterQueue": {"name": names.delivery_dlq(s.role)}},
+        .flat_map(|s| {
+            [
+                (names.queue(s.role), Prioridad::Estandar),
+                (names.express_queue(s.role), Prioridad::Express),
+            ]
+            .map(|(queue, prioridad)| {
+                let mut consumer = json!({
+                    "protocol": "sqs",
+                    "endpoint": {"name": queue},
+                    "filterPolicyScope": "MessageAttributes",
+                    "rawMessageDelivery": true,
+                    "redrivePolicy": {"deadLetterQueue": {"name": names.delivery_dlq(s.role)}},
+                });
+                // The SNS binding 0.1.0 takes a key's matches as strings or one
+                // object: the standard lane's `$or` (ESTANDAR, or no attribute)
+                // goes in an extension, exactly as SNS gets it.
+                let policy = filter_policy(s, prioridad);
+                let key = if policy.get("$or").is_some() {
+                    "x-filterPolicy"
+                } else {
+                    "filterPolicy"
+                };
+                consumer[key] = policy;
+                consumer
             })
         })
         .collect();
@@ -258,6 +311,8 @@ fn operations(names: &Names) -> Value {
     for subscriber in &SUBSCRIBERS {
         let queue = names.queue(subscriber.role);
         let dlq = names.dlq(subscriber.role);
+        let express = names.express_queue(subscriber.role);
+        let express_dlq = names.express_dlq(subscriber.role);
         operations.insert(
             format!("receive{}", capitalized(subscriber.role.as_str())),
             json!({
@@ -266,13 +321,17 @@ fn operations(names: &Names) -> Value {
                 "title": format!("sqs-worker --role {}", subscriber.role),
                 "summary": subscriber.summary,
                 "description": format!(
-                    "Receives from the SQS queue `{queue}` (subscription filter policy \
-                     `{}` on the message attributes). Each event is applied once per order \
+                    "Receives from the express queue `{express}` (subscription filter policy \
+                     `{}` on the message attributes) first and from the standard queue \
+                     `{queue}` (`{}`), which still gets a share of the receives while the \
+                     express one has messages. Each event is applied once per order \
                      with one conditional DynamoDB write; a failed message is retried with \
-                     backoff and moved to `{dlq}` after {MAX_RECEIVE_COUNT} receives, a \
-                     message that can never be applied (not JSON, unknown eventType, newer \
-                     eventVersion, invalid data) at once, with its reason.",
-                    filter_policy(subscriber),
+                     backoff and moved to its lane's DLQ (`{express_dlq}`, `{dlq}`) after \
+                     {MAX_RECEIVE_COUNT} receives, a message that can never be applied (not \
+                     JSON, unknown eventType, newer eventVersion, invalid data) at once, with \
+                     its reason.",
+                    filter_policy(subscriber, Prioridad::Express),
+                    filter_policy(subscriber, Prioridad::Estandar),
                 ),
                 "messages": message_refs(subscriber.event_types),
                 "bindings": {
@@ -287,6 +346,15 @@ fn operations(names: &Names) -> Value {
                                 },
                             },
                             {"name": dlq, "fifoQueue": names.fifo},
+                            {
+                                "name": express,
+                                "fifoQueue": names.fifo,
+                                "redrivePolicy": {
+                                    "deadLetterQueue": {"name": express_dlq},
+                                    "maxReceiveCount": MAX_RECEIVE_COUNT,
+                                },
+                            },
+                            {"name": express_dlq, "fifoQueue": names.fifo},
                         ],
                         "bindingVersion": "0.2.0",
                     },
@@ -368,6 +436,23 @@ fn attributes(event_type: EventType) -> Vec<Attribute> {
                 "description": "The envelope's correlationId (the request's x-request-id).",
             }),
         },
+        Attribute {
+            name: ATTR_PRIORIDAD,
+            data_type: "String",
+            always: true,
+            schema: json!({
+                "type": "string",
+                "enum": Prioridad::ALL.map(Prioridad::as_str),
+                "description": format!(
+                    "The order's priority (`data.prioridad`; a PedidoCancelado carries its \
+                     order's): the express subscriptions take {express}, the standard ones \
+                     {estandar} or no attribute at all (an event published by a build \
+                     before priorities).",
+                    express = Prioridad::Express,
+                    estandar = Prioridad::Estandar,
+                ),
+            }),
+        },
     ];
     if event_type == EventType::PedidoCreado {
         attributes.push(Attribute {
@@ -446,6 +531,7 @@ fn example_headers(sample: &str) -> Value {
         ATTR_EVENT_TYPE: event.event_type().as_str(),
         ATTR_EVENT_VERSION: CURRENT_EVENT_VERSION,
         ATTR_CORRELATION_ID: event.correlation_id,
+        ATTR_PRIORIDAD: event.prioridad().as_str(),
     });
     if let EventPayload::PedidoCreado(order) = &event.payload {
         let total = order.total().value().normalize().to_string();

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use pedido::{DireccionEnvio, LineItem, Motivo, PedidoCancelado, PedidoCreado};
+pub use values::Prioridad;
 
 /// The newest envelope version this build writes and understands.
 pub const CURRENT_EVENT_VERSION: u32 = 1;
@@ -30,6 +31,10 @@ pub const ATTR_EVENT_TYPE: &str = "eventType";
 pub const ATTR_EVENT_VERSION: &str = "eventVersion";
 /// SNS/SQS message attribute carrying the order total (Number, `PedidoCreado` only).
 pub const ATTR_TOTAL: &str = "total";
+/// SNS/SQS message attribute carrying the order's priority (String,
+/// `EXPRESS` or `ESTANDAR`, on every event): the express subscriptions
+/// filter on it.
+pub const ATTR_PRIORIDAD: &str = "prioridad";
 /// SNS/SQS message attribute carrying the correlation id (String).
 pub const ATTR_CORRELATION_ID: &str = "correlationId";
 /// SNS/SQS message attribute carrying the W3C trace context (String, when tracing is on).
@@ -194,6 +199,23 @@ impl Event {
         }
     }
 
+    /// The order's priority: the lane both events of an order travel in.
+    pub fn prioridad(&self) -> Prioridad {
+        match &self.payload {
+            EventPayload::PedidoCreado(p) => p.prioridad(),
+            EventPayload::PedidoCancelado(p) => p.prioridad,
+        }
+    }
+
+    /// The order's customer, when the event names it (a `PedidoCancelado`
+    /// written before it carried one does not).
+    pub fn cliente_id(&self) -> Option<Uuid> {
+        match &self.payload {
+            EventPayload::PedidoCreado(p) => Some(p.cliente_id()),
+            EventPayload::PedidoCancelado(p) => p.cliente_id,
+        }
+    }
+
     /// The message attributes the event is published with, as (name, SNS/SQS
     /// data type, value): subscriptions filter on the first two. The trace
     /// context ones ([`ATTR_TRACEPARENT`], [`ATTR_TRACESTATE`]) are the
@@ -211,6 +233,11 @@ impl Event {
                 CURRENT_EVENT_VERSION.to_string(),
             ),
             (ATTR_CORRELATION_ID, "String", self.correlation_id.clone()),
+            (
+                ATTR_PRIORIDAD,
+                "String",
+                self.prioridad().as_str().to_owned(),
+            ),
         ];
         if let EventPayload::PedidoCreado(order) = &self.payload {
             attributes.push((ATTR_TOTAL, "Number", order.total().value().to_string()));

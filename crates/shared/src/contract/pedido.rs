@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::schema::{Bound, Bounded};
-use super::values::{Amount, Currency, Quantity, Sku, ValueError};
+use super::values::{Amount, Currency, Prioridad, Quantity, Sku, ValueError};
 pub use super::values::{MAX_ITEMS, MIN_ITEMS, Motivo, PlaceName, PostalCode, Street};
 
 /// One line of an order.
@@ -59,6 +59,10 @@ pub struct PedidoCreado {
     total: Amount,
     /// The currency of every amount in the order (readers take CLP when it is absent).
     moneda: Currency,
+    /// How urgently the order is handled (always written; readers take
+    /// ESTANDAR when it is absent: events written before priorities).
+    #[schema(required = false)]
+    prioridad: Prioridad,
     /// The line items.
     // `minItems`/`maxItems`: `Bounded` below (`#[schema]` takes only literals).
     items: Vec<LineItem>,
@@ -82,6 +86,8 @@ struct PedidoCreadoWire {
     total: Amount,
     #[serde(default)]
     moneda: Currency,
+    #[serde(default)]
+    prioridad: Prioridad,
     items: Vec<LineItem>,
     direccion_envio: DireccionEnvio,
 }
@@ -98,6 +104,7 @@ impl TryFrom<PedidoCreadoWire> for PedidoCreado {
             w.items,
             w.direccion_envio,
         )
+        .map(|order| order.with_prioridad(w.prioridad))
         .map_err(|e| ValueError(e.to_string()))
     }
 }
@@ -119,7 +126,8 @@ pub enum OrderRuleError {
 }
 
 impl PedidoCreado {
-    /// Builds an order, checking the rules that span several fields.
+    /// Builds an order of priority ESTANDAR (see [`PedidoCreado::with_prioridad`]),
+    /// checking the rules that span several fields.
     pub fn new(
         pedido_id: Uuid,
         cliente_id: Uuid,
@@ -139,9 +147,16 @@ impl PedidoCreado {
             fecha,
             total,
             moneda,
+            prioridad: Prioridad::default(),
             items,
             direccion_envio,
         })
+    }
+
+    /// The same order with another priority.
+    pub fn with_prioridad(mut self, prioridad: Prioridad) -> Self {
+        self.prioridad = prioridad;
+        self
     }
 
     /// The same order under another id (the API derives it from an
@@ -170,6 +185,10 @@ impl PedidoCreado {
     /// The currency of every amount in the order.
     pub fn moneda(&self) -> Currency {
         self.moneda
+    }
+    /// How urgently the order is handled.
+    pub fn prioridad(&self) -> Prioridad {
+        self.prioridad
     }
     /// The line items.
     pub fn items(&self) -> &[LineItem] {
@@ -210,6 +229,29 @@ pub struct PedidoCancelado {
     /// Why it was cancelled.
     #[schema(inline)]
     pub motivo: Motivo,
+    /// The cancelled order's priority, so the cancellation travels in the
+    /// same lane as the order (readers take ESTANDAR when it is absent).
+    #[serde(default)]
+    #[schema(required = false)]
+    pub prioridad: Prioridad,
+    /// The cancelled order's customer, when its record names one (absent,
+    /// never null, otherwise; also absent on events written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub cliente_id: Option<Uuid>,
+}
+
+impl PedidoCancelado {
+    /// A cancellation of an ESTANDAR order whose customer is not known yet
+    /// (the API fills both in from the order's record).
+    pub fn new(pedido_id: Uuid, motivo: Motivo) -> Self {
+        Self {
+            pedido_id,
+            motivo,
+            prioridad: Prioridad::default(),
+            cliente_id: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +339,36 @@ mod tests {
         });
         let err = serde_json::from_value::<PedidoCreado>(json).expect_err("total mismatch");
         assert!(err.to_string().contains("does not equal"), "{err}");
+    }
+
+    #[test]
+    fn prioridad_defaults_to_estandar_and_is_kept() {
+        let mut json = serde_json::json!({
+            "pedidoId": Uuid::new_v4(), "clienteId": Uuid::new_v4(), "fecha": "2026-11-23T10:00:00Z",
+            "total": "2.00", "items": [{"sku": "A", "cantidad": 1, "precioUnitario": "2.00"}],
+            "direccionEnvio": {"calle": "x", "ciudad": "y", "region": "z", "pais": "CL"}
+        });
+        let order: PedidoCreado = serde_json::from_value(json.clone()).expect("valid");
+        assert_eq!(order.prioridad(), Prioridad::Estandar);
+        assert_eq!(
+            serde_json::to_value(&order).expect("json")["prioridad"],
+            "ESTANDAR",
+            "always written"
+        );
+        json["prioridad"] = "EXPRESS".into();
+        let order: PedidoCreado = serde_json::from_value(json.clone()).expect("valid");
+        assert_eq!(order.prioridad(), Prioridad::Express);
+        json["prioridad"] = "URGENTE".into();
+        assert!(serde_json::from_value::<PedidoCreado>(json).is_err());
+
+        let cancel: PedidoCancelado =
+            serde_json::from_value(serde_json::json!({"pedidoId": Uuid::new_v4(), "motivo": "no"}))
+                .expect("an old cancellation");
+        assert_eq!(cancel.prioridad, Prioridad::Estandar);
+        assert_eq!(cancel.cliente_id, None);
+        let written = serde_json::to_value(&cancel).expect("json");
+        assert_eq!(written["prioridad"], "ESTANDAR");
+        assert!(written.get("clienteId").is_none(), "{written}");
     }
 
     #[test]

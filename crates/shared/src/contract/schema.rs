@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::values::{Amount, BoundedText, Currency, MAX_AMOUNT, Quantity, Sku};
+use super::values::{Amount, BoundedText, Currency, MAX_AMOUNT, Prioridad, Quantity, Sku};
 use super::{CURRENT_EVENT_VERSION, Event, EventPayload, EventType, PedidoCancelado, PedidoCreado};
 
 /// An [`Amount`] as written: a decimal string with exactly
@@ -61,6 +61,9 @@ pub enum Bound {
     Items(usize, usize),
     /// `pattern`.
     Pattern(String),
+    /// `enum` (the values, plus `null` when the property may be null) and
+    /// `default`: a string property with a closed set of values.
+    Enum(Vec<&'static str>, Option<&'static str>),
 }
 
 impl Bound {
@@ -87,6 +90,15 @@ impl Bound {
             }
             (Bound::Pattern(pattern), Schema::Object(o)) if is(o, &[Type::String]) => {
                 o.pattern = Some(pattern.clone());
+            }
+            (Bound::Enum(values, default), Schema::Object(o)) if is(o, &[Type::String]) => {
+                let mut listed: Vec<serde_json::Value> =
+                    values.iter().map(|v| (*v).into()).collect();
+                if is(o, &[Type::Null]) {
+                    listed.push(serde_json::Value::Null);
+                }
+                o.enum_values = Some(listed);
+                o.default = default.map(Into::into);
             }
             (Bound::Items(min, max), Schema::Array(a)) => {
                 a.min_items = Some(*min);
@@ -194,6 +206,28 @@ impl PartialSchema for Currency {
 impl ToSchema for Currency {
     fn name() -> Cow<'static, str> {
         Cow::Borrowed("Currency")
+    }
+}
+
+impl PartialSchema for Prioridad {
+    fn schema() -> RefOr<Schema> {
+        string()
+            .description(Some(format!(
+                "How urgently the order is handled: {} orders travel in the express lane \
+                 (their own queues, drained first). Default {}.",
+                Prioridad::Express,
+                Prioridad::default()
+            )))
+            .enum_values(Some(Prioridad::ALL.map(Prioridad::as_str)))
+            .default(Some(Prioridad::default().as_str().into()))
+            .examples([Prioridad::Express.as_str()])
+            .into()
+    }
+}
+
+impl ToSchema for Prioridad {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("Prioridad")
     }
 }
 
@@ -401,6 +435,7 @@ mod tests {
         name: String,
         count: u32,
         list: Vec<String>,
+        choice: Option<String>,
     }
 
     fn property(schema: &RefOr<Schema>, name: &str) -> serde_json::Value {
@@ -414,6 +449,7 @@ mod tests {
                 ("name", Bound::Pattern("^a".into())),
                 ("count", Bound::Range(4, 5)),
                 ("list", Bound::Items(6, 7)),
+                ("choice", Bound::Enum(vec!["A", "B"], Some("B"))),
             ]
         }
     }
@@ -433,6 +469,13 @@ mod tests {
             (count["minimum"].as_u64(), count["maximum"].as_u64()),
             (Some(4), Some(5))
         );
+        let choice = property(&schema, "choice");
+        assert_eq!(
+            choice["enum"],
+            serde_json::json!(["A", "B", null]),
+            "an optional property may be null"
+        );
+        assert_eq!(choice["default"], "B");
         let list = property(&schema, "list");
         assert_eq!(
             (list["minItems"].as_u64(), list["maxItems"].as_u64()),

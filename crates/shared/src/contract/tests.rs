@@ -3,6 +3,12 @@ use crate::contract::values::Amount;
 
 const CREADO_V1: &str = include_str!("../../tests/fixtures/pedido_creado_v1.json");
 const CANCELADO_V1: &str = include_str!("../../tests/fixtures/pedido_cancelado_v1.json");
+/// The samples as builds before priorities wrote them (no `prioridad`, no
+/// `clienteId` on the cancellation).
+const CREADO_V1_OLD: &str =
+    include_str!("../../tests/fixtures/pedido_creado_v1_before_prioridad.json");
+const CANCELADO_V1_OLD: &str =
+    include_str!("../../tests/fixtures/pedido_cancelado_v1_before_prioridad.json");
 
 fn sample_creado() -> Event {
     Event::parse_message_body(CREADO_V1).expect("fixture parses")
@@ -34,6 +40,50 @@ fn checked_in_v1_samples_still_parse() {
     let cancel = Event::parse_message_body(CANCELADO_V1).expect("fixture parses");
     assert_eq!(cancel.event_type(), EventType::PedidoCancelado);
     assert_eq!(cancel.pedido_id(), event.pedido_id());
+}
+
+#[test]
+fn events_written_before_priorities_parse_as_estandar() {
+    for (old, new) in [(CREADO_V1_OLD, CREADO_V1), (CANCELADO_V1_OLD, CANCELADO_V1)] {
+        let event = Event::parse_message_body(old).expect("an old event parses");
+        assert_eq!(event.prioridad(), Prioridad::Estandar, "{old}");
+        let current = Event::parse_message_body(new).expect("parse");
+        assert_eq!(current.prioridad(), Prioridad::Express);
+        assert_eq!(event.pedido_id(), current.pedido_id());
+        // Rewritten by this build, the priority is always there.
+        let json: serde_json::Value = serde_json::from_str(&event.to_json()).expect("json");
+        assert_eq!(json["data"]["prioridad"], "ESTANDAR");
+    }
+    let old_cancel = Event::parse_message_body(CANCELADO_V1_OLD).expect("parse");
+    assert_eq!(old_cancel.cliente_id(), None);
+    assert_eq!(
+        Event::parse_message_body(CANCELADO_V1)
+            .expect("parse")
+            .cliente_id(),
+        sample_creado().cliente_id()
+    );
+}
+
+#[test]
+fn every_event_carries_its_priority_as_a_string_attribute() {
+    for (fixture, expected) in [
+        (CREADO_V1, "EXPRESS"),
+        (CANCELADO_V1, "EXPRESS"),
+        (CREADO_V1_OLD, "ESTANDAR"),
+        (CANCELADO_V1_OLD, "ESTANDAR"),
+    ] {
+        let event = Event::parse_message_body(fixture).expect("parse");
+        let attributes = event.message_attributes();
+        let prioridad: Vec<_> = attributes
+            .iter()
+            .filter(|(name, _, _)| *name == ATTR_PRIORIDAD)
+            .collect();
+        assert_eq!(
+            prioridad,
+            [&(ATTR_PRIORIDAD, "String", expected.to_owned())],
+            "{fixture}"
+        );
+    }
 }
 
 #[test]
@@ -130,6 +180,10 @@ fn typed_errors_for_every_kind_of_bad_body() {
         ),
         (
             mutate(|j| j["data"]["moneda"] = "clp".into()),
+            "invalid_data",
+        ),
+        (
+            mutate(|j| j["data"]["prioridad"] = "URGENTE".into()),
             "invalid_data",
         ),
         (

@@ -238,6 +238,71 @@ impl From<Currency> for String {
     }
 }
 
+/// How urgently an order is handled: an `EXPRESS` order travels in its own
+/// lane (the `prioridad` message attribute routes it to the express queues,
+/// which the workers drain first). The one source of its wire values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Prioridad {
+    /// Express handling.
+    Express,
+    /// Standard handling: the default, and what readers take when an event
+    /// (or an order record) written before priorities carries none.
+    #[default]
+    Estandar,
+}
+
+impl Prioridad {
+    /// Every priority, in the order the documents list them.
+    pub const ALL: [Prioridad; 2] = [Prioridad::Express, Prioridad::Estandar];
+
+    /// The wire value (`EXPRESS`, `ESTANDAR`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prioridad::Express => "EXPRESS",
+            Prioridad::Estandar => "ESTANDAR",
+        }
+    }
+
+    /// Parses a wire value (exactly, upper case).
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| {
+                let allowed: Vec<String> = Self::ALL
+                    .iter()
+                    .map(|p| format!("\"{}\"", p.as_str()))
+                    .collect();
+                ValueError::new(format!("must be one of {}", allowed.join(", ")))
+            })
+    }
+
+    /// Whether this is the default priority (left out of the content fingerprint).
+    pub fn is_estandar(&self) -> bool {
+        *self == Prioridad::Estandar
+    }
+}
+
+impl fmt::Display for Prioridad {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<String> for Prioridad {
+    type Error = ValueError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<Prioridad> for String {
+    fn from(value: Prioridad) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
 /// Control characters, and the invisible ones that reorder how text is shown
 /// ("Trojan Source": bidi embeddings, overrides and isolates) or hide in it (BOM).
 fn is_hostile_char(c: char) -> bool {
@@ -438,6 +503,22 @@ mod tests {
         for bad in ["clp", "CL", "CLPX", "C1P", "ÇLP", ""] {
             assert!(Currency::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn prioridad_values_and_default() {
+        assert_eq!(Prioridad::default(), Prioridad::Estandar);
+        assert_eq!(Prioridad::parse("EXPRESS"), Ok(Prioridad::Express));
+        assert_eq!(Prioridad::parse("ESTANDAR"), Ok(Prioridad::Estandar));
+        for bad in ["express", "URGENTE", "", " EXPRESS"] {
+            let err = Prioridad::parse(bad).expect_err(bad);
+            assert_eq!(err.0, "must be one of \"EXPRESS\", \"ESTANDAR\"", "{bad:?}");
+        }
+        assert_eq!(
+            serde_json::to_string(&Prioridad::Express).expect("json"),
+            "\"EXPRESS\""
+        );
+        assert!(serde_json::from_str::<Prioridad>("\"NORMAL\"").is_err());
     }
 
     #[test]

@@ -22,7 +22,7 @@ use super::error::{TableError, classify};
 use super::layout::{Item, attr, n, outbox_shard, s, text};
 use super::record::OrderStatus;
 use super::roles::content_hash;
-use crate::contract::{Event, EventPayload};
+use crate::contract::{Event, EventPayload, Prioridad};
 
 /// What the intake write of a new order found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +55,29 @@ pub enum Cancellation {
     Conflict,
     /// The table has never seen the order (or its lifetime ended): nothing written.
     NotFound,
+}
+
+/// What a cancellation of an order carries from the order's intake record:
+/// its lane (the priority) and its customer (the fair-queue group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderLane {
+    /// The order's priority (ESTANDAR on records written before priorities).
+    pub prioridad: Prioridad,
+    /// The order's customer, when the record names it (records written
+    /// before priorities name it once procesamiento applied the order).
+    pub cliente_id: Option<Uuid>,
+}
+
+impl OrderLane {
+    /// Reads the lane of an order item.
+    pub fn from_item(item: &Item) -> Self {
+        Self {
+            prioridad: text(item, attr::PRIORIDAD)
+                .and_then(|p| Prioridad::parse(p).ok())
+                .unwrap_or_default(),
+            cliente_id: uuid_attr(item, attr::CLIENTE_ID),
+        }
+    }
 }
 
 /// A failed intake-path write: why, and whether it may have been written anyway.
@@ -139,6 +162,9 @@ impl OrdersTable {
             (attr::PEDIDO_ID, s(pedido_id.to_string())),
             (attr::ESTADO, s(OrderStatus::Recibido.as_str())),
             (attr::CONTENT_HASH, s(&hash)),
+            // What a cancellation of the order carries (see `order_lane`).
+            (attr::PRIORIDAD, s(order.prioridad().as_str())),
+            (attr::CLIENTE_ID, s(order.cliente_id().to_string())),
             // `creadoEn` / `actualizadoEn` are the workers' (kept out to keep
             // the item within one write unit).
             (attr::RECIBIDO_EN, s(&now_text)),
@@ -183,6 +209,34 @@ impl OrdersTable {
             }
             Some(_) => Intake::Conflict,
         })
+    }
+
+    /// The lane and customer of a recorded order (a strongly consistent
+    /// `GetItem` of three attributes), `None` when the table has no intake
+    /// record of it (never seen, or its lifetime ended).
+    pub async fn order_lane(
+        &self,
+        pedido_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OrderLane>, TableError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(attr::PEDIDO_ID, s(pedido_id.to_string()))
+            .consistent_read(true)
+            .projection_expression("#hash, #prio, #cliente, #exp")
+            .expression_attribute_names("#hash", attr::CONTENT_HASH)
+            .expression_attribute_names("#prio", attr::PRIORIDAD)
+            .expression_attribute_names("#cliente", attr::CLIENTE_ID)
+            .expression_attribute_names("#exp", attr::EXPIRES_AT)
+            .send()
+            .await
+            .map_err(|e| classify(&e))?;
+        Ok(out
+            .item
+            .filter(|item| item.contains_key(attr::CONTENT_HASH) && !is_expired(item, now))
+            .map(|item| OrderLane::from_item(&item)))
     }
 
     /// Records the cancellation `event` (a `PedidoCancelado`) on its order's
@@ -388,6 +442,28 @@ fn no_retries() -> aws_sdk_dynamodb::config::Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lane_of_a_record_before_priorities_is_estandar() {
+        let mut item = Item::new();
+        assert_eq!(
+            OrderLane::from_item(&item),
+            OrderLane {
+                prioridad: Prioridad::Estandar,
+                cliente_id: None
+            }
+        );
+        let cliente = Uuid::new_v4();
+        item.insert(attr::PRIORIDAD.into(), s("EXPRESS"));
+        item.insert(attr::CLIENTE_ID.into(), s(cliente.to_string()));
+        assert_eq!(
+            OrderLane::from_item(&item),
+            OrderLane {
+                prioridad: Prioridad::Express,
+                cliente_id: Some(cliente)
+            }
+        );
+    }
 
     #[test]
     fn an_item_past_its_ttl_is_expired() {

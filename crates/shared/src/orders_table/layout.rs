@@ -15,8 +15,11 @@ pub mod attr {
     pub const PEDIDO_ID: &str = "pedidoId";
     /// (S) `PROCESADO` or `CANCELADO`; absent until procesamiento applied an event.
     pub const ESTADO: &str = "estado";
-    /// (S) customer id.
+    /// (S) customer id (written at intake, and again by procesamiento).
     pub const CLIENTE_ID: &str = "clienteId";
+    /// (S) the order's priority, `EXPRESS` or `ESTANDAR`, written at intake
+    /// (absent on orders recorded before priorities: ESTANDAR).
+    pub const PRIORIDAD: &str = "prioridad";
     /// (N) order total, exact decimal.
     pub const TOTAL: &str = "total";
     /// (S) ISO 4217 currency.

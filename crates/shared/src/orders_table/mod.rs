@@ -14,7 +14,7 @@ mod roles;
 pub use apply::ApplyOutcome;
 pub use error::{TableError, classify};
 pub use idempotency::{KEY_PREFIX, KEY_TTL, KeyState, Reservation};
-pub use intake::{Cancellation, Intake, WriteBudget, WriteFailure, is_expired};
+pub use intake::{Cancellation, Intake, OrderLane, WriteBudget, WriteFailure, is_expired};
 pub use layout::{
     Item, OUTBOX_INDEX, OUTBOX_SHARDS, RELAY_CHECKPOINT_KEY, attr, is_order_id, outbox_shard,
 };

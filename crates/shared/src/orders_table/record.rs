@@ -6,6 +6,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::layout::{Item, attr};
+use crate::contract::Prioridad;
 
 /// The order's processing state as shown to clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -96,9 +97,12 @@ pub struct OrderRecord {
     pub pedido_id: Uuid,
     /// Processing state.
     pub estado: OrderStatus,
-    /// Customer id, once procesamiento recorded the order.
+    /// Customer id (recorded at intake; on orders recorded before
+    /// priorities, once procesamiento recorded the order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cliente_id: Option<Uuid>,
+    /// The order's priority (ESTANDAR for orders recorded before priorities).
+    pub prioridad: Prioridad,
     /// Total as a decimal string, once recorded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<String>,
@@ -192,6 +196,8 @@ impl OrderRecord {
             pedido_id,
             estado,
             cliente_id: parsed(item, attr::CLIENTE_ID, |s| Uuid::parse_str(s).ok())?,
+            prioridad: parsed(item, attr::PRIORIDAD, |s| Prioridad::parse(s).ok())?
+                .unwrap_or_default(),
             total: parsed(item, attr::TOTAL, |s| {
                 s.parse::<rust_decimal::Decimal>()
                     .ok()
@@ -257,6 +263,23 @@ mod tests {
             serde_json::to_value(OrderRecord::from_item(&item).expect("valid")).expect("json");
         assert_eq!(json["estado"], "PROCESADO");
         assert_eq!(json["envio"]["estado"], "PROGRAMADO");
+        assert_eq!(
+            json["prioridad"], "ESTANDAR",
+            "absent: recorded before priorities"
+        );
+        let mut express = item.clone();
+        express.insert(attr::PRIORIDAD.into(), s("EXPRESS"));
+        assert_eq!(
+            OrderRecord::from_item(&express).expect("valid").prioridad,
+            Prioridad::Express
+        );
+        express.insert(attr::PRIORIDAD.into(), s("URGENTE"));
+        assert_eq!(
+            OrderRecord::from_item(&express),
+            Err(MalformedItem {
+                attribute: attr::PRIORIDAD
+            })
+        );
     }
 
     #[test]

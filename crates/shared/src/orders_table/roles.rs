@@ -72,6 +72,10 @@ pub fn content_hash(order: &crate::contract::PedidoCreado) -> String {
         cliente: Uuid,
         total: String,
         moneda: crate::contract::values::Currency,
+        // Left out when ESTANDAR, so an order's fingerprint is the one it had
+        // before priorities (a retry across the upgrade is no conflict).
+        #[serde(skip_serializing_if = "crate::contract::Prioridad::is_estandar")]
+        prioridad: crate::contract::Prioridad,
         items: &'a [crate::contract::LineItem],
         direccion: &'a crate::contract::DireccionEnvio,
     }
@@ -79,6 +83,7 @@ pub fn content_hash(order: &crate::contract::PedidoCreado) -> String {
         cliente: order.cliente_id(),
         total: order.total().to_string(),
         moneda: order.moneda(),
+        prioridad: order.prioridad(),
         items: order.items(),
         direccion: order.direccion_envio(),
     };
@@ -96,4 +101,28 @@ pub fn tracking_number(pedido_id: Uuid) -> String {
         .simple()
         .to_string();
     format!("EX{}", hex[..14].to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::{Event, EventPayload, Prioridad};
+
+    fn order() -> crate::contract::PedidoCreado {
+        let sample = include_str!("../../tests/fixtures/pedido_creado_v1_before_prioridad.json");
+        match Event::parse_message_body(sample).expect("sample").payload {
+            EventPayload::PedidoCreado(order) => order,
+            EventPayload::PedidoCancelado(_) => panic!("a PedidoCreado"),
+        }
+    }
+
+    #[test]
+    fn the_fingerprint_tells_priorities_apart_and_estandar_keeps_the_old_one() {
+        let estandar = order();
+        // The fingerprint of this order as builds before priorities computed it
+        // (checked independently: UUIDv5 of the old JSON layout).
+        assert_eq!(content_hash(&estandar), "b2a228e2b87d5ce780003fbc3c6529d9");
+        let express = estandar.clone().with_prioridad(Prioridad::Express);
+        assert_ne!(content_hash(&estandar), content_hash(&express));
+    }
 }

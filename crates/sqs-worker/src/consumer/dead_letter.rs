@@ -33,6 +33,35 @@ pub const DLQ_ATTRIBUTES: [&str; 5] = [
 /// SQS allows 10 message attributes per message.
 const MAX_ATTRIBUTES: usize = 10;
 
+/// Which of the message's own attributes a dead-lettered copy keeps first,
+/// when with ours they would pass [`MAX_ATTRIBUTES`]: what a redrive needs
+/// (the trace continues, the correlation id, the lane), then the rest by
+/// name. `eventVersion` and `total` are also in the body.
+const KEPT_FIRST: [&str; 5] = [
+    shared::contract::ATTR_TRACEPARENT,
+    shared::contract::ATTR_TRACESTATE,
+    shared::contract::ATTR_CORRELATION_ID,
+    shared::contract::ATTR_EVENT_TYPE,
+    shared::contract::ATTR_PRIORIDAD,
+];
+
+/// The message's own attribute names in the order they are kept.
+fn kept_order<'a>(names: impl Iterator<Item = &'a String>) -> Vec<&'a String> {
+    let mut names: Vec<&String> = names
+        .filter(|k| !DLQ_ATTRIBUTES.contains(&k.as_str()))
+        .collect();
+    names.sort_by_key(|name| {
+        (
+            KEPT_FIRST
+                .iter()
+                .position(|first| first == name)
+                .unwrap_or(KEPT_FIRST.len()),
+            name.as_str(),
+        )
+    });
+    names
+}
+
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
     MessageAttributeValue::builder()
         .data_type("String")
@@ -69,12 +98,10 @@ pub async fn send(
         .filter_map(|(k, v)| Some(((*k).to_owned(), string_attribute(v)?)))
         .collect();
     if let Some(original) = message.message_attributes() {
-        let mut names: Vec<&String> = original
-            .keys()
-            .filter(|k| !DLQ_ATTRIBUTES.contains(&k.as_str()))
-            .collect();
-        names.sort();
-        for name in names.into_iter().take(MAX_ATTRIBUTES - full.len()) {
+        for name in kept_order(original.keys())
+            .into_iter()
+            .take(MAX_ATTRIBUTES - full.len())
+        {
             full.push((name.clone(), original[name].clone()));
         }
     }
@@ -116,4 +143,41 @@ pub async fn send(
         code: "unsent".into(),
         message: "nothing was sent".into(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_lettered_copy_keeps_the_trace_and_the_lane_first() {
+        let own: Vec<String> = [
+            "total",
+            "eventVersion",
+            "tracestate",
+            "prioridad",
+            "eventType",
+            "correlationId",
+            "traceparent",
+            "zz-custom",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let kept: Vec<&str> = kept_order(own.iter())
+            .into_iter()
+            .take(MAX_ATTRIBUTES - DLQ_ATTRIBUTES.len())
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "traceparent",
+                "tracestate",
+                "correlationId",
+                "eventType",
+                "prioridad"
+            ]
+        );
+    }
 }

@@ -33,6 +33,7 @@ pub mod deleter;
 mod fifo;
 pub mod held;
 pub mod poller;
+pub mod priority;
 mod processor;
 pub mod sqs_report;
 mod store;
@@ -58,6 +59,7 @@ use self::backoff::Backoff;
 use self::deleter::{Deleter, MAX_BATCH};
 use self::held::Held;
 use self::poller::{MAX_RECEIVE, Polled, Pollers};
+use self::priority::Lane;
 pub use self::processor::Verdict;
 use self::sqs_report::SqsReport;
 use self::store::Refusal;
@@ -182,6 +184,11 @@ pub struct Consumer {
     receive_attempts: Mutex<Vec<poller::AttemptId>>,
     /// A probe of refused deletes or visibility changes is running.
     settle_probe: Arc<AtomicBool>,
+    /// The concurrency slots (`WORKER_CONCURRENCY`), shared with the
+    /// other lane's consumer when the worker has an express queue.
+    slots: Arc<Semaphore>,
+    /// Which lane this consumer serves.
+    lane: Lane,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -198,13 +205,29 @@ struct Receiving {
 }
 
 impl Consumer {
-    /// A consumer of `settings.queue_url` applying events with `handler`.
+    /// A consumer of `settings.queue_url` (the worker's only queue)
+    /// applying events with `handler`.
     pub fn new(
         sqs: aws_sdk_sqs::Client,
         settings: Settings,
         handler: Arc<dyn ApplyEvent>,
         metrics: Arc<Metrics>,
         health: Arc<HealthState>,
+    ) -> Self {
+        let slots = Arc::new(Semaphore::new(settings.concurrency));
+        Self::in_lane(sqs, settings, handler, metrics, health, slots, Lane::Only)
+    }
+
+    /// A consumer of `settings.queue_url` serving `lane`, taking its
+    /// concurrency from `slots` (shared with the other lane's consumer).
+    pub fn in_lane(
+        sqs: aws_sdk_sqs::Client,
+        settings: Settings,
+        handler: Arc<dyn ApplyEvent>,
+        metrics: Arc<Metrics>,
+        health: Arc<HealthState>,
+        slots: Arc<Semaphore>,
+        lane: Lane,
     ) -> Self {
         let retry_backoff = Backoff {
             base: settings.retry_base,
@@ -231,6 +254,8 @@ impl Consumer {
             report,
             receive_attempts: Mutex::new(Vec::new()),
             settle_probe: Arc::new(AtomicBool::new(false)),
+            slots,
+            lane,
         }
     }
 
@@ -267,7 +292,7 @@ impl Consumer {
             self.report.clone(),
             beat_stop.clone(),
         ));
-        let slots = Arc::new(Semaphore::new(concurrency));
+        let slots = self.slots.clone();
         // Every receive waits for a full batch of free slots: receiving a few
         // messages at a time while processing is slow would cost more
         // requests per message.
@@ -281,7 +306,14 @@ impl Consumer {
             spare: None,
             backlogged: false,
         };
-        tracing::info!(role = %self.settings.role, queue = %self.settings.queue_url, concurrency, pollers = self.settings.pollers, "worker started");
+        tracing::info!(role = %self.settings.role, lane = self.lane.name(), queue = %self.settings.queue_url, concurrency, pollers = self.settings.pollers, "worker started");
+        // A standard lane beside an express one waits on the priority gate;
+        // the other lanes never do (`_ungated` keeps their idle watch open).
+        let (_ungated, idle_gate) = tokio::sync::watch::channel(priority::GateState::default());
+        let mut gate = match &self.lane {
+            Lane::Standard(g) => g.subscribe(),
+            Lane::Only | Lane::Express(_) => idle_gate,
+        };
 
         // The loop is alive (for liveness) while it waits.
         let mut alive = tokio::time::interval(Duration::from_secs(5));
@@ -341,7 +373,14 @@ impl Consumer {
             // could be neither deleted nor returned (and each redelivery
             // counts towards the redrive policy).
             let settling_refused = self.settling_refused();
-            let may_receive = !suspect && !paused && !backlogged && !settling_refused;
+            // The standard lane's turn (express first): while held, it
+            // keeps no slot aside.
+            let held_until = self.lane.held_until();
+            let gated = held_until.is_some();
+            if gated {
+                rx.spare = None;
+            }
+            let may_receive = !suspect && !paused && !backlogged && !settling_refused && !gated;
             if may_receive && probation {
                 if tasks.is_empty() && polls.is_empty() {
                     let permit = rx
@@ -351,15 +390,15 @@ impl Consumer {
                     if let Some(mut permit) = permit {
                         // One message: give back any other slot kept aside.
                         let one = permit.split(1);
-                        polls.push(self.poll(vec![one.unwrap_or(permit)]).boxed());
+                        polls.push(self.start_poll(vec![one.unwrap_or(permit)]));
                     }
                 }
             } else if may_receive {
-                while polls.len() < rx.pollers.target() {
+                while polls.len() < rx.pollers.target() && self.lane.held_until().is_none() {
                     let Some(permits) = poller::take_slots(&slots, &mut rx.spare, batch) else {
                         break;
                     };
-                    polls.push(self.poll(permits).boxed());
+                    polls.push(self.start_poll(permits));
                 }
             }
             let have = rx
@@ -389,6 +428,9 @@ impl Consumer {
                 // A refusal cleared (by the probe or a retry): receiving
                 // resumes at once rather than at the next tick.
                 () = self.report.clearing().notified(), if settling_refused => {}
+                // The express lane received or emptied: maybe the standard lane's turn.
+                _ = gate.changed(), if gated => {}
+                () = async { if let Some(at) = held_until { tokio::time::sleep_until(at).await } }, if gated => {}
                 () = shutdown.cancelled() => break,
                 _ = alive.tick() => {
                     self.health.touch();
@@ -562,6 +604,9 @@ impl Consumer {
                 self.report.ok("ReceiveMessage", queue);
                 self.health.received_ok();
                 rx.pollers.received(permits.len(), messages.len());
+                if let Lane::Express(gate) = &self.lane {
+                    gate.express_received(permits.len(), messages.len());
+                }
                 if messages.is_empty() && self.store_check_due() {
                     // Idle: make sure the table still takes our writes.
                     self.store_suspect.store(true, Ordering::Relaxed);
@@ -571,6 +616,9 @@ impl Consumer {
             }
             Err(failure) => {
                 drop(permits);
+                if let Lane::Express(gate) = &self.lane {
+                    gate.express_failed();
+                }
                 rx.failures += 1;
                 rx.pollers.failed();
                 self.metrics.poll_errors.inc();
@@ -594,6 +642,16 @@ impl Consumer {
         }
     }
 
+    /// Starts a long poll, counting it as the standard lane's turn at
+    /// once (before it is first polled), so the gate sees it when the next
+    /// poll is considered.
+    fn start_poll(&self, permits: Vec<OwnedSemaphorePermit>) -> BoxFuture<'_, Polled> {
+        if let Lane::Standard(gate) = &self.lane {
+            gate.standard_receiving();
+        }
+        self.poll(permits).boxed()
+    }
+
     /// Holds the messages (the heartbeat keeps them invisible from now on)
     /// and starts processing them, each in its slot.
     fn dispatch(
@@ -605,6 +663,9 @@ impl Consumer {
         deleter: &Deleter,
     ) {
         self.metrics.received.inc_by(messages.len() as u64);
+        self.metrics
+            .received_in_lane(self.lane.name())
+            .inc_by(messages.len() as u64);
         let mut work: Vec<Slotted> = Vec::with_capacity(messages.len());
         for m in messages {
             // One permit was taken per message asked for; SQS never returns

@@ -31,6 +31,9 @@ pub struct Outgoing {
     /// sequence number in the DLQ>`, the same on every run while it stays in
     /// the DLQ, new each time it comes back).
     pub deduplication_id: Option<String>,
+    /// Where it goes instead of the drain's `to` (the subscription DLQ's
+    /// express events go to the express queue).
+    pub to: Option<String>,
 }
 
 /// Moves every message of `from` to `to`, one at a time: sent first, deleted
@@ -100,7 +103,8 @@ pub(super) async fn drain(
                 }
             };
             let moved_one = async {
-                send(sqs, to, m, message).await?;
+                let to = message.to.clone().unwrap_or_else(|| to.to_owned());
+                send(sqs, &to, m, message).await?;
                 sqs.delete_message()
                     .queue_url(from)
                     .receipt_handle(receipt)

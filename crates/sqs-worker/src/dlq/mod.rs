@@ -183,6 +183,10 @@ pub struct DlqSettings {
     pub queue_url: String,
     /// The DLQ worked on: `SQS_DLQ_URL`, or `SQS_SUBSCRIPTION_DLQ_URL` for `--subscription`.
     pub dlq_url: String,
+    /// `--subscription`: the role's express queue (`SQS_EXPRESS_QUEUE_URL`),
+    /// where its EXPRESS events go back to (the subscription DLQ is shared by
+    /// both lanes).
+    pub express_queue_url: Option<String>,
     /// SDK settings (`AWS_REGION`, default `us-east-1`).
     pub aws: AwsSettings,
 }
@@ -205,6 +209,16 @@ impl DlqSettings {
             ),
         };
         let dlq_url = r.required(name, what, parse_http_url);
+        let express_queue_url = match target {
+            Target::Subscription => r.optional("SQS_EXPRESS_QUEUE_URL", parse_http_url),
+            Target::Queue => None,
+        };
+        if express_queue_url
+            .as_ref()
+            .is_some_and(|e| *e == queue_url || *e == dlq_url)
+        {
+            r.problem("SQS_EXPRESS_QUEUE_URL must differ from SQS_QUEUE_URL and the DLQ");
+        }
         if !queue_url.is_empty() && queue_url == dlq_url {
             r.problem(format!("{name} must differ from SQS_QUEUE_URL"));
         }
@@ -219,6 +233,7 @@ impl DlqSettings {
         Ok(Self {
             queue_url,
             dlq_url,
+            express_queue_url,
             aws,
         })
     }
@@ -258,7 +273,8 @@ pub async fn run(
             target: Target::Subscription,
             ..
         } => {
-            let report = redrive_subscription(sqs, queue, dlq).await?;
+            let express = settings.express_queue_url.as_deref();
+            let report = redrive_subscription(sqs, queue, express, dlq).await?;
             let text = format!(
                 "delivered {} event(s) from the subscription DLQ to the queue ({})",
                 report.moved, report.method

@@ -298,6 +298,7 @@ async fn manual_unless_task_runs(
             body: m.body().unwrap_or_default().to_owned(),
             attributes: attributes_but(m, &DLQ_ATTRIBUTES),
             deduplication_id: None,
+            to: None,
         })
     })
     .await?;

@@ -246,16 +246,21 @@ pub async fn peek_subscription(
 /// Delivers every event of the subscription DLQ to the role's queue as the
 /// subscription would have (raw message delivery: the event as the body, its
 /// attributes as message attributes), deleting each from the DLQ only once
-/// sent. Safe to run again after any failure: an event sent twice is applied
-/// once (the workers deduplicate per role, event type and order).
+/// sent. The DLQ is shared by the role's two subscriptions: with
+/// `express_queue_url`, an event whose `prioridad` attribute is EXPRESS goes
+/// to the express queue, as its subscription would have sent it. Safe to run
+/// again after any failure: an event sent twice is applied once (the
+/// workers deduplicate per role, event type and order).
 pub async fn redrive_subscription(
     sqs: &aws_sdk_sqs::Client,
     queue_url: &str,
+    express_queue_url: Option<&str>,
     subscription_dlq_url: &str,
 ) -> Result<RedriveReport, DlqError> {
     drain(sqs, subscription_dlq_url, queue_url, |m| {
         let delivery = recover(m)?;
         Ok(Outgoing {
+            to: lane_queue(&delivery, express_queue_url),
             body: delivery.body,
             attributes: delivery.attributes,
             // SNS FIFO: the deduplication id the topic delivered with.
@@ -266,6 +271,17 @@ pub async fn redrive_subscription(
         })
     })
     .await
+}
+
+/// The express queue for an EXPRESS event when the role has one, else
+/// `None` (the role's standard queue).
+fn lane_queue(delivery: &Delivery, express_queue_url: Option<&str>) -> Option<String> {
+    let express = delivery
+        .attributes
+        .get(shared::contract::ATTR_PRIORIDAD)
+        .and_then(MessageAttributeValue::string_value)
+        == Some(shared::contract::Prioridad::Express.as_str());
+    express_queue_url.filter(|_| express).map(str::to_owned)
 }
 
 #[cfg(test)]
@@ -292,6 +308,27 @@ mod tests {
     }
 
     #[test]
+    fn an_express_event_goes_back_to_the_express_queue_when_there_is_one() {
+        let kept = |prioridad: &str| {
+            let message = Message::builder()
+                .message_id("m-1")
+                .body(sample_event())
+                .message_attributes("eventType", string("String", "PedidoCreado"))
+                .message_attributes("prioridad", string("String", prioridad))
+                .build();
+            recover(&message).expect("recovered")
+        };
+        let express = Some("http://h/1/q-express");
+        assert_eq!(
+            lane_queue(&kept("EXPRESS"), express).as_deref(),
+            express,
+            "to the express queue"
+        );
+        assert_eq!(lane_queue(&kept("ESTANDAR"), express), None, "standard");
+        assert_eq!(lane_queue(&kept("EXPRESS"), None), None, "no express lane");
+    }
+
+    #[test]
     fn recovers_a_raw_delivery_with_its_attributes_and_the_reason() {
         let message = Message::builder()
             .message_id("m-1")
@@ -314,6 +351,7 @@ mod tests {
                 "correlationId",
                 "eventType",
                 "eventVersion",
+                "prioridad",
                 "total",
                 "traceparent"
             ]

@@ -394,7 +394,7 @@ async fn subscription_dlq_events_are_peeked_and_redriven_to_the_queue() {
     assert_eq!(shapes, [Some(Shape::Raw), Some(Shape::SnsEnvelope)].into());
     assert_eq!(st.depth(&dlq_url).await, (2, 0), "peek consumed nothing");
 
-    let report = dlq::redrive_subscription(&st.clients.sqs, &q.url, &dlq_url)
+    let report = dlq::redrive_subscription(&st.clients.sqs, &q.url, None, &dlq_url)
         .await
         .expect("redrive --subscription");
     println!("redrive --subscription: {report:?}");
@@ -450,7 +450,7 @@ async fn subscription_redrive_deletes_only_after_sending_and_runs_again_safely()
 
     // The send refused: the event stays, visible at once for the next run.
     proxy.set_for_next("SendMessage", refuse(), 1);
-    let err = dlq::redrive_subscription(&sqs, &q.url, &dlq_url)
+    let err = dlq::redrive_subscription(&sqs, &q.url, None, &dlq_url)
         .await
         .expect_err("send refused");
     assert!(err.to_string().contains("SendMessage"), "{err}");
@@ -459,7 +459,7 @@ async fn subscription_redrive_deletes_only_after_sending_and_runs_again_safely()
 
     // Sent, the delete refused: the event is in both queues.
     proxy.set_for_next("DeleteMessage", refuse(), 1);
-    let err = dlq::redrive_subscription(&sqs, &q.url, &dlq_url)
+    let err = dlq::redrive_subscription(&sqs, &q.url, None, &dlq_url)
         .await
         .expect_err("delete refused");
     assert!(
@@ -470,7 +470,7 @@ async fn subscription_redrive_deletes_only_after_sending_and_runs_again_safely()
     assert_eq!(st.depth(&q.url).await, (1, 0));
 
     // Run again: sent again, deleted.
-    let report = dlq::redrive_subscription(&sqs, &q.url, &dlq_url)
+    let report = dlq::redrive_subscription(&sqs, &q.url, None, &dlq_url)
         .await
         .expect("redrive again");
     assert_eq!(report.moved, 1);

@@ -13,5 +13,6 @@ mod helpers;
 mod misconfiguration;
 mod permanent;
 mod pipeline;
+mod priority;
 mod shutdown;
 mod sqs_side;

@@ -180,6 +180,46 @@ override_resource {
 }
 
 override_resource {
+  target          = module.messaging.aws_sqs_queue.express["procesamiento"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.express["logistica"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-express"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-express"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-express"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.express_dlq["procesamiento"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+  }
+}
+
+override_resource {
+  target          = module.messaging.aws_sqs_queue.express_dlq["logistica"]
+  override_during = plan
+  values = {
+    arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-logistica-express-dlq"
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-express-dlq"
+    id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-express-dlq"
+  }
+}
+
+override_resource {
   target          = module.ecr["order-api"].aws_ecr_repository.this
   override_during = plan
   values = {
@@ -279,9 +319,19 @@ run "defaults_outputs" {
       SQS_QUEUE_URL            = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
       SQS_DLQ_URL              = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
       SQS_SUBSCRIPTION_DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-delivery-dlq"
+      SQS_EXPRESS_QUEUE_URL    = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
       AWS_REGION               = "us-east-1"
     }
-    error_message = "dlq_tool_env must give the DLQ tools the queue, DLQ, subscription DLQ and region of each role."
+    error_message = "dlq_tool_env must give the DLQ tools the queue, DLQ, subscription DLQ, express queue and region of each role."
+  }
+
+  assert {
+    condition = output.dlq_tool_env["procesamiento-express"] == {
+      SQS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+      SQS_DLQ_URL   = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+      AWS_REGION    = "us-east-1"
+    }
+    error_message = "The express entry of dlq_tool_env names the express queue and its DLQ, and not the shared subscription DLQ (redrive --subscription runs from the role's entry and routes by lane)."
   }
 
   assert {
@@ -469,19 +519,22 @@ run "relay_task_role_least_privilege" {
 run "worker_task_roles_least_privilege" {
   command = plan
 
-  # The exact actions, statement by statement. GetQueueAttributes appears twice:
-  # the worker's startup check reads the attributes of its queue and of its DLQ.
+  # The exact actions, statement by statement. GetQueueAttributes appears four
+  # times: the worker's startup check reads the attributes of its queue and of
+  # its DLQ, in both lanes (the express lane, issue 23, with the same actions).
   assert {
     condition = alltrue([
       for role, m in module.worker : jsonencode({ for s in jsondecode(m.task_policy).Statement : s.Sid => sort(flatten([s.Action])) }) == jsonencode({
         ConsumeOwnQueue                = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
         DeadLetterToOwnDlq             = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
+        ConsumeOwnExpressQueue         = ["sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+        DeadLetterToOwnExpressDlq      = ["sqs:GetQueueAttributes", "sqs:SendMessage"]
         UpdateOrders                   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         DecryptAndEncryptQueueMessages = ["kms:Decrypt", "kms:GenerateDataKey"]
         UseTheDataKeyThroughDynamoDB   = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
       })
     ])
-    error_message = "Worker task roles may only consume their queue, read their DLQ's attributes and send to it, get/update table items and use the data key (exact actions per statement)."
+    error_message = "Worker task roles may only consume their queue and express queue, read their DLQs' attributes and send to them, get/update table items and use the data key (exact actions per statement)."
   }
 
   assert {
@@ -489,8 +542,9 @@ run "worker_task_roles_least_privilege" {
       for role, m in module.worker : sort(flatten([for s in jsondecode(m.task_policy).Statement : s.Action])) == tolist([
         "dynamodb:GetItem", "dynamodb:UpdateItem",
         "kms:CreateGrant", "kms:Decrypt", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKey*", "kms:ReEncrypt*",
-        "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueAttributes",
-        "sqs:ReceiveMessage", "sqs:SendMessage",
+        "sqs:ChangeMessageVisibility", "sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", "sqs:GetQueueAttributes", "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage", "sqs:ReceiveMessage", "sqs:SendMessage", "sqs:SendMessage",
       ])
     ])
     error_message = "Worker task roles: no action beyond the listed ones."
@@ -500,9 +554,9 @@ run "worker_task_roles_least_privilege" {
     condition = alltrue([
       for role, m in module.worker : sort([
         for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "sqs:GetQueueAttributes")
-      ]) == sort([module.messaging.queue_arns[role], module.messaging.dlq_arns[role]])
+      ]) == sort([module.messaging.queue_arns[role], module.messaging.dlq_arns[role], module.messaging.express_queue_arns[role], module.messaging.express_dlq_arns[role]])
     ])
-    error_message = "sqs:GetQueueAttributes must be allowed on exactly the worker's own queue and its own DLQ (the startup check reads both)."
+    error_message = "sqs:GetQueueAttributes must be allowed on exactly the worker's own queue, its own DLQ, its own express queue and its own express DLQ (the startup check reads them)."
   }
 
   assert {
@@ -510,10 +564,10 @@ run "worker_task_roles_least_privilege" {
       for role, m in module.worker : [
         for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"] : [
           for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), action)
-        ] == [module.messaging.queue_arns[role]]
+        ] == [module.messaging.queue_arns[role], module.messaging.express_queue_arns[role]]
       ]
     ]))
-    error_message = "Receive/Delete/ChangeMessageVisibility must be allowed on the worker's own queue only (never on its DLQ)."
+    error_message = "Receive/Delete/ChangeMessageVisibility must be allowed on the worker's own queue and own express queue only (never on a DLQ)."
   }
 
   assert {
@@ -525,9 +579,9 @@ run "worker_task_roles_least_privilege" {
     condition = alltrue([
       for role, m in module.worker : [
         for s in jsondecode(m.task_policy).Statement : s.Resource if contains(flatten([s.Action]), "sqs:SendMessage")
-      ] == [module.messaging.dlq_arns[role]]
+      ] == [module.messaging.dlq_arns[role], module.messaging.express_dlq_arns[role]]
     ])
-    error_message = "sqs:SendMessage must be allowed on the worker's own DLQ only."
+    error_message = "sqs:SendMessage must be allowed on the worker's own DLQ and own express DLQ only."
   }
 
   assert {
@@ -699,7 +753,7 @@ run "kms_keys_and_policies" {
   # depend on it (SSE-SQS); every other queue uses the data key.
   assert {
     condition = (
-      length(module.messaging.queue_encryption) == 6 &&
+      length(module.messaging.queue_encryption) == 10 &&
       alltrue([
         for name, e in module.messaging.queue_encryption :
         contains(values(module.messaging.delivery_dlq_names), name) ? e.kms_master_key_id == null : e.kms_master_key_id == module.kms_data.key_arn
@@ -923,10 +977,12 @@ run "containers_hardened" {
         SHUTDOWN_GRACE_SECS         = "25"
         SQS_DLQ_URL                 = module.messaging.dlq_urls[role]
         SQS_QUEUE_URL               = module.messaging.queue_urls[role]
+        SQS_EXPRESS_DLQ_URL         = module.messaging.express_dlq_urls[role]
+        SQS_EXPRESS_QUEUE_URL       = module.messaging.express_queue_urls[role]
         WORKER_ROLE                 = role
       }
     ])
-    error_message = "Each worker must get its own role, queue and DLQ, and export its traces to the sidecar as sqs-worker-<role>."
+    error_message = "Each worker must get its own role, queue and DLQ, its own express queue and express DLQ (SQS_EXPRESS_QUEUE_URL, SQS_EXPRESS_DLQ_URL), and export its traces to the sidecar as sqs-worker-<role>."
   }
 
   assert {
@@ -1202,8 +1258,35 @@ run "alarms" {
   command = plan
 
   assert {
-    condition     = length(module.alarms.alarms) == 17
-    error_message = "Expected 17 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, ALB 5xx, API p99 latency, orders table throttles, outbox oldest pending age, 4 services below desired."
+    condition     = length(module.alarms.alarms) == 21
+    error_message = "Expected 21 alarms: 2 DLQ not empty, 2 subscription DLQ not empty, 2 oldest message age, 2 express DLQ not empty, 2 express oldest message age, SNS notifications failed, API 5xx rate, API unhealthy targets, ALB 5xx, API p99 latency, orders table throttles, outbox oldest pending age, 4 services below desired."
+  }
+
+  # The express lane (issue 23): its DLQ alarms on any message, its age on a
+  # tighter threshold (120 s by default) than the standard queue's (600 s).
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      module.alarms.alarms["ecomexpress-${role}-express-dlq-not-empty"].dimensions == tomap({ QueueName = "ecomexpress-${role}-express-dlq" }) &&
+      module.alarms.alarms["ecomexpress-${role}-express-dlq-not-empty"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      module.alarms.alarms["ecomexpress-${role}-express-dlq-not-empty"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-${role}-express-dlq-not-empty"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-${role}-express-dlq-not-empty"].evaluation_periods == 1 &&
+      module.alarms.alarms["ecomexpress-${role}-express-dlq-not-empty"].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"])
+    ])
+    error_message = "Each express DLQ must alarm (to the ops topic) on its first visible message."
+  }
+
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      module.alarms.alarms["ecomexpress-${role}-express-oldest-message-age"].dimensions == tomap({ QueueName = "ecomexpress-${role}-express" }) &&
+      module.alarms.alarms["ecomexpress-${role}-express-oldest-message-age"].metric_name == "ApproximateAgeOfOldestMessage" &&
+      module.alarms.alarms["ecomexpress-${role}-express-oldest-message-age"].threshold == 120 &&
+      module.alarms.alarms["ecomexpress-${role}-express-oldest-message-age"].threshold < module.alarms.alarms["ecomexpress-${role}-oldest-message-age"].threshold &&
+      module.alarms.alarms["ecomexpress-${role}-express-oldest-message-age"].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"])
+    ])
+    error_message = "Each express queue must alarm on the age of its oldest message above express_queue_oldest_message_age_alarm_seconds (120 s), tighter than the standard queue's."
   }
 
   # The outbox: the relay's gauge of the oldest unpublished event, above
@@ -1424,18 +1507,21 @@ run "worker_autoscaling_backlog_per_task" {
   assert {
     condition = alltrue([
       for role, m in module.worker_autoscaling :
-      keys(m.settings.metrics) == ["e1", "m1", "m2"] &&
-      { for id, q in m.settings.metrics : id => q.return_data } == { e1 = true, m1 = false, m2 = false } &&
+      keys(m.settings.metrics) == ["e1", "m1", "m2", "m3"] &&
+      { for id, q in m.settings.metrics : id => q.return_data } == { e1 = true, m1 = false, m2 = false, m3 = false } &&
       m.settings.metrics["m1"].namespace == "AWS/SQS" &&
       m.settings.metrics["m1"].metric_name == "ApproximateNumberOfMessagesVisible" &&
       m.settings.metrics["m1"].dimensions == { QueueName = "ecomexpress-${role}" } &&
+      m.settings.metrics["m3"].namespace == "AWS/SQS" &&
+      m.settings.metrics["m3"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      m.settings.metrics["m3"].dimensions == { QueueName = "ecomexpress-${role}-express" } &&
       m.settings.metrics["m2"].namespace == "ECS/ContainerInsights" &&
       m.settings.metrics["m2"].metric_name == "RunningTaskCount" &&
       m.settings.metrics["m2"].dimensions == { ClusterName = "ecomexpress", ServiceName = "ecomexpress-worker-${role}" } &&
-      m.settings.metrics["e1"].expression == "m1 / IF(FILL(m2, 0) > 0, FILL(m2, 0), 1)" &&
+      m.settings.metrics["e1"].expression == "(FILL(m1, 0) + FILL(m3, 0)) / IF(FILL(m2, 0) > 0, FILL(m2, 0), 1)" &&
       m.settings.metrics["e1"].metric_name == null
     ])
-    error_message = "Target tracking must track e1 = visible messages of the worker's queue / running tasks of its service, guarded against division by zero."
+    error_message = "Target tracking must track e1 = the SUM of the visible messages of the worker's standard (m1) and express (m3) queues, each 0 when missing, / running tasks of its service, guarded against division by zero."
   }
 
   assert {
@@ -1465,18 +1551,78 @@ run "worker_scale_from_zero" {
   assert {
     condition = alltrue([
       for role, m in module.worker_autoscaling :
-      m.settings.scale_from_zero_alarm.expression == "IF(FILL(m1, 0) > 0 AND FILL(m2, 0) == 0, 1, 0)" &&
+      m.settings.scale_from_zero_alarm.expression == "IF((FILL(m1, 0) + FILL(m3, 0)) > 0 AND FILL(m2, 0) == 0, 1, 0)" &&
       m.settings.scale_from_zero_alarm.threshold == 1 &&
       m.settings.scale_from_zero_alarm.comparison == "GreaterThanOrEqualToThreshold" &&
       m.settings.scale_from_zero_alarm.metrics == {
         m1 = "ApproximateNumberOfMessagesVisible"
         m2 = "DesiredTaskCount"
-        e1 = "IF(FILL(m1, 0) > 0 AND FILL(m2, 0) == 0, 1, 0)"
+        m3 = "ApproximateNumberOfMessagesVisible"
+        e1 = "IF((FILL(m1, 0) + FILL(m3, 0)) > 0 AND FILL(m2, 0) == 0, 1, 0)"
       } &&
+      m.settings.scale_from_zero_alarm.queues == { m1 = "ecomexpress-${role}", m3 = "ecomexpress-${role}-express" } &&
       m.settings.scale_from_zero_alarm.policy_type == "StepScaling" &&
       m.settings.scale_from_zero_alarm.adjustment == "ExactCapacity"
     ])
-    error_message = "With min capacity 0, an alarm on visible messages with no desired task must trigger a step policy setting 1 task."
+    error_message = "With min capacity 0, an alarm on visible messages in either queue (standard m1, express m3) with no desired task must trigger a step policy setting 1 task."
+  }
+}
+
+################################################################################
+# Partner HTTPS endpoints and the high-value SMS (issue 23)
+################################################################################
+
+run "partners_and_sms" {
+  command = plan
+
+  variables {
+    high_value_alert_sms = "+15555550123"
+    partner_https_subscriptions = {
+      courier = { endpoint = "https://hooks.courier.example/sns" }
+      erp = {
+        endpoint                = "https://erp.example/eventos"
+        raw_message_delivery    = true
+        delivery_policy         = { num_retries = 5, backoff_function = "linear" }
+        max_receives_per_second = 10
+      }
+    }
+  }
+
+  assert {
+    condition = (
+      module.messaging.partner_dlq_names == { courier = "ecomexpress-partner-courier-dlq", erp = "ecomexpress-partner-erp-dlq" } &&
+      keys(output.partner_subscriptions) == ["courier", "erp"]
+    )
+    error_message = "Each partner (a map of differently shaped objects, completed by the module's optional defaults) must get its subscription DLQ and appear in partner_subscriptions."
+  }
+
+  assert {
+    condition = alltrue([
+      for name in ["courier", "erp"] :
+      module.alarms.alarms["ecomexpress-partner-${name}-dlq-not-empty"].dimensions == tomap({ QueueName = "ecomexpress-partner-${name}-dlq" }) &&
+      module.alarms.alarms["ecomexpress-partner-${name}-dlq-not-empty"].metric_name == "ApproximateNumberOfMessagesVisible" &&
+      module.alarms.alarms["ecomexpress-partner-${name}-dlq-not-empty"].comparison_operator == "GreaterThanThreshold" &&
+      module.alarms.alarms["ecomexpress-partner-${name}-dlq-not-empty"].threshold == 0 &&
+      module.alarms.alarms["ecomexpress-partner-${name}-dlq-not-empty"].alarm_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"]) &&
+      module.alarms.alarms["ecomexpress-partner-${name}-dlq-not-empty"].ok_actions == toset(["arn:aws:sns:us-east-1:123456789012:ecomexpress-ops-alarms"])
+    ]) && length(module.alarms.alarms) == 23
+    error_message = "Each partner's subscription DLQ must alarm to the ops topic on its first message (21 alarms + 2)."
+  }
+
+  assert {
+    condition     = output.alarm_names.partner_dlq_not_empty == { courier = "ecomexpress-partner-courier-dlq-not-empty", erp = "ecomexpress-partner-erp-dlq-not-empty" }
+    error_message = "alarm_names.partner_dlq_not_empty must name each partner's alarm."
+  }
+
+  assert {
+    condition     = module.messaging.high_value_filter_policy == jsonencode({ eventType = ["PedidoCreado"], total = [{ numeric = [">=", 1000000] }] })
+    error_message = "The SMS alert uses the module's one high-value filter policy (PedidoCreado, total >= 1000000 by default)."
+  }
+
+  # The workers never touch partner DLQs; SNS (the topic) is the only sender.
+  assert {
+    condition     = alltrue([for role, m in module.worker : !strcontains(m.task_policy, "partner")])
+    error_message = "No worker may be granted anything on a partner DLQ."
   }
 }
 
@@ -1790,6 +1936,19 @@ run "otel_sidecar" {
     ]))
     error_message = "A custom metric on the dashboard is not exported by the collector of its service with Role and Service dimensions."
   }
+
+  # Both lanes of each role are on the dashboard: age, depth and DLQ.
+  assert {
+    condition = alltrue([
+      for name in concat(values(module.messaging.express_queue_names), values(module.messaging.express_dlq_names)) :
+      contains(flatten([
+        for w in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [
+          for row in try(w.properties.metrics, []) : try(tostring(row[3]), "")
+        ]
+      ]), name)
+    ])
+    error_message = "Every express queue and express DLQ must be graphed on the dashboard."
+  }
 }
 
 run "otel_sidecar_disabled" {
@@ -1818,7 +1977,7 @@ run "otel_sidecar_disabled" {
   # No relay metric, so no outbox alarm: missing data is breaching, it would
   # stay in ALARM for good.
   assert {
-    condition     = output.alarm_names.outbox_oldest_pending_age == null && length(module.alarms.alarms) == 16 && !contains(keys(module.alarms.alarms), "ecomexpress-outbox-oldest-pending-age")
+    condition     = output.alarm_names.outbox_oldest_pending_age == null && length(module.alarms.alarms) == 20 && !contains(keys(module.alarms.alarms), "ecomexpress-outbox-oldest-pending-age")
     error_message = "Without the collector sidecars (no relay metrics) the outbox age alarm must not exist."
   }
 }

@@ -327,3 +327,14 @@ run "rejects_a_boundary_that_is_not_a_policy_arn" {
 
   expect_failures = [var.role_permissions_boundary_arn]
 }
+
+run "express_age_alarm_not_tighter_rejected" {
+  command = plan
+
+  variables {
+    queue_oldest_message_age_alarm_seconds         = 300
+    express_queue_oldest_message_age_alarm_seconds = 300
+  }
+
+  expect_failures = [var.express_queue_oldest_message_age_alarm_seconds]
+}

@@ -97,24 +97,28 @@ override_data {
           SNS_TOPIC_ARN       = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
         }
         procesamiento = {
-          AWS_REGION          = "us-east-1"
-          HEALTH_PORT         = "8080"
-          LOG_FORMAT          = "json"
-          ORDERS_TABLE        = "ecomexpress-pedidos"
-          SHUTDOWN_GRACE_SECS = "25"
-          SQS_DLQ_URL         = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
-          SQS_QUEUE_URL       = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
-          WORKER_ROLE         = "procesamiento"
+          AWS_REGION            = "us-east-1"
+          HEALTH_PORT           = "8080"
+          LOG_FORMAT            = "json"
+          ORDERS_TABLE          = "ecomexpress-pedidos"
+          SHUTDOWN_GRACE_SECS   = "25"
+          SQS_DLQ_URL           = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-dlq"
+          SQS_QUEUE_URL         = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento"
+          SQS_EXPRESS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+          SQS_EXPRESS_DLQ_URL   = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+          WORKER_ROLE           = "procesamiento"
         }
         logistica = {
-          AWS_REGION          = "us-east-1"
-          HEALTH_PORT         = "8080"
-          LOG_FORMAT          = "json"
-          ORDERS_TABLE        = "ecomexpress-pedidos"
-          SHUTDOWN_GRACE_SECS = "25"
-          SQS_DLQ_URL         = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-dlq"
-          SQS_QUEUE_URL       = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica"
-          WORKER_ROLE         = "logistica"
+          AWS_REGION            = "us-east-1"
+          HEALTH_PORT           = "8080"
+          LOG_FORMAT            = "json"
+          ORDERS_TABLE          = "ecomexpress-pedidos"
+          SHUTDOWN_GRACE_SECS   = "25"
+          SQS_DLQ_URL           = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-dlq"
+          SQS_QUEUE_URL         = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica"
+          SQS_EXPRESS_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-express"
+          SQS_EXPRESS_DLQ_URL   = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-logistica-express-dlq"
+          WORKER_ROLE           = "logistica"
         }
       }
       service_command = {
@@ -290,6 +294,17 @@ run "environment_properties_are_the_task_definitions" {
       ])
     ])
     error_message = "Every environment property of the ECS task definitions must be set with the same value (SHUTDOWN_GRACE_SECS excepted)."
+  }
+
+  # The express lane (issue 23): each Beanstalk worker drains its express
+  # queue too, as its ECS task does.
+  assert {
+    condition = alltrue([
+      for role in ["procesamiento", "logistica"] :
+      one([for s in aws_elastic_beanstalk_environment.this[role].setting : s.value if s.namespace == "aws:elasticbeanstalk:application:environment" && s.name == "SQS_EXPRESS_QUEUE_URL"]) == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-${role}-express" &&
+      one([for s in aws_elastic_beanstalk_environment.this[role].setting : s.value if s.namespace == "aws:elasticbeanstalk:application:environment" && s.name == "SQS_EXPRESS_DLQ_URL"]) == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-${role}-express-dlq"
+    ])
+    error_message = "Each Beanstalk worker environment must carry SQS_EXPRESS_QUEUE_URL and SQS_EXPRESS_DLQ_URL of its role."
   }
 }
 

@@ -139,9 +139,12 @@ run "defaults_subscriptions" {
   assert {
     condition = alltrue([
       for role, s in aws_sns_topic_subscription.queue :
-      jsondecode(s.filter_policy) == { eventType = ["PedidoCreado", "PedidoCancelado"] }
+      jsondecode(s.filter_policy) == {
+        eventType = ["PedidoCreado", "PedidoCancelado"]
+        "$or"     = [{ prioridad = ["ESTANDAR"] }, { prioridad = [{ exists = false }] }]
+      }
     ])
-    error_message = "Each queue subscription must filter on eventType PedidoCreado + PedidoCancelado by default."
+    error_message = "Each standard-lane subscription must filter on eventType PedidoCreado + PedidoCancelado and prioridad ESTANDAR or absent (\"$or\")."
   }
 
   assert {
@@ -176,12 +179,12 @@ run "custom_filter_policies" {
   }
 
   assert {
-    condition     = jsondecode(aws_sns_topic_subscription.queue["procesamiento"].filter_policy) == { eventType = ["PedidoCreado"] }
+    condition     = jsondecode(aws_sns_topic_subscription.queue["procesamiento"].filter_policy).eventType == ["PedidoCreado"] && jsondecode(aws_sns_topic_subscription.express["procesamiento"].filter_policy) == { eventType = ["PedidoCreado"], prioridad = ["EXPRESS"] }
     error_message = "procesamiento filter policy must only list PedidoCreado."
   }
 
   assert {
-    condition     = jsondecode(aws_sns_topic_subscription.queue["logistica"].filter_policy) == { eventType = ["PedidoCancelado"] }
+    condition     = jsondecode(aws_sns_topic_subscription.queue["logistica"].filter_policy).eventType == ["PedidoCancelado"] && jsondecode(aws_sns_topic_subscription.express["logistica"].filter_policy) == { eventType = ["PedidoCancelado"], prioridad = ["EXPRESS"] }
     error_message = "logistica filter policy must only list PedidoCancelado."
   }
 }
@@ -250,15 +253,15 @@ run "defaults_encryption" {
   command = plan
 
   assert {
-    condition     = alltrue([for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.delivery_dlq)) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null])
+    condition     = alltrue([for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.delivery_dlq), values(aws_sqs_queue.express), values(aws_sqs_queue.express_dlq)) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null])
     error_message = "Every queue, DLQ and subscription DLQ must use SSE-SQS when kms_key_arn is null."
   }
 
   assert {
-    condition = length(output.queue_encryption) == 6 && alltrue([
+    condition = length(output.queue_encryption) == 10 && alltrue([
       for name, e in output.queue_encryption : e.kms_master_key_id == null && e.sqs_managed_sse_enabled == true
     ])
-    error_message = "queue_encryption must list the 6 queues (2 main, 2 DLQs, 2 subscription DLQs), all SSE-SQS."
+    error_message = "queue_encryption must list the 10 queues (2 main, 2 express, their 4 DLQs, 2 subscription DLQs), all SSE-SQS."
   }
 
   assert {
@@ -596,11 +599,11 @@ run "customer_managed_key" {
 
   assert {
     condition = alltrue([
-      for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq)) :
+      for q in concat(values(aws_sqs_queue.this), values(aws_sqs_queue.dlq), values(aws_sqs_queue.express), values(aws_sqs_queue.express_dlq)) :
       q.kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" &&
       q.kms_data_key_reuse_period_seconds == 300
     ])
-    error_message = "With kms_key_arn every queue and DLQ must use that key (reuse period 300 s)."
+    error_message = "With kms_key_arn every queue and DLQ, express lane included, must use that key (reuse period 300 s)."
   }
 
   assert {
@@ -611,10 +614,10 @@ run "customer_managed_key" {
   }
 
   assert {
-    condition = length(output.queue_encryption) == 6 && alltrue([
+    condition = length(output.queue_encryption) == 10 && alltrue([
       for name, e in output.queue_encryption : (e.kms_master_key_id == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab") != endswith(name, "-delivery-dlq")
     ])
-    error_message = "queue_encryption must show the customer-managed key on the 4 queues and DLQs, and none on the 2 subscription DLQs."
+    error_message = "queue_encryption must show the customer-managed key on the 8 queues and DLQs (both lanes), and none on the 2 subscription DLQs."
   }
 
   assert {
@@ -643,8 +646,8 @@ run "local_emulator_toggles" {
   }
 
   assert {
-    condition     = length(aws_sqs_queue_redrive_allow_policy.dlq) == 0
-    error_message = "enable_redrive_allow_policy = false must drop the redrive allow policies."
+    condition     = length(aws_sqs_queue_redrive_allow_policy.dlq) == 0 && length(aws_sqs_queue_redrive_allow_policy.express_dlq) == 0
+    error_message = "enable_redrive_allow_policy = false must drop the redrive allow policies (express DLQs too)."
   }
 
   assert {
@@ -685,6 +688,347 @@ run "aws_table_by_default" {
   assert {
     condition     = length(aws_dynamodb_table.pedidos) == 1 && length(aws_dynamodb_table.pedidos_emulator) == 0
     error_message = "By default (AWS) the table is aws_dynamodb_table.pedidos, whose index changes Terraform applies."
+  }
+}
+
+################################################################################
+# The express lane (issue 23)
+################################################################################
+
+run "express_lane" {
+  command = plan
+
+  # Distinct ARNs / URLs for the express queues and DLQs, so the assertions
+  # tell them from the standard lane's ("mock-queue") and from each other.
+  override_resource {
+    target          = aws_sqs_queue.express["procesamiento"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+      id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+    }
+  }
+
+  override_resource {
+    target          = aws_sqs_queue.express_dlq["procesamiento"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express-dlq"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+      id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+    }
+  }
+
+  override_resource {
+    target          = aws_sqs_queue.delivery_dlq["procesamiento"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-delivery-dlq"
+    }
+  }
+
+  assert {
+    condition = (
+      output.express_queue_names == { logistica = "ecomexpress-logistica-express", procesamiento = "ecomexpress-procesamiento-express" } &&
+      output.express_dlq_names == { logistica = "ecomexpress-logistica-express-dlq", procesamiento = "ecomexpress-procesamiento-express-dlq" }
+    )
+    error_message = "One express queue and one express DLQ per role, named <prefix>-<role>-express and <prefix>-<role>-express-dlq."
+  }
+
+  assert {
+    condition = (
+      output.express_queue_urls["procesamiento"] == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express" &&
+      output.express_queue_arns["procesamiento"] == "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express" &&
+      output.express_dlq_urls["procesamiento"] == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq" &&
+      output.express_dlq_arns["procesamiento"] == "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express-dlq"
+    )
+    error_message = "express_queue_urls / express_queue_arns / express_dlq_urls / express_dlq_arns must map each role to its express queue and DLQ."
+  }
+
+  # The same redrive, retention, visibility and long polling as the standard lane.
+  assert {
+    condition = (
+      jsondecode(aws_sqs_queue.express["procesamiento"].redrive_policy) == {
+        deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express-dlq"
+        maxReceiveCount     = 5
+      } &&
+      alltrue([for role, q in aws_sqs_queue.express : jsondecode(q.redrive_policy).maxReceiveCount == jsondecode(aws_sqs_queue.this[role].redrive_policy).maxReceiveCount])
+    )
+    error_message = "Each express queue must redrive to its own express DLQ with the standard lane's maxReceiveCount."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, q in aws_sqs_queue.express :
+      q.message_retention_seconds == aws_sqs_queue.this[role].message_retention_seconds &&
+      q.visibility_timeout_seconds == aws_sqs_queue.this[role].visibility_timeout_seconds &&
+      q.receive_wait_time_seconds == 20 &&
+      aws_sqs_queue.express_dlq[role].message_retention_seconds == aws_sqs_queue.dlq[role].message_retention_seconds &&
+      q.tags == tomap({ "queue-role" = role, "queue-kind" = "express" }) &&
+      aws_sqs_queue.express_dlq[role].tags == tomap({ "queue-role" = role, "queue-kind" = "express-dlq" })
+    ])
+    error_message = "Express queues and DLQs: the standard lane's retention, visibility timeout and long polling; tagged queue-kind express / express-dlq."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_redrive_allow_policy.express_dlq["procesamiento"].redrive_allow_policy) == {
+      redrivePermission = "byQueue"
+      sourceQueueArns   = ["arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express"]
+    }
+    error_message = "Each express DLQ's redrive allow policy must allow only its express queue (byQueue)."
+  }
+
+  # Queue policies: the express queue as the standard one (only this topic's
+  # deliveries, TLS only); the express DLQ as the DLQ (TLS only).
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.express["procesamiento"].policy).Statement == [
+      {
+        Sid       = "AllowTopicSendMessage"
+        Effect    = "Allow"
+        Principal = { Service = "sns.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express"
+        Condition = { ArnEquals = { "aws:SourceArn" = "arn:aws:sns:us-east-1:123456789012:mock-topic" } }
+      },
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "sqs:*"
+        Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express"
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ] && aws_sqs_queue_policy.express["procesamiento"].queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express"
+    error_message = "The express queue policy must allow only this topic's SNS deliveries and deny non-TLS, attached to the express queue."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.express_dlq["procesamiento"].policy).Statement == [{
+      Sid       = "DenyInsecureTransport"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "sqs:*"
+      Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express-dlq"
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }] && aws_sqs_queue_policy.express_dlq["procesamiento"].queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-procesamiento-express-dlq"
+    error_message = "The express DLQ policy must only deny non-TLS access, attached to the express DLQ."
+  }
+
+  # The subscriptions: EXPRESS to the express queue, ESTANDAR or no prioridad
+  # to the standard one; both redrive to the role's subscription DLQ.
+  assert {
+    condition = (
+      aws_sns_topic_subscription.express["procesamiento"].endpoint == "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-express" &&
+      aws_sns_topic_subscription.express["procesamiento"].protocol == "sqs" &&
+      aws_sns_topic_subscription.express["procesamiento"].raw_message_delivery == true &&
+      aws_sns_topic_subscription.express["procesamiento"].filter_policy_scope == "MessageAttributes" &&
+      aws_sns_topic_subscription.express["procesamiento"].topic_arn == aws_sns_topic.this.arn
+    )
+    error_message = "The express subscription must deliver raw from the topic to the role's express queue, filtering on message attributes."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, s in aws_sns_topic_subscription.express :
+      jsondecode(s.filter_policy) == { eventType = ["PedidoCreado", "PedidoCancelado"], prioridad = ["EXPRESS"] }
+    ])
+    error_message = "The express filter policy must be the role's event types and prioridad EXPRESS."
+  }
+
+  assert {
+    condition = alltrue([
+      for role, s in aws_sns_topic_subscription.queue :
+      jsondecode(s.filter_policy)["$or"] == [{ prioridad = ["ESTANDAR"] }, { prioridad = [{ exists = false }] }] &&
+      !contains(keys(jsondecode(s.filter_policy)), "prioridad")
+    ])
+    error_message = "The standard filter policy must take prioridad ESTANDAR or no prioridad at all (\"$or\" of the two), never EXPRESS."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sns_topic_subscription.express["procesamiento"].redrive_policy) == { deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-procesamiento-delivery-dlq" } &&
+      output.subscription_filter_policies["procesamiento"].express == aws_sns_topic_subscription.express["procesamiento"].filter_policy
+    )
+    error_message = "The express subscription must redrive to the role's existing subscription DLQ; subscription_filter_policies must report it."
+  }
+}
+
+run "express_lane_fifo" {
+  command = plan
+
+  variables {
+    fifo = true
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue.express["procesamiento"].name == "ecomexpress-procesamiento-express.fifo" &&
+      aws_sqs_queue.express_dlq["logistica"].name == "ecomexpress-logistica-express-dlq.fifo" &&
+      alltrue([for q in concat(values(aws_sqs_queue.express), values(aws_sqs_queue.express_dlq)) : q.fifo_queue == true && q.content_based_deduplication == false])
+    )
+    error_message = "FIFO express queues and DLQs: <prefix>-<role>-express[-dlq].fifo, FIFO, content-based dedup off."
+  }
+}
+
+################################################################################
+# SMS and partner HTTPS endpoints (issue 23)
+################################################################################
+
+run "high_value_sms" {
+  command = plan
+
+  variables {
+    high_value_alert_email = "alertas@ecomexpress.example"
+    high_value_alert_sms   = "+15555550123"
+    high_value_threshold   = 2500000
+  }
+
+  assert {
+    condition = (
+      length(aws_sns_topic_subscription.high_value_sms) == 1 &&
+      aws_sns_topic_subscription.high_value_sms[0].protocol == "sms" &&
+      aws_sns_topic_subscription.high_value_sms[0].endpoint == "+15555550123" &&
+      aws_sns_topic_subscription.high_value_sms[0].filter_policy_scope == "MessageAttributes" &&
+      aws_sns_topic_subscription.high_value_sms[0].topic_arn == aws_sns_topic.this.arn
+    )
+    error_message = "high_value_alert_sms must create one sms subscription on the topic to that number, filtering on message attributes."
+  }
+
+  assert {
+    condition = (
+      aws_sns_topic_subscription.high_value_sms[0].filter_policy == aws_sns_topic_subscription.high_value_email[0].filter_policy &&
+      jsondecode(aws_sns_topic_subscription.high_value_sms[0].filter_policy) == { eventType = ["PedidoCreado"], total = [{ numeric = [">=", 2500000] }] } &&
+      output.high_value_filter_policy == aws_sns_topic_subscription.high_value_sms[0].filter_policy
+    )
+    error_message = "The SMS subscription must carry exactly the e-mail subscription's filter policy (PedidoCreado, total >= threshold)."
+  }
+}
+
+run "no_sms_no_partners_by_default" {
+  command = plan
+
+  assert {
+    condition     = length(aws_sns_topic_subscription.high_value_sms) == 0 && length(aws_sns_topic_subscription.partner) == 0 && length(aws_sqs_queue.partner_dlq) == 0
+    error_message = "Without high_value_alert_sms / partner_https_subscriptions there is no sms subscription, partner subscription or partner DLQ."
+  }
+}
+
+run "partner_https_subscriptions" {
+  command = plan
+
+  variables {
+    kms_key_arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    partner_https_subscriptions = {
+      courier = {
+        endpoint = "https://hooks.courier.example/sns"
+      }
+      erp = {
+        endpoint                = "https://erp.example:8443/eventos"
+        filter_policy           = "{\"eventType\":[\"PedidoCreado\",\"PedidoCancelado\"],\"prioridad\":[\"EXPRESS\"]}"
+        raw_message_delivery    = true
+        max_receives_per_second = 25
+        delivery_policy = {
+          num_retries      = 20
+          min_delay_target = 5
+          max_delay_target = 120
+          backoff_function = "linear"
+        }
+      }
+    }
+  }
+
+  override_resource {
+    target          = aws_sqs_queue.partner_dlq["courier"]
+    override_during = plan
+    values = {
+      arn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-partner-courier-dlq"
+      url = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-partner-courier-dlq"
+      id  = "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-partner-courier-dlq"
+    }
+  }
+
+  assert {
+    condition = (
+      aws_sns_topic_subscription.partner["courier"].protocol == "https" &&
+      aws_sns_topic_subscription.partner["courier"].endpoint == "https://hooks.courier.example/sns" &&
+      aws_sns_topic_subscription.partner["courier"].topic_arn == aws_sns_topic.this.arn &&
+      aws_sns_topic_subscription.partner["courier"].raw_message_delivery == false &&
+      aws_sns_topic_subscription.partner["erp"].raw_message_delivery == true &&
+      alltrue([for s in values(aws_sns_topic_subscription.partner) : s.filter_policy_scope == "MessageAttributes"])
+    )
+    error_message = "Each partner gets an https subscription on the topic to its endpoint; enveloped delivery unless raw_message_delivery = true."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sns_topic_subscription.partner["courier"].filter_policy) == { eventType = ["PedidoCreado"] } &&
+      jsondecode(aws_sns_topic_subscription.partner["erp"].filter_policy) == { eventType = ["PedidoCreado", "PedidoCancelado"], prioridad = ["EXPRESS"] }
+    )
+    error_message = "A partner's filter policy is its own JSON, or every PedidoCreado when it gives none."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sns_topic_subscription.partner["courier"].delivery_policy).healthyRetryPolicy == {
+        numRetries     = 10, numNoDelayRetries = 0, numMinDelayRetries = 0, numMaxDelayRetries = 0
+        minDelayTarget = 1, maxDelayTarget = 60, backoffFunction = "exponential"
+      } &&
+      jsondecode(aws_sns_topic_subscription.partner["erp"].delivery_policy).healthyRetryPolicy == {
+        numRetries     = 20, numNoDelayRetries = 0, numMinDelayRetries = 0, numMaxDelayRetries = 0
+        minDelayTarget = 5, maxDelayTarget = 120, backoffFunction = "linear"
+      }
+    )
+    error_message = "The delivery policy must carry the partner's retries and backoff (defaults 10 retries, 1-60 s, exponential)."
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sns_topic_subscription.partner["erp"].delivery_policy).throttlePolicy == { maxReceivesPerSecond = 25 } &&
+      !contains(keys(jsondecode(aws_sns_topic_subscription.partner["courier"].delivery_policy)), "throttlePolicy")
+    )
+    error_message = "max_receives_per_second must become the delivery policy's throttlePolicy.maxReceivesPerSecond; without it, no throttlePolicy."
+  }
+
+  assert {
+    condition = (
+      aws_sqs_queue.partner_dlq["courier"].name == "ecomexpress-partner-courier-dlq" &&
+      aws_sqs_queue.partner_dlq["erp"].name == "ecomexpress-partner-erp-dlq" &&
+      alltrue([for q in values(aws_sqs_queue.partner_dlq) : q.sqs_managed_sse_enabled == true && q.kms_master_key_id == null && q.message_retention_seconds == 1209600])
+    )
+    error_message = "Each partner gets its own subscription DLQ <prefix>-partner-<name>-dlq on SSE-SQS (even with kms_key_arn), 14 days retention."
+  }
+
+  assert {
+    condition     = jsondecode(aws_sns_topic_subscription.partner["courier"].redrive_policy) == { deadLetterTargetArn = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-partner-courier-dlq" }
+    error_message = "Each partner subscription must redrive to its own partner DLQ."
+  }
+
+  assert {
+    condition = jsondecode(aws_sqs_queue_policy.partner_dlq["courier"].policy).Statement == [
+      {
+        Sid       = "AllowTopicSendMessage"
+        Effect    = "Allow"
+        Principal = { Service = "sns.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-partner-courier-dlq"
+        Condition = { ArnEquals = { "aws:SourceArn" = "arn:aws:sns:us-east-1:123456789012:mock-topic" } }
+      },
+      {
+        Sid       = "DenyInsecureTransport"
+        Effect    = "Deny"
+        Principal = "*"
+        Action    = "sqs:*"
+        Resource  = "arn:aws:sqs:us-east-1:123456789012:ecomexpress-partner-courier-dlq"
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ] && aws_sqs_queue_policy.partner_dlq["courier"].queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/ecomexpress-partner-courier-dlq"
+    error_message = "A partner DLQ's policy: only this topic's SNS deliveries may send, nothing without TLS."
+  }
+
+  assert {
+    condition     = output.partner_dlq_names == { courier = "ecomexpress-partner-courier-dlq", erp = "ecomexpress-partner-erp-dlq" }
+    error_message = "partner_dlq_names must map each partner to its DLQ name (the root's alarms use it)."
   }
 }
 
@@ -811,4 +1155,131 @@ run "invalid_threshold" {
     high_value_threshold = 0
   }
   expect_failures = [var.high_value_threshold]
+}
+
+run "invalid_sms_not_e164" {
+  command = plan
+  variables {
+    high_value_alert_sms = "555-0123"
+  }
+  expect_failures = [var.high_value_alert_sms]
+}
+
+run "invalid_sms_with_fifo" {
+  command = plan
+  variables {
+    fifo                 = true
+    high_value_alert_sms = "+15555550123"
+  }
+  expect_failures = [var.high_value_alert_sms]
+}
+
+run "invalid_partner_plain_http" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "http://hooks.courier.example/sns" } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_name" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { "Courier_MX" = { endpoint = "https://hooks.courier.example/sns" } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_filter_not_json" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", filter_policy = "eventType=PedidoCreado" } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_too_many_retries" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { num_retries = 101 } } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_min_delay_above_max" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { min_delay_target = 90, max_delay_target = 60 } } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_max_delay_above_an_hour" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { num_retries = 1, max_delay_target = 3601 } } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_total_retry_time" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { num_retries = 100, min_delay_target = 40, max_delay_target = 60 } } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+# Passed the old num_retries * min_delay_target bound (100 s) yet SNS refuses
+# it at apply: the exponential backoff reaches 3600 s between retries.
+run "invalid_partner_total_retry_time_at_max_delay" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { num_retries = 100, min_delay_target = 1, max_delay_target = 3600, backoff_function = "exponential" } } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "partner_total_retry_time_at_the_limit" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { num_retries = 60, min_delay_target = 1, max_delay_target = 60 } } }
+  }
+  assert {
+    condition     = jsondecode(aws_sns_topic_subscription.partner["courier"].delivery_policy).healthyRetryPolicy.numRetries == 60
+    error_message = "num_retries * max_delay_target == 3600 s is within SNS's limit and must be accepted."
+  }
+}
+
+run "invalid_partner_throttle_zero" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", max_receives_per_second = 0 } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_throttle_fraction" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", max_receives_per_second = 2.5 } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_backoff_function" {
+  command = plan
+  variables {
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns", delivery_policy = { backoff_function = "fibonacci" } } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
+}
+
+run "invalid_partner_with_fifo" {
+  command = plan
+  variables {
+    fifo                        = true
+    partner_https_subscriptions = { courier = { endpoint = "https://hooks.courier.example/sns" } }
+  }
+  expect_failures = [var.partner_https_subscriptions]
 }

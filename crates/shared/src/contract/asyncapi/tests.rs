@@ -5,10 +5,14 @@
 use super::*;
 use crate::contract::pedido::{DireccionEnvio, LineItem, MAX_ITEMS, MIN_ITEMS, PedidoCreado};
 use crate::contract::values::{Amount, Currency, Quantity, Sku};
-use crate::contract::{PedidoCancelado, pedido};
+use crate::contract::{PedidoCancelado, Prioridad, pedido};
 
 const CREADO_V1: &str = include_str!("../../../tests/fixtures/pedido_creado_v1.json");
 const CANCELADO_V1: &str = include_str!("../../../tests/fixtures/pedido_cancelado_v1.json");
+const CREADO_V1_OLD: &str =
+    include_str!("../../../tests/fixtures/pedido_creado_v1_before_prioridad.json");
+const CANCELADO_V1_OLD: &str =
+    include_str!("../../../tests/fixtures/pedido_cancelado_v1_before_prioridad.json");
 /// `schemas/3.0.0-without-$id.json` of the npm package `@asyncapi/specs`
 /// (see `tests/fixtures/asyncapi/README.md`).
 const ASYNCAPI_3_0_0_SCHEMA: &str =
@@ -56,6 +60,9 @@ fn every_checked_in_event_validates_against_its_message_payload() {
     for (fixture, event_type) in [
         (CREADO_V1, EventType::PedidoCreado),
         (CANCELADO_V1, EventType::PedidoCancelado),
+        // Readers take ESTANDAR when `prioridad` is absent: so does the schema.
+        (CREADO_V1_OLD, EventType::PedidoCreado),
+        (CANCELADO_V1_OLD, EventType::PedidoCancelado),
     ] {
         let errors = errors_of(&payload_validator(&doc, event_type), &json(fixture));
         assert!(errors.is_empty(), "{event_type} fixture: {errors:#?}");
@@ -209,6 +216,16 @@ fn broken_events_do_not_validate_and_the_reader_rejects_them_too() {
             broken(CREADO_V1, "/data/moneda", Some(json!("clp"))),
         ),
         (
+            "an unknown prioridad",
+            EventType::PedidoCreado,
+            broken(CREADO_V1, "/data/prioridad", Some(json!("URGENTE"))),
+        ),
+        (
+            "a prioridad in lower case",
+            EventType::PedidoCancelado,
+            broken(CANCELADO_V1, "/data/prioridad", Some(json!("express"))),
+        ),
+        (
             "an empty motivo",
             EventType::PedidoCancelado,
             broken(CANCELADO_V1, "/data/motivo", Some(json!(""))),
@@ -299,7 +316,22 @@ fn events_as_the_writer_writes_them_validate() {
             EventPayload::PedidoCancelado(PedidoCancelado {
                 pedido_id: uuid::Uuid::new_v4(),
                 motivo: pedido::Motivo::parse(&"ñ".repeat(500)).expect("motivo"),
+                prioridad: Prioridad::Express,
+                cliente_id: Some(uuid::Uuid::new_v4()),
             }),
+        ),
+        Event::new(
+            "r",
+            EventPayload::PedidoCancelado(PedidoCancelado::new(
+                uuid::Uuid::new_v4(),
+                pedido::Motivo::parse("no").expect("motivo"),
+            )),
+        ),
+        Event::new(
+            "r",
+            EventPayload::PedidoCreado(
+                order("7", &[("A", 7, "1")], None).with_prioridad(Prioridad::Express),
+            ),
         ),
     ];
     for event in events {
@@ -329,6 +361,16 @@ fn the_messages_examples_validate() {
         doc["components"]["messages"]["PedidoCreado"]["examples"][0]["headers"]["total"],
         json!(25001)
     );
+    for event_type in EventType::ALL {
+        let headers = &doc["components"]["messages"][event_type.as_str()]["examples"][0]["headers"];
+        assert_eq!(headers[ATTR_PRIORIDAD], json!("EXPRESS"), "{event_type}");
+    }
+    // The header schema takes exactly the priorities there are.
+    let headers = headers_validator(&doc, EventType::PedidoCancelado);
+    let mut example =
+        doc["components"]["messages"]["PedidoCancelado"]["examples"][0]["headers"].clone();
+    example[ATTR_PRIORIDAD] = json!("NORMAL");
+    assert!(!headers.is_valid(&example));
 }
 
 #[test]
@@ -341,12 +383,18 @@ fn the_headers_are_the_message_attributes_within_the_sqs_limit() {
                 ATTR_EVENT_TYPE,
                 ATTR_EVENT_VERSION,
                 ATTR_CORRELATION_ID,
+                ATTR_PRIORIDAD,
                 ATTR_TOTAL,
             ],
         ),
         (
             EventType::PedidoCancelado,
-            vec![ATTR_EVENT_TYPE, ATTR_EVENT_VERSION, ATTR_CORRELATION_ID],
+            vec![
+                ATTR_EVENT_TYPE,
+                ATTR_EVENT_VERSION,
+                ATTR_CORRELATION_ID,
+                ATTR_PRIORIDAD,
+            ],
         ),
     ] {
         let headers = &doc["components"]["messages"][event_type.as_str()]["headers"];
@@ -477,6 +525,11 @@ fn the_names_follow_the_topic() {
     );
     let queues = &doc["operations"]["receiveLogistica"]["bindings"]["sqs"]["queues"];
     assert_eq!(queues[0]["name"], json!("shop-logistica.fifo"));
+    assert_eq!(queues[2]["name"], json!("shop-logistica-express.fifo"));
+    assert_eq!(
+        queues[2]["redrivePolicy"]["deadLetterQueue"]["name"],
+        json!("shop-logistica-express-dlq.fifo")
+    );
     assert_eq!(
         queues[0]["redrivePolicy"]["deadLetterQueue"]["name"],
         json!("shop-logistica-dlq.fifo")

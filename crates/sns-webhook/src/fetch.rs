@@ -4,17 +4,17 @@
 //! and the bounded certificate cache.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
 use hyper::body::Bytes;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tokio::sync::OnceCell;
 use url::Url;
 
 use crate::signature::SigningCert;
@@ -22,7 +22,8 @@ use crate::signature::SigningCert;
 /// Largest body read from a fetched URL (a PEM certificate is ~2 KiB).
 pub const MAX_FETCH_BYTES: usize = 64 * 1024;
 
-/// Certificates kept (AWS rotates them rarely; one per region in practice).
+/// Certificates kept (AWS rotates them rarely; one per region in practice),
+/// the least recently used dropped first.
 pub const CERT_CACHE_MAX: usize = 32;
 
 /// Why a GET failed.
@@ -149,19 +150,71 @@ pub async fn get_within(
         .map_err(|_| FetchError::Timeout(shown, deadline))?
 }
 
-/// Signing certificates by URL: each fetched once (concurrent first uses
-/// share one fetch; a failed fetch is retried by the next message), at most
-/// [`CERT_CACHE_MAX`] kept, the oldest dropped first.
+/// Signing certificates by URL. Only a certificate fetched and parsed is
+/// kept (at most [`CERT_CACHE_MAX`], the least recently used dropped first),
+/// so a failed fetch is retried by the next message and URLs that do not
+/// serve a certificate cannot push the real one out. Concurrent first uses
+/// of a URL share one fetch; it is forgotten once no message waits for it.
 pub struct CertCache {
     http: Arc<dyn HttpGet>,
     deadline: Duration,
     entries: Mutex<Entries>,
 }
 
+type CertFetch = Shared<BoxFuture<'static, Result<Arc<SigningCert>, FetchError>>>;
+
 #[derive(Default)]
 struct Entries {
-    by_url: HashMap<String, Arc<OnceCell<Arc<SigningCert>>>>,
-    order: VecDeque<String>,
+    /// Parsed certificates by URL, least recently used first.
+    ready: VecDeque<(String, Arc<SigningCert>)>,
+    /// Fetches under way; each `Arc` is held by the map and its waiters.
+    in_flight: HashMap<String, Arc<CertFetch>>,
+}
+
+impl Entries {
+    /// The cached certificate of `key`, marked as the most recently used.
+    fn touch(&mut self, key: &str) -> Option<Arc<SigningCert>> {
+        let at = self.ready.iter().position(|(k, _)| k == key)?;
+        let entry = self.ready.remove(at)?;
+        let cert = entry.1.clone();
+        self.ready.push_back(entry);
+        Some(cert)
+    }
+
+    fn keep(&mut self, key: String, cert: Arc<SigningCert>) {
+        if self.touch(&key).is_none() {
+            self.ready.push_back((key, cert));
+            while self.ready.len() > CERT_CACHE_MAX {
+                self.ready.pop_front();
+            }
+        }
+    }
+}
+
+/// One message waiting for a fetch; the fetch is forgotten when its last
+/// waiter finishes or is dropped (a request cut short), whatever it gave.
+struct Waiter<'a> {
+    entries: &'a Mutex<Entries>,
+    key: String,
+    fetch: Option<Arc<CertFetch>>,
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        let mut entries = lock(self.entries);
+        drop(self.fetch.take());
+        if entries
+            .in_flight
+            .get(&self.key)
+            .is_some_and(|f| Arc::strong_count(f) == 1)
+        {
+            entries.in_flight.remove(&self.key);
+        }
+    }
+}
+
+fn lock(entries: &Mutex<Entries>) -> MutexGuard<'_, Entries> {
+    entries.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl CertCache {
@@ -176,43 +229,60 @@ impl CertCache {
 
     /// The certificate at `url` (an origin already checked).
     pub async fn get(&self, url: &Url) -> Result<Arc<SigningCert>, FetchError> {
-        let cell = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            let key = url.as_str().to_owned();
-            if let Some(cell) = entries.by_url.get(&key) {
-                cell.clone()
-            } else {
-                while entries.order.len() >= CERT_CACHE_MAX {
-                    if let Some(oldest) = entries.order.pop_front() {
-                        entries.by_url.remove(&oldest);
-                    }
-                }
-                let cell = Arc::new(OnceCell::new());
-                entries.by_url.insert(key.clone(), cell.clone());
-                entries.order.push_back(key);
-                cell
+        let key = url.as_str().to_owned();
+        let (waiter, fetch) = {
+            let mut entries = lock(&self.entries);
+            if let Some(cert) = entries.touch(&key) {
+                return Ok(cert);
             }
+            let fetch = entries
+                .in_flight
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(self.fetch(url.clone())))
+                .clone();
+            let shared = fetch.as_ref().clone();
+            let waiter = Waiter {
+                entries: &self.entries,
+                key: key.clone(),
+                fetch: Some(fetch),
+            };
+            (waiter, shared)
         };
-        cell.get_or_try_init(|| async {
-            let pem = get_within(self.http.as_ref(), url.clone(), self.deadline).await?;
+        let result = fetch.await;
+        if let Ok(cert) = &result {
+            lock(&self.entries).keep(key, cert.clone());
+        }
+        drop(waiter);
+        result
+    }
+
+    fn fetch(&self, url: Url) -> CertFetch {
+        let http = self.http.clone();
+        let deadline = self.deadline;
+        async move {
+            let pem = get_within(http.as_ref(), url.clone(), deadline).await?;
             let cert = SigningCert::from_pem(&pem)
                 .map_err(|e| FetchError::NotACertificate(url.to_string(), e.to_string()))?;
             tracing::info!(url = %url, "signing certificate fetched");
             Ok(Arc::new(cert))
-        })
-        .await
-        .cloned()
+        }
+        .boxed()
+        .shared()
     }
 
     /// How many certificates are cached.
     pub fn len(&self) -> usize {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.by_url.values().filter(|c| c.initialized()).count()
+        lock(&self.entries).ready.len()
     }
 
     /// No certificate cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many fetches are under way.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.entries).in_flight.len()
     }
 }
 
@@ -222,71 +292,137 @@ mod tests {
 
     use super::*;
 
-    struct Counting {
-        calls: AtomicUsize,
+    const CERT: &[u8] = include_bytes!("../testdata/cert.pem");
+
+    /// Serves `body` after `delay` for every URL whose path ends in `serves`
+    /// (`""`: all), 404 for the rest; counts GETs by URL.
+    struct Fake {
         body: Vec<u8>,
         delay: Duration,
+        serves: &'static str,
+        calls: Mutex<HashMap<String, usize>>,
+        total: AtomicUsize,
     }
 
-    impl HttpGet for Counting {
-        fn get(&self, _url: Url) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {
+    impl Fake {
+        fn new(body: &[u8], delay: Duration, serves: &'static str) -> Arc<Self> {
+            Arc::new(Self {
+                body: body.to_vec(),
+                delay,
+                serves,
+                calls: Mutex::new(HashMap::new()),
+                total: AtomicUsize::new(0),
+            })
+        }
+
+        fn calls(&self, url: &Url) -> usize {
+            self.calls
+                .lock()
+                .expect("lock")
+                .get(url.as_str())
+                .copied()
+                .unwrap_or(0)
+        }
+    }
+
+    impl HttpGet for Fake {
+        fn get(&self, url: Url) -> BoxFuture<'_, Result<Vec<u8>, FetchError>> {
             Box::pin(async move {
-                self.calls.fetch_add(1, Ordering::SeqCst);
+                *self
+                    .calls
+                    .lock()
+                    .expect("lock")
+                    .entry(url.to_string())
+                    .or_default() += 1;
+                self.total.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(self.delay).await;
-                Ok(self.body.clone())
+                if url.path().ends_with(self.serves) {
+                    Ok(self.body.clone())
+                } else {
+                    Err(FetchError::Status(url.to_string(), 404))
+                }
             })
         }
     }
 
     fn url(i: usize) -> Url {
-        Url::parse(&format!("https://sns.us-east-1.amazonaws.com/c{i}.pem")).expect("url")
+        Url::parse(&format!(
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-{i:x}.pem"
+        ))
+        .expect("url")
     }
 
     #[tokio::test(start_paused = true)]
-    async fn fetched_once_per_url_and_bounded() {
-        let http = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            body: include_bytes!("../testdata/cert.pem").to_vec(),
-            delay: Duration::from_millis(10),
-        });
+    async fn fetched_once_per_url_and_bounded_least_recently_used_first() {
+        let http = Fake::new(CERT, Duration::from_millis(10), "");
         let cache = CertCache::new(http.clone(), Duration::from_secs(5));
         let first = url(0);
         let (a, b) = tokio::join!(cache.get(&first), cache.get(&first));
         a.expect("cert");
         b.expect("cert");
-        cache.get(&url(0)).await.expect("cert");
-        assert_eq!(http.calls.load(Ordering::SeqCst), 1, "one fetch per URL");
+        cache.get(&first).await.expect("cert");
+        assert_eq!(http.calls(&first), 1, "one fetch per URL");
         for i in 1..=CERT_CACHE_MAX + 5 {
             cache.get(&url(i)).await.expect("cert");
+            cache.get(&first).await.expect("cert");
         }
         assert_eq!(cache.len(), CERT_CACHE_MAX);
+        assert_eq!(http.calls(&first), 1, "the URL in use is never dropped");
+        cache.get(&url(1)).await.expect("cert");
+        assert_eq!(
+            http.calls(&url(1)),
+            2,
+            "the least recently used was dropped"
+        );
+        assert_eq!(cache.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn urls_that_serve_no_certificate_are_not_kept_and_evict_nothing() {
+        let http = Fake::new(CERT, Duration::ZERO, "SimpleNotificationService-0.pem");
+        let cache = CertCache::new(http.clone(), Duration::from_secs(2));
+        cache.get(&url(0)).await.expect("the real certificate");
+        for i in 1..=CERT_CACHE_MAX * 3 {
+            let err = cache.get(&url(i)).await.expect_err("404");
+            assert!(matches!(err, FetchError::Status(_, 404)), "{err}");
+        }
+        assert_eq!(cache.len(), 1, "failures are not kept");
+        cache.get(&url(0)).await.expect("still cached");
+        assert_eq!(
+            http.calls(&url(0)),
+            1,
+            "the real certificate was not evicted"
+        );
+        cache.get(&url(1)).await.expect_err("404");
+        assert_eq!(http.calls(&url(1)), 2, "a failed fetch is retried");
+        assert_eq!(cache.in_flight(), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_or_bad_fetch_fails_within_the_deadline_and_is_retried() {
-        let slow = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            body: Vec::new(),
-            delay: Duration::from_secs(60),
-        });
+        let slow = Fake::new(b"", Duration::from_secs(60), "");
         let cache = CertCache::new(slow.clone(), Duration::from_secs(2));
         let err = cache.get(&url(0)).await.expect_err("times out");
         assert!(matches!(err, FetchError::Timeout(..)), "{err}");
-        let bad = Arc::new(Counting {
-            calls: AtomicUsize::new(0),
-            body: b"<html>".to_vec(),
-            delay: Duration::ZERO,
-        });
+        let bad = Fake::new(b"<html>", Duration::ZERO, "");
         let cache = CertCache::new(bad.clone(), Duration::from_secs(2));
         for _ in 0..2 {
             let err = cache.get(&url(0)).await.expect_err("not a cert");
             assert!(matches!(err, FetchError::NotACertificate(..)), "{err}");
         }
-        assert_eq!(
-            bad.calls.load(Ordering::SeqCst),
-            2,
-            "failures are not cached"
-        );
+        assert_eq!(bad.calls(&url(0)), 2, "failures are not cached");
         assert!(cache.is_empty());
+        assert_eq!(cache.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fetch_whose_waiters_are_gone_is_forgotten() {
+        let http = Fake::new(CERT, Duration::from_secs(1), "");
+        let cache = CertCache::new(http.clone(), Duration::from_secs(5));
+        let cut = tokio::time::timeout(Duration::from_millis(100), cache.get(&url(0))).await;
+        assert!(cut.is_err(), "cut short");
+        assert_eq!(cache.in_flight(), 0, "no fetch left behind");
+        cache.get(&url(0)).await.expect("fetched again");
+        assert_eq!(http.total.load(Ordering::SeqCst), 2);
     }
 }

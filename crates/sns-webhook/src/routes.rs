@@ -1,5 +1,6 @@
-//! The HTTP surface: `POST /sns` (verify, confirm, keep), `GET /recibidos`,
-//! `GET /health` (and `/health/live` for the `healthcheck` subcommand).
+//! The HTTP surface: `POST /sns` (verify, confirm, keep), `GET /recibidos`
+//! (behind the optional bearer token), `GET /health` (and `/health/live`
+//! for the `healthcheck` subcommand).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,11 +9,13 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
+use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
+use crate::access::BearerToken;
 use crate::fetch::{CertCache, HttpGet, get_within};
 use crate::inbox::{Inbox, Recibido};
 use crate::message::{MessageType, SnsMessage};
@@ -32,8 +35,10 @@ pub struct AppState {
     pub http: Arc<dyn HttpGet>,
     /// Deadline of a SubscribeURL GET.
     pub fetch_timeout: Duration,
-    /// When not empty, the only topics accepted.
+    /// The only topics accepted (an empty list accepts none).
     pub topic_allowlist: Vec<String>,
+    /// When set, what `GET /recibidos` needs as `Authorization: Bearer`.
+    pub recibidos_token: Option<BearerToken>,
     /// Kept notifications and seen MessageIds.
     pub inbox: Inbox,
 }
@@ -53,8 +58,18 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-async fn recibidos(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    Json(json!({"notificaciones": state.inbox.list()}))
+async fn recibidos(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.recibidos_token
+        && !token.allows(&headers)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"error": "GET /recibidos needs Authorization: Bearer <RECIBIDOS_TOKEN>"})),
+        )
+            .into_response();
+    }
+    Json(json!({"notificaciones": state.inbox.list()})).into_response()
 }
 
 fn answer(status: StatusCode, key: &str, text: impl Into<String>) -> Response {
@@ -73,18 +88,28 @@ async fn receive(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
         Err(e) if e.is_malformed() => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
         Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
     };
-    if !state.topic_allowlist.is_empty() && !state.topic_allowlist.contains(&message.topic_arn) {
+    // Before anything is fetched: the topic (a valid signature proves the
+    // message came from SNS, not from an expected topic; AWS: "Reject any
+    // message with an unexpected TopicArn", sns-verify-signature-of-message),
+    // then the shape of every URL this message would make us GET.
+    if !state.topic_allowlist.contains(&message.topic_arn) {
         return refuse(
             StatusCode::FORBIDDEN,
             format!("topic {} is not allowed", message.topic_arn),
         );
     }
-    let cert_url = match state
-        .origins
-        .check("SigningCertURL", &message.signing_cert_url)
-    {
+    let cert_url = match state.origins.signing_cert_url(&message.signing_cert_url) {
         Ok(url) => url,
         Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
+    };
+    let subscribe_url = if message.kind == MessageType::SubscriptionConfirmation {
+        let raw = message.subscribe_url.as_deref().unwrap_or_default();
+        match state.origins.subscribe_url(raw, &message.topic_arn) {
+            Ok(url) => Some(url),
+            Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
+        }
+    } else {
+        None
     };
     let cert = match state.certs.get(&cert_url).await {
         Ok(cert) => cert,
@@ -123,7 +148,10 @@ async fn receive(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
                 if stored { "stored" } else { "duplicate" },
             )
         }
-        MessageType::SubscriptionConfirmation => confirm(&state, &message).await,
+        MessageType::SubscriptionConfirmation => match subscribe_url {
+            Some(url) => confirm(&state, &message, url).await,
+            None => refuse(StatusCode::FORBIDDEN, "no SubscribeURL"),
+        },
         MessageType::UnsubscribeConfirmation => {
             tracing::info!(topic_arn = %message.topic_arn, "unsubscribe confirmation verified; not resubscribing");
             answer(StatusCode::OK, "status", "unsubscribed")
@@ -131,13 +159,10 @@ async fn receive(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     }
 }
 
-/// Visits SubscribeURL (same origin rule as the certificate, with a deadline).
-async fn confirm(state: &AppState, message: &SnsMessage) -> Response {
-    let raw_url = message.subscribe_url.as_deref().unwrap_or_default();
-    let url = match state.origins.check("SubscribeURL", raw_url) {
-        Ok(url) => url,
-        Err(e) => return refuse(StatusCode::FORBIDDEN, e.to_string()),
-    };
+/// Visits the checked SubscribeURL, with a deadline. A GET cannot ask for
+/// AuthenticateOnUnsubscribe (that needs a signed ConfirmSubscription call
+/// with the partner's own credentials; see the README).
+async fn confirm(state: &AppState, message: &SnsMessage, url: url::Url) -> Response {
     match get_within(state.http.as_ref(), url, state.fetch_timeout).await {
         Ok(_) => {
             tracing::info!(topic_arn = %message.topic_arn, "subscription confirmed");
@@ -183,7 +208,15 @@ mod tests {
         }
     }
 
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos";
+    const OTRO: &str = "arn:aws:sns:us-east-1:999999999999:otro";
+    const TOKEN: &str = "s3cr3t-token_0123456789";
+
     fn app(topics: &[&str]) -> (Router, Arc<AppState>, Arc<FakeHttp>) {
+        app_with(topics, None)
+    }
+
+    fn app_with(topics: &[&str], token: Option<&str>) -> (Router, Arc<AppState>, Arc<FakeHttp>) {
         let http = Arc::new(FakeHttp::default());
         let state = Arc::new(AppState {
             origins: Origins::new("us-east-1", Vec::new()),
@@ -191,6 +224,7 @@ mod tests {
             http: http.clone(),
             fetch_timeout: Duration::from_secs(5),
             topic_allowlist: topics.iter().map(|t| (*t).to_owned()).collect(),
+            recibidos_token: token.map(|t| BearerToken::parse(t).expect("token")),
             inbox: Inbox::new(100, 1000),
         });
         (router(state.clone()), state, http)
@@ -221,29 +255,35 @@ mod tests {
         (status, serde_json::from_slice(&bytes).expect("json answer"))
     }
 
-    async fn listed(app: &Router) -> Vec<serde_json::Value> {
+    async fn get_recibidos(app: &Router, authorization: Option<&str>) -> (u16, serde_json::Value) {
+        let mut request = Request::get("/recibidos");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
         let response = app
             .clone()
-            .oneshot(
-                Request::get("/recibidos")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
+            .oneshot(request.body(Body::empty()).expect("request"))
             .await
             .expect("response");
+        let status = response.status().as_u16();
         let bytes = response
             .into_body()
             .collect()
             .await
             .expect("body")
             .to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    async fn listed(app: &Router) -> Vec<serde_json::Value> {
+        let (status, json) = get_recibidos(app, None).await;
+        assert_eq!(status, 200, "{json}");
         json["notificaciones"].as_array().expect("array").clone()
     }
 
     #[tokio::test]
     async fn verified_notifications_are_kept_once_verbatim() {
-        let (app, _, http) = app(&[]);
+        let (app, _, http) = app(&[TOPIC]);
         for name in ["notification-v1.json", "notification-v2.json"] {
             let body =
                 std::fs::read_to_string(format!("{}/testdata/{name}", env!("CARGO_MANIFEST_DIR")))
@@ -280,7 +320,7 @@ mod tests {
 
     #[tokio::test]
     async fn refusals() {
-        let (app, _, _) = app(&[]);
+        let (app, _, _) = app(&[TOPIC]);
         let tampered = {
             let mut m = fixture("notification-v2.json");
             m["Message"] = "adiós".into();
@@ -339,21 +379,104 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn topic_allowlist_refuses_other_topics() {
-        let (app, _, _) = app(&["arn:aws:sns:us-east-1:123456789012:otro"]);
-        let (got, answer) = post(&app, fixture("notification-v2.json").to_string()).await;
-        assert_eq!(got, 403, "{answer}");
+    async fn messages_of_other_topics_are_refused_before_any_fetch() {
+        for topics in [&[OTRO][..], &[]] {
+            let (app, _, http) = app(topics);
+            for name in ["notification-v2.json", "subscription-confirmation-v2.json"] {
+                let (got, answer) = post(&app, fixture(name).to_string()).await;
+                assert_eq!(got, 403, "{name}: {answer}");
+                assert!(
+                    answer["error"]
+                        .as_str()
+                        .expect("error")
+                        .contains("is not allowed"),
+                    "{answer}"
+                );
+            }
+            assert!(
+                http.visited.lock().expect("lock").is_empty(),
+                "neither the certificate nor the SubscribeURL was fetched"
+            );
+            assert!(listed(&app).await.is_empty());
+        }
+    }
+
+    #[tokio::test]
+    async fn urls_of_the_wrong_shape_are_refused_before_any_fetch() {
+        let (app, _, http) = app(&[TOPIC]);
+        let with = |name: &str, field: &str, value: &str| {
+            let mut m = fixture(name);
+            m[field] = value.into();
+            m
+        };
+        let cases = [
+            (
+                with(
+                    "notification-v1.json",
+                    "SigningCertURL",
+                    "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x",
+                ),
+                "/SimpleNotificationService-<hex>.pem",
+            ),
+            (
+                with(
+                    "subscription-confirmation-v2.json",
+                    "SubscribeURL",
+                    "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn=x",
+                ),
+                "Action must be ConfirmSubscription",
+            ),
+            (
+                with(
+                    "subscription-confirmation-v2.json",
+                    "SubscribeURL",
+                    &format!(
+                        "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={OTRO}&Token=t"
+                    ),
+                ),
+                "its TopicArn must be the message's",
+            ),
+        ];
+        for (body, reason) in cases {
+            let (got, answer) = post(&app, body.to_string()).await;
+            assert_eq!(got, 403, "{body}: {answer}");
+            let error = answer["error"].as_str().expect("error");
+            assert!(error.contains(reason), "{reason} in {error}");
+        }
         assert!(
-            answer["error"]
-                .as_str()
-                .expect("error")
-                .contains("not allowed")
+            http.visited.lock().expect("lock").is_empty(),
+            "nothing fetched"
+        );
+    }
+
+    #[tokio::test]
+    async fn recibidos_needs_the_bearer_token_when_one_is_set() {
+        let (open, _, _) = app(&[TOPIC]);
+        assert_eq!(get_recibidos(&open, None).await.0, 200, "no token set");
+        let (app, _, _) = app_with(&[TOPIC], Some(TOKEN));
+        assert_eq!(
+            post(&app, fixture("notification-v2.json").to_string())
+                .await
+                .0,
+            200
+        );
+        for bad in [None, Some("Bearer wrong-token-0123456789"), Some(TOKEN)] {
+            let (status, answer) = get_recibidos(&app, bad).await;
+            assert_eq!(status, 401, "{bad:?}: {answer}");
+            assert!(answer.get("notificaciones").is_none(), "{answer}");
+        }
+        let (status, answer) = get_recibidos(&app, Some(&format!("Bearer {TOKEN}"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            answer["notificaciones"][0]["raw"],
+            fixture("notification-v2.json"),
+            "raw kept as received"
         );
     }
 
     #[tokio::test]
     async fn subscription_confirmation_visits_subscribe_url_once_verified() {
-        let (app, _, http) = app(&[]);
+        let (app, _, http) = app(&[TOPIC]);
         let confirmation = fixture("subscription-confirmation-v2.json");
         assert_eq!(
             post(&app, confirmation.to_string()).await,

@@ -55,6 +55,7 @@ impl Application {
             http,
             fetch_timeout: settings.fetch_timeout,
             topic_allowlist: settings.topic_allowlist.clone(),
+            recibidos_token: settings.recibidos_token.clone(),
             inbox: Inbox::new(settings.recibidos_max, settings.dedup_window),
         });
         let router = router(state).layer(TimeoutLayer::with_status_code(
@@ -65,6 +66,8 @@ impl Application {
             addr = %listener.local_addr().unwrap_or(addr),
             region = %settings.region,
             emulator_hosts = ?settings.cert_host_allowlist,
+            topics = ?settings.topic_allowlist,
+            recibidos_token = settings.recibidos_token.is_some(),
             "sns-webhook listening"
         );
         Ok(Self { listener, router })

@@ -14,7 +14,8 @@ trap 'rm -rf "$tmp"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out cert.pem \
   -days 36500 -subj "/CN=sns-webhook test fixture" 2>/dev/null
 
-cert_url="https://sns.us-east-1.amazonaws.com/SimpleNotificationService-fixture.pem"
+# The shape AWS sends (and src/origin.rs requires on the AWS host).
+cert_url="https://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 topic="arn:aws:sns:us-east-1:123456789012:ecomexpress-pedidos-eventos"
 
 # $1 message JSON (unsigned), $2 SignatureVersion, $3 output file
@@ -59,7 +60,7 @@ sign "$(jq -n --arg t "$topic" '{
   Token: "2336412f37fb687f5d51e6e2425f004aed",
   TopicArn: $t,
   Message: "You have chosen to subscribe to the topic.",
-  SubscribeURL: "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=y",
+  SubscribeURL: "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=\($t)&Token=2336412f37fb687f5d51e6e2425f004aed",
   Timestamp: "2026-11-23T10:00:02.000Z"
 }')" 2 subscription-confirmation-v2.json
 echo "fixtures written to $(pwd)"

@@ -172,6 +172,13 @@ impl Settings {
             r.problem("SQS_QUEUE_URL and SQS_DLQ_URL must both be FIFO (.fifo) or both standard");
         }
         if let Some(lane) = &express {
+            if concurrency < 2 * crate::consumer::poller::MAX_RECEIVE {
+                r.problem(format!(
+                    "WORKER_CONCURRENCY must be at least {} with an express lane (an idle standard long poll holds {} slots; an express batch needs as many more)",
+                    2 * crate::consumer::poller::MAX_RECEIVE,
+                    crate::consumer::poller::MAX_RECEIVE
+                ));
+            }
             let all = [&queue_url, &dlq_url, &lane.queue_url, &lane.dlq_url];
             let distinct: std::collections::HashSet<_> = all.iter().collect();
             if distinct.len() < all.len() {
@@ -328,6 +335,7 @@ mod tests {
         ));
         pairs.push(("SQS_EXPRESS_DLQ_URL", "http://h/1/x-dlq.fifo"));
         pairs.push(("STANDARD_LANE_EVERY", "1"));
+        pairs.push(("WORKER_CONCURRENCY", "19"));
         let err = Settings::from_env(&EnvSource::from_pairs(pairs), Some("logistica"))
             .expect_err("invalid");
         let text = err.to_string();
@@ -335,6 +343,7 @@ mod tests {
             "four different queues",
             "must be FIFO",
             "STANDARD_LANE_EVERY",
+            "WORKER_CONCURRENCY must be at least 20",
         ] {
             assert!(text.contains(needle), "{needle} missing in {text}");
         }

@@ -305,7 +305,10 @@ impl HealthState {
 
 #[derive(Clone)]
 struct ProbeState {
-    health: Arc<HealthState>,
+    /// One per lane (the standard queue's, and the express queue's when
+    /// there is one): the worker is live and ready only when every lane is,
+    /// so one stuck lane is never hidden by the other's progress.
+    lanes: Arc<[Arc<HealthState>]>,
     metrics: Arc<Metrics>,
 }
 
@@ -319,11 +322,15 @@ fn status(ok: bool, yes: &'static str, no: &'static str) -> Response {
 }
 
 async fn live(State(s): State<ProbeState>) -> Response {
-    status(s.health.is_live(), "alive", "stalled")
+    status(
+        s.lanes.iter().all(|lane| lane.is_live()),
+        "alive",
+        "stalled",
+    )
 }
 
 async fn ready(State(s): State<ProbeState>) -> Response {
-    let body = match s.health.not_ready() {
+    let body = match s.lanes.iter().find_map(|lane| lane.not_ready()) {
         None => return status(true, "ready", "not_ready"),
         Some(NotReady::NotRunning) => return status(false, "ready", "not_ready"),
         Some(NotReady::Misconfigured(fault)) => serde_json::json!({
@@ -357,18 +364,56 @@ async fn metrics_text(State(s): State<ProbeState>) -> Response {
         .into_response()
 }
 
-/// The probe router.
-pub fn router(health: Arc<HealthState>, metrics: Arc<Metrics>) -> Router {
+/// The probe router over the health of each lane.
+pub fn router(lanes: Vec<Arc<HealthState>>, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_text))
-        .with_state(ProbeState { health, metrics })
+        .with_state(ProbeState {
+            lanes: lanes.into(),
+            metrics,
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_probes_pass_only_when_every_lane_does() {
+        let lane = || {
+            HealthState::new(
+                Duration::from_secs(60),
+                Duration::from_secs(3600),
+                Duration::from_secs(60),
+            )
+        };
+        let (standard, express) = (lane(), lane());
+        standard.received_ok();
+        express.received_ok();
+        let probes = ProbeState {
+            lanes: vec![standard.clone(), express.clone()].into(),
+            metrics: Metrics::new(),
+        };
+        assert_eq!(ready(State(probes.clone())).await.status(), StatusCode::OK);
+        express.fault(
+            "ReceiveMessage",
+            "q-express",
+            "AWS.SimpleQueueService.NonExistentQueue",
+        );
+        assert_eq!(
+            ready(State(probes.clone())).await.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the express lane's fault is the worker's"
+        );
+        standard.clear_fault();
+        assert_eq!(
+            ready(State(probes)).await.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the standard lane's checks do not clear the express lane's fault"
+        );
+    }
 
     #[test]
     fn a_configuration_fault_fails_readiness_at_once_and_liveness_after_its_limit() {

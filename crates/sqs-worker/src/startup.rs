@@ -62,24 +62,31 @@ impl Application {
         let listener =
             TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], settings.health_port))).await?;
         let metrics = Metrics::new();
-        let health = HealthState::new(
-            settings.liveness_stall,
-            settings.progress_watchdog,
-            settings.config_fault_limit,
-        );
-        let router = health::router(health.clone(), metrics.clone());
+        let new_health = || {
+            HealthState::new(
+                settings.liveness_stall,
+                settings.progress_watchdog,
+                settings.config_fault_limit,
+            )
+        };
+        // Each lane has its own health (progress, faults, held messages):
+        // the probes pass only when every lane's does.
+        let health = new_health();
+        let mut lanes = vec![health.clone()];
         // One pool of concurrency slots for both lanes: the express lane
         // takes them first, the priority gate holds the standard lane back.
         let slots = Arc::new(Semaphore::new(settings.concurrency));
         let (standard_lane, express) = match settings.express_lane() {
             Some(express_settings) => {
                 let gate = Arc::new(PriorityGate::new(settings.standard_every));
+                let express_health = new_health();
+                lanes.push(express_health.clone());
                 let express = Consumer::in_lane(
                     sqs.clone(),
                     express_settings,
                     handler.clone(),
                     metrics.clone(),
-                    health.clone(),
+                    express_health,
                     slots.clone(),
                     Lane::Express(gate.clone()),
                 );
@@ -87,6 +94,7 @@ impl Application {
             }
             None => (Lane::Only, None),
         };
+        let router = health::router(lanes, metrics.clone());
         let consumer = Arc::new(Consumer::in_lane(
             sqs,
             settings,

@@ -377,10 +377,15 @@ impl Consumer {
             // keeps no slot aside.
             let held_until = self.lane.held_until();
             let gated = held_until.is_some();
-            if gated {
+            let may_receive = !suspect && !paused && !backlogged && !settling_refused && !gated;
+            // A standard lane that may not receive keeps no slot aside: the
+            // express lane may need it.
+            if !may_receive && matches!(self.lane, Lane::Standard(_)) {
                 rx.spare = None;
             }
-            let may_receive = !suspect && !paused && !backlogged && !settling_refused && !gated;
+            // An idle express lane's long poll holds one slot, not ten, for
+            // its whole wait.
+            let batch = self.lane.batch(batch);
             if may_receive && probation {
                 if tasks.is_empty() && polls.is_empty() {
                     let permit = rx
@@ -395,7 +400,8 @@ impl Consumer {
                 }
             } else if may_receive {
                 while polls.len() < rx.pollers.target() && self.lane.held_until().is_none() {
-                    let Some(permits) = poller::take_slots(&slots, &mut rx.spare, batch) else {
+                    let Some(permits) = poller::take_slots(&slots, &mut rx.spare, batch, batch)
+                    else {
                         break;
                     };
                     polls.push(self.start_poll(permits));
@@ -407,6 +413,9 @@ impl Consumer {
                 .map_or(0, OwnedSemaphorePermit::num_permits);
             let want_slots =
                 may_receive && !probation && polls.len() < rx.pollers.target() && have < batch;
+            if let Lane::Express(gate) = &self.lane {
+                gate.express_waiting_for_slots(want_slots);
+            }
             tokio::select! {
                 Some(polled) = polls.next(), if !polls.is_empty() => {
                     if let Err(e) = self.received(polled, &mut rx, &mut tasks, &deleter) {

@@ -110,21 +110,28 @@ impl Pollers {
     }
 }
 
-/// Takes concurrency slots for one receive: up to [`MAX_RECEIVE`] (starting
-/// with `spare`), one permit per message it may return, or none when fewer
-/// than `min` are free (what was taken is kept in `spare`). The consumer
-/// asks for a full batch: asking SQS for a few messages at a time would cost
-/// more requests per message.
+/// Takes concurrency slots for one receive: up to `max` (at most
+/// [`MAX_RECEIVE`], starting with `spare`), one permit per message it may
+/// return, or none when fewer than `min` are free (what was taken is kept in
+/// `spare`). The consumer asks for a full batch: asking SQS for a few
+/// messages at a time would cost more requests per message (an idle express
+/// lane asks for one, see `priority`).
 pub fn take_slots(
     slots: &Arc<Semaphore>,
     spare: &mut Option<OwnedSemaphorePermit>,
     min: usize,
+    max: usize,
 ) -> Option<Vec<OwnedSemaphorePermit>> {
+    let max = max.clamp(1, MAX_RECEIVE);
     let mut taken = spare.take();
+    // Slots kept aside beyond `max` go back to the pool.
+    if let Some(t) = taken.as_mut()
+        && t.num_permits() > max
+    {
+        taken = t.split(max);
+    }
     let have = taken.as_ref().map_or(0, OwnedSemaphorePermit::num_permits);
-    let more = MAX_RECEIVE
-        .saturating_sub(have)
-        .min(slots.available_permits());
+    let more = max.saturating_sub(have).min(slots.available_permits());
     if more > 0
         && let Ok(p) = slots
             .clone()
@@ -267,22 +274,42 @@ mod tests {
     }
 
     #[test]
+    fn a_receive_for_one_message_takes_one_slot_and_gives_back_the_spare() {
+        let slots = Arc::new(Semaphore::new(25));
+        let mut spare = None;
+        let idle = take_slots(&slots, &mut spare, 1, 1).expect("a free slot");
+        assert_eq!(idle.len(), 1, "an idle express long poll holds one slot");
+        assert_eq!(slots.available_permits(), 24);
+        drop(idle);
+        spare = Some(slots.clone().try_acquire_many_owned(10).expect("ten"));
+        let one = take_slots(&slots, &mut spare, 1, 1).expect("from the spare");
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            slots.available_permits(),
+            24,
+            "the spare beyond one went back to the pool"
+        );
+    }
+
+    #[test]
     fn slots_come_one_per_message_and_a_batch_at_a_time() {
         let slots = Arc::new(Semaphore::new(25));
         let mut spare = None;
-        let first = take_slots(&slots, &mut spare, 1).expect("free slots");
+        let first = take_slots(&slots, &mut spare, 1, MAX_RECEIVE).expect("free slots");
         assert_eq!(first.len(), MAX_RECEIVE);
         assert!(first.iter().all(|p| p.num_permits() == 1));
-        let second = take_slots(&slots, &mut spare, MAX_RECEIVE).expect("a full batch");
+        let second =
+            take_slots(&slots, &mut spare, MAX_RECEIVE, MAX_RECEIVE).expect("a full batch");
         assert_eq!(slots.available_permits(), 5);
         // Five free: not enough for a further receive; they are kept aside.
-        assert!(take_slots(&slots, &mut spare, MAX_RECEIVE).is_none());
+        assert!(take_slots(&slots, &mut spare, MAX_RECEIVE, MAX_RECEIVE).is_none());
         assert_eq!(
             spare.as_ref().map(OwnedSemaphorePermit::num_permits),
             Some(5)
         );
         drop(first);
-        let third = take_slots(&slots, &mut spare, MAX_RECEIVE).expect("spare plus freed");
+        let third =
+            take_slots(&slots, &mut spare, MAX_RECEIVE, MAX_RECEIVE).expect("spare plus freed");
         assert_eq!(third.len(), MAX_RECEIVE);
         assert!(spare.is_none());
         drop((second, third));

@@ -46,6 +46,17 @@ impl Lane {
         }
     }
 
+    /// How many slots this lane's next receive waits for, of a full `batch`:
+    /// one while the express queue is idle (its long poll would otherwise
+    /// hold a whole batch of slots for its wait, 20 s, away from the
+    /// standard lane), the full batch once a receive came back full.
+    pub fn batch(&self, batch: usize) -> usize {
+        match self {
+            Self::Express(gate) if !gate.express_busy() => 1,
+            Self::Only | Self::Express(_) | Self::Standard(_) => batch,
+        }
+    }
+
     /// Until when this lane must wait before its next receive (unless the
     /// gate changes first), or `None` when it may receive now: only a
     /// standard lane beside an express one is ever held.
@@ -75,6 +86,8 @@ pub struct GateState {
     /// Express receives that came back with messages since the standard
     /// lane last started one.
     express_since_standard: usize,
+    /// The express lane wants to receive and waits for free slots.
+    express_waiting_for_slots: bool,
 }
 
 /// Shared by the express and standard consumers of one worker.
@@ -107,6 +120,22 @@ impl PriorityGate {
         });
     }
 
+    /// Whether the last express receive came back full.
+    pub fn express_busy(&self) -> bool {
+        self.state.borrow().express_full_at.is_some()
+    }
+
+    /// The express lane waits for free slots (`true`) or not: after a full
+    /// receive, the standard lane is held while it does, so slots freed by
+    /// slow work go to the express lane first.
+    pub fn express_waiting_for_slots(&self, waiting: bool) {
+        self.state.send_if_modified(|s| {
+            let changed = s.express_waiting_for_slots != waiting;
+            s.express_waiting_for_slots = waiting;
+            changed
+        });
+    }
+
     /// The express lane's receive failed: its queue is not known to be
     /// busy, and the standard lane must not wait on its backoff.
     pub fn express_failed(&self) {
@@ -121,8 +150,17 @@ impl PriorityGate {
 
     fn held_until_at(&self, now: Instant) -> Option<Instant> {
         let s = *self.state.borrow();
-        let until = s.express_full_at? + EXPRESS_BUSY_HOLD;
-        (until > now && s.express_since_standard + 1 < self.every).then_some(until)
+        let full_at = s.express_full_at?;
+        if s.express_since_standard + 1 >= self.every {
+            return None;
+        }
+        if s.express_waiting_for_slots {
+            // Until the express lane has its slots (the gate changes) or
+            // the next look.
+            return Some(now + EXPRESS_BUSY_HOLD);
+        }
+        let until = full_at + EXPRESS_BUSY_HOLD;
+        (until > now).then_some(until)
     }
 
     /// Whether the standard lane may start a receive now.
@@ -210,6 +248,34 @@ mod tests {
             None,
             "no express receive came back full since: the express lane is waiting, not busy"
         );
+    }
+
+    #[test]
+    fn an_express_lane_waiting_for_slots_after_a_full_receive_keeps_the_standard_lane_held() {
+        let gate = PriorityGate::new(4);
+        gate.express_received(10, 10);
+        gate.standard_receiving();
+        gate.express_waiting_for_slots(true);
+        let later = Instant::now() + EXPRESS_BUSY_HOLD * 5;
+        assert!(
+            gate.held_until_at(later).is_some(),
+            "slow work: the express lane still comes first"
+        );
+        gate.express_waiting_for_slots(false);
+        assert_eq!(gate.held_until_at(later), None);
+    }
+
+    #[test]
+    fn an_idle_express_lane_receives_one_message_at_a_time() {
+        let gate = Arc::new(PriorityGate::new(4));
+        let express = Lane::Express(gate.clone());
+        assert_eq!(express.batch(10), 1, "nothing known yet");
+        gate.express_received(1, 1);
+        assert_eq!(express.batch(10), 10, "a full receive: a whole batch");
+        gate.express_received(10, 3);
+        assert_eq!(express.batch(10), 1, "a short receive: idle again");
+        assert_eq!(Lane::Standard(gate).batch(10), 10);
+        assert_eq!(Lane::Only.batch(10), 10);
     }
 
     #[test]

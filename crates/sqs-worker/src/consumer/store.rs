@@ -126,7 +126,15 @@ impl Consumer {
                 ));
             }
             let Some((operation, resource, failure)) = failure else {
-                self.health.clear_fault();
+                // This lane's resources (the table is shared: its check
+                // passed for both).
+                for resource in [
+                    &self.settings.queue_url,
+                    &self.settings.dlq_url,
+                    &self.settings.orders_table,
+                ] {
+                    self.health.clear_fault_on(resource);
+                }
                 self.health.received_ok();
                 self.store_confirmed();
                 return Ok(true);

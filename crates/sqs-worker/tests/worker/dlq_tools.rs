@@ -12,7 +12,7 @@ use testkit::fault_proxy::{FaultProxy, Mode};
 use testkit::{QueuePair, Stack};
 use uuid::Uuid;
 
-use crate::helpers::{Worker, creado, eventually, sqs_at, stack};
+use crate::helpers::{Worker, creado, eventually, release, sqs_at, stack};
 
 /// Puts `bodies` in the DLQ of `q`, as the worker or the redrive policy would.
 async fn dead_letter(st: &Stack, q: &QueuePair, bodies: &[String]) {
@@ -256,24 +256,6 @@ fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option
         value.data_type().to_owned(),
         value.string_value()?.to_owned(),
     ))
-}
-
-/// Makes received messages visible again, for a worker to take.
-async fn release(st: &Stack, url: &str, messages: &[aws_sdk_sqs::types::Message]) {
-    let receipts: Vec<String> = messages
-        .iter()
-        .filter_map(|m| m.receipt_handle().map(str::to_owned))
-        .collect();
-    sqs_worker::visibility::set_batch(
-        &st.clients.sqs,
-        url,
-        &receipts,
-        Duration::ZERO,
-        || {},
-        |_| {},
-    )
-    .await
-    .expect("release");
 }
 
 /// Starts a worker on `q` and waits until it handled `copies` messages of one

@@ -301,3 +301,21 @@ impl ApplyEvent for Instrumented {
         self.inner.probe()
     }
 }
+
+/// Makes received messages visible again, for a worker to take.
+pub async fn release(st: &Stack, url: &str, messages: &[aws_sdk_sqs::types::Message]) {
+    let receipts: Vec<String> = messages
+        .iter()
+        .filter_map(|m| m.receipt_handle().map(str::to_owned))
+        .collect();
+    sqs_worker::visibility::set_batch(
+        &st.clients.sqs,
+        url,
+        &receipts,
+        Duration::ZERO,
+        || {},
+        |_| {},
+    )
+    .await
+    .expect("release");
+}

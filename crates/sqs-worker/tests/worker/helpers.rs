@@ -319,3 +319,18 @@ pub async fn release(st: &Stack, url: &str, messages: &[aws_sdk_sqs::types::Mess
     .await
     .expect("release");
 }
+
+/// The API in process over the stack's table, publishing to `topic`; its base URL.
+pub async fn start_api(st: &Stack, topic: &str) -> String {
+    let settings = order_api::Settings::from_env(&EnvSource::from_pairs([
+        ("SNS_TOPIC_ARN", topic),
+        ("ORDERS_TABLE", st.table.name()),
+        ("HOST", "127.0.0.1"),
+        ("PORT", "0"),
+    ]))
+    .expect("api settings");
+    let api = order_api::Application::build(settings).await.expect("api");
+    let base = format!("http://{}", api.local_addr().expect("addr"));
+    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    base
+}

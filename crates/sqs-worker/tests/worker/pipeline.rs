@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use order_api::Application as Api;
 use shared::orders_table::{WorkerRole, tracking_number};
 use uuid::Uuid;
 
 use crate::helpers::{
-    QueuePair, Stack, Worker, applier, cancelado, creado, eventually, settings, stack,
+    QueuePair, Stack, Worker, applier, cancelado, creado, eventually, settings, stack, start_api,
 };
 
 /// The whole pipeline in process: a topic, both queues, the API and both workers.
@@ -26,16 +25,7 @@ async fn pipeline() -> Pipeline {
     let p = st.queue("proc", 5, false).await;
     let l = st.queue("log", 5, false).await;
     let topic = st.topic(&[&p, &l], false).await;
-    let api_settings = order_api::Settings::from_env(&shared::config::EnvSource::from_pairs([
-        ("SNS_TOPIC_ARN", topic.as_str()),
-        ("ORDERS_TABLE", st.table.name()),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ]))
-    .expect("api settings");
-    let api = Api::build(api_settings).await.expect("api");
-    let base = format!("http://{}", api.local_addr().expect("addr"));
-    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    let base = start_api(&st, &topic).await;
     let wp = Worker::start_role(&st, WorkerRole::Procesamiento, &p, &[]).await;
     let wl = Worker::start_role(&st, WorkerRole::Logistica, &l, &[]).await;
     Pipeline {

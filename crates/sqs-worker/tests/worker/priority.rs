@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::helpers::{
     Instrumented, QueuePair, Stack, Worker, applier, creado, eventually, release, settings, stack,
+    start_api,
 };
 
 /// Bodies of `n` new orders, and their ids.
@@ -86,23 +87,29 @@ async fn each_applied_once(st: &Stack, ids: &[Uuid]) {
     }
 }
 
-#[tokio::test]
-async fn a_backlogged_worker_applies_its_express_orders_first() {
+/// One worker over two backlogs, `standard` orders then `express` ones,
+/// with `STANDARD_LANE_EVERY` = `every`: how many standard orders it had
+/// applied when the last express one was; then every order applied once.
+async fn standard_applied_while_express_drained(
+    standard: usize,
+    express: usize,
+    every: &str,
+    check: impl FnOnce(usize),
+) {
     let st = stack().await;
-    let standard = st.queue("std", 5, false).await;
-    let express = st.queue("exp", 5, false).await;
-    let (standard_ids, bodies) = orders(600);
-    st.send_all(&standard, &bodies).await;
-    let (express_ids, bodies) = orders(100);
-    st.send_all(&express, &bodies).await;
+    let standard_queue = st.queue("std", 5, false).await;
+    let express_queue = st.queue("exp", 5, false).await;
+    let (standard_ids, bodies) = orders(standard);
+    st.send_all(&standard_queue, &bodies).await;
+    let (express_ids, bodies) = orders(express);
+    st.send_all(&express_queue, &bodies).await;
 
-    // K = 10: the starvation guard's share (its own test below) stays small
-    // beside what "express first" is measured by here.
-    let (worker, recorder) = lane_worker(&st, &standard, &express, "10").await;
+    let (worker, recorder) = lane_worker(&st, &standard_queue, &express_queue, every).await;
+    let within = Duration::from_secs(120);
     all_applied(
         &recorder,
         &express_ids,
-        Duration::from_secs(60),
+        within,
         "every express order applied",
     )
     .await;
@@ -116,27 +123,13 @@ async fn a_backlogged_worker_applies_its_express_orders_first() {
         .filter(|(p, _, ok, at)| *ok && *at <= express_done && standard_ids.contains(p))
         .count();
     println!(
-        "express lane: 100 express orders done with {standard_before} of 600 standard ones applied"
+        "K = {every}: {express} express orders done with {standard_before} of {standard} standard ones applied"
     );
-    // Express first: the standard lane receives freely until the express
-    // lane is known busy (its first receive, of one message while idle,
-    // comes back full), then gets one turn after nine full express
-    // receives (K = 10): a few receives of ten in all. Lanes served alike
-    // (no gate) share the receives, and apply about as many standard
-    // orders as express ones (100) here.
-    assert!(
-        standard_before <= 50,
-        "the standard lane waited its turn: {standard_before} standard orders applied before the 100 express ones were done"
-    );
-    assert!(
-        standard_before * 10 <= standard_ids.len() * 4,
-        "at least 60 % of the standard orders still pending when the last express one is done: {standard_before} of {} applied",
-        standard_ids.len()
-    );
+    check(standard_before);
     all_applied(
         &recorder,
         &standard_ids,
-        Duration::from_secs(120),
+        within,
         "every standard order applied",
     )
     .await;
@@ -146,50 +139,41 @@ async fn a_backlogged_worker_applies_its_express_orders_first() {
 }
 
 #[tokio::test]
-async fn a_flood_of_express_orders_does_not_starve_the_standard_queue() {
-    let st = stack().await;
-    let standard = st.queue("std", 5, false).await;
-    let express = st.queue("exp", 5, false).await;
-    let (standard_ids, bodies) = orders(300);
-    st.send_all(&standard, &bodies).await;
-    let (express_ids, bodies) = orders(600);
-    st.send_all(&express, &bodies).await;
+async fn a_backlogged_worker_applies_its_express_orders_first() {
+    // K = 10: the starvation guard's share (its own test below) stays small
+    // beside what "express first" is measured by here.
+    standard_applied_while_express_drained(600, 100, "10", |standard_before| {
+        // Express first: the standard lane receives freely until the
+        // express lane is known busy (its first receive, of one message
+        // while idle, comes back full), then gets one turn after nine full
+        // express receives: a few receives of ten in all. Lanes served
+        // alike (no gate) share the receives, and apply about as many
+        // standard orders as express ones (100) here.
+        assert!(
+            standard_before <= 50,
+            "the standard lane waited its turn: {standard_before} standard orders applied before the 100 express ones were done"
+        );
+        assert!(
+            standard_before * 10 <= 600 * 4,
+            "at least 60 % of the standard orders still pending when the last express one is done"
+        );
+    })
+    .await;
+}
 
-    let (worker, recorder) = lane_worker(&st, &standard, &express, "4").await;
-    all_applied(
-        &recorder,
-        &express_ids,
-        Duration::from_secs(120),
-        "every express order applied",
-    )
+#[tokio::test]
+async fn a_flood_of_express_orders_does_not_starve_the_standard_queue() {
+    standard_applied_while_express_drained(300, 600, "4", |standard_before| {
+        // One receive in four goes to the standard lane while the express
+        // queue is busy: about a third as many as the express ones (200 of
+        // 600); the bound leaves room for receives that come back short.
+        // Without the guard, about 10.
+        assert!(
+            standard_before >= 100,
+            "the standard queue got its share while the express one was busy: only {standard_before} standard orders applied"
+        );
+    })
     .await;
-    let express_done = applied_at(&recorder, &express_ids)
-        .into_iter()
-        .max()
-        .expect("some");
-    let standard_before = recorder
-        .calls()
-        .iter()
-        .filter(|(p, _, ok, at)| *ok && *at <= express_done && standard_ids.contains(p))
-        .count();
-    println!(
-        "starvation guard: {standard_before} standard orders applied while 600 express ones were drained (one receive in 4)"
-    );
-    // One receive in four goes to the standard lane while the express queue
-    // is busy: about a third as many as the express ones (200 of 600); the
-    // bound leaves room for receives that come back short.
-    assert!(
-        standard_before >= 100,
-        "the standard queue got its share while the express one was busy: only {standard_before} standard orders applied"
-    );
-    all_applied(
-        &recorder,
-        &standard_ids,
-        Duration::from_secs(120),
-        "every standard order applied",
-    )
-    .await;
-    worker.stop().await;
 }
 
 /// The scenario, end to end: the API, the topic with the filter
@@ -231,18 +215,7 @@ async fn express_orders_overtake_a_standard_backlog_through_the_whole_pipeline()
         let policy = st.stack_filter_policy(name).await;
         st.subscribe_with_policy(&topic, queue, &policy).await;
     }
-    let api_settings = order_api::Settings::from_env(&shared::config::EnvSource::from_pairs([
-        ("SNS_TOPIC_ARN", topic.as_str()),
-        ("ORDERS_TABLE", st.table.name()),
-        ("HOST", "127.0.0.1"),
-        ("PORT", "0"),
-    ]))
-    .expect("api settings");
-    let api = order_api::Application::build(api_settings)
-        .await
-        .expect("api");
-    let base = format!("http://{}", api.local_addr().expect("addr"));
-    tokio::spawn(api.run_until_stopped(std::future::pending()));
+    let base = start_api(&st, &topic).await;
     // The outbox relay publishes what the API's own publish left (a slow
     // answer under this load): the pipeline as deployed. With the workers
     // stopped it also publishes again every event still on its order after

@@ -1,8 +1,10 @@
 //! Who may read `GET /recibidos`: the optional bearer token
-//! (`RECIBIDOS_TOKEN`) and the check of a request's `Authorization` header,
-//! compared in constant time. Hand-written: tower-http's bearer validator is
-//! deprecated and compares with `==`; this is a header split and aws-lc-rs's
-//! constant-time comparison.
+//! (`RECIBIDOS_TOKEN`) and the check of a request's `Authorization` header:
+//! the SHA-256 digests of the presented and the configured token are
+//! compared in constant time (fixed length, so neither the token's content
+//! nor its length leaks through timing). Hand-written: tower-http's bearer
+//! validator is deprecated and compares with `==`; this is a header split,
+//! a digest and aws-lc-rs's constant-time comparison.
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
@@ -14,6 +16,7 @@ pub const MIN_TOKEN_LEN: usize = 16;
 pub const MAX_TOKEN_LEN: usize = 512;
 
 /// A bearer token; never shown by `Debug`.
+/// (`PartialEq` compares settings in tests; requests go through [`BearerToken::allows`].)
 #[derive(Clone, PartialEq, Eq)]
 pub struct BearerToken(String);
 
@@ -55,8 +58,13 @@ impl BearerToken {
         else {
             return false;
         };
-        aws_lc_rs::constant_time::verify_slices_are_equal(presented.as_bytes(), self.0.as_bytes())
-            .is_ok()
+        let digest =
+            |token: &str| aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            digest(presented).as_ref(),
+            digest(&self.0).as_ref(),
+        )
+        .is_ok()
     }
 }
 

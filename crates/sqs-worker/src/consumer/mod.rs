@@ -343,6 +343,7 @@ impl Consumer {
             // Probe only with no receive outstanding: what those return is
             // processed first (and fails or succeeds on its own).
             if self.store_suspect.load(Ordering::Relaxed) && polls.is_empty() {
+                self.not_waiting_for_slots();
                 match self.wait_for_store(&shutdown).await {
                     Ok(true) => {}
                     Ok(false) => break,
@@ -378,9 +379,9 @@ impl Consumer {
             let held_until = self.lane.held_until();
             let gated = held_until.is_some();
             let may_receive = !suspect && !paused && !backlogged && !settling_refused && !gated;
-            // A standard lane that may not receive keeps no slot aside: the
-            // express lane may need it.
-            if !may_receive && matches!(self.lane, Lane::Standard(_)) {
+            // A lane beside another that may not receive keeps no slot
+            // aside: the other may need it.
+            if !may_receive && !matches!(self.lane, Lane::Only) {
                 rx.spare = None;
             }
             // An idle express lane's long poll holds one slot, not ten, for
@@ -411,8 +412,12 @@ impl Consumer {
                 .spare
                 .as_ref()
                 .map_or(0, OwnedSemaphorePermit::num_permits);
-            let want_slots =
-                may_receive && !probation && polls.len() < rx.pollers.target() && have < batch;
+            // (Held again now if this turn's receive used the standard lane's turn.)
+            let want_slots = may_receive
+                && self.lane.held_until().is_none()
+                && !probation
+                && polls.len() < rx.pollers.target()
+                && have < batch;
             if let Lane::Express(gate) = &self.lane {
                 gate.express_waiting_for_slots(want_slots);
             }
@@ -438,7 +443,7 @@ impl Consumer {
                 // resumes at once rather than at the next tick.
                 () = self.report.clearing().notified(), if settling_refused => {}
                 // The express lane received or emptied: maybe the standard lane's turn.
-                _ = gate.changed(), if gated => {}
+                _ = gate.changed(), if matches!(self.lane, Lane::Standard(_)) => {}
                 () = async { if let Some(at) = held_until { tokio::time::sleep_until(at).await } }, if gated => {}
                 () = shutdown.cancelled() => break,
                 _ = alive.tick() => {
@@ -447,6 +452,7 @@ impl Consumer {
                 }
             }
         }
+        self.not_waiting_for_slots();
         // Every await of the exit path ends by this deadline, whatever SQS does.
         let exit_by = tokio::time::Instant::now() + self.exit_budget();
         let stopped = tokio::time::timeout_at(
@@ -658,7 +664,16 @@ impl Consumer {
         if let Lane::Standard(gate) = &self.lane {
             gate.standard_receiving();
         }
-        self.poll(permits).boxed()
+        let wait = self.lane.receive_wait(self.settings.wait_time);
+        self.poll(permits, wait).boxed()
+    }
+
+    /// The express lane stopped waiting for slots (it waits for the table,
+    /// or stops): the standard lane must not stay held for it.
+    fn not_waiting_for_slots(&self) {
+        if let Lane::Express(gate) = &self.lane {
+            gate.express_waiting_for_slots(false);
+        }
     }
 
     /// Holds the messages (the heartbeat keeps them invisible from now on)

@@ -167,11 +167,11 @@ pub(super) struct Polled {
 }
 
 impl Consumer {
-    /// One long poll for up to one message per permit.
-    pub(super) async fn poll(&self, permits: Vec<OwnedSemaphorePermit>) -> Polled {
+    /// One long poll of `wait` for up to one message per permit.
+    pub(super) async fn poll(&self, permits: Vec<OwnedSemaphorePermit>, wait: Duration) -> Polled {
         let sent = Instant::now();
         self.metrics.polls_in_flight.inc();
-        let result = self.receive(permits.len()).await;
+        let result = self.receive(permits.len(), wait).await;
         self.metrics.polls_in_flight.dec();
         Polled {
             permits,
@@ -201,9 +201,9 @@ impl Consumer {
         Some(same.map_or_else(|| AttemptId::new(max), |at| kept.swap_remove(at)))
     }
 
-    async fn receive(&self, max: usize) -> Result<Vec<Message>, SdkFailure> {
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Message>, SdkFailure> {
         self.metrics.sqs_call("receive");
-        let wait = i32::try_from(self.settings.wait_time.as_secs()).unwrap_or(20);
+        let wait = i32::try_from(wait.as_secs()).unwrap_or(20);
         let visibility = i32::try_from(self.settings.visibility_timeout.as_secs()).unwrap_or(60);
         let attempt = self.attempt_id(max);
         let mut overrides =

@@ -5,16 +5,24 @@
 //! consumed highest first. The worker runs one consumer per lane over one
 //! pool of concurrency slots; this gate decides when the standard lane may
 //! start a receive:
-//! - while the express queue looks busy (its last receive came back full),
-//!   the standard lane gets one receive after every `K - 1` express
-//!   receives (`STANDARD_LANE_EVERY` = K), so a flood of express orders
-//!   cannot hold standard ones back forever;
-//! - otherwise (the last express receive came back short or empty, or
+//! - while the express queue looks busy (its last receive came back with a
+//!   full batch of ten), the standard lane gets one receive after every
+//!   `K - 1` express receives (`STANDARD_LANE_EVERY` = K), so a flood of
+//!   express orders cannot hold standard ones back forever;
+//! - otherwise (the last express receive came back short, empty, or
 //!   failed) the standard lane receives freely.
 //!
 //! A short express receive is the signal, not an empty one: an empty long
 //! poll only returns after its whole wait (20 s), and holding the standard
 //! lane that long after the express queue drained would waste the slots.
+//!
+//! The express lane itself receives in two modes, so that it never holds
+//! slots it does not use: idle (its last receive came back empty), one
+//! message per long poll, which holds one slot for the whole wait; flowing
+//! (its last receive brought messages), a batch of ten with a wait of at
+//! most [`EXPRESS_FLOWING_WAIT`], so a burst that ends leaves no batch of
+//! slots waiting 20 s on an empty queue. A failed receive changes neither
+//! (a FIFO receive's retry must ask for as many messages as the lost one).
 //!
 //! Express receives only start with free slots, and the gate holds no slot,
 //! so a gated standard lane never blocks the express lane: it waits for the
@@ -49,11 +57,21 @@ impl Lane {
     /// How many slots this lane's next receive waits for, of a full `batch`:
     /// one while the express queue is idle (its long poll would otherwise
     /// hold a whole batch of slots for its wait, 20 s, away from the
-    /// standard lane), the full batch once a receive came back full.
+    /// standard lane), the full batch while express messages flow.
     pub fn batch(&self, batch: usize) -> usize {
         match self {
-            Self::Express(gate) if !gate.express_busy() => 1,
+            Self::Express(gate) if !gate.express_flowing() => 1,
             Self::Only | Self::Express(_) | Self::Standard(_) => batch,
+        }
+    }
+
+    /// The long-poll wait of this lane's next receive, of `wait`: at most
+    /// [`EXPRESS_FLOWING_WAIT`] while express messages flow (its batch of
+    /// slots must not wait 20 s on a queue that just emptied).
+    pub fn receive_wait(&self, wait: Duration) -> Duration {
+        match self {
+            Self::Express(gate) if gate.express_flowing() => wait.min(EXPRESS_FLOWING_WAIT),
+            Self::Only | Self::Express(_) | Self::Standard(_) => wait,
         }
     }
 
@@ -77,12 +95,26 @@ impl Lane {
 /// full receive would hold the standard lane for a whole long poll (20 s).
 pub const EXPRESS_BUSY_HOLD: Duration = Duration::from_secs(1);
 
+/// Longest wait of an express receive for a batch while express messages
+/// flow (SQS long polling returns as soon as messages are there; this only
+/// bounds how long an emptied queue holds the batch's slots).
+pub const EXPRESS_FLOWING_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest the standard lane is held for an express lane that waits for
+/// slots after a full receive: slots held by slow work, or by the standard
+/// lane's own long polls on an emptied queue (at most one wait, 20 s), must
+/// not hold it longer.
+pub const EXPRESS_WAITING_HOLD: Duration = Duration::from_secs(20);
+
 /// What the standard lane is told (its fields are the gate's own).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct GateState {
-    /// When the last express receive came back full (more express messages
-    /// wait); `None` when it came back short or empty, or failed.
+    /// When the last express receive came back with a full batch (more
+    /// express messages wait); `None` when it came back short or empty, or
+    /// failed.
     express_full_at: Option<Instant>,
+    /// The last express receive brought messages (a failure changes nothing).
+    express_flowing: bool,
     /// Express receives that came back with messages since the standard
     /// lane last started one.
     express_since_standard: usize,
@@ -110,19 +142,23 @@ impl PriorityGate {
         }
     }
 
-    /// The express lane's receive asked for `asked` messages and got `got`.
+    /// The express lane's receive asked for `asked` messages and got `got`:
+    /// only a full batch of ten says the queue is busy (a single message
+    /// of an idle lane's receive does not).
     pub fn express_received(&self, asked: usize, got: usize) {
         self.state.send_modify(|s| {
-            s.express_full_at = (got > 0 && got >= asked).then(Instant::now);
+            s.express_full_at =
+                (got >= asked && asked >= super::poller::MAX_RECEIVE).then(Instant::now);
+            s.express_flowing = got > 0;
             if got > 0 {
                 s.express_since_standard = s.express_since_standard.saturating_add(1);
             }
         });
     }
 
-    /// Whether the last express receive came back full.
-    pub fn express_busy(&self) -> bool {
-        self.state.borrow().express_full_at.is_some()
+    /// Whether the last express receive brought messages.
+    pub fn express_flowing(&self) -> bool {
+        self.state.borrow().express_flowing
     }
 
     /// The express lane waits for free slots (`true`) or not: after a full
@@ -154,10 +190,10 @@ impl PriorityGate {
         if s.express_since_standard + 1 >= self.every {
             return None;
         }
-        if s.express_waiting_for_slots {
+        if s.express_waiting_for_slots && now < full_at + EXPRESS_WAITING_HOLD {
             // Until the express lane has its slots (the gate changes) or
             // the next look.
-            return Some(now + EXPRESS_BUSY_HOLD);
+            return Some((now + EXPRESS_BUSY_HOLD).min(full_at + EXPRESS_WAITING_HOLD));
         }
         let until = full_at + EXPRESS_BUSY_HOLD;
         (until > now).then_some(until)
@@ -261,6 +297,11 @@ mod tests {
             gate.held_until_at(later).is_some(),
             "slow work: the express lane still comes first"
         );
+        assert_eq!(
+            gate.held_until_at(Instant::now() + EXPRESS_WAITING_HOLD),
+            None,
+            "never longer than one long poll"
+        );
         gate.express_waiting_for_slots(false);
         assert_eq!(gate.held_until_at(later), None);
     }
@@ -269,12 +310,36 @@ mod tests {
     fn an_idle_express_lane_receives_one_message_at_a_time() {
         let gate = Arc::new(PriorityGate::new(4));
         let express = Lane::Express(gate.clone());
+        let wait = Duration::from_secs(20);
         assert_eq!(express.batch(10), 1, "nothing known yet");
+        assert_eq!(
+            express.receive_wait(wait),
+            wait,
+            "idle: one slot, a long poll"
+        );
         gate.express_received(1, 1);
-        assert_eq!(express.batch(10), 10, "a full receive: a whole batch");
+        assert_eq!(express.batch(10), 10, "messages flow: a whole batch");
+        assert_eq!(
+            express.receive_wait(wait),
+            EXPRESS_FLOWING_WAIT,
+            "a batch of slots never waits long on an emptied queue"
+        );
+        assert!(
+            gate.standard_may_receive(),
+            "one message of an idle receive does not hold the standard lane"
+        );
         gate.express_received(10, 3);
-        assert_eq!(express.batch(10), 1, "a short receive: idle again");
-        assert_eq!(Lane::Standard(gate).batch(10), 10);
+        assert_eq!(express.batch(10), 10, "still flowing");
+        gate.express_failed();
+        assert_eq!(
+            express.batch(10),
+            10,
+            "a failure keeps the size (FIFO retries)"
+        );
+        gate.express_received(10, 0);
+        assert_eq!(express.batch(10), 1, "an empty receive: idle again");
+        assert_eq!(Lane::Standard(gate.clone()).batch(10), 10);
+        assert_eq!(Lane::Standard(gate).receive_wait(wait), wait);
         assert_eq!(Lane::Only.batch(10), 10);
     }
 

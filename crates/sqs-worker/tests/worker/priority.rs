@@ -142,16 +142,16 @@ async fn standard_applied_while_express_drained(
 async fn a_backlogged_worker_applies_its_express_orders_first() {
     // K = 10: the starvation guard's share (its own test below) stays small
     // beside what "express first" is measured by here.
-    standard_applied_while_express_drained(600, 100, "10", |standard_before| {
+    standard_applied_while_express_drained(600, 200, "10", |standard_before| {
         // Express first: the standard lane receives freely until the
-        // express lane is known busy (its first receive, of one message
-        // while idle, comes back full), then gets one turn after nine full
-        // express receives: a few receives of ten in all. Lanes served
+        // express lane is known busy (its first receive, one message while
+        // idle, then a full batch of ten), then gets one turn after nine
+        // full express receives: a few receives of ten in all. Lanes served
         // alike (no gate) share the receives, and apply about as many
-        // standard orders as express ones (100) here.
+        // standard orders as express ones (200) here.
         assert!(
-            standard_before <= 50,
-            "the standard lane waited its turn: {standard_before} standard orders applied before the 100 express ones were done"
+            standard_before <= 100,
+            "the standard lane waited its turn: {standard_before} standard orders applied before the 200 express ones were done"
         );
         assert!(
             standard_before * 10 <= 600 * 4,
@@ -190,11 +190,11 @@ async fn express_orders_overtake_a_standard_backlog_through_the_whole_pipeline()
     let st = stack().await;
     let (p, pe) = (
         st.queue("proc", 5, false).await,
-        st.queue("proc-x", 5, false).await,
+        st.queue("proc-x", 50, false).await,
     );
     let (l, le) = (
         st.queue("log", 5, false).await,
-        st.queue("log-x", 5, false).await,
+        st.queue("log-x", 50, false).await,
     );
     let topic = st
         .clients
@@ -288,7 +288,17 @@ async fn express_orders_overtake_a_standard_backlog_through_the_whole_pipeline()
         .await;
     }
     let express_set: std::collections::HashSet<Uuid> = express_ids.iter().copied().collect();
+    // (maxReceiveCount 50 on the express queues: each look counts as a receive.)
     for queue in [&pe, &le] {
+        eventually(
+            Duration::from_secs(240),
+            "the EXPRESS orders in the express queues",
+            || async {
+                let (visible, _) = st.depth(&queue.url).await;
+                (visible >= EXPRESS as u64).then_some(())
+            },
+        )
+        .await;
         eventually(
             Duration::from_secs(240),
             "every EXPRESS order in the express queues",

@@ -32,10 +32,8 @@ fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_max_level(tracing::Level::INFO)
-        .init();
+    // The project's logs: JSON in containers (or LOG_FORMAT=json), panics logged.
+    shared::telemetry::init_tracing();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -235,16 +235,9 @@ mod tests {
         serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("json")
     }
 
-    async fn post(app: &Router, body: String) -> (u16, serde_json::Value) {
-        let response = app
-            .clone()
-            .oneshot(
-                Request::post("/sns")
-                    .body(Body::from(body))
-                    .expect("request"),
-            )
-            .await
-            .expect("response");
+    /// The status and JSON body `app` answers `request` with.
+    async fn answer(app: &Router, request: Request<Body>) -> (u16, serde_json::Value) {
+        let response = app.clone().oneshot(request).await.expect("response");
         let status = response.status().as_u16();
         let bytes = response
             .into_body()
@@ -255,24 +248,19 @@ mod tests {
         (status, serde_json::from_slice(&bytes).expect("json answer"))
     }
 
+    async fn post(app: &Router, body: String) -> (u16, serde_json::Value) {
+        let request = Request::post("/sns")
+            .body(Body::from(body))
+            .expect("request");
+        answer(app, request).await
+    }
+
     async fn get_recibidos(app: &Router, authorization: Option<&str>) -> (u16, serde_json::Value) {
         let mut request = Request::get("/recibidos");
         if let Some(value) = authorization {
             request = request.header("authorization", value);
         }
-        let response = app
-            .clone()
-            .oneshot(request.body(Body::empty()).expect("request"))
-            .await
-            .expect("response");
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (status, serde_json::from_slice(&bytes).expect("json"))
+        answer(app, request.body(Body::empty()).expect("request")).await
     }
 
     async fn listed(app: &Router) -> Vec<serde_json::Value> {

@@ -189,6 +189,8 @@ pub struct Consumer {
     slots: Arc<Semaphore>,
     /// Which lane this consumer serves.
     lane: Lane,
+    /// This lane's received-messages counter (looked up once).
+    received_in_lane: prometheus_client::metrics::counter::Counter,
 }
 
 /// The receiving side's state between turns of the loop.
@@ -233,6 +235,7 @@ impl Consumer {
             base: settings.retry_base,
             max: settings.retry_max,
         };
+        let received_in_lane = metrics.received_in_lane(lane.name());
         let receive_timeouts = poller::receive_timeouts(&settings);
         let held = Held::new(settings.visibility_timeout);
         let counted = held.clone();
@@ -255,6 +258,7 @@ impl Consumer {
             receive_attempts: Mutex::new(Vec::new()),
             settle_probe: Arc::new(AtomicBool::new(false)),
             slots,
+            received_in_lane,
             lane,
         }
     }
@@ -687,9 +691,7 @@ impl Consumer {
         deleter: &Deleter,
     ) {
         self.metrics.received.inc_by(messages.len() as u64);
-        self.metrics
-            .received_in_lane(self.lane.name())
-            .inc_by(messages.len() as u64);
+        self.received_in_lane.inc_by(messages.len() as u64);
         let mut work: Vec<Slotted> = Vec::with_capacity(messages.len());
         for m in messages {
             // One permit was taken per message asked for; SQS never returns
